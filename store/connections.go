@@ -1,0 +1,227 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+)
+
+// Flow is how a connection obtains tokens.
+type Flow string
+
+const (
+	FlowAuthorizationCode Flow = "authorization_code"
+	FlowClientCredentials Flow = "client_credentials"
+)
+
+// DefaultRefreshMargin is how close to expiry a token is refreshed before use,
+// for a connection that does not say.
+const DefaultRefreshMargin = 5 * time.Minute
+
+// Connection is an OAuth client registration at one provider.
+type Connection struct {
+	ID               string
+	Name             string
+	Flow             Flow
+	ClientID         string
+	ClientSecret     string // decrypted
+	AuthorizationURL string
+	TokenURL         string
+	Scopes           []string
+	Audience         string
+	RefreshMargin    time.Duration
+	CreatedAt        time.Time
+	UpdatedAt        time.Time
+}
+
+type connectionRow struct {
+	ID                   string    `db:"id"`
+	Name                 string    `db:"name"`
+	Flow                 string    `db:"flow"`
+	ClientID             string    `db:"client_id"`
+	ClientSecret         []byte    `db:"client_secret"`
+	AuthorizationURL     string    `db:"authorization_url"`
+	TokenURL             string    `db:"token_url"`
+	Scopes               string    `db:"scopes"`
+	Audience             string    `db:"audience"`
+	RefreshMarginSeconds int64     `db:"refresh_margin_seconds"`
+	CreatedAt            time.Time `db:"created_at"`
+	UpdatedAt            time.Time `db:"updated_at"`
+}
+
+const connectionSelect = `
+SELECT id, name, flow, client_id, client_secret, authorization_url, token_url, scopes,
+       audience, refresh_margin_seconds, created_at, updated_at
+FROM oauth_connections`
+
+// CreateConnection stores a new connection, its client secret sealed.
+func (s *Store) CreateConnection(ctx context.Context, c Connection) (Connection, error) {
+	if c.RefreshMargin == 0 {
+		c.RefreshMargin = DefaultRefreshMargin
+	}
+	var out Connection
+	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+		c.ID = newID()
+		c.CreatedAt = s.timestamp()
+		if err := s.writeConnection(ctx, tx, c, `
+INSERT INTO oauth_connections (client_secret, flow, client_id, authorization_url, token_url, scopes,
+       audience, refresh_margin_seconds, updated_at, name, created_at, id)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`); err != nil {
+			return err
+		}
+		var err error
+		out, err = s.getConnection(ctx, tx, c.Name)
+		return err
+	})
+	return out, err
+}
+
+// writeConnection runs an INSERT or UPDATE whose placeholders come in the order
+// of the INSERT in CreateConnection; the last three are name, created_at, id.
+func (s *Store) writeConnection(ctx context.Context, tx *sqlx.Tx, c Connection, query string) error {
+	secret, err := s.sealOptional("oauth_connections", "client_secret", c.ID, c.ClientSecret)
+	if err != nil {
+		return err
+	}
+	scopes, err := json.Marshal(nonNil(c.Scopes))
+	if err != nil {
+		return fmt.Errorf("encoding scopes: %w", err)
+	}
+	_, err = tx.ExecContext(ctx, query, secret, string(c.Flow), c.ClientID, c.AuthorizationURL, c.TokenURL,
+		string(scopes), c.Audience, int64(c.RefreshMargin/time.Second), s.timestamp(), c.Name, c.CreatedAt, c.ID)
+	return translate(err, fmt.Sprintf("oauth connection %q", c.Name))
+}
+
+// GetConnection returns the connection called name, client secret decrypted.
+func (s *Store) GetConnection(ctx context.Context, name string) (Connection, error) {
+	return s.getConnection(ctx, s.read, name)
+}
+
+func (s *Store) getConnection(ctx context.Context, q sqlx.QueryerContext, name string) (Connection, error) {
+	var row connectionRow
+	if err := sqlx.GetContext(ctx, q, &row, connectionSelect+` WHERE name = ?`, name); err != nil {
+		return Connection{}, translate(err, fmt.Sprintf("oauth connection %q", name))
+	}
+	return s.connectionFromRow(row)
+}
+
+func (s *Store) getConnectionByID(ctx context.Context, q sqlx.QueryerContext, id string) (Connection, error) {
+	var row connectionRow
+	if err := sqlx.GetContext(ctx, q, &row, connectionSelect+` WHERE id = ?`, id); err != nil {
+		return Connection{}, translate(err, fmt.Sprintf("oauth connection %s", id))
+	}
+	return s.connectionFromRow(row)
+}
+
+func (s *Store) connectionFromRow(row connectionRow) (Connection, error) {
+	secret, err := s.openOptional("oauth_connections", "client_secret", row.ID, row.ClientSecret)
+	if err != nil {
+		return Connection{}, err
+	}
+	var scopes []string
+	if err := json.Unmarshal([]byte(row.Scopes), &scopes); err != nil {
+		return Connection{}, fmt.Errorf("oauth connection %q holds invalid scopes: %w", row.Name, err)
+	}
+	return Connection{
+		ID:               row.ID,
+		Name:             row.Name,
+		Flow:             Flow(row.Flow),
+		ClientID:         row.ClientID,
+		ClientSecret:     secret,
+		AuthorizationURL: row.AuthorizationURL,
+		TokenURL:         row.TokenURL,
+		Scopes:           scopes,
+		Audience:         row.Audience,
+		RefreshMargin:    time.Duration(row.RefreshMarginSeconds) * time.Second,
+		CreatedAt:        row.CreatedAt,
+		UpdatedAt:        row.UpdatedAt,
+	}, nil
+}
+
+// ListConnections lists connections ordered by name.
+func (s *Store) ListConnections(ctx context.Context, page Page) ([]Connection, error) {
+	var rows []connectionRow
+	if err := sqlx.SelectContext(ctx, s.read, &rows, connectionSelect+` WHERE name > ? ORDER BY name LIMIT ?`, page.After, page.Limit); err != nil {
+		return nil, fmt.Errorf("listing oauth connections: %w", err)
+	}
+	out := make([]Connection, 0, len(rows))
+	for _, row := range rows {
+		c, err := s.connectionFromRow(row)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// UpdateConnection replaces the connection called name with what update returns
+// for it; name, ID and creation time cannot change.
+func (s *Store) UpdateConnection(ctx context.Context, name string, update func(*Connection)) (Connection, error) {
+	var out Connection
+	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+		c, err := s.getConnection(ctx, tx, name)
+		if err != nil {
+			return err
+		}
+		id, created := c.ID, c.CreatedAt
+		update(&c)
+		c.ID, c.Name, c.CreatedAt = id, name, created
+		if err := s.writeConnection(ctx, tx, c, `
+UPDATE oauth_connections SET client_secret = ?, flow = ?, client_id = ?, authorization_url = ?, token_url = ?,
+       scopes = ?, audience = ?, refresh_margin_seconds = ?, updated_at = ?, name = ?, created_at = ?
+WHERE id = ?`); err != nil {
+			return err
+		}
+		out, err = s.getConnection(ctx, tx, name)
+		return err
+	})
+	return out, err
+}
+
+// DeleteConnection removes the connection and its tokens. It fails with ErrInUse
+// while an integration links to it.
+func (s *Store) DeleteConnection(ctx context.Context, name string) error {
+	return s.inTx(ctx, func(tx *sqlx.Tx) error {
+		what := fmt.Sprintf("oauth connection %q", name)
+		var users []string
+		err := sqlx.SelectContext(ctx, tx, &users, `
+SELECT i.name FROM integrations i JOIN oauth_connections c ON c.id = i.oauth_connection_id
+WHERE c.name = ? ORDER BY i.name LIMIT 5`, name)
+		if err != nil {
+			return translate(err, what)
+		}
+		if len(users) > 0 {
+			return fmt.Errorf("%s is linked to integrations %q: %w", what, users, ErrInUse)
+		}
+		res, err := tx.ExecContext(ctx, `DELETE FROM oauth_connections WHERE name = ?`, name)
+		if err != nil {
+			return translate(err, what)
+		}
+		return requireAffected(res, what)
+	})
+}
+
+// connectionIDByName resolves a connection name for a foreign key; an empty name
+// is no connection.
+func connectionIDByName(ctx context.Context, q sqlx.QueryerContext, name string) (sql.NullString, error) {
+	if name == "" {
+		return sql.NullString{}, nil
+	}
+	var id string
+	if err := sqlx.GetContext(ctx, q, &id, `SELECT id FROM oauth_connections WHERE name = ?`, name); err != nil {
+		return sql.NullString{}, translate(err, fmt.Sprintf("oauth connection %q", name))
+	}
+	return sql.NullString{String: id, Valid: true}, nil
+}
+
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}

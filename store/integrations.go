@@ -1,0 +1,251 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/bifrost/integrations/config"
+)
+
+// Integration is an external system's definition with its platform defaults.
+type Integration struct {
+	ID              string
+	Name            string
+	Description     string
+	DefaultEntityID string
+	// ConnectionName is the linked OAuth connection; empty for none.
+	ConnectionName string
+	ConnectionID   string
+	Schema         config.Schema
+	// Defaults holds the platform default config, secret values decrypted.
+	Defaults  map[string]any
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+type integrationRow struct {
+	ID              string         `db:"id"`
+	Name            string         `db:"name"`
+	Description     string         `db:"description"`
+	DefaultEntityID string         `db:"default_entity_id"`
+	ConnectionID    sql.NullString `db:"oauth_connection_id"`
+	ConnectionName  sql.NullString `db:"connection_name"`
+	CreatedAt       time.Time      `db:"created_at"`
+	UpdatedAt       time.Time      `db:"updated_at"`
+}
+
+const integrationSelect = `
+SELECT i.id, i.name, i.description, i.default_entity_id, i.oauth_connection_id,
+       c.name AS connection_name, i.created_at, i.updated_at
+FROM integrations i LEFT JOIN oauth_connections c ON c.id = i.oauth_connection_id`
+
+// CreateIntegration stores a new integration with its schema and defaults.
+func (s *Store) CreateIntegration(ctx context.Context, in Integration) (Integration, error) {
+	if err := in.Schema.Validate(); err != nil {
+		return Integration{}, err
+	}
+	if err := in.Schema.ValidatePatch(in.Defaults); err != nil {
+		return Integration{}, err
+	}
+	var out Integration
+	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+		connID, err := connectionIDByName(ctx, tx, in.ConnectionName)
+		if err != nil {
+			return err
+		}
+		id, now := newID(), s.timestamp()
+		_, err = tx.ExecContext(ctx, `
+INSERT INTO integrations (id, name, description, default_entity_id, oauth_connection_id, created_at, updated_at)
+VALUES (?, ?, ?, ?, ?, ?, ?)`, id, in.Name, in.Description, in.DefaultEntityID, connID, now, now)
+		if err != nil {
+			return translate(err, fmt.Sprintf("integration %q", in.Name))
+		}
+		if err := replaceSchema(ctx, tx, id, in.Schema); err != nil {
+			return err
+		}
+		if err := s.patchConfig(ctx, tx, integrationConfig, id, in.Schema, in.Defaults); err != nil {
+			return err
+		}
+		out, err = s.getIntegration(ctx, tx, in.Name)
+		return err
+	})
+	return out, err
+}
+
+// GetIntegration returns the integration called name.
+func (s *Store) GetIntegration(ctx context.Context, name string) (Integration, error) {
+	var out Integration
+	err := s.inReadTx(ctx, func(tx *sqlx.Tx) error {
+		var err error
+		out, err = s.getIntegration(ctx, tx, name)
+		return err
+	})
+	return out, err
+}
+
+func (s *Store) getIntegration(ctx context.Context, q sqlx.QueryerContext, name string) (Integration, error) {
+	var row integrationRow
+	if err := sqlx.GetContext(ctx, q, &row, integrationSelect+` WHERE i.name = ?`, name); err != nil {
+		return Integration{}, translate(err, fmt.Sprintf("integration %q", name))
+	}
+	return s.completeIntegration(ctx, q, row)
+}
+
+func (s *Store) completeIntegration(ctx context.Context, q sqlx.QueryerContext, row integrationRow) (Integration, error) {
+	schema, err := loadSchema(ctx, q, row.ID)
+	if err != nil {
+		return Integration{}, err
+	}
+	defaults, err := s.loadConfig(ctx, q, integrationConfig, row.ID)
+	if err != nil {
+		return Integration{}, err
+	}
+	return Integration{
+		ID:              row.ID,
+		Name:            row.Name,
+		Description:     row.Description,
+		DefaultEntityID: row.DefaultEntityID,
+		ConnectionID:    row.ConnectionID.String,
+		ConnectionName:  row.ConnectionName.String,
+		Schema:          schema,
+		Defaults:        defaults,
+		CreatedAt:       row.CreatedAt,
+		UpdatedAt:       row.UpdatedAt,
+	}, nil
+}
+
+// ListIntegrations lists integrations ordered by name.
+func (s *Store) ListIntegrations(ctx context.Context, page Page) ([]Integration, error) {
+	var out []Integration
+	err := s.inReadTx(ctx, func(tx *sqlx.Tx) error {
+		var rows []integrationRow
+		if err := sqlx.SelectContext(ctx, tx, &rows, integrationSelect+` WHERE i.name > ? ORDER BY i.name LIMIT ?`, page.After, page.Limit); err != nil {
+			return fmt.Errorf("listing integrations: %w", err)
+		}
+		out = make([]Integration, 0, len(rows))
+		for _, row := range rows {
+			in, err := s.completeIntegration(ctx, tx, row)
+			if err != nil {
+				return err
+			}
+			out = append(out, in)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// IntegrationUpdate names what UpdateIntegration changes; nil fields stay.
+type IntegrationUpdate struct {
+	Description     *string
+	DefaultEntityID *string
+	// ConnectionName links another connection; an empty name unlinks.
+	ConnectionName *string
+	// Schema replaces the schema. A key that has stored values (defaults or
+	// overrides) must keep its type.
+	Schema *config.Schema
+	// DefaultsPatch sets the keys it gives and removes those given as nil.
+	DefaultsPatch map[string]any
+}
+
+// UpdateIntegration applies u to the integration called name.
+func (s *Store) UpdateIntegration(ctx context.Context, name string, u IntegrationUpdate) (Integration, error) {
+	var out Integration
+	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+		cur, err := s.getIntegration(ctx, tx, name)
+		if err != nil {
+			return err
+		}
+		schema := cur.Schema
+		if u.Schema != nil {
+			schema = *u.Schema
+			if err := schema.Validate(); err != nil {
+				return err
+			}
+			if err := checkStoredValuesFit(ctx, tx, cur, schema); err != nil {
+				return err
+			}
+			if err := replaceSchema(ctx, tx, cur.ID, schema); err != nil {
+				return err
+			}
+		}
+		if u.DefaultsPatch != nil {
+			if err := schema.ValidatePatch(u.DefaultsPatch); err != nil {
+				return err
+			}
+			if err := s.patchConfig(ctx, tx, integrationConfig, cur.ID, schema, u.DefaultsPatch); err != nil {
+				return err
+			}
+		}
+		if u.Description != nil {
+			cur.Description = *u.Description
+		}
+		if u.DefaultEntityID != nil {
+			cur.DefaultEntityID = *u.DefaultEntityID
+		}
+		connID := sql.NullString{String: cur.ConnectionID, Valid: cur.ConnectionID != ""}
+		if u.ConnectionName != nil {
+			if connID, err = connectionIDByName(ctx, tx, *u.ConnectionName); err != nil {
+				return err
+			}
+		}
+		_, err = tx.ExecContext(ctx, `
+UPDATE integrations SET description = ?, default_entity_id = ?, oauth_connection_id = ?, updated_at = ?
+WHERE id = ?`, cur.Description, cur.DefaultEntityID, connID, s.timestamp(), cur.ID)
+		if err != nil {
+			return translate(err, fmt.Sprintf("integration %q", name))
+		}
+		out, err = s.getIntegration(ctx, tx, name)
+		return err
+	})
+	return out, err
+}
+
+// checkStoredValuesFit refuses a schema under which stored values would lose
+// their meaning: a key with values must stay, with its type.
+func checkStoredValuesFit(ctx context.Context, tx *sqlx.Tx, cur Integration, schema config.Schema) error {
+	var keys []string
+	err := sqlx.SelectContext(ctx, tx, &keys, `
+SELECT key FROM integration_config WHERE integration_id = ?
+UNION
+SELECT mc.key FROM mapping_config mc JOIN mappings m ON m.id = mc.mapping_id WHERE m.integration_id = ?
+ORDER BY key`, cur.ID, cur.ID)
+	if err != nil {
+		return fmt.Errorf("checking stored config keys: %w", err)
+	}
+	for _, key := range keys {
+		old, _ := cur.Schema.Field(key)
+		f, ok := schema.Field(key)
+		if !ok || f.Type != old.Type {
+			return fmt.Errorf("config key %q has stored values of type %s; remove them before dropping the key or changing its type: %w",
+				key, old.Type, ErrInUse)
+		}
+	}
+	return nil
+}
+
+// DeleteIntegration removes the integration, its schema, defaults and mappings.
+func (s *Store) DeleteIntegration(ctx context.Context, name string) error {
+	return s.inTx(ctx, func(tx *sqlx.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM integrations WHERE name = ?`, name)
+		if err != nil {
+			return translate(err, fmt.Sprintf("integration %q", name))
+		}
+		return requireAffected(res, fmt.Sprintf("integration %q", name))
+	})
+}
+
+func requireAffected(res sql.Result, what string) error {
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("%s: %w", what, ErrNotFound)
+	}
+	return nil
+}

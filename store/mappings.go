@@ -1,0 +1,226 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/bifrost/integrations/config"
+)
+
+// Mapping ties one organization to an integration: the external entity it maps
+// to, its own token and its config overrides.
+type Mapping struct {
+	ID            string
+	IntegrationID string
+	OrgID         string
+	EntityID      string
+	EntityName    string
+	OAuthTokenID  string
+	// Config holds the organization's overrides, secret values decrypted.
+	Config    map[string]any
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+type mappingRow struct {
+	ID            string         `db:"id"`
+	IntegrationID string         `db:"integration_id"`
+	OrgID         string         `db:"org_id"`
+	EntityID      string         `db:"entity_id"`
+	EntityName    string         `db:"entity_name"`
+	OAuthTokenID  sql.NullString `db:"oauth_token_id"`
+	CreatedAt     time.Time      `db:"created_at"`
+	UpdatedAt     time.Time      `db:"updated_at"`
+}
+
+const mappingSelect = `
+SELECT m.id, m.integration_id, m.org_id, m.entity_id, m.entity_name, m.oauth_token_id, m.created_at, m.updated_at
+FROM mappings m JOIN integrations i ON i.id = m.integration_id`
+
+// GetMapping returns the mapping of orgID to the integration called integration.
+func (s *Store) GetMapping(ctx context.Context, integration, orgID string) (Mapping, error) {
+	return s.readMapping(ctx, integration, ` AND m.org_id = ?`, orgID)
+}
+
+// FindMappingByEntity returns the mapping of the integration to entityID; when
+// several organizations map to it, the first by organization ID.
+func (s *Store) FindMappingByEntity(ctx context.Context, integration, entityID string) (Mapping, error) {
+	return s.readMapping(ctx, integration, ` AND m.entity_id = ? ORDER BY m.org_id LIMIT 1`, entityID)
+}
+
+func (s *Store) readMapping(ctx context.Context, integration, where string, arg string) (Mapping, error) {
+	var out Mapping
+	err := s.inReadTx(ctx, func(tx *sqlx.Tx) error {
+		if _, err := s.getIntegration(ctx, tx, integration); err != nil {
+			return err
+		}
+		var row mappingRow
+		if err := sqlx.GetContext(ctx, tx, &row, mappingSelect+` WHERE i.name = ?`+where, integration, arg); err != nil {
+			return translate(err, fmt.Sprintf("mapping of integration %q", integration))
+		}
+		var err error
+		out, err = s.completeMapping(ctx, tx, row)
+		return err
+	})
+	return out, err
+}
+
+func (s *Store) completeMapping(ctx context.Context, q sqlx.QueryerContext, row mappingRow) (Mapping, error) {
+	cfg, err := s.loadConfig(ctx, q, mappingConfig, row.ID)
+	if err != nil {
+		return Mapping{}, err
+	}
+	return Mapping{
+		ID:            row.ID,
+		IntegrationID: row.IntegrationID,
+		OrgID:         row.OrgID,
+		EntityID:      row.EntityID,
+		EntityName:    row.EntityName,
+		OAuthTokenID:  row.OAuthTokenID.String,
+		Config:        cfg,
+		CreatedAt:     row.CreatedAt,
+		UpdatedAt:     row.UpdatedAt,
+	}, nil
+}
+
+// ListMappings lists the integration's mappings ordered by organization ID; only
+// orgID's when orgID is not empty.
+func (s *Store) ListMappings(ctx context.Context, integration, orgID string, page Page) ([]Mapping, error) {
+	var out []Mapping
+	err := s.inReadTx(ctx, func(tx *sqlx.Tx) error {
+		if _, err := s.getIntegration(ctx, tx, integration); err != nil {
+			return err
+		}
+		var rows []mappingRow
+		err := sqlx.SelectContext(ctx, tx, &rows,
+			mappingSelect+` WHERE i.name = ? AND (? = '' OR m.org_id = ?) AND m.org_id > ? ORDER BY m.org_id LIMIT ?`,
+			integration, orgID, orgID, page.After, page.Limit)
+		if err != nil {
+			return fmt.Errorf("listing mappings: %w", err)
+		}
+		out = make([]Mapping, 0, len(rows))
+		for _, row := range rows {
+			m, err := s.completeMapping(ctx, tx, row)
+			if err != nil {
+				return err
+			}
+			out = append(out, m)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// MappingUpsert is the input of UpsertMapping. Empty strings keep the stored
+// value; ConfigPatch sets the keys it gives and removes those given as nil.
+type MappingUpsert struct {
+	Integration  string
+	OrgID        string
+	EntityID     string
+	EntityName   string
+	OAuthTokenID string
+	ConfigPatch  map[string]any
+}
+
+// UpsertMapping creates or updates the organization's mapping in one transaction.
+// The patched config is checked against the schema, and the merged config must
+// hold every required key.
+func (s *Store) UpsertMapping(ctx context.Context, u MappingUpsert) (Mapping, error) {
+	var out Mapping
+	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+		in, err := s.getIntegration(ctx, tx, u.Integration)
+		if err != nil {
+			return err
+		}
+		if err := in.Schema.ValidatePatch(u.ConfigPatch); err != nil {
+			return err
+		}
+		if u.OAuthTokenID != "" {
+			if err := checkTokenFits(ctx, tx, in, u.OAuthTokenID); err != nil {
+				return err
+			}
+		}
+		var row mappingRow
+		err = sqlx.GetContext(ctx, tx, &row, `
+SELECT id, integration_id, org_id, entity_id, entity_name, oauth_token_id, created_at, updated_at
+FROM mappings WHERE integration_id = ? AND org_id = ?`, in.ID, u.OrgID)
+		now := s.timestamp()
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			row = mappingRow{ID: newID(), IntegrationID: in.ID, OrgID: u.OrgID, CreatedAt: now}
+		case err != nil:
+			return fmt.Errorf("looking up mapping: %w", err)
+		}
+		row.EntityID = keepIfEmpty(u.EntityID, row.EntityID)
+		row.EntityName = keepIfEmpty(u.EntityName, row.EntityName)
+		if u.OAuthTokenID != "" {
+			row.OAuthTokenID = sql.NullString{String: u.OAuthTokenID, Valid: true}
+		}
+		_, err = tx.ExecContext(ctx, `
+INSERT INTO mappings (id, integration_id, org_id, entity_id, entity_name, oauth_token_id, created_at, updated_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (id) DO UPDATE SET entity_id = excluded.entity_id, entity_name = excluded.entity_name,
+    oauth_token_id = excluded.oauth_token_id, updated_at = excluded.updated_at`,
+			row.ID, row.IntegrationID, row.OrgID, row.EntityID, row.EntityName, row.OAuthTokenID, row.CreatedAt, now)
+		if err != nil {
+			return translate(err, "mapping")
+		}
+		if err := s.patchConfig(ctx, tx, mappingConfig, row.ID, in.Schema, u.ConfigPatch); err != nil {
+			return err
+		}
+		row.UpdatedAt = now
+		if out, err = s.completeMapping(ctx, tx, row); err != nil {
+			return err
+		}
+		if missing := in.Schema.MissingRequired(config.Merge(in.Defaults, out.Config)); len(missing) > 0 {
+			return &config.FieldError{Key: missing[0], Reason: "is required and has no default"}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// checkTokenFits refuses a token of another connection than the integration's.
+func checkTokenFits(ctx context.Context, tx *sqlx.Tx, in Integration, tokenID string) error {
+	var connID string
+	err := sqlx.GetContext(ctx, tx, &connID, `SELECT connection_id FROM oauth_tokens WHERE id = ?`, tokenID)
+	if err != nil {
+		return translate(err, fmt.Sprintf("oauth token %s", tokenID))
+	}
+	if connID != in.ConnectionID {
+		return fmt.Errorf("oauth token %s belongs to another connection than integration %q's: %w", tokenID, in.Name, ErrInvalid)
+	}
+	return nil
+}
+
+func keepIfEmpty(v, stored string) string {
+	if v == "" {
+		return stored
+	}
+	return v
+}
+
+// DeleteMapping removes the organization's mapping and its overrides; false when
+// there was none.
+func (s *Store) DeleteMapping(ctx context.Context, integration, orgID string) (bool, error) {
+	var deleted bool
+	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+		in, err := s.getIntegration(ctx, tx, integration)
+		if err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, `DELETE FROM mappings WHERE integration_id = ? AND org_id = ?`, in.ID, orgID)
+		if err != nil {
+			return fmt.Errorf("deleting mapping: %w", err)
+		}
+		n, err := res.RowsAffected()
+		deleted = n > 0
+		return err
+	})
+	return deleted, err
+}

@@ -1,0 +1,83 @@
+package store
+
+import (
+	"context"
+	"errors"
+
+	"github.com/jmoiron/sqlx"
+)
+
+// Resolved is everything GetIntegration needs, read from one snapshot.
+type Resolved struct {
+	Integration Integration
+	// Mapping is nil for the global scope or an organization without one.
+	Mapping *Mapping
+	// Connection is nil when the integration has no OAuth connection.
+	Connection *Connection
+	// Token is nil when the connection has no token for this organization.
+	Token *Token
+}
+
+// Resolve reads the integration as orgID sees it; orgID empty is the global
+// scope. The token is the mapping's own if it names one, else the organization's
+// for the integration's connection, else the global one.
+func (s *Store) Resolve(ctx context.Context, integration, orgID string) (Resolved, error) {
+	var r Resolved
+	err := s.inReadTx(ctx, func(tx *sqlx.Tx) error {
+		var err error
+		if r.Integration, err = s.getIntegration(ctx, tx, integration); err != nil {
+			return err
+		}
+		if orgID != "" {
+			if r.Mapping, err = s.mappingOf(ctx, tx, r.Integration.ID, orgID); err != nil {
+				return err
+			}
+		}
+		if r.Integration.ConnectionID == "" {
+			return nil
+		}
+		conn, err := s.getConnectionByID(ctx, tx, r.Integration.ConnectionID)
+		if err != nil {
+			return err
+		}
+		r.Connection = &conn
+		r.Token, err = s.chooseToken(ctx, tx, conn.ID, orgID, r.Mapping)
+		return err
+	})
+	return r, err
+}
+
+func (s *Store) mappingOf(ctx context.Context, q sqlx.QueryerContext, integrationID, orgID string) (*Mapping, error) {
+	var row mappingRow
+	err := sqlx.GetContext(ctx, q, &row, mappingSelect+` WHERE m.integration_id = ? AND m.org_id = ?`, integrationID, orgID)
+	if err != nil {
+		if err = translate(err, "mapping"); errors.Is(err, ErrNotFound) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	m, err := s.completeMapping(ctx, q, row)
+	return &m, err
+}
+
+func (s *Store) chooseToken(ctx context.Context, q sqlx.QueryerContext, connectionID, orgID string, m *Mapping) (*Token, error) {
+	if m != nil && m.OAuthTokenID != "" {
+		t, err := s.getToken(ctx, q, m.OAuthTokenID, true)
+		return &t, err
+	}
+	scopes := []string{""}
+	if orgID != "" {
+		scopes = []string{orgID, ""}
+	}
+	for _, org := range scopes {
+		t, err := s.findToken(ctx, q, connectionID, org, "")
+		if errors.Is(err, ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		return &t, nil
+	}
+	return nil, nil
+}

@@ -1,0 +1,229 @@
+// Package store keeps integrations, OAuth connections and tokens, mappings and API
+// keys in SQL, with every secret column sealed by a Cipher bound to its row and
+// column.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jmoiron/sqlx"
+	"github.com/mattn/go-sqlite3"
+	"github.com/pressly/goose/v3"
+)
+
+// Errors the store returns, wrapped with what was looked for. The server maps them
+// to gRPC codes.
+var (
+	ErrNotFound      = errors.New("not found")
+	ErrAlreadyExists = errors.New("already exists")
+	// ErrInUse is returned for a delete that other rows still depend on.
+	ErrInUse = errors.New("in use")
+	// ErrInvalid is returned for a write that breaks a rule only the stored data
+	// can tell, such as a token of another connection.
+	ErrInvalid = errors.New("invalid")
+)
+
+// Cipher seals secret column values. aad names the row and column; a ciphertext
+// must not open under any other aad.
+type Cipher interface {
+	Seal(plaintext, aad []byte) ([]byte, error)
+	Open(ciphertext, aad []byte) ([]byte, error)
+}
+
+//go:embed migrations
+var migrations embed.FS
+
+// Store is safe for concurrent use.
+type Store struct {
+	// SQLite allows one writer at a time: writes go through one connection so they
+	// queue in Go instead of failing with SQLITE_BUSY, while reads use a pool.
+	write  *sqlx.DB
+	read   *sqlx.DB
+	cipher Cipher
+	now    func() time.Time
+}
+
+// Option configures a Store.
+type Option func(*Store)
+
+// WithClock replaces time.Now, for tests.
+func WithClock(now func() time.Time) Option { return func(s *Store) { s.now = now } }
+
+// OpenSQLite opens (creating if needed) the SQLite database at path and applies
+// the migrations it lacks.
+func OpenSQLite(ctx context.Context, path string, cipher Cipher, opts ...Option) (*Store, error) {
+	params := url.Values{
+		"_journal_mode": {"WAL"},
+		"_busy_timeout": {"5000"},
+		"_foreign_keys": {"on"},
+		"_synchronous":  {"NORMAL"},
+	}
+	writeParams := url.Values{"_txlock": {"immediate"}}
+	for k, v := range params {
+		writeParams[k] = v
+	}
+	write, err := sqlx.Open("sqlite3", "file:"+path+"?"+writeParams.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("opening %s: %w", path, err)
+	}
+	write.SetMaxOpenConns(1)
+	if err := migrate(ctx, write.DB); err != nil {
+		write.Close()
+		return nil, err
+	}
+	params.Set("_query_only", "true")
+	read, err := sqlx.Open("sqlite3", "file:"+path+"?"+params.Encode())
+	if err != nil {
+		write.Close()
+		return nil, fmt.Errorf("opening %s: %w", path, err)
+	}
+	read.SetMaxOpenConns(8)
+	read.SetMaxIdleConns(8)
+	s := &Store{write: write, read: read, cipher: cipher, now: time.Now}
+	for _, opt := range opts {
+		opt(s)
+	}
+	return s, nil
+}
+
+func migrate(ctx context.Context, db *sql.DB) error {
+	fsys, err := fs.Sub(migrations, "migrations/sqlite")
+	if err != nil {
+		return fmt.Errorf("migrations: %w", err)
+	}
+	provider, err := goose.NewProvider(goose.DialectSQLite3, db, fsys)
+	if err != nil {
+		return fmt.Errorf("migrations: %w", err)
+	}
+	if _, err := provider.Up(ctx); err != nil {
+		return fmt.Errorf("applying migrations: %w", err)
+	}
+	return nil
+}
+
+// Close closes the database.
+func (s *Store) Close() error {
+	return errors.Join(s.read.Close(), s.write.Close())
+}
+
+// Ping reports whether the database answers.
+func (s *Store) Ping(ctx context.Context) error { return s.read.PingContext(ctx) }
+
+// inTx runs fn in a write transaction, committing if it returns nil.
+func (s *Store) inTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
+	tx, err := s.write.BeginTxx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// inReadTx runs fn in a read-only transaction, so that everything it reads comes
+// from one snapshot.
+func (s *Store) inReadTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
+	tx, err := s.read.BeginTxx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer tx.Rollback() //nolint:errcheck // read-only: nothing to lose
+	return fn(tx)
+}
+
+func (s *Store) timestamp() time.Time { return s.now().UTC() }
+
+func newID() string { return uuid.Must(uuid.NewV7()).String() }
+
+// seal encrypts a secret column value bound to its table, column and row.
+func (s *Store) seal(table, column, rowID string, plaintext string) ([]byte, error) {
+	ct, err := s.cipher.Seal([]byte(plaintext), aad(table, column, rowID))
+	if err != nil {
+		return nil, fmt.Errorf("sealing %s.%s: %w", table, column, err)
+	}
+	return ct, nil
+}
+
+// open decrypts what seal made. The error names the row, never the content.
+func (s *Store) open(table, column, rowID string, ciphertext []byte) (string, error) {
+	pt, err := s.cipher.Open(ciphertext, aad(table, column, rowID))
+	if err != nil {
+		return "", fmt.Errorf("opening %s.%s of row %s: %w", table, column, rowID, err)
+	}
+	return string(pt), nil
+}
+
+func aad(table, column, rowID string) []byte {
+	return []byte(table + "\x00" + column + "\x00" + rowID)
+}
+
+// sealOptional seals a value that may be absent: empty stays NULL.
+func (s *Store) sealOptional(table, column, rowID, plaintext string) ([]byte, error) {
+	if plaintext == "" {
+		return nil, nil
+	}
+	return s.seal(table, column, rowID, plaintext)
+}
+
+func (s *Store) openOptional(table, column, rowID string, ciphertext []byte) (string, error) {
+	if ciphertext == nil {
+		return "", nil
+	}
+	return s.open(table, column, rowID, ciphertext)
+}
+
+// translate turns driver errors the caller can act on into the store's errors.
+func translate(err error, what string) error {
+	if err == nil {
+		return nil
+	}
+	var se sqlite3.Error
+	if errors.As(err, &se) && se.Code == sqlite3.ErrConstraint {
+		switch se.ExtendedCode {
+		case sqlite3.ErrConstraintUnique, sqlite3.ErrConstraintPrimaryKey:
+			return fmt.Errorf("%s: %w", what, ErrAlreadyExists)
+		case sqlite3.ErrConstraintForeignKey:
+			return fmt.Errorf("%s: %w", what, ErrInUse)
+		}
+	}
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("%s: %w", what, ErrNotFound)
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
+
+func nullTime(t *time.Time) sql.NullTime {
+	if t == nil {
+		return sql.NullTime{}
+	}
+	return sql.NullTime{Time: t.UTC(), Valid: true}
+}
+
+func timePtr(t sql.NullTime) *time.Time {
+	if !t.Valid {
+		return nil
+	}
+	v := t.Time.UTC()
+	return &v
+}
+
+// Page is where a listing starts and how long it may be.
+type Page struct {
+	// After is the sort key of the last row of the previous page; empty for the
+	// first page.
+	After string
+	Limit int
+}

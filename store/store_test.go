@@ -1,0 +1,171 @@
+package store_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/bifrost/integrations/config"
+	"github.com/bifrost/integrations/keyring"
+	"github.com/bifrost/integrations/store"
+)
+
+func openStore(t *testing.T) (*store.Store, string) {
+	t.Helper()
+	key, err := keyring.NewKey(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ring, err := keyring.New(1, []keyring.Key{key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "bifrost.db")
+	s, err := store.OpenSQLite(context.Background(), path, ring)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s, path
+}
+
+// seed creates a connection, an integration with a secret default, a token and
+// a mapping with a secret override, and returns the secrets it stored.
+func seed(t *testing.T, s *store.Store) []string {
+	t.Helper()
+	ctx := context.Background()
+	secrets := []string{"client-secret-7f3a", "access-token-91bc", "refresh-token-2d4e", "default-api-secret-55aa", "org-api-secret-66bb"}
+	if _, err := s.CreateConnection(ctx, store.Connection{Name: "graph", Flow: store.FlowAuthorizationCode, ClientID: "cid", ClientSecret: secrets[0], TokenURL: "https://login.example/token"}); err != nil {
+		t.Fatal(err)
+	}
+	schema := config.Schema{{Key: "tenant", Type: config.String}, {Key: "api_secret", Type: config.Secret}}
+	if _, err := s.CreateIntegration(ctx, store.Integration{Name: "Graph", ConnectionName: "graph", Schema: schema, Defaults: map[string]any{"tenant": "common", "api_secret": secrets[3]}}); err != nil {
+		t.Fatal(err)
+	}
+	exp := time.Now().Add(time.Hour)
+	if _, err := s.PutToken(ctx, store.Token{ConnectionName: "graph", OrgID: "org-1", AccessToken: secrets[1], RefreshToken: secrets[2], ExpiresAt: &exp}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.UpsertMapping(ctx, store.MappingUpsert{Integration: "Graph", OrgID: "org-1", EntityID: "tenant-1", ConfigPatch: map[string]any{"api_secret": secrets[4]}}); err != nil {
+		t.Fatal(err)
+	}
+	return secrets
+}
+
+func TestDatabaseFileHoldsNoSecretInPlainText(t *testing.T) {
+	t.Parallel()
+	s, path := openStore(t)
+	secrets := seed(t, s)
+	r, err := s.Resolve(context.Background(), "Graph", "org-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Token.AccessToken != secrets[1] || r.Mapping.Config["api_secret"] != secrets[4] || r.Connection.ClientSecret != secrets[0] {
+		t.Fatalf("secrets did not round-trip: %+v", r)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var dump []byte
+	for _, suffix := range []string{"", "-wal", "-shm"} {
+		b, err := os.ReadFile(path + suffix)
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			t.Fatal(err)
+		}
+		dump = append(dump, b...)
+	}
+	if !bytes.Contains(dump, []byte("common")) {
+		t.Fatal("dump does not even hold the plain default; the test reads the wrong file")
+	}
+	for _, secret := range secrets {
+		if bytes.Contains(dump, []byte(secret)) {
+			t.Errorf("database file contains secret %q in plain text", secret)
+		}
+	}
+}
+
+func TestCiphertextCopiedToAnotherRowDoesNotOpen(t *testing.T) {
+	t.Parallel()
+	s, path := openStore(t)
+	seed(t, s)
+	ctx := context.Background()
+	exp := time.Now().Add(time.Hour)
+	if _, err := s.PutToken(ctx, store.Token{ConnectionName: "graph", OrgID: "org-2", AccessToken: "other-access", ExpiresAt: &exp}); err != nil {
+		t.Fatal(err)
+	}
+	raw := rawDB(t, path)
+	// Copy org-1's access token ciphertext into org-2's row.
+	if _, err := raw.Exec(`UPDATE oauth_tokens SET access_token = (SELECT access_token FROM oauth_tokens WHERE org_id = 'org-1') WHERE org_id = 'org-2'`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Resolve(ctx, "Graph", "org-2"); !errors.Is(err, keyring.ErrOpen) {
+		t.Fatalf("Resolve with a swapped row: err = %v, want ErrOpen", err)
+	}
+	// Copy the refresh token ciphertext into the access token column of its own row.
+	if _, err := raw.Exec(`UPDATE oauth_tokens SET access_token = refresh_token WHERE org_id = 'org-1'`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Resolve(ctx, "Graph", "org-1"); !errors.Is(err, keyring.ErrOpen) {
+		t.Fatalf("Resolve with a swapped column: err = %v, want ErrOpen", err)
+	}
+}
+
+func TestFailedUpsertLeavesNoHalfWrittenMapping(t *testing.T) {
+	t.Parallel()
+	s, _ := openStore(t)
+	ctx := context.Background()
+	schema := config.Schema{{Key: "site", Type: config.String, Required: true}, {Key: "note", Type: config.String}}
+	if _, err := s.CreateIntegration(ctx, store.Integration{Name: "Halo", Schema: schema}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := s.UpsertMapping(ctx, store.MappingUpsert{Integration: "Halo", OrgID: "org-1", EntityID: "e1", ConfigPatch: map[string]any{"note": "x"}})
+	var fe *config.FieldError
+	if !errors.As(err, &fe) || fe.Key != "site" {
+		t.Fatalf("UpsertMapping without a required key: err = %v, want FieldError for site", err)
+	}
+	if _, err := s.GetMapping(ctx, "Halo", "org-1"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("GetMapping after a failed upsert: err = %v, want ErrNotFound", err)
+	}
+}
+
+func TestMigrationsApplyOnceAcrossReopen(t *testing.T) {
+	t.Parallel()
+	s, path := openStore(t)
+	seed(t, s)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	key, _ := keyring.NewKey(1)
+	ring, _ := keyring.New(1, []keyring.Key{key})
+	reopened, err := store.OpenSQLite(context.Background(), path, ring)
+	if err != nil {
+		t.Fatalf("reopening: %v", err)
+	}
+	defer reopened.Close()
+	if tokens, err := reopened.ListTokens(context.Background(), "graph", store.Page{Limit: 10}); err != nil || len(tokens) != 1 {
+		t.Fatalf("data lost across reopen: %v, %v", tokens, err)
+	}
+	// A ring without the sealing key cannot open the secrets: wrong key.
+	if _, err := reopened.Resolve(context.Background(), "Graph", "org-1"); !errors.Is(err, keyring.ErrOpen) {
+		t.Fatalf("Resolve under the wrong key ring: err = %v, want ErrOpen", err)
+	}
+}
+
+func TestSchemaChangeRefusedWhileValuesOfTheKeyAreStored(t *testing.T) {
+	t.Parallel()
+	s, _ := openStore(t)
+	seed(t, s)
+	ctx := context.Background()
+	changed := config.Schema{{Key: "tenant", Type: config.Int}, {Key: "api_secret", Type: config.Secret}}
+	if _, err := s.UpdateIntegration(ctx, "Graph", store.IntegrationUpdate{Schema: &changed}); !errors.Is(err, store.ErrInUse) {
+		t.Fatalf("type change with stored values: err = %v, want ErrInUse", err)
+	}
+	added := config.Schema{{Key: "tenant", Type: config.String}, {Key: "api_secret", Type: config.Secret}, {Key: "region", Type: config.String}}
+	if _, err := s.UpdateIntegration(ctx, "Graph", store.IntegrationUpdate{Schema: &added}); err != nil {
+		t.Fatalf("adding a key: %v", err)
+	}
+}

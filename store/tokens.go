@@ -1,0 +1,227 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+)
+
+// TokenStatus is the state of a stored token.
+type TokenStatus string
+
+const (
+	TokenConnected     TokenStatus = "connected"
+	TokenRefreshFailed TokenStatus = "refresh_failed"
+	TokenNeedsReauth   TokenStatus = "needs_reauth"
+)
+
+// Token is an OAuth token stored for a connection, for the global scope (OrgID
+// empty) or one organization.
+type Token struct {
+	ID             string
+	ConnectionID   string
+	ConnectionName string
+	OrgID          string
+	EntityID       string
+	// AccessToken and RefreshToken are decrypted, or empty where a listing left
+	// them sealed.
+	AccessToken     string
+	RefreshToken    string
+	HasRefreshToken bool
+	TokenType       string
+	Scopes          []string
+	ExpiresAt       *time.Time
+	Status          TokenStatus
+	StatusMessage   string
+	Version         int64
+	LastRefreshedAt *time.Time
+	NextRefreshAt   *time.Time
+	LastError       string
+	CreatedAt       time.Time
+	UpdatedAt       time.Time
+}
+
+type tokenRow struct {
+	ID              string       `db:"id"`
+	ConnectionID    string       `db:"connection_id"`
+	ConnectionName  string       `db:"connection_name"`
+	OrgID           string       `db:"org_id"`
+	EntityID        string       `db:"entity_id"`
+	AccessToken     []byte       `db:"access_token"`
+	RefreshToken    []byte       `db:"refresh_token"`
+	TokenType       string       `db:"token_type"`
+	Scopes          string       `db:"scopes"`
+	ExpiresAt       sql.NullTime `db:"expires_at"`
+	Status          string       `db:"status"`
+	StatusMessage   string       `db:"status_message"`
+	Version         int64        `db:"version"`
+	LastRefreshedAt sql.NullTime `db:"last_refreshed_at"`
+	NextRefreshAt   sql.NullTime `db:"next_refresh_at"`
+	LastError       string       `db:"last_error"`
+	CreatedAt       time.Time    `db:"created_at"`
+	UpdatedAt       time.Time    `db:"updated_at"`
+}
+
+const tokenSelect = `
+SELECT t.id, t.connection_id, c.name AS connection_name, t.org_id, t.entity_id, t.access_token,
+       t.refresh_token, t.token_type, t.scopes, t.expires_at, t.status, t.status_message, t.version,
+       t.last_refreshed_at, t.next_refresh_at, t.last_error, t.created_at, t.updated_at
+FROM oauth_tokens t JOIN oauth_connections c ON c.id = t.connection_id`
+
+// PutToken stores a token for (connection, org, entity), replacing the one there
+// before in place (so mappings that name it keep it) and bumping its version. The
+// token becomes CONNECTED.
+func (s *Store) PutToken(ctx context.Context, t Token) (Token, error) {
+	if t.TokenType == "" {
+		t.TokenType = "Bearer"
+	}
+	var out Token
+	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+		connID, err := connectionIDByName(ctx, tx, t.ConnectionName)
+		if err != nil {
+			return err
+		}
+		var existing string
+		err = sqlx.GetContext(ctx, tx, &existing,
+			`SELECT id FROM oauth_tokens WHERE connection_id = ? AND org_id = ? AND entity_id = ?`, connID, t.OrgID, t.EntityID)
+		switch {
+		case err == sql.ErrNoRows:
+			existing = ""
+		case err != nil:
+			return fmt.Errorf("looking up token: %w", err)
+		}
+		id := existing
+		if id == "" {
+			id = newID()
+		}
+		access, err := s.seal("oauth_tokens", "access_token", id, t.AccessToken)
+		if err != nil {
+			return err
+		}
+		refresh, err := s.sealOptional("oauth_tokens", "refresh_token", id, t.RefreshToken)
+		if err != nil {
+			return err
+		}
+		scopes, err := json.Marshal(nonNil(t.Scopes))
+		if err != nil {
+			return fmt.Errorf("encoding scopes: %w", err)
+		}
+		now := s.timestamp()
+		_, err = tx.ExecContext(ctx, `
+INSERT INTO oauth_tokens (id, connection_id, org_id, entity_id, access_token, refresh_token, token_type,
+       scopes, expires_at, status, status_message, version, last_error, created_at, updated_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '', 1, '', ?, ?)
+ON CONFLICT (id) DO UPDATE SET
+    access_token = excluded.access_token, refresh_token = excluded.refresh_token,
+    token_type = excluded.token_type, scopes = excluded.scopes, expires_at = excluded.expires_at,
+    status = excluded.status, status_message = '', last_error = '', next_refresh_at = NULL,
+    version = oauth_tokens.version + 1, updated_at = excluded.updated_at`,
+			id, connID, t.OrgID, t.EntityID, access, refresh, t.TokenType, string(scopes),
+			nullTime(t.ExpiresAt), string(TokenConnected), now, now)
+		if err != nil {
+			return translate(err, "oauth token")
+		}
+		out, err = s.getToken(ctx, tx, id, true)
+		return err
+	})
+	return out, err
+}
+
+// GetToken returns a token without its secrets.
+func (s *Store) GetToken(ctx context.Context, id string) (Token, error) {
+	return s.getToken(ctx, s.read, id, false)
+}
+
+func (s *Store) getToken(ctx context.Context, q sqlx.QueryerContext, id string, withSecrets bool) (Token, error) {
+	var row tokenRow
+	if err := sqlx.GetContext(ctx, q, &row, tokenSelect+` WHERE t.id = ?`, id); err != nil {
+		return Token{}, translate(err, fmt.Sprintf("oauth token %s", id))
+	}
+	return s.tokenFromRow(row, withSecrets)
+}
+
+// findToken returns the token of (connection, org, entity) with its secrets, or
+// ErrNotFound.
+func (s *Store) findToken(ctx context.Context, q sqlx.QueryerContext, connectionID, orgID, entityID string) (Token, error) {
+	var row tokenRow
+	err := sqlx.GetContext(ctx, q, &row, tokenSelect+` WHERE t.connection_id = ? AND t.org_id = ? AND t.entity_id = ?`,
+		connectionID, orgID, entityID)
+	if err != nil {
+		return Token{}, translate(err, "oauth token")
+	}
+	return s.tokenFromRow(row, true)
+}
+
+func (s *Store) tokenFromRow(row tokenRow, withSecrets bool) (Token, error) {
+	var scopes []string
+	if err := json.Unmarshal([]byte(row.Scopes), &scopes); err != nil {
+		return Token{}, fmt.Errorf("oauth token %s holds invalid scopes: %w", row.ID, err)
+	}
+	t := Token{
+		ID:              row.ID,
+		ConnectionID:    row.ConnectionID,
+		ConnectionName:  row.ConnectionName,
+		OrgID:           row.OrgID,
+		EntityID:        row.EntityID,
+		HasRefreshToken: row.RefreshToken != nil,
+		TokenType:       row.TokenType,
+		Scopes:          scopes,
+		ExpiresAt:       timePtr(row.ExpiresAt),
+		Status:          TokenStatus(row.Status),
+		StatusMessage:   row.StatusMessage,
+		Version:         row.Version,
+		LastRefreshedAt: timePtr(row.LastRefreshedAt),
+		NextRefreshAt:   timePtr(row.NextRefreshAt),
+		LastError:       row.LastError,
+		CreatedAt:       row.CreatedAt,
+		UpdatedAt:       row.UpdatedAt,
+	}
+	if !withSecrets {
+		return t, nil
+	}
+	var err error
+	if t.AccessToken, err = s.open("oauth_tokens", "access_token", row.ID, row.AccessToken); err != nil {
+		return Token{}, err
+	}
+	if t.RefreshToken, err = s.openOptional("oauth_tokens", "refresh_token", row.ID, row.RefreshToken); err != nil {
+		return Token{}, err
+	}
+	return t, nil
+}
+
+// ListTokens lists tokens without their secrets, ordered by ID (creation order),
+// only those of connectionName when it is not empty.
+func (s *Store) ListTokens(ctx context.Context, connectionName string, page Page) ([]Token, error) {
+	var rows []tokenRow
+	err := sqlx.SelectContext(ctx, s.read, &rows,
+		tokenSelect+` WHERE (? = '' OR c.name = ?) AND t.id > ? ORDER BY t.id LIMIT ?`,
+		connectionName, connectionName, page.After, page.Limit)
+	if err != nil {
+		return nil, fmt.Errorf("listing oauth tokens: %w", err)
+	}
+	out := make([]Token, 0, len(rows))
+	for _, row := range rows {
+		t, err := s.tokenFromRow(row, false)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, t)
+	}
+	return out, nil
+}
+
+// DeleteToken removes a token; mappings that named it fall back to the org's or
+// the global token.
+func (s *Store) DeleteToken(ctx context.Context, id string) error {
+	return s.inTx(ctx, func(tx *sqlx.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM oauth_tokens WHERE id = ?`, id)
+		if err != nil {
+			return translate(err, fmt.Sprintf("oauth token %s", id))
+		}
+		return requireAffected(res, fmt.Sprintf("oauth token %s", id))
+	})
+}
