@@ -159,9 +159,9 @@ func (s *Store) ListConnections(ctx context.Context, page Page) ([]Connection, e
 	return out, nil
 }
 
-// UpdateConnection replaces the connection called name with what update returns
-// for it; name, ID and creation time cannot change.
-func (s *Store) UpdateConnection(ctx context.Context, name string, update func(*Connection)) (Connection, error) {
+// UpdateConnection lets update change the connection called name and stores the
+// result unless update fails; name, ID and creation time cannot change.
+func (s *Store) UpdateConnection(ctx context.Context, name string, update func(*Connection) error) (Connection, error) {
 	var out Connection
 	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
 		c, err := s.getConnection(ctx, tx, name)
@@ -169,7 +169,9 @@ func (s *Store) UpdateConnection(ctx context.Context, name string, update func(*
 			return err
 		}
 		id, created := c.ID, c.CreatedAt
-		update(&c)
+		if err := update(&c); err != nil {
+			return err
+		}
 		c.ID, c.Name, c.CreatedAt = id, name, created
 		if err := s.writeConnection(ctx, tx, c, `
 UPDATE oauth_connections SET client_secret = ?, flow = ?, client_id = ?, authorization_url = ?, token_url = ?,

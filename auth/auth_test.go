@@ -1,0 +1,85 @@
+package auth_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/bifrost/integrations/auth"
+	"github.com/bifrost/integrations/store"
+)
+
+type keys map[string]store.APIKey
+
+func (k keys) APIKeyByHash(_ context.Context, hash []byte) (store.APIKey, error) {
+	if key, ok := k[string(hash)]; ok {
+		return key, nil
+	}
+	return store.APIKey{}, store.ErrNotFound
+}
+
+func TestAuthenticateAcceptsOnlyLiveKeys(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	past, future := now.Add(-time.Minute), now.Add(time.Minute)
+	live := mustKey(t)
+	revoked := mustKey(t)
+	expired := mustKey(t)
+	notYetExpired := mustKey(t)
+	lookup := keys{
+		string(auth.Hash(live)):          {ID: "live", Role: store.RoleWorker, OrgID: "org-a"},
+		string(auth.Hash(revoked)):       {ID: "revoked", Role: store.RoleAdmin, RevokedAt: &past},
+		string(auth.Hash(expired)):       {ID: "expired", Role: store.RoleAdmin, ExpiresAt: &now},
+		string(auth.Hash(notYetExpired)): {ID: "soon", Role: store.RoleAdmin, ExpiresAt: &future},
+	}
+	cases := []struct {
+		name    string
+		secret  string
+		wantKey string
+	}{
+		{"live key", live, "live"},
+		{"key expiring later", notYetExpired, "soon"},
+		{"revoked key", revoked, ""},
+		{"expired key", expired, ""},
+		{"unknown key", "bfk_unknown", ""},
+		{"not a bifrost key", "Bearer xyz", ""},
+		{"empty", "", ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			p, err := auth.Authenticate(context.Background(), lookup, tc.secret, now)
+			if tc.wantKey == "" {
+				if !errors.Is(err, auth.ErrUnauthenticated) {
+					t.Fatalf("err = %v, want ErrUnauthenticated", err)
+				}
+				return
+			}
+			if err != nil || p.KeyID != tc.wantKey {
+				t.Fatalf("Authenticate = %+v, %v; want key %s", p, err, tc.wantKey)
+			}
+		})
+	}
+}
+
+func TestWorkerReachesOnlyItsOrg(t *testing.T) {
+	t.Parallel()
+	worker := auth.Principal{Role: store.RoleWorker, OrgID: "org-a"}
+	all := auth.Principal{Role: store.RoleWorkerAllOrgs}
+	if !worker.CanAccessOrg("org-a") || worker.CanAccessOrg("org-b") {
+		t.Fatal("a bound worker must reach its own org and no other")
+	}
+	if !all.CanAccessOrg("org-b") || all.IsAdmin() {
+		t.Fatal("an all-orgs worker reaches every org but is not admin")
+	}
+}
+
+func mustKey(t *testing.T) string {
+	t.Helper()
+	_, secret, _, err := auth.NewKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return secret
+}

@@ -1,0 +1,96 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"strings"
+
+	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors"
+	grpcauth "github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/auth"
+	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/logging"
+	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/recovery"
+	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/selector"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/reflection"
+	"google.golang.org/grpc/status"
+
+	"github.com/bifrost/integrations/auth"
+	adminv1 "github.com/bifrost/integrations/gen/bifrost/integrations/admin/v1"
+	integrationsv1 "github.com/bifrost/integrations/gen/bifrost/integrations/v1"
+)
+
+// NewGRPCServer builds the gRPC server with both services, health and reflection,
+// behind the interceptor chain:
+//
+//	recovery → logging → authentication and authorization → error mapping → handler
+//
+// Health and reflection skip authentication so load balancers and grpcurl work
+// without a key.
+func (s *Server) NewGRPCServer(healthServer *health.Server, opts ...grpc.ServerOption) *grpc.Server {
+	recoverToInternal := recovery.WithRecoveryHandlerContext(func(ctx context.Context, p any) error {
+		s.logger.ErrorContext(ctx, "panic in handler", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+		return status.Error(codes.Internal, "internal error")
+	})
+	logger := logging.LoggerFunc(func(ctx context.Context, level logging.Level, msg string, fields ...any) {
+		s.logger.Log(ctx, slog.Level(level), msg, fields...)
+	})
+	// Requests and responses carry secrets: log the call, never its payload.
+	logOpts := []logging.Option{logging.WithLogOnEvents(logging.FinishCall)}
+	needsKey := selector.MatchFunc(func(_ context.Context, c interceptors.CallMeta) bool {
+		return c.Service != healthpb.Health_ServiceDesc.ServiceName && !strings.HasPrefix(c.Service, "grpc.reflection.")
+	})
+	opts = append(opts,
+		grpc.ChainUnaryInterceptor(
+			recovery.UnaryServerInterceptor(recoverToInternal),
+			logging.UnaryServerInterceptor(logger, logOpts...),
+			selector.UnaryServerInterceptor(grpcauth.UnaryServerInterceptor(s.authenticate), needsKey),
+			s.mapErrors,
+		),
+		grpc.ChainStreamInterceptor(
+			recovery.StreamServerInterceptor(recoverToInternal),
+			logging.StreamServerInterceptor(logger, logOpts...),
+			selector.StreamServerInterceptor(grpcauth.StreamServerInterceptor(s.authenticate), needsKey),
+		),
+	)
+	gs := grpc.NewServer(opts...)
+	s.Register(gs)
+	healthpb.RegisterHealthServer(gs, healthServer)
+	reflection.Register(gs)
+	for _, svc := range []string{integrationsv1.IntegrationsService_ServiceDesc.ServiceName, adminv1.AdminService_ServiceDesc.ServiceName} {
+		healthServer.SetServingStatus(svc, healthpb.HealthCheckResponse_SERVING)
+	}
+	return gs
+}
+
+// authenticate resolves the bearer key to a principal and keeps every key but an
+// admin's out of AdminService.
+func (s *Server) authenticate(ctx context.Context) (context.Context, error) {
+	method, _ := grpc.Method(ctx)
+	secret, err := grpcauth.AuthFromMD(ctx, "bearer")
+	if err != nil {
+		return nil, toStatus(ctx, s.logger, method, fmt.Errorf("expected authorization: Bearer <api key>: %w", auth.ErrUnauthenticated))
+	}
+	p, err := auth.Authenticate(ctx, s.store, secret, s.now())
+	if err != nil {
+		return nil, toStatus(ctx, s.logger, method, err)
+	}
+	logging.AddFields(ctx, logging.Fields{"api_key_id", p.KeyID, "role", string(p.Role)})
+	if strings.HasPrefix(method, "/"+adminv1.AdminService_ServiceDesc.ServiceName+"/") && !p.IsAdmin() {
+		return nil, toStatus(ctx, s.logger, method, permissionDenied("api key %s is not an admin key", p.KeyID))
+	}
+	return auth.WithPrincipal(ctx, p), nil
+}
+
+// mapErrors turns every handler error into a gRPC status in one place.
+func (s *Server) mapErrors(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	resp, err := handler(ctx, req)
+	if err != nil {
+		return nil, toStatus(ctx, s.logger, info.FullMethod, err)
+	}
+	return resp, nil
+}

@@ -1,0 +1,249 @@
+package server
+
+import (
+	"context"
+	"fmt"
+
+	"google.golang.org/protobuf/types/known/structpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/bifrost/integrations/config"
+	integrationsv1 "github.com/bifrost/integrations/gen/bifrost/integrations/v1"
+	"github.com/bifrost/integrations/store"
+)
+
+// scopeGlobal asks for the platform defaults whatever the organization.
+const scopeGlobal = "global"
+
+type integrationsService struct {
+	integrationsv1.UnimplementedIntegrationsServiceServer
+	s *Server
+}
+
+func (h *integrationsService) GetIntegration(ctx context.Context, req *integrationsv1.GetIntegrationRequest) (*integrationsv1.GetIntegrationResponse, error) {
+	var v violations
+	v.name("name", req.GetName())
+	v.optionalName("org_id", req.GetOrgId())
+	if sc := req.GetScope(); sc != "" && sc != scopeGlobal {
+		v.add("scope", `must be empty or "global"`)
+	}
+	if mv := req.GetMinValidity(); mv != nil && (mv.CheckValid() != nil || mv.AsDuration() < 0) {
+		v.add("min_validity", "must be a valid, non-negative duration")
+	}
+	if err := v.err(); err != nil {
+		return nil, err
+	}
+	org := ""
+	if req.GetScope() != scopeGlobal {
+		var err error
+		if org, err = resolveOrg(ctx, req.GetOrgId()); err != nil {
+			return nil, err
+		}
+	}
+	r, err := h.s.store.Resolve(ctx, req.GetName(), org)
+	if err != nil {
+		return nil, err
+	}
+	data, err := integrationData(r)
+	if err != nil {
+		return nil, err
+	}
+	return &integrationsv1.GetIntegrationResponse{Integration: data}, nil
+}
+
+func (h *integrationsService) ListMappings(ctx context.Context, req *integrationsv1.ListMappingsRequest) (*integrationsv1.ListMappingsResponse, error) {
+	var v violations
+	v.name("name", req.GetName())
+	page := v.page(req.GetPageSize(), req.GetPageToken())
+	if err := v.err(); err != nil {
+		return nil, err
+	}
+	// A key bound to an organization sees its own mapping; others see all.
+	mappings, err := h.s.store.ListMappings(ctx, req.GetName(), caller(ctx).OrgID, page)
+	if err != nil {
+		return nil, err
+	}
+	resp := &integrationsv1.ListMappingsResponse{Mappings: make([]*integrationsv1.IntegrationMapping, 0, len(mappings))}
+	for _, m := range mappings {
+		pm, err := mappingProto(m)
+		if err != nil {
+			return nil, err
+		}
+		resp.Mappings = append(resp.Mappings, pm)
+	}
+	if n := len(mappings); n > 0 {
+		resp.NextPageToken = nextPageToken(page, n, mappings[n-1].OrgID)
+	}
+	return resp, nil
+}
+
+func (h *integrationsService) GetMapping(ctx context.Context, req *integrationsv1.GetMappingRequest) (*integrationsv1.GetMappingResponse, error) {
+	var v violations
+	v.name("name", req.GetName())
+	v.optionalName("org_id", req.GetOrgId())
+	v.text("entity_id", req.GetEntityId(), maxIDLen)
+	if err := v.err(); err != nil {
+		return nil, err
+	}
+	org, err := resolveOrg(ctx, req.GetOrgId())
+	if err != nil {
+		return nil, err
+	}
+	var m store.Mapping
+	switch {
+	case org != "":
+		if m, err = h.s.store.GetMapping(ctx, req.GetName(), org); err != nil {
+			return nil, err
+		}
+		if e := req.GetEntityId(); e != "" && m.EntityID != e {
+			return nil, fmt.Errorf("mapping of organization %q to entity %q: %w", org, e, store.ErrNotFound)
+		}
+	case req.GetEntityId() != "":
+		if m, err = h.s.store.FindMappingByEntity(ctx, req.GetName(), req.GetEntityId()); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, invalidArgument("org_id", "is required (or entity_id) for a key bound to no organization")
+	}
+	pm, err := mappingProto(m)
+	if err != nil {
+		return nil, err
+	}
+	return &integrationsv1.GetMappingResponse{Mapping: pm}, nil
+}
+
+func (h *integrationsService) UpsertMapping(ctx context.Context, req *integrationsv1.UpsertMappingRequest) (*integrationsv1.UpsertMappingResponse, error) {
+	var v violations
+	v.name("name", req.GetName())
+	v.optionalName("org_id", req.GetOrgId())
+	v.text("entity_id", req.GetEntityId(), maxIDLen)
+	v.text("entity_name", req.GetEntityName(), maxTextLen)
+	v.text("oauth_token_id", req.GetOauthTokenId(), maxIDLen)
+	v.config("config", req.GetConfig())
+	if err := v.err(); err != nil {
+		return nil, err
+	}
+	org, err := requireOrg(ctx, req.GetOrgId())
+	if err != nil {
+		return nil, err
+	}
+	m, err := h.s.store.UpsertMapping(ctx, store.MappingUpsert{
+		Integration:  req.GetName(),
+		OrgID:        org,
+		EntityID:     req.GetEntityId(),
+		EntityName:   req.GetEntityName(),
+		OAuthTokenID: req.GetOauthTokenId(),
+		ConfigPatch:  req.GetConfig().AsMap(),
+	})
+	if err != nil {
+		return nil, inField("config", err)
+	}
+	pm, err := mappingProto(m)
+	if err != nil {
+		return nil, err
+	}
+	return &integrationsv1.UpsertMappingResponse{Mapping: pm}, nil
+}
+
+func (h *integrationsService) DeleteMapping(ctx context.Context, req *integrationsv1.DeleteMappingRequest) (*integrationsv1.DeleteMappingResponse, error) {
+	var v violations
+	v.name("name", req.GetName())
+	v.optionalName("org_id", req.GetOrgId())
+	if err := v.err(); err != nil {
+		return nil, err
+	}
+	org, err := requireOrg(ctx, req.GetOrgId())
+	if err != nil {
+		return nil, err
+	}
+	deleted, err := h.s.store.DeleteMapping(ctx, req.GetName(), org)
+	if err != nil {
+		return nil, err
+	}
+	return &integrationsv1.DeleteMappingResponse{Deleted: deleted}, nil
+}
+
+// requireOrg resolves the organization of a write, which must name one.
+func requireOrg(ctx context.Context, requested string) (string, error) {
+	org, err := resolveOrg(ctx, requested)
+	if err == nil && org == "" {
+		err = invalidArgument("org_id", "is required for a key bound to no organization")
+	}
+	return org, err
+}
+
+// integrationData is the integration as one organization (or the global scope)
+// sees it: defaults merged with the mapping's overrides, the mapped entity, and
+// the chosen token.
+func integrationData(r store.Resolved) (*integrationsv1.IntegrationData, error) {
+	merged := r.Integration.Defaults
+	data := &integrationsv1.IntegrationData{
+		IntegrationId:   r.Integration.ID,
+		IntegrationName: r.Integration.Name,
+		EntityId:        r.Integration.DefaultEntityID,
+	}
+	if m := r.Mapping; m != nil {
+		merged = config.Merge(merged, m.Config)
+		if m.EntityID != "" {
+			data.EntityId = m.EntityID
+		}
+		data.EntityName = m.EntityName
+	}
+	cfg, err := structpb.NewStruct(merged)
+	if err != nil {
+		return nil, fmt.Errorf("encoding config of %q: %w", r.Integration.Name, err)
+	}
+	data.Config = cfg
+	data.ConfigSecretKeys = r.Integration.Schema.SecretKeys(merged)
+	if c := r.Connection; c != nil {
+		data.Oauth = oauthCredentials(*c, r.Token)
+	}
+	return data, nil
+}
+
+func oauthCredentials(c store.Connection, t *store.Token) *integrationsv1.OAuthCredentials {
+	creds := &integrationsv1.OAuthCredentials{
+		ConnectionName:   c.Name,
+		ClientId:         c.ClientID,
+		ClientSecret:     c.ClientSecret,
+		AuthorizationUrl: c.AuthorizationURL,
+		TokenUrl:         c.TokenURL,
+		Scopes:           c.Scopes,
+		Status:           integrationsv1.ConnectionStatus_CONNECTION_STATUS_NOT_CONNECTED,
+		StatusMessage:    "no token is stored for this organization or the global scope",
+	}
+	if t == nil {
+		return creds
+	}
+	creds.AccessToken = t.AccessToken
+	creds.RefreshToken = t.RefreshToken
+	creds.ExpiresAt = timestampOrNil(t.ExpiresAt)
+	creds.StatusMessage = t.StatusMessage
+	creds.Status = map[store.TokenStatus]integrationsv1.ConnectionStatus{
+		store.TokenConnected:     integrationsv1.ConnectionStatus_CONNECTION_STATUS_CONNECTED,
+		store.TokenRefreshFailed: integrationsv1.ConnectionStatus_CONNECTION_STATUS_REFRESH_FAILED,
+		store.TokenNeedsReauth:   integrationsv1.ConnectionStatus_CONNECTION_STATUS_NEEDS_REAUTH,
+	}[t.Status]
+	if len(t.Scopes) > 0 {
+		creds.Scopes = t.Scopes
+	}
+	return creds
+}
+
+func mappingProto(m store.Mapping) (*integrationsv1.IntegrationMapping, error) {
+	cfg, err := structpb.NewStruct(m.Config)
+	if err != nil {
+		return nil, fmt.Errorf("encoding config of mapping %s: %w", m.ID, err)
+	}
+	return &integrationsv1.IntegrationMapping{
+		Id:             m.ID,
+		IntegrationId:  m.IntegrationID,
+		OrganizationId: m.OrgID,
+		EntityId:       m.EntityID,
+		EntityName:     m.EntityName,
+		OauthTokenId:   m.OAuthTokenID,
+		Config:         cfg,
+		CreatedAt:      timestamppb.New(m.CreatedAt),
+		UpdatedAt:      timestamppb.New(m.UpdatedAt),
+	}, nil
+}

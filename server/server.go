@@ -1,0 +1,70 @@
+// Package server implements IntegrationsService and AdminService over the store:
+// request validation, authorization, and the mapping of errors to gRPC codes.
+package server
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/bifrost/integrations/auth"
+	adminv1 "github.com/bifrost/integrations/gen/bifrost/integrations/admin/v1"
+	integrationsv1 "github.com/bifrost/integrations/gen/bifrost/integrations/v1"
+	"github.com/bifrost/integrations/store"
+	"google.golang.org/grpc"
+)
+
+// Deps is what the services need.
+type Deps struct {
+	Store  *store.Store
+	Logger *slog.Logger
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+}
+
+// Server holds both services.
+type Server struct {
+	store  *store.Store
+	logger *slog.Logger
+	now    func() time.Time
+}
+
+// New returns a Server over d.
+func New(d Deps) *Server {
+	s := &Server{store: d.Store, logger: d.Logger, now: d.Now}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.logger == nil {
+		s.logger = slog.Default()
+	}
+	return s
+}
+
+// Register adds both services to r.
+func (s *Server) Register(r grpc.ServiceRegistrar) {
+	integrationsv1.RegisterIntegrationsServiceServer(r, &integrationsService{s: s})
+	adminv1.RegisterAdminServiceServer(r, &adminService{s: s})
+}
+
+// caller returns the authenticated principal; the auth interceptor guarantees
+// one on every service method.
+func caller(ctx context.Context) auth.Principal {
+	p, _ := auth.FromContext(ctx)
+	return p
+}
+
+// resolveOrg returns the organization a request is about: the one asked for,
+// else the caller's own. Empty means the caller is bound to no organization and
+// asked for none.
+func resolveOrg(ctx context.Context, requested string) (string, error) {
+	p := caller(ctx)
+	org := requested
+	if org == "" {
+		org = p.OrgID
+	}
+	if org != "" && !p.CanAccessOrg(org) {
+		return "", permissionDenied("api key %s may not access organization %q", p.KeyID, org)
+	}
+	return org, nil
+}

@@ -1,0 +1,105 @@
+package server
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"unicode"
+	"unicode/utf8"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/structpb"
+
+	"github.com/bifrost/integrations/store"
+)
+
+// Limits on what a request may carry.
+const (
+	maxConfigBytes  = 64 << 10
+	maxTextLen      = 1024
+	maxIDLen        = 256
+	defaultPageSize = 50
+	maxPageSize     = 1000
+)
+
+// namePattern is for integration, connection and organization names and IDs.
+var namePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`)
+
+func (v *violations) name(field, value string) {
+	if value == "" {
+		v.add(field, "is required")
+	} else if !namePattern.MatchString(value) {
+		v.add(field, "must match "+namePattern.String())
+	}
+}
+
+func (v *violations) optionalName(field, value string) {
+	if value != "" {
+		v.name(field, value)
+	}
+}
+
+// text checks free text: valid UTF-8, no control characters, bounded.
+func (v *violations) text(field, value string, maxLen int) {
+	switch {
+	case !utf8.ValidString(value):
+		v.add(field, "must be valid UTF-8")
+	case len(value) > maxLen:
+		v.add(field, fmt.Sprintf("must be at most %d bytes", maxLen))
+	default:
+		for _, r := range value {
+			if unicode.IsControl(r) {
+				v.add(field, "must not contain control characters")
+				return
+			}
+		}
+	}
+}
+
+// config checks a Struct's size; its keys and values are checked against the
+// integration's schema by the store.
+func (v *violations) config(field string, s *structpb.Struct) {
+	if size := proto.Size(s); size > maxConfigBytes {
+		v.add(field, fmt.Sprintf("is %d bytes; at most %d are allowed", size, maxConfigBytes))
+	}
+}
+
+// pageToken is what a next_page_token encodes: the sort key of the last row
+// returned. It is opaque to callers.
+type pageToken struct {
+	After string `json:"a"`
+}
+
+func (v *violations) page(size int32, token string) store.Page {
+	p := store.Page{Limit: int(size)}
+	switch {
+	case size < 0:
+		v.add("page_size", "must not be negative")
+	case size == 0:
+		p.Limit = defaultPageSize
+	case size > maxPageSize:
+		p.Limit = maxPageSize
+	}
+	if token == "" {
+		return p
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(token)
+	var pt pageToken
+	if err != nil || json.Unmarshal(raw, &pt) != nil || pt.After == "" {
+		v.add("page_token", "is not a token this service returned")
+		return p
+	}
+	p.After = pt.After
+	return p
+}
+
+// nextPageToken returns the token for the page after rows, or "" when rows did
+// not fill the page (so it was the last).
+func nextPageToken(p store.Page, returned int, lastKey string) string {
+	if returned < p.Limit {
+		return ""
+	}
+	raw, _ := json.Marshal(pageToken{After: lastKey})
+	return base64.RawURLEncoding.EncodeToString(raw)
+}
