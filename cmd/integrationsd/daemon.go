@@ -1,0 +1,186 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+
+	"github.com/bifrost/integrations/keyring"
+	"github.com/bifrost/integrations/server"
+	"github.com/bifrost/integrations/store"
+)
+
+// daemon is a started integrationsd: listening, not yet serving.
+type daemon struct {
+	cfg          config
+	logger       *slog.Logger
+	store        *store.Store
+	grpc         *grpc.Server
+	health       *health.Server
+	http         *http.Server
+	grpcListener net.Listener
+	httpListener net.Listener
+}
+
+func start(ctx context.Context, cfg config, logger *slog.Logger) (*daemon, error) {
+	ring, err := loadKeyring(cfg, logger)
+	if err != nil {
+		return nil, err
+	}
+	path, err := sqlitePath(cfg.db)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("creating database directory: %w", err)
+	}
+	st, err := store.OpenSQLite(ctx, path, ring)
+	if err != nil {
+		return nil, err
+	}
+	d := &daemon{cfg: cfg, logger: logger, store: st, health: health.NewServer()}
+	if err := d.bootstrapAdminKey(ctx); err != nil {
+		st.Close()
+		return nil, err
+	}
+	d.grpc = server.New(server.Deps{Store: st, Logger: logger}).NewGRPCServer(d.health)
+	d.http = &http.Server{Handler: d.httpHandler(), ReadHeaderTimeout: 5 * time.Second}
+	if d.grpcListener, err = net.Listen("tcp", cfg.listen); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("gRPC listener: %w", err)
+	}
+	if d.httpListener, err = net.Listen("tcp", cfg.httpListen); err != nil {
+		d.grpcListener.Close()
+		st.Close()
+		return nil, fmt.Errorf("HTTP listener: %w", err)
+	}
+	return d, nil
+}
+
+// loadKeyring reads the key ring, or in development mode creates one. Outside it
+// a missing key ring is an error: silently making a new one would orphan every
+// secret sealed under the old.
+func loadKeyring(cfg config, logger *slog.Logger) (*keyring.Keyring, error) {
+	ring, err := keyring.LoadFile(cfg.keyring)
+	if !errors.Is(err, keyring.ErrNotExist) {
+		return ring, err
+	}
+	if !cfg.dev {
+		return nil, fmt.Errorf("no key ring at %s: restore it from your secrets store, point --keyring at it, "+
+			"or start with --dev to create a development key ring", cfg.keyring)
+	}
+	if err := os.MkdirAll(filepath.Dir(cfg.keyring), 0o700); err != nil {
+		return nil, fmt.Errorf("creating key ring directory: %w", err)
+	}
+	ring, err = keyring.CreateFile(cfg.keyring)
+	if err != nil {
+		return nil, err
+	}
+	logger.Warn("created a development key ring; back it up, or every stored secret is lost with it", "path", cfg.keyring)
+	return ring, nil
+}
+
+// sqlitePath takes the database URL: sqlite:PATH, sqlite://PATH or a bare path.
+func sqlitePath(db string) (string, error) {
+	switch {
+	case strings.HasPrefix(db, "sqlite://"):
+		return strings.TrimPrefix(db, "sqlite://"), nil
+	case strings.HasPrefix(db, "sqlite:"):
+		return strings.TrimPrefix(db, "sqlite:"), nil
+	case strings.Contains(db, "://"):
+		return "", fmt.Errorf("--db %s: only SQLite (sqlite:PATH) is supported", strings.SplitN(db, "://", 2)[0]+"://...")
+	}
+	return db, nil
+}
+
+// bootstrapAdminKey gives a new installation its first admin key, written to a
+// file only its owner can read; the key itself is never logged.
+func (d *daemon) bootstrapAdminKey(ctx context.Context) error {
+	has, err := d.store.HasAPIKeys(ctx)
+	if err != nil || has {
+		return err
+	}
+	path := filepath.Join(d.cfg.dataDir, "admin.key")
+	if err := os.MkdirAll(d.cfg.dataDir, 0o700); err != nil {
+		return fmt.Errorf("creating data directory: %w", err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return fmt.Errorf("writing the first admin key: %w", err)
+	}
+	defer f.Close()
+	_, secret, err := server.CreateAPIKey(ctx, d.store, store.APIKey{Name: "bootstrap admin", Role: store.RoleAdmin})
+	if err != nil {
+		return err
+	}
+	if _, err := fmt.Fprintln(f, secret); err != nil {
+		return fmt.Errorf("writing the first admin key: %w", err)
+	}
+	d.logger.Info("created the first admin key", "path", path)
+	return f.Close()
+}
+
+func (d *daemon) httpHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := d.store.Ping(ctx); err != nil {
+			d.logger.Warn("not ready: database does not answer", "error", err)
+			http.Error(w, "database unavailable", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ready")
+	})
+	return mux
+}
+
+// serve runs until ctx ends, then drains: health turns NOT_SERVING so load
+// balancers stop sending, in-flight calls get shutdownTimeout to finish, and
+// whatever is left is cut.
+func (d *daemon) serve(ctx context.Context) error {
+	errs := make(chan error, 2)
+	go func() { errs <- d.grpc.Serve(d.grpcListener) }()
+	go func() {
+		if err := d.http.Serve(d.httpListener); !errors.Is(err, http.ErrServerClosed) {
+			errs <- err
+		}
+	}()
+	d.logger.Info("integrationsd serving", "grpc", d.grpcListener.Addr().String(), "http", d.httpListener.Addr().String())
+	var serveErr error
+	select {
+	case <-ctx.Done():
+	case serveErr = <-errs:
+	}
+	d.logger.Info("shutting down", "timeout", d.cfg.shutdownTimeout)
+	d.health.Shutdown()
+	stopped := make(chan struct{})
+	go func() {
+		d.grpc.GracefulStop()
+		close(stopped)
+	}()
+	timer := time.NewTimer(d.cfg.shutdownTimeout)
+	defer timer.Stop()
+	select {
+	case <-stopped:
+	case <-timer.C:
+		d.logger.Warn("shutdown timeout: cutting remaining calls")
+		d.grpc.Stop()
+	}
+	httpCtx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	return errors.Join(serveErr, d.http.Shutdown(httpCtx), d.store.Close())
+}

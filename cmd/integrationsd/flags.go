@@ -1,0 +1,84 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// config is integrationsd's settings: each flag also reads BIFROST_<NAME>, and a
+// flag given on the command line wins over the environment.
+type config struct {
+	listen          string
+	httpListen      string
+	dataDir         string
+	db              string
+	keyring         string
+	dev             bool
+	logLevel        slog.Level
+	logFormat       string
+	shutdownTimeout time.Duration
+}
+
+func parseFlags(args []string, lookupEnv func(string) (string, bool), stderr io.Writer) (config, error) {
+	var c config
+	fs := flag.NewFlagSet("integrationsd", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.listen, "listen", "127.0.0.1:50051", "gRPC listen address (BIFROST_LISTEN)")
+	fs.StringVar(&c.httpListen, "http-listen", "127.0.0.1:8080", "HTTP listen address for /healthz and /readyz (BIFROST_HTTP_LISTEN)")
+	fs.StringVar(&c.dataDir, "data-dir", "./data", "directory for the SQLite database, key ring and admin key (BIFROST_DATA_DIR)")
+	fs.StringVar(&c.db, "db", "", "database URL: sqlite:PATH (default: sqlite:<data-dir>/bifrost.db) (BIFROST_DB)")
+	fs.StringVar(&c.keyring, "keyring", "", "key ring file (default: <data-dir>/keyring.json) (BIFROST_KEYRING)")
+	fs.BoolVar(&c.dev, "dev", false, "development mode: create a key ring if there is none, log as text (BIFROST_DEV)")
+	fs.TextVar(&c.logLevel, "log-level", slog.LevelInfo, "debug, info, warn or error (BIFROST_LOG_LEVEL)")
+	fs.StringVar(&c.logFormat, "log-format", "", "json or text (default: text with --dev, else json) (BIFROST_LOG_FORMAT)")
+	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 15*time.Second, "how long in-flight calls may finish on SIGTERM (BIFROST_SHUTDOWN_TIMEOUT)")
+	if err := applyEnv(fs, lookupEnv); err != nil {
+		return config{}, err
+	}
+	if err := fs.Parse(args); err != nil {
+		return config{}, err
+	}
+	if fs.NArg() > 0 {
+		return config{}, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if c.db == "" {
+		c.db = "sqlite:" + filepath.Join(c.dataDir, "bifrost.db")
+	}
+	if c.keyring == "" {
+		c.keyring = filepath.Join(c.dataDir, "keyring.json")
+	}
+	switch c.logFormat {
+	case "":
+		c.logFormat = map[bool]string{true: "text", false: "json"}[c.dev]
+	case "json", "text":
+	default:
+		return config{}, fmt.Errorf("--log-format must be json or text, not %q", c.logFormat)
+	}
+	return c, nil
+}
+
+// applyEnv sets each flag from its BIFROST_* variable before the command line is
+// parsed, so the command line overrides the environment.
+func applyEnv(fs *flag.FlagSet, lookupEnv func(string) (string, bool)) error {
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		name := envName(f.Name)
+		v, ok := lookupEnv(name)
+		if !ok || err != nil {
+			return
+		}
+		if setErr := fs.Set(f.Name, v); setErr != nil {
+			err = fmt.Errorf("%s=%q: %w", name, v, setErr)
+		}
+	})
+	return err
+}
+
+func envName(flagName string) string {
+	return "BIFROST_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}

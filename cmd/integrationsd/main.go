@@ -1,0 +1,51 @@
+// Command integrationsd serves the Bifrost integrations API over gRPC.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stderr, nil); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "integrationsd:", err)
+		}
+		os.Exit(1)
+	}
+}
+
+// run parses args, starts the daemon, and serves until ctx ends. ready, when not
+// nil, receives the daemon once it listens.
+func run(ctx context.Context, args []string, stderr io.Writer, ready chan<- *daemon) error {
+	cfg, err := parseFlags(args, os.LookupEnv, stderr)
+	if err != nil {
+		return err
+	}
+	logger := newLogger(cfg, stderr)
+	d, err := start(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	if ready != nil {
+		ready <- d
+	}
+	return d.serve(ctx)
+}
+
+func newLogger(cfg config, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: cfg.logLevel}
+	if cfg.logFormat == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}

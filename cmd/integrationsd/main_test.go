@@ -1,0 +1,112 @@
+package main
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+
+	integrationsv1 "github.com/bifrost/integrations/gen/bifrost/integrations/v1"
+)
+
+func TestFlagsOverrideEnvironmentWhichOverridesDefaults(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{"BIFROST_LISTEN": "127.0.0.1:1", "BIFROST_DATA_DIR": "/env/data", "BIFROST_DEV": "true"}
+	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+	c, err := parseFlags([]string{"--listen", "127.0.0.1:2"}, lookup, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.listen != "127.0.0.1:2" || c.dataDir != "/env/data" || !c.dev || c.httpListen != "127.0.0.1:8080" {
+		t.Fatalf("config = %+v", c)
+	}
+	if c.db != "sqlite:/env/data/bifrost.db" || c.keyring != "/env/data/keyring.json" || c.logFormat != "text" {
+		t.Fatalf("derived defaults = %+v", c)
+	}
+	if _, err := parseFlags(nil, func(k string) (string, bool) { return map[string]string{"BIFROST_DEV": "maybe"}[k], k == "BIFROST_DEV" }, io.Discard); err == nil {
+		t.Fatal("a bad BIFROST_DEV was accepted")
+	}
+}
+
+func TestRefusesToStartWithoutKeyRingOutsideDevMode(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	err := run(context.Background(), []string{"--data-dir", dir, "--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0"}, io.Discard, nil)
+	if err == nil || !strings.Contains(err.Error(), "no key ring") {
+		t.Fatalf("err = %v, want a clear 'no key ring' error", err)
+	}
+}
+
+func TestDevModeStartsServesAndStopsGracefully(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan *daemon, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"--dev", "--data-dir", dir, "--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0"}, io.Discard, ready)
+	}()
+	var d *daemon
+	select {
+	case d = <-ready:
+	case err := <-done:
+		t.Fatalf("run ended early: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("daemon did not start")
+	}
+	for _, name := range []string{"keyring.json", "admin.key"} {
+		info, err := os.Stat(filepath.Join(dir, name))
+		if err != nil || info.Mode().Perm() != 0o600 {
+			t.Fatalf("%s: %v, mode %v; want 0600", name, err, info.Mode().Perm())
+		}
+	}
+	adminKey, err := os.ReadFile(filepath.Join(dir, "admin.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := grpc.NewClient(d.grpcListener.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	c := integrationsv1.NewIntegrationsServiceClient(conn)
+	_, err = c.GetIntegration(ctx, &integrationsv1.GetIntegrationRequest{Name: "Unknown"})
+	if status.Code(err) != codes.Unauthenticated {
+		t.Fatalf("without a key: %v, want UNAUTHENTICATED", err)
+	}
+	authed := metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+strings.TrimSpace(string(adminKey)))
+	_, err = c.GetIntegration(authed, &integrationsv1.GetIntegrationRequest{Name: "Unknown"})
+	if status.Code(err) != codes.NotFound {
+		t.Fatalf("with the admin key: %v, want NOT_FOUND", err)
+	}
+	hr, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{Service: integrationsv1.IntegrationsService_ServiceDesc.ServiceName})
+	if err != nil || hr.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+		t.Fatalf("health: %v, %v", hr, err)
+	}
+	resp, err := http.Get("http://" + d.httpListener.Addr().String() + "/readyz")
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("/readyz: %v, %v", resp, err)
+	}
+	resp.Body.Close()
+
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("run after shutdown: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("daemon did not stop")
+	}
+}
