@@ -1,0 +1,83 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	adminv1 "github.com/bifrost/integrations/gen/bifrost/integrations/admin/v1"
+)
+
+func (a *app) keysCommand() *cobra.Command {
+	cmd := &cobra.Command{Use: "keys", Aliases: []string{"key"}, Short: "Create, list and revoke API keys"}
+	var req adminv1.CreateApiKeyRequest
+	var role string
+	var expiresIn time.Duration
+	create := &cobra.Command{
+		Use: "create --role admin|worker|worker_all_orgs [--org ORG]", Short: "Create an API key; its secret is shown once", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			v, ok := adminv1.Role_value["ROLE_"+strings.ToUpper(strings.ReplaceAll(role, "-", "_"))]
+			if !ok || v == 0 {
+				return fmt.Errorf("--role must be admin, worker or worker_all_orgs, not %q", role)
+			}
+			req.Role = adminv1.Role(v)
+			if expiresIn > 0 {
+				req.ExpireTime = timestamppb.New(time.Now().Add(expiresIn))
+			}
+			resp, err := a.admin.CreateApiKey(cmd.Context(), &req)
+			if err != nil {
+				return err
+			}
+			if a.output == "json" {
+				return a.print(resp, "", nil)
+			}
+			_, err = fmt.Fprintf(a.out, "%s\n\nKey %s (%s). Store the secret above now: it is not shown again.\n",
+				resp.GetSecret(), resp.GetApiKey().GetId(), cell(resp.GetApiKey().GetRole()))
+			return err
+		},
+	}
+	create.Flags().StringVar(&role, "role", "", "admin, worker (one organization) or worker_all_orgs")
+	create.Flags().StringVar(&req.OrgId, "org", "", "the organization a worker key is bound to")
+	create.Flags().StringVar(&req.Name, "name", "", "what the key is for")
+	create.Flags().DurationVar(&expiresIn, "expires-in", 0, "the key stops working this long from now (0: never)")
+	cmd.AddCommand(create,
+		&cobra.Command{
+			Use: "list", Short: "List API keys (never their secrets)", Args: cobra.NoArgs,
+			RunE: func(cmd *cobra.Command, _ []string) error {
+				resp := &adminv1.ListApiKeysResponse{}
+				err := eachPage(func(token string) (string, error) {
+					page, err := a.admin.ListApiKeys(cmd.Context(), &adminv1.ListApiKeysRequest{PageToken: token})
+					resp.ApiKeys = append(resp.ApiKeys, page.GetApiKeys()...)
+					return page.GetNextPageToken(), err
+				})
+				if err != nil {
+					return err
+				}
+				return a.printKeys(resp, resp.GetApiKeys()...)
+			},
+		},
+		&cobra.Command{
+			Use: "revoke ID", Short: "Revoke an API key; it stops working on its next call", Args: cobra.ExactArgs(1),
+			RunE: func(cmd *cobra.Command, args []string) error {
+				resp, err := a.admin.RevokeApiKey(cmd.Context(), &adminv1.RevokeApiKeyRequest{Id: args[0]})
+				if err != nil {
+					return err
+				}
+				return a.printKeys(resp, resp.GetApiKey())
+			},
+		},
+	)
+	return cmd
+}
+
+func (a *app) printKeys(resp proto.Message, keys ...*adminv1.ApiKey) error {
+	return a.print(resp, "ID\tNAME\tROLE\tORG\tCREATED\tEXPIRES\tREVOKED", func(add func(...any)) {
+		for _, k := range keys {
+			add(k.GetId(), k.GetName(), k.GetRole(), k.GetOrgId(), k.GetCreateTime(), k.GetExpireTime(), k.GetRevokeTime())
+		}
+	})
+}

@@ -1,0 +1,110 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"google.golang.org/grpc"
+
+	"github.com/bifrost/integrations/internal/testutil"
+)
+
+// ctl runs integrationsctl against the test server and returns its output.
+func ctl(t *testing.T, env *testutil.Env, stdin string, args ...string) (string, error) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	lookup := func(k string) (string, bool) {
+		v, ok := map[string]string{"BIFROST_API_KEY": env.AdminKey, "BIFROST_ADDR": "passthrough:///bufnet"}[k]
+		return v, ok
+	}
+	cmd := newRootCommand(strings.NewReader(stdin), &out, &errOut, lookup, grpc.WithContextDialer(env.Dialer()))
+	cmd.SetArgs(args)
+	err := cmd.ExecuteContext(context.Background())
+	return out.String(), err
+}
+
+func mustCtl(t *testing.T, env *testutil.Env, stdin string, args ...string) string {
+	t.Helper()
+	out, err := ctl(t, env, stdin, args...)
+	if err != nil {
+		t.Fatalf("integrationsctl %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
+func TestQuickstartThroughTheCommandLine(t *testing.T) {
+	t.Parallel()
+	env := testutil.Start(t)
+	tokenFile := filepath.Join(t.TempDir(), "access")
+	if err := os.WriteFile(tokenFile, []byte("access-from-file\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	mustCtl(t, env, "client-secret-from-stdin\n", "connections", "create", "graph", "--client-id", "cid", "--client-secret-file", "-",
+		"--authorization-url", "https://login.example/{entity_id}/authorize", "--token-url", "https://login.example/{entity_id}/token", "--scope", "User.Read")
+	mustCtl(t, env, "whsec\n", "integrations", "create", "Microsoft_Graph", "--connection", "graph", "--default-entity-id", "common",
+		"--field", "tenant:string", "--field", "page_size:int", "--field", "beta:bool", "--field", "hook:secret",
+		"--default", "page_size=100", "--default", "beta=false", "--default-secret", "hook=-")
+	mustCtl(t, env, "", "tokens", "put", "graph", "--org", "org-123", "--access-token-file", tokenFile, "--expires-in", "1h")
+	mustCtl(t, env, "", "mappings", "upsert", "Microsoft_Graph", "--org", "org-123", "--entity-id", "tenant-456", "--set", "page_size=50", "--set", "tenant=acme")
+
+	redacted := mustCtl(t, env, "", "get", "Microsoft_Graph", "--org", "org-123")
+	for _, want := range []string{`"entityId":`, `"tenant-456"`, `"page_size":`, `50`, `"REDACTED"`} {
+		if !strings.Contains(redacted, want) {
+			t.Errorf("get output lacks %s:\n%s", want, redacted)
+		}
+	}
+	for _, secret := range []string{"access-from-file", "client-secret-from-stdin", "whsec"} {
+		if strings.Contains(redacted, secret) {
+			t.Errorf("get without --show-secrets prints %q", secret)
+		}
+	}
+	shown := mustCtl(t, env, "", "get", "Microsoft_Graph", "--org", "org-123", "--show-secrets")
+	for _, secret := range []string{"access-from-file", "client-secret-from-stdin", "whsec"} {
+		if !strings.Contains(shown, secret) {
+			t.Errorf("get --show-secrets lacks %q", secret)
+		}
+	}
+
+	mustCtl(t, env, "", "integrations", "update", "Microsoft_Graph", "--description", "Graph", "--unset-default", "beta")
+	got := mustCtl(t, env, "", "integrations", "get", "Microsoft_Graph")
+	if !strings.Contains(got, "Graph") || strings.Contains(got, "default beta") || !strings.Contains(got, "default page_size") {
+		t.Errorf("after update:\n%s", got)
+	}
+	keyOut := mustCtl(t, env, "", "keys", "create", "--role", "worker", "--org", "org-123")
+	if !strings.HasPrefix(keyOut, "bfk_") {
+		t.Errorf("keys create does not print the secret first:\n%s", keyOut)
+	}
+	list := mustCtl(t, env, "", "mappings", "list", "Microsoft_Graph", "-o", "json")
+	if !strings.Contains(list, `"organizationId":`) || !strings.Contains(list, "org-123") {
+		t.Errorf("mappings list -o json:\n%s", list)
+	}
+}
+
+func TestCommandLineErrorsAreClear(t *testing.T) {
+	t.Parallel()
+	env := testutil.Start(t)
+	cases := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"unknown integration", []string{"integrations", "get", "Nope"}, "NotFound"},
+		{"bad int value", []string{"integrations", "create", "X", "--field", "n:int", "--default", "n=ten"}, "not an integer"},
+		{"bad field spec", []string{"integrations", "create", "X", "--field", "n"}, "key:type"},
+		{"token put without scope", []string{"tokens", "put", "graph", "--access-token-file", "-"}, "--org ORG or --global"},
+		{"bad role", []string{"keys", "create", "--role", "root"}, "--role"},
+		{"server-side validation", []string{"connections", "create", "c", "--client-id", "x", "--token-url", "ftp://x"}, "connection.token_url"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := ctl(t, env, "tok", tc.args...)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want it to mention %q", err, tc.want)
+			}
+		})
+	}
+}

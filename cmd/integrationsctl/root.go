@@ -1,0 +1,167 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+
+	adminv1 "github.com/bifrost/integrations/gen/bifrost/integrations/admin/v1"
+	integrationsv1 "github.com/bifrost/integrations/gen/bifrost/integrations/v1"
+)
+
+// app holds the global flags and, once connected, the clients.
+type app struct {
+	streams
+	lookupEnv func(string) (string, bool)
+	addr      string
+	key       string
+	keyFile   string
+	insecure  bool
+	caFile    string
+	output    string
+	// dialOptions lets tests reach an in-memory server.
+	dialOptions []grpc.DialOption
+
+	conn         *grpc.ClientConn
+	admin        adminv1.AdminServiceClient
+	integrations integrationsv1.IntegrationsServiceClient
+}
+
+func newRootCommand(in io.Reader, out, errOut io.Writer, lookupEnv func(string) (string, bool), dialOptions ...grpc.DialOption) *cobra.Command {
+	a := &app{streams: streams{in: in, out: out}, lookupEnv: lookupEnv, dialOptions: dialOptions}
+	root := &cobra.Command{
+		Use:           "integrationsctl",
+		Short:         "Administer a Bifrost integrations service",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			return a.connect()
+		},
+		PersistentPostRunE: func(*cobra.Command, []string) error {
+			if a.conn != nil {
+				return a.conn.Close()
+			}
+			return nil
+		},
+	}
+	root.SetOut(out)
+	root.SetErr(errOut)
+	root.SetIn(in)
+	f := root.PersistentFlags()
+	f.StringVar(&a.addr, "addr", envOr(lookupEnv, "BIFROST_ADDR", "127.0.0.1:50051"), "service address (BIFROST_ADDR)")
+	f.StringVar(&a.key, "key", "", "API key (BIFROST_API_KEY); prefer --key-file or the environment, which stay out of shell history")
+	f.StringVar(&a.keyFile, "key-file", "", "file holding the API key, - for stdin")
+	f.BoolVar(&a.insecure, "insecure", envOr(lookupEnv, "BIFROST_INSECURE", "true") == "true", "plaintext instead of TLS (BIFROST_INSECURE); the default suits a local development server")
+	f.StringVar(&a.caFile, "ca-file", "", "PEM CA bundle to verify the server with (implies TLS)")
+	f.StringVarP(&a.output, "output", "o", "text", "output format: text or json")
+	root.AddCommand(
+		a.integrationsCommand(),
+		a.connectionsCommand(),
+		a.tokensCommand(),
+		a.mappingsCommand(),
+		a.keysCommand(),
+		a.getCommand(),
+	)
+	return root
+}
+
+func envOr(lookupEnv func(string) (string, bool), name, fallback string) string {
+	if v, ok := lookupEnv(name); ok && v != "" {
+		return v
+	}
+	return fallback
+}
+
+func (a *app) connect() error {
+	if a.output != "text" && a.output != "json" {
+		return fmt.Errorf("--output must be text or json, not %q", a.output)
+	}
+	key, err := a.apiKey()
+	if err != nil {
+		return err
+	}
+	transport := insecure.NewCredentials()
+	if !a.insecure || a.caFile != "" {
+		cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+		if a.caFile != "" {
+			pem, err := os.ReadFile(a.caFile)
+			if err != nil {
+				return err
+			}
+			cfg.RootCAs = x509.NewCertPool()
+			if !cfg.RootCAs.AppendCertsFromPEM(pem) {
+				return fmt.Errorf("%s holds no PEM certificate", a.caFile)
+			}
+		}
+		transport = credentials.NewTLS(cfg)
+	}
+	opts := append([]grpc.DialOption{
+		grpc.WithTransportCredentials(transport),
+		grpc.WithUnaryInterceptor(func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+			ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+key)
+			return friendly(invoker(ctx, method, req, reply, cc, opts...))
+		}),
+	}, a.dialOptions...)
+	a.conn, err = grpc.NewClient(a.addr, opts...)
+	if err != nil {
+		return err
+	}
+	a.admin = adminv1.NewAdminServiceClient(a.conn)
+	a.integrations = integrationsv1.NewIntegrationsServiceClient(a.conn)
+	return nil
+}
+
+func (a *app) apiKey() (string, error) {
+	switch {
+	case a.keyFile != "":
+		return readSecret(a.in, a.keyFile)
+	case a.key != "":
+		return a.key, nil
+	}
+	if k, ok := a.lookupEnv("BIFROST_API_KEY"); ok && k != "" {
+		return k, nil
+	}
+	return "", errors.New("no API key: set BIFROST_API_KEY, or pass --key-file (make run writes one to ./data/admin.key)")
+}
+
+// readSecret reads a secret from a file, or stdin for "-", without the trailing
+// newline, so secrets never have to appear on a command line.
+func readSecret(stdin io.Reader, path string) (string, error) {
+	var raw []byte
+	var err error
+	if path == "-" {
+		raw, err = io.ReadAll(stdin)
+	} else {
+		raw, err = os.ReadFile(path)
+	}
+	if err != nil {
+		return "", fmt.Errorf("reading secret: %w", err)
+	}
+	s := strings.TrimRight(string(raw), "\r\n")
+	if s == "" {
+		return "", fmt.Errorf("secret from %s is empty", path)
+	}
+	return s, nil
+}
+
+// friendly turns a gRPC error into "CODE: message (field: problem)".
+func friendly(err error) error {
+	st, ok := status.FromError(err)
+	if err == nil || !ok {
+		return err
+	}
+	msg := fmt.Sprintf("%s: %s", st.Code(), st.Message())
+	return errors.New(msg)
+}
