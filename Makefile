@@ -33,6 +33,12 @@ test:
 	go test -race -count=1 ./...
 
 run:
+	@echo 'integrationsd: gRPC on 127.0.0.1:50051, HTTP on 127.0.0.1:8080, data in $(DATA_DIR)'
+	@echo 'The first admin key is written to $(DATA_DIR)/admin.key. In another terminal:'
+	@echo '  export BIFROST_API_KEY="$$(cat $(DATA_DIR)/admin.key)"'
+	@echo '  go tool -modfile=tools/go.mod grpcurl -plaintext 127.0.0.1:50051 list'
+	@echo '  go tool -modfile=tools/go.mod grpcurl -plaintext -H "authorization: Bearer $$BIFROST_API_KEY" -d '"'"'{"name": "Microsoft_Graph"}'"'"' 127.0.0.1:50051 bifrost.integrations.v1.IntegrationsService/GetIntegration'
+	@echo 'The README quickstart sets up an integration with bin/integrationsctl.'
 	go run ./cmd/integrationsd --dev --data-dir $(DATA_DIR)
 
 clean:
