@@ -10,22 +10,15 @@ import (
 	"time"
 
 	"github.com/bifrost/integrations/config"
+	"github.com/bifrost/integrations/internal/testutil"
 	"github.com/bifrost/integrations/keyring"
 	"github.com/bifrost/integrations/store"
 )
 
 func openStore(t *testing.T) (*store.Store, string) {
 	t.Helper()
-	key, err := keyring.NewKey(1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ring, err := keyring.New(1, []keyring.Key{key})
-	if err != nil {
-		t.Fatal(err)
-	}
 	path := filepath.Join(t.TempDir(), "bifrost.db")
-	s, err := store.OpenSQLite(context.Background(), path, ring)
+	s, err := store.OpenSQLite(context.Background(), path, testutil.Keyring(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,9 +132,7 @@ func TestMigrationsApplyOnceAcrossReopen(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	key, _ := keyring.NewKey(1)
-	ring, _ := keyring.New(1, []keyring.Key{key})
-	reopened, err := store.OpenSQLite(context.Background(), path, ring)
+	reopened, err := store.OpenSQLite(context.Background(), path, testutil.Keyring(t))
 	if err != nil {
 		t.Fatalf("reopening: %v", err)
 	}

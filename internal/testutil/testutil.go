@@ -52,8 +52,8 @@ func (b *SyncBuffer) String() string {
 	return b.buf.String()
 }
 
-// Start runs a server until the test ends.
-func Start(t testing.TB) *Env {
+// Keyring returns a key ring with one fresh key.
+func Keyring(t testing.TB) *keyring.Keyring {
 	t.Helper()
 	key, err := keyring.NewKey(1)
 	if err != nil {
@@ -63,7 +63,13 @@ func Start(t testing.TB) *Env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := store.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "bifrost.db"), ring)
+	return ring
+}
+
+// Start runs a server until the test ends.
+func Start(t testing.TB) *Env {
+	t.Helper()
+	st, err := store.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "bifrost.db"), Keyring(t))
 	if err != nil {
 		t.Fatal(err)
 	}
