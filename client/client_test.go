@@ -34,7 +34,8 @@ func seed(t *testing.T, env *testutil.Env) {
 	ctx := context.Background()
 	admin := env.Admin(t)
 	if _, err := admin.CreateConnection(ctx, &adminv1.CreateConnectionRequest{Connection: &adminv1.Connection{
-		Name: "halo", Flow: adminv1.Flow_FLOW_CLIENT_CREDENTIALS, ClientId: "cid", ClientSecret: "csecret", TokenUrl: "https://halo.example/token",
+		Name: "halo", Flow: adminv1.Flow_FLOW_AUTHORIZATION_CODE, ClientId: "cid", ClientSecret: "csecret",
+		AuthorizationUrl: "https://halo.example/authorize", TokenUrl: "https://halo.example/token",
 	}}); err != nil {
 		t.Fatal(err)
 	}

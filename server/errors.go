@@ -15,6 +15,7 @@ import (
 
 	"github.com/bifrost/integrations/auth"
 	"github.com/bifrost/integrations/config"
+	"github.com/bifrost/integrations/oauth"
 	"github.com/bifrost/integrations/store"
 )
 
@@ -119,9 +120,12 @@ func classify(err error) *apiError {
 	var api *apiError
 	var fe *config.FieldError
 	var se sqlite3.Error
+	var unmet *oauth.UnmetError
 	switch {
 	case errors.As(err, &api):
 		return api
+	case errors.As(err, &unmet):
+		return &apiError{code: codes.FailedPrecondition, msg: unmet.Message, reason: unmet.Reason}
 	case errors.As(err, &fe):
 		return inField("config", fe).(*apiError)
 	case errors.Is(err, auth.ErrUnauthenticated):

@@ -9,6 +9,7 @@ import (
 
 	"github.com/bifrost/integrations/config"
 	integrationsv1 "github.com/bifrost/integrations/gen/bifrost/integrations/v1"
+	"github.com/bifrost/integrations/oauth"
 	"github.com/bifrost/integrations/store"
 )
 
@@ -42,6 +43,10 @@ func (h *integrationsService) GetIntegration(ctx context.Context, req *integrati
 	}
 	r, err := h.s.store.Resolve(ctx, req.GetName(), org)
 	if err != nil {
+		return nil, err
+	}
+	need := oauth.Need{Force: req.GetForceRefresh(), MinValidity: req.GetMinValidity().AsDuration()}
+	if err := h.freshToken(ctx, &r, org, need); err != nil {
 		return nil, err
 	}
 	data, err := integrationData(r)
@@ -163,6 +168,33 @@ func (h *integrationsService) DeleteMapping(ctx context.Context, req *integratio
 	return &integrationsv1.DeleteMappingResponse{Deleted: deleted}, nil
 }
 
+// freshToken replaces the resolved token by one fresh enough for need, fetching
+// a client-credentials token on first need.
+func (h *integrationsService) freshToken(ctx context.Context, r *store.Resolved, org string, need oauth.Need) error {
+	if r.Connection == nil {
+		return nil
+	}
+	if r.Token == nil && r.Connection.Flow == store.FlowClientCredentials {
+		t, err := h.s.store.ClientCredentialsToken(ctx, *r.Connection, org, r.EntityID)
+		if err != nil {
+			return err
+		}
+		r.Token = &t
+	}
+	if r.Token == nil {
+		if need.Force || need.MinValidity > 0 {
+			return failedPrecondition(oauth.ReasonNeedsReauth, "no token is stored for this organization or the global scope; connect the account")
+		}
+		return nil
+	}
+	fresh, err := h.s.refresher.Ensure(ctx, *r.Token, *r.Connection, r.EntityID, need)
+	if err != nil {
+		return err
+	}
+	r.Token = &fresh
+	return nil
+}
+
 // requireOrg resolves the organization of a write, which must name one.
 func requireOrg(ctx context.Context, requested string) (string, error) {
 	org, err := resolveOrg(ctx, requested)
@@ -180,13 +212,10 @@ func integrationData(r store.Resolved) (*integrationsv1.IntegrationData, error) 
 	data := &integrationsv1.IntegrationData{
 		IntegrationId:   r.Integration.ID,
 		IntegrationName: r.Integration.Name,
-		EntityId:        r.Integration.DefaultEntityID,
+		EntityId:        r.EntityID,
 	}
 	if m := r.Mapping; m != nil {
 		merged = config.Merge(merged, m.Config)
-		if m.EntityID != "" {
-			data.EntityId = m.EntityID
-		}
 		data.EntityName = m.EntityName
 	}
 	cfg, err := structpb.NewStruct(merged)
@@ -196,18 +225,18 @@ func integrationData(r store.Resolved) (*integrationsv1.IntegrationData, error) 
 	data.Config = cfg
 	data.ConfigSecretKeys = r.Integration.Schema.SecretKeys(merged)
 	if c := r.Connection; c != nil {
-		data.Oauth = oauthCredentials(*c, r.Token)
+		data.Oauth = oauthCredentials(*c, r.Token, r.EntityID)
 	}
 	return data, nil
 }
 
-func oauthCredentials(c store.Connection, t *store.Token) *integrationsv1.OAuthCredentials {
+func oauthCredentials(c store.Connection, t *store.Token, entityID string) *integrationsv1.OAuthCredentials {
 	creds := &integrationsv1.OAuthCredentials{
 		ConnectionName:   c.Name,
 		ClientId:         c.ClientID,
 		ClientSecret:     c.ClientSecret,
-		AuthorizationUrl: c.AuthorizationURL,
-		TokenUrl:         c.TokenURL,
+		AuthorizationUrl: oauth.FillEntity(c.AuthorizationURL, entityID),
+		TokenUrl:         oauth.FillEntity(c.TokenURL, entityID),
 		Scopes:           c.Scopes,
 		Status:           integrationsv1.ConnectionStatus_CONNECTION_STATUS_NOT_CONNECTED,
 		StatusMessage:    "no token is stored for this organization or the global scope",

@@ -10,28 +10,32 @@ import (
 	"github.com/bifrost/integrations/auth"
 	adminv1 "github.com/bifrost/integrations/gen/bifrost/integrations/admin/v1"
 	integrationsv1 "github.com/bifrost/integrations/gen/bifrost/integrations/v1"
+	"github.com/bifrost/integrations/oauth"
 	"github.com/bifrost/integrations/store"
 	"google.golang.org/grpc"
 )
 
 // Deps is what the services need.
 type Deps struct {
-	Store  *store.Store
-	Logger *slog.Logger
+	Store *store.Store
+	// Refresher keeps the tokens GetIntegration hands out fresh.
+	Refresher *oauth.Refresher
+	Logger    *slog.Logger
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 }
 
 // Server holds both services.
 type Server struct {
-	store  *store.Store
-	logger *slog.Logger
-	now    func() time.Time
+	store     *store.Store
+	refresher *oauth.Refresher
+	logger    *slog.Logger
+	now       func() time.Time
 }
 
 // New returns a Server over d.
 func New(d Deps) *Server {
-	s := &Server{store: d.Store, logger: d.Logger, now: d.Now}
+	s := &Server{store: d.Store, refresher: d.Refresher, logger: d.Logger, now: d.Now}
 	if s.now == nil {
 		s.now = time.Now
 	}

@@ -156,7 +156,7 @@ func TestGetIntegrationMergesOrgOverridesOverDefaults(t *testing.T) {
 	if o.GetAccessToken() != orgAAccess || o.GetClientSecret() != clientSecret || o.GetStatus() != integrationsv1.ConnectionStatus_CONNECTION_STATUS_CONNECTED {
 		t.Fatalf("oauth = %v", o)
 	}
-	if o.GetExpiresAt() == nil || o.GetConnectionName() != "graph" || o.GetTokenUrl() != "https://login.example/{entity_id}/token" {
+	if o.GetExpiresAt() == nil || o.GetConnectionName() != "graph" || o.GetTokenUrl() != "https://login.example/tenant-a/token" {
 		t.Fatalf("oauth = %v", o)
 	}
 }

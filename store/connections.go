@@ -173,6 +173,13 @@ func (s *Store) UpdateConnection(ctx context.Context, name string, update func(*
 			return err
 		}
 		c.ID, c.Name, c.CreatedAt = id, name, created
+		// New client credentials may cure what stopped refreshes: let every failed
+		// token of the connection try again now.
+		if _, err := tx.ExecContext(ctx, `
+UPDATE oauth_tokens SET status = 'connected', failures = 0, next_refresh_at = ?
+WHERE connection_id = ? AND status <> 'connected'`, s.timestamp(), c.ID); err != nil {
+			return fmt.Errorf("resetting failed tokens: %w", err)
+		}
 		if err := s.writeConnection(ctx, tx, c, `
 UPDATE oauth_connections SET client_secret = ?, flow = ?, client_id = ?, authorization_url = ?, token_url = ?,
        scopes = ?, audience = ?, refresh_margin_seconds = ?, updated_at = ?, name = ?, created_at = ?

@@ -14,13 +14,18 @@ type Resolved struct {
 	Mapping *Mapping
 	// Connection is nil when the integration has no OAuth connection.
 	Connection *Connection
-	// Token is nil when the connection has no token for this organization.
+	// Token is nil when the connection has no token for this organization (or,
+	// for client credentials, none fetched yet).
 	Token *Token
+	// EntityID is the external entity: the mapping's, else the integration's
+	// default.
+	EntityID string
 }
 
 // Resolve reads the integration as orgID sees it; orgID empty is the global
-// scope. The token is the mapping's own if it names one, else the organization's
-// for the integration's connection, else the global one.
+// scope. The token is the mapping's own if it names one; else, for a client
+// credentials connection, the one fetched for (org, entity); else the
+// organization's for the integration's connection, else the global one.
 func (s *Store) Resolve(ctx context.Context, integration, orgID string) (Resolved, error) {
 	var r Resolved
 	err := s.inReadTx(ctx, func(tx *sqlx.Tx) error {
@@ -33,6 +38,10 @@ func (s *Store) Resolve(ctx context.Context, integration, orgID string) (Resolve
 				return err
 			}
 		}
+		r.EntityID = r.Integration.DefaultEntityID
+		if r.Mapping != nil && r.Mapping.EntityID != "" {
+			r.EntityID = r.Mapping.EntityID
+		}
 		if r.Integration.ConnectionID == "" {
 			return nil
 		}
@@ -41,7 +50,7 @@ func (s *Store) Resolve(ctx context.Context, integration, orgID string) (Resolve
 			return err
 		}
 		r.Connection = &conn
-		r.Token, err = s.chooseToken(ctx, tx, conn.ID, orgID, r.Mapping)
+		r.Token, err = s.chooseToken(ctx, tx, conn, orgID, r.EntityID, r.Mapping)
 		return err
 	})
 	return r, err
@@ -60,17 +69,21 @@ func (s *Store) mappingOf(ctx context.Context, q sqlx.QueryerContext, integratio
 	return &m, err
 }
 
-func (s *Store) chooseToken(ctx context.Context, q sqlx.QueryerContext, connectionID, orgID string, m *Mapping) (*Token, error) {
+func (s *Store) chooseToken(ctx context.Context, q sqlx.QueryerContext, conn Connection, orgID, entityID string, m *Mapping) (*Token, error) {
 	if m != nil && m.OAuthTokenID != "" {
 		t, err := s.getToken(ctx, q, m.OAuthTokenID, true)
 		return &t, err
 	}
-	scopes := []string{""}
-	if orgID != "" {
-		scopes = []string{orgID, ""}
+	type key struct{ org, entity string }
+	candidates := []key{{"", ""}}
+	switch {
+	case conn.Flow == FlowClientCredentials:
+		candidates = []key{{orgID, entityID}}
+	case orgID != "":
+		candidates = []key{{orgID, ""}, {"", ""}}
 	}
-	for _, org := range scopes {
-		t, err := s.findToken(ctx, q, connectionID, org, "")
+	for _, c := range candidates {
+		t, err := s.findToken(ctx, q, conn.ID, c.org, c.entity)
 		if errors.Is(err, ErrNotFound) {
 			continue
 		}

@@ -7,6 +7,7 @@ import (
 	"context"
 	"database/sql"
 	"embed"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -226,4 +227,12 @@ type Page struct {
 	// first page.
 	After string
 	Limit int
+}
+
+func jsonText(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(fmt.Sprintf("store: %T does not encode as JSON: %v", v, err))
+	}
+	return string(b)
 }

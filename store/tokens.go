@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -74,30 +75,30 @@ FROM oauth_tokens t JOIN oauth_connections c ON c.id = t.connection_id`
 
 // PutToken stores a token for (connection, org, entity), replacing the one there
 // before in place (so mappings that name it keep it) and bumping its version. The
-// token becomes CONNECTED.
+// token becomes CONNECTED, and automatic refresh starts again.
 func (s *Store) PutToken(ctx context.Context, t Token) (Token, error) {
 	if t.TokenType == "" {
 		t.TokenType = "Bearer"
 	}
 	var out Token
 	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
-		connID, err := connectionIDByName(ctx, tx, t.ConnectionName)
+		conn, err := s.getConnection(ctx, tx, t.ConnectionName)
 		if err != nil {
 			return err
 		}
+		if conn.Flow == FlowClientCredentials {
+			return fmt.Errorf("oauth connection %q uses client credentials: the service fetches its tokens itself: %w", conn.Name, ErrInvalid)
+		}
 		var existing string
 		err = sqlx.GetContext(ctx, tx, &existing,
-			`SELECT id FROM oauth_tokens WHERE connection_id = ? AND org_id = ? AND entity_id = ?`, connID, t.OrgID, t.EntityID)
+			`SELECT id FROM oauth_tokens WHERE connection_id = ? AND org_id = ? AND entity_id = ?`, conn.ID, t.OrgID, t.EntityID)
 		switch {
-		case err == sql.ErrNoRows:
-			existing = ""
+		case errors.Is(err, sql.ErrNoRows):
+			existing = newID()
 		case err != nil:
 			return fmt.Errorf("looking up token: %w", err)
 		}
 		id := existing
-		if id == "" {
-			id = newID()
-		}
 		access, err := s.seal("oauth_tokens", "access_token", id, t.AccessToken)
 		if err != nil {
 			return err
@@ -111,17 +112,20 @@ func (s *Store) PutToken(ctx context.Context, t Token) (Token, error) {
 			return fmt.Errorf("encoding scopes: %w", err)
 		}
 		now := s.timestamp()
+		refreshable := t.RefreshToken != "" || conn.Flow == FlowClientCredentials
+		expires := assumeLifetime(t.ExpiresAt, refreshable, now)
 		_, err = tx.ExecContext(ctx, `
 INSERT INTO oauth_tokens (id, connection_id, org_id, entity_id, access_token, refresh_token, token_type,
-       scopes, expires_at, status, status_message, version, last_error, created_at, updated_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '', 1, '', ?, ?)
+       scopes, expires_at, status, status_message, version, last_error, next_refresh_at, created_at, updated_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '', 1, '', ?, ?, ?)
 ON CONFLICT (id) DO UPDATE SET
     access_token = excluded.access_token, refresh_token = excluded.refresh_token,
     token_type = excluded.token_type, scopes = excluded.scopes, expires_at = excluded.expires_at,
-    status = excluded.status, status_message = '', last_error = '', next_refresh_at = NULL,
+    status = excluded.status, status_message = '', last_error = '', next_refresh_at = excluded.next_refresh_at,
+    failures = 0, lease_owner = NULL, lease_until = NULL,
     version = oauth_tokens.version + 1, updated_at = excluded.updated_at`,
-			id, connID, t.OrgID, t.EntityID, access, refresh, t.TokenType, string(scopes),
-			nullTime(t.ExpiresAt), string(TokenConnected), now, now)
+			id, conn.ID, t.OrgID, t.EntityID, access, refresh, t.TokenType, string(scopes),
+			nullTime(expires), string(TokenConnected), nullTime(nextRefresh(expires, conn.RefreshMargin, refreshable)), now, now)
 		if err != nil {
 			return translate(err, "oauth token")
 		}

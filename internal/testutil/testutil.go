@@ -21,14 +21,16 @@ import (
 	adminv1 "github.com/bifrost/integrations/gen/bifrost/integrations/admin/v1"
 	integrationsv1 "github.com/bifrost/integrations/gen/bifrost/integrations/v1"
 	"github.com/bifrost/integrations/keyring"
+	"github.com/bifrost/integrations/oauth"
 	"github.com/bifrost/integrations/server"
 	"github.com/bifrost/integrations/store"
 )
 
 // Env is one running server.
 type Env struct {
-	Store    *store.Store
-	AdminKey string
+	Store     *store.Store
+	Refresher *oauth.Refresher
+	AdminKey  string
 	// Logs holds everything the server logged, to search for leaked secrets.
 	Logs     *SyncBuffer
 	listener *bufconn.Listener
@@ -66,15 +68,23 @@ func Keyring(t testing.TB) *keyring.Keyring {
 	return ring
 }
 
-// Start runs a server until the test ends.
-func Start(t testing.TB) *Env {
+// Start runs a server until the test ends. refresh tunes its token refresher
+// (the provider's HTTP client, backoff); the background refresher is not started.
+func Start(t testing.TB, refresh ...oauth.Options) *Env {
 	t.Helper()
 	st, err := store.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "bifrost.db"), Keyring(t))
 	if err != nil {
 		t.Fatal(err)
 	}
 	logs := &SyncBuffer{}
-	srv := server.New(server.Deps{Store: st, Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	var opts oauth.Options
+	if len(refresh) > 0 {
+		opts = refresh[0]
+	}
+	opts.Logger = logger
+	refresher := oauth.New(st, opts)
+	srv := server.New(server.Deps{Store: st, Refresher: refresher, Logger: logger})
 	gs := srv.NewGRPCServer(health.NewServer())
 	lis := bufconn.Listen(1 << 20)
 	go gs.Serve(lis) //nolint:errcheck // ends with Stop below
@@ -82,7 +92,7 @@ func Start(t testing.TB) *Env {
 		gs.Stop()
 		st.Close()
 	})
-	env := &Env{Store: st, Logs: logs, listener: lis}
+	env := &Env{Store: st, Refresher: refresher, Logs: logs, listener: lis}
 	_, env.AdminKey, err = server.CreateAPIKey(context.Background(), st, store.APIKey{Name: "test admin", Role: store.RoleAdmin})
 	if err != nil {
 		t.Fatal(err)

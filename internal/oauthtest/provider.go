@@ -1,0 +1,204 @@
+// Package oauthtest is an OAuth 2.0 token endpoint for tests that behaves like
+// strict real providers: refresh tokens rotate on every use and a used one is
+// answered with invalid_grant, clients must authenticate, and it can be slowed
+// down or made to fail on demand.
+package oauthtest
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Provider is a running token endpoint. Its URL is TokenURL(); a path segment
+// before /token is recorded as the entity (tenant) the token was asked for.
+type Provider struct {
+	Server       *httptest.Server
+	ClientID     string
+	ClientSecret string
+
+	mu sync.Mutex
+	// live refresh tokens; a used one is deleted (rotation), so reuse fails.
+	refresh map[string]bool
+	// access tokens issued, with their expiry.
+	access map[string]time.Time
+	// calls counts token requests by grant type; entities by entity path.
+	calls    map[string]int
+	entities map[string]int
+	params   []map[string][]string
+	lifetime time.Duration
+	delay    time.Duration
+	// failures queued: each request pops one status (0 = answer normally).
+	failures []int
+	// rotate off: refresh responses carry no refresh_token (the old one stays good).
+	rotate bool
+	dead   bool
+}
+
+// New starts a provider until the test ends. Tokens live lifetime.
+func New(t testing.TB, lifetime time.Duration) *Provider {
+	p := &Provider{
+		ClientID: "test-client", ClientSecret: "test-client-secret",
+		refresh: map[string]bool{}, access: map[string]time.Time{},
+		calls: map[string]int{}, entities: map[string]int{},
+		lifetime: lifetime, rotate: true,
+	}
+	p.Server = httptest.NewServer(http.HandlerFunc(p.serveToken))
+	t.Cleanup(p.Server.Close)
+	return p
+}
+
+// TokenURL is the endpoint with an {entity_id} placeholder, as a connection
+// would store it.
+func (p *Provider) TokenURL() string { return p.Server.URL + "/{entity_id}/token" }
+
+// Issue returns a fresh access and refresh token pair, as an authorization-code
+// exchange would have.
+func (p *Provider) Issue() (access, refresh string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	access, refresh = "at-"+random(), "rt-"+random()
+	p.access[access] = time.Now().Add(p.lifetime)
+	p.refresh[refresh] = true
+	return access, refresh
+}
+
+// SetDelay makes every answer wait d.
+func (p *Provider) SetDelay(d time.Duration) { p.mu.Lock(); p.delay = d; p.mu.Unlock() }
+
+// SetLifetime changes how long tokens issued from now on live.
+func (p *Provider) SetLifetime(d time.Duration) { p.mu.Lock(); p.lifetime = d; p.mu.Unlock() }
+
+// FailNext makes the next len(statuses) requests answer with these HTTP
+// statuses (503, 429, ...).
+func (p *Provider) FailNext(statuses ...int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.failures = append(p.failures, statuses...)
+}
+
+// SetRotation switches refresh-token rotation on or off.
+func (p *Provider) SetRotation(on bool) { p.mu.Lock(); p.rotate = on; p.mu.Unlock() }
+
+// RevokeGrants makes every refresh token invalid, as a user revoking consent.
+func (p *Provider) RevokeGrants() { p.mu.Lock(); p.dead = true; p.mu.Unlock() }
+
+// Calls returns how many token requests of grantType were made.
+func (p *Provider) Calls(grantType string) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.calls[grantType]
+}
+
+// InvalidGrants is how many requests were refused with invalid_grant.
+func (p *Provider) InvalidGrants() int { return p.Calls("invalid_grant") }
+
+// EntityCalls returns how many token requests named entity in their path.
+func (p *Provider) EntityCalls(entity string) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.entities[entity]
+}
+
+// LastParams returns the form parameters of the last request.
+func (p *Provider) LastParams() map[string][]string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.params) == 0 {
+		return nil
+	}
+	return p.params[len(p.params)-1]
+}
+
+// Valid reports whether access is a live access token this provider issued.
+func (p *Provider) Valid(access string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	exp, ok := p.access[access]
+	return ok && time.Now().Before(exp)
+}
+
+func (p *Provider) serveToken(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost || !strings.HasSuffix(r.URL.Path, "/token") {
+		http.NotFound(w, r)
+		return
+	}
+	if err := r.ParseForm(); err != nil {
+		oauthError(w, http.StatusBadRequest, "invalid_request")
+		return
+	}
+	p.mu.Lock()
+	delay := p.delay
+	p.mu.Unlock()
+	time.Sleep(delay)
+
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	grant := r.PostForm.Get("grant_type")
+	p.calls[grant]++
+	p.entities[strings.Trim(strings.TrimSuffix(r.URL.Path, "/token"), "/")]++
+	p.params = append(p.params, r.PostForm)
+	if len(p.failures) > 0 {
+		status := p.failures[0]
+		p.failures = p.failures[1:]
+		if status != 0 {
+			http.Error(w, "temporarily unavailable", status)
+			return
+		}
+	}
+	if id, secret, ok := r.BasicAuth(); !ok || id != p.ClientID || secret != p.ClientSecret {
+		p.calls["invalid_client"]++
+		oauthError(w, http.StatusUnauthorized, "invalid_client")
+		return
+	}
+	switch grant {
+	case "refresh_token":
+		rt := r.PostForm.Get("refresh_token")
+		if p.dead || !p.refresh[rt] {
+			p.calls["invalid_grant"]++
+			oauthError(w, http.StatusBadRequest, "invalid_grant")
+			return
+		}
+		resp := p.issueLocked()
+		if p.rotate {
+			delete(p.refresh, rt)
+			resp["refresh_token"] = "rt-" + random()
+			p.refresh[resp["refresh_token"].(string)] = true
+		}
+		writeJSON(w, resp)
+	case "client_credentials":
+		writeJSON(w, p.issueLocked())
+	default:
+		oauthError(w, http.StatusBadRequest, "unsupported_grant_type")
+	}
+}
+
+func (p *Provider) issueLocked() map[string]any {
+	access := "at-" + random()
+	p.access[access] = time.Now().Add(p.lifetime)
+	return map[string]any{"access_token": access, "token_type": "Bearer", "expires_in": int(p.lifetime / time.Second)}
+}
+
+func oauthError(w http.ResponseWriter, status int, code string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]string{"error": code})
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func random() string {
+	b := make([]byte, 12)
+	_, _ = rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}

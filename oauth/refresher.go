@@ -1,0 +1,374 @@
+// Package oauth keeps OAuth tokens valid: it refreshes them on read and ahead of
+// expiry, exactly once however many callers and replicas need it, and records
+// what failed so that a dead grant stops being retried and an outage backs off.
+//
+// golang.org/x/oauth2 does the token exchanges; coalescing, leases, persistence
+// and scheduling are here.
+package oauth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
+	"golang.org/x/sync/singleflight"
+
+	"github.com/bifrost/integrations/store"
+)
+
+// Reasons a token demand cannot be met, as ErrorInfo reasons.
+const (
+	ReasonRefreshFailed = "REFRESH_FAILED"
+	ReasonNeedsReauth   = "NEEDS_REAUTH"
+	// ReasonLifetimeTooShort: the provider's fresh tokens live shorter than asked.
+	ReasonLifetimeTooShort = "TOKEN_LIFETIME_TOO_SHORT"
+)
+
+// UnmetError says why a token that was demanded (force_refresh, min_validity)
+// cannot be handed out. It never holds a secret.
+type UnmetError struct {
+	Reason  string
+	Message string
+}
+
+func (e *UnmetError) Error() string { return e.Message }
+
+// Options tune a Refresher; zero values take the defaults.
+type Options struct {
+	// HTTPClient calls the providers (default: 20s timeout).
+	HTTPClient *http.Client
+	// LeaseTTL bounds how long one refresh may hold a token (default 30s); a
+	// replica that dies holding a lease blocks the token at most this long.
+	LeaseTTL time.Duration
+	// PollInterval is how often a caller checks on another replica's refresh.
+	PollInterval time.Duration
+	// BackoffBase and BackoffMax bound the wait after failed refreshes: base,
+	// doubling per failure, at most max, with jitter (defaults 30s and 1h).
+	BackoffBase time.Duration
+	BackoffMax  time.Duration
+	// Ahead is how long before a token enters its margin the background
+	// refresher renews it (default 2m).
+	Ahead time.Duration
+	// Interval is how often the background refresher looks (default 15s).
+	Interval time.Duration
+	// Concurrency bounds background refreshes in flight (default 4).
+	Concurrency int
+	Now         func() time.Time
+	Logger      *slog.Logger
+	// afterExchange runs between the provider's answer and the write, so tests
+	// can kill a refresh there.
+	afterExchange func(context.Context) error
+}
+
+// Refresher is safe for concurrent use; one per process.
+type Refresher struct {
+	store *store.Store
+	opts  Options
+	owner string
+	group singleflight.Group
+}
+
+// New returns a Refresher whose leases are owned by a fresh random ID.
+func New(st *store.Store, opts Options) *Refresher {
+	if opts.HTTPClient == nil {
+		opts.HTTPClient = &http.Client{Timeout: 20 * time.Second}
+	}
+	setDefault(&opts.LeaseTTL, 30*time.Second)
+	setDefault(&opts.PollInterval, 50*time.Millisecond)
+	setDefault(&opts.BackoffBase, 30*time.Second)
+	setDefault(&opts.BackoffMax, time.Hour)
+	setDefault(&opts.Ahead, 2*time.Minute)
+	setDefault(&opts.Interval, 15*time.Second)
+	if opts.Concurrency <= 0 {
+		opts.Concurrency = 4
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	return &Refresher{store: st, opts: opts, owner: uuid.NewString()}
+}
+
+func setDefault(d *time.Duration, v time.Duration) {
+	if *d <= 0 {
+		*d = v
+	}
+}
+
+// Need is what a caller demands of a token.
+type Need struct {
+	Force       bool
+	MinValidity time.Duration
+}
+
+func (n Need) demanding() bool { return n.Force || n.MinValidity > 0 }
+
+// Ensure returns the token fresh enough for need: refreshed first when it
+// expires within the connection's margin (or need asks more). When a refresh is
+// impossible or fails, it returns the stored token with its status, unless need
+// demanded more: then an *UnmetError.
+func (r *Refresher) Ensure(ctx context.Context, t store.Token, conn store.Connection, entityID string, need Need) (store.Token, error) {
+	now := r.opts.Now()
+	want := max(conn.RefreshMargin, need.MinValidity)
+	if !need.Force && (t.ExpiresAt == nil || t.ExpiresAt.Sub(now) >= want) {
+		return t, nil
+	}
+	if err := r.refreshable(t, conn, now); err != nil {
+		return t, r.unmet(need, err)
+	}
+	refreshed, err := r.refresh(ctx, t.ID, conn, entityID, t.Version)
+	if err != nil {
+		var unmet *UnmetError
+		if !errors.As(err, &unmet) {
+			return store.Token{}, err
+		}
+		current, loadErr := r.store.TokenWithSecrets(ctx, t.ID)
+		if loadErr != nil {
+			return store.Token{}, loadErr
+		}
+		return current, r.unmet(need, unmet)
+	}
+	if need.MinValidity > 0 && refreshed.ExpiresAt != nil && refreshed.ExpiresAt.Sub(r.opts.Now()) < need.MinValidity {
+		return refreshed, &UnmetError{Reason: ReasonLifetimeTooShort,
+			Message: fmt.Sprintf("the provider's tokens live %s, less than the %s asked for", refreshed.ExpiresAt.Sub(r.opts.Now()).Round(time.Second), need.MinValidity)}
+	}
+	return refreshed, nil
+}
+
+// unmet returns err only to callers that demanded a fresh token.
+func (r *Refresher) unmet(need Need, err *UnmetError) error {
+	if need.demanding() {
+		return err
+	}
+	return nil
+}
+
+// refreshable says why a token cannot be refreshed now, or nil.
+func (r *Refresher) refreshable(t store.Token, conn store.Connection, now time.Time) *UnmetError {
+	switch {
+	case t.Status == store.TokenNeedsReauth:
+		return &UnmetError{Reason: ReasonNeedsReauth, Message: "the token needs to be connected again: " + t.LastError}
+	case conn.Flow != store.FlowClientCredentials && !t.HasRefreshToken:
+		return &UnmetError{Reason: ReasonNeedsReauth, Message: "the token has no refresh token; connect the account again"}
+	case t.Status == store.TokenRefreshFailed && t.NextRefreshAt != nil && now.Before(*t.NextRefreshAt):
+		return &UnmetError{Reason: ReasonRefreshFailed,
+			Message: fmt.Sprintf("refresh failed (%s); next attempt at %s", t.LastError, t.NextRefreshAt.Format(time.RFC3339))}
+	}
+	return nil
+}
+
+// refresh coalesces every caller in this process on one refresh of the token
+// row; each waits at most until its own deadline, while the refresh itself runs
+// to its end for the others.
+func (r *Refresher) refresh(ctx context.Context, tokenID string, conn store.Connection, entityID string, seenVersion int64) (store.Token, error) {
+	ch := r.group.DoChan(tokenID, func() (any, error) {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.opts.LeaseTTL)
+		defer cancel()
+		return r.refreshOnce(rctx, tokenID, conn, entityID, seenVersion)
+	})
+	select {
+	case <-ctx.Done():
+		return store.Token{}, ctx.Err()
+	case res := <-ch:
+		if res.Err != nil {
+			return store.Token{}, res.Err
+		}
+		return res.Val.(store.Token), nil
+	}
+}
+
+// refreshOnce refreshes under the database lease, so that across replicas the
+// provider sees one call. A token whose version moved past seenVersion was
+// refreshed (or replaced) by someone else meanwhile and is returned as it is.
+func (r *Refresher) refreshOnce(ctx context.Context, tokenID string, conn store.Connection, entityID string, seenVersion int64) (store.Token, error) {
+	for {
+		acquired, err := r.store.AcquireLease(ctx, tokenID, r.owner, r.opts.Now().Add(r.opts.LeaseTTL))
+		if err != nil {
+			return store.Token{}, err
+		}
+		t, err := r.store.TokenWithSecrets(ctx, tokenID)
+		if err != nil {
+			return store.Token{}, err
+		}
+		if t.Version > seenVersion {
+			if acquired {
+				return t, r.store.ReleaseLease(ctx, tokenID, r.owner)
+			}
+			return t, nil
+		}
+		if acquired {
+			return r.exchangeAndStore(ctx, t, conn, entityID)
+		}
+		select {
+		case <-ctx.Done():
+			return store.Token{}, fmt.Errorf("waiting for another replica's refresh: %w", ctx.Err())
+		case <-time.After(r.opts.PollInterval):
+		}
+	}
+}
+
+func (r *Refresher) exchangeAndStore(ctx context.Context, t store.Token, conn store.Connection, entityID string) (store.Token, error) {
+	// Another replica may have failed on this token just before us: honour the
+	// state it recorded instead of calling the provider again.
+	if err := r.refreshable(t, conn, r.opts.Now()); err != nil {
+		if releaseErr := r.store.ReleaseLease(ctx, t.ID, r.owner); releaseErr != nil {
+			return store.Token{}, releaseErr
+		}
+		return store.Token{}, err
+	}
+	fresh, err := r.exchange(ctx, t, conn, entityID)
+	if hook := r.opts.afterExchange; hook != nil {
+		if hookErr := hook(ctx); hookErr != nil {
+			return store.Token{}, hookErr
+		}
+	}
+	if err != nil {
+		return store.Token{}, r.recordFailure(ctx, t, err)
+	}
+	stored, err := r.store.StoreRefreshed(ctx, t.ID, r.owner, t.Version, store.Refreshed{
+		AccessToken:  fresh.AccessToken,
+		RefreshToken: fresh.RefreshToken,
+		TokenType:    fresh.TokenType,
+		ExpiresAt:    expiry(fresh),
+	})
+	if errors.Is(err, store.ErrLeaseLost) {
+		r.opts.Logger.WarnContext(ctx, "refresh result discarded: the lease was lost or the token replaced", "token_id", t.ID)
+		return r.store.TokenWithSecrets(ctx, t.ID)
+	}
+	if err != nil {
+		return store.Token{}, err
+	}
+	r.opts.Logger.InfoContext(ctx, "token refreshed", "token_id", t.ID, "connection", conn.Name, "org_id", t.OrgID, "version", stored.Version)
+	return stored, nil
+}
+
+func expiry(t *oauth2.Token) *time.Time {
+	if t.Expiry.IsZero() {
+		return nil
+	}
+	e := t.Expiry.UTC()
+	return &e
+}
+
+// exchange asks the provider for a new token: a refresh_token grant, or for a
+// client-credentials connection a client_credentials grant.
+func (r *Refresher) exchange(ctx context.Context, t store.Token, conn store.Connection, entityID string) (*oauth2.Token, error) {
+	ctx = context.WithValue(ctx, oauth2.HTTPClient, r.opts.HTTPClient)
+	tokenURL := FillEntity(conn.TokenURL, entityID)
+	if conn.Flow == store.FlowClientCredentials {
+		cc := clientcredentials.Config{
+			ClientID:     conn.ClientID,
+			ClientSecret: conn.ClientSecret,
+			TokenURL:     tokenURL,
+			Scopes:       conn.Scopes,
+			// Explicit, because auto-detection retries a failed call with the
+			// other style: two provider calls for one refresh.
+			AuthStyle: oauth2.AuthStyleInHeader,
+		}
+		if conn.Audience != "" {
+			cc.EndpointParams = url.Values{"audience": {conn.Audience}}
+		}
+		return cc.Token(ctx)
+	}
+	cfg := oauth2.Config{
+		ClientID:     conn.ClientID,
+		ClientSecret: conn.ClientSecret,
+		Endpoint:     oauth2.Endpoint{TokenURL: tokenURL, AuthStyle: oauth2.AuthStyleInHeader},
+		Scopes:       conn.Scopes,
+	}
+	return cfg.TokenSource(ctx, &oauth2.Token{RefreshToken: t.RefreshToken}).Token()
+}
+
+// recordFailure sorts a failed exchange: a dead grant or client stops refreshes
+// until a person acts; anything else backs off exponentially.
+func (r *Refresher) recordFailure(ctx context.Context, t store.Token, exchangeErr error) error {
+	reason, desc := describe(exchangeErr)
+	f := store.RefreshFailure{Status: store.TokenRefreshFailed, LastError: desc}
+	unmet := &UnmetError{Reason: ReasonRefreshFailed, Message: "refresh failed: " + desc}
+	if dead(reason) {
+		f.Status = store.TokenNeedsReauth
+		unmet = &UnmetError{Reason: ReasonNeedsReauth, Message: "the provider rejected the grant (" + desc + "); connect the account again"}
+	} else {
+		failures, err := r.store.Failures(ctx, t.ID)
+		if err != nil {
+			return err
+		}
+		retry := r.opts.Now().Add(r.backoff(failures))
+		f.RetryAt = &retry
+	}
+	r.opts.Logger.WarnContext(ctx, "token refresh failed", "token_id", t.ID, "org_id", t.OrgID, "status", f.Status, "error", desc)
+	if err := r.store.RecordRefreshFailure(ctx, t.ID, r.owner, t.Version, f); err != nil {
+		return err
+	}
+	return unmet
+}
+
+// backoff is base·2^failures, capped, with up to 20% jitter so that tokens that
+// failed together do not retry together.
+func (r *Refresher) backoff(failures int) time.Duration {
+	d := r.opts.BackoffBase
+	for i := 0; i < failures && d < r.opts.BackoffMax; i++ {
+		d *= 2
+	}
+	d = min(d, r.opts.BackoffMax)
+	return d + time.Duration(rand.Int64N(int64(d)/5+1))
+}
+
+func dead(oauthError string) bool {
+	switch oauthError {
+	case "invalid_grant", "invalid_client", "unauthorized_client":
+		return true
+	}
+	return false
+}
+
+// describe returns the OAuth error code and a description without secrets: the
+// provider's error code and description, or the HTTP status, or the error kind.
+func describe(err error) (code, description string) {
+	var re *oauth2.RetrieveError
+	if errors.As(err, &re) {
+		status := 0
+		if re.Response != nil {
+			status = re.Response.StatusCode
+		}
+		desc := fmt.Sprintf("provider answered HTTP %d", status)
+		if re.ErrorCode != "" {
+			desc += ": " + re.ErrorCode
+			if re.ErrorDescription != "" {
+				desc += " (" + truncate(re.ErrorDescription, 200) + ")"
+			}
+		}
+		return re.ErrorCode, desc
+	}
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return "", "provider unreachable: " + ue.Op + " failed: " + truncate(errors.Unwrap(ue).Error(), 200)
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return "", "provider did not answer in time"
+	}
+	return "", "token exchange failed"
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "…"
+	}
+	return s
+}
+
+// FillEntity puts the URL-escaped entity ID where a URL says {entity_id}.
+func FillEntity(rawURL, entityID string) string {
+	return strings.ReplaceAll(rawURL, "{entity_id}", url.PathEscape(entityID))
+}

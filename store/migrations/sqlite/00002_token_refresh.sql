@@ -1,0 +1,14 @@
+-- +goose Up
+-- A refresh lease: the process (owner) that refreshes a token holds it until
+-- lease_until, so replicas never refresh one token twice.
+ALTER TABLE oauth_tokens ADD COLUMN lease_owner TEXT;
+ALTER TABLE oauth_tokens ADD COLUMN lease_until TIMESTAMP;
+-- Consecutive failed refreshes, for exponential backoff.
+ALTER TABLE oauth_tokens ADD COLUMN failures INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX oauth_tokens_next_refresh_at ON oauth_tokens (next_refresh_at) WHERE next_refresh_at IS NOT NULL;
+
+-- +goose Down
+DROP INDEX oauth_tokens_next_refresh_at;
+ALTER TABLE oauth_tokens DROP COLUMN failures;
+ALTER TABLE oauth_tokens DROP COLUMN lease_until;
+ALTER TABLE oauth_tokens DROP COLUMN lease_owner;

@@ -1,0 +1,255 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+)
+
+// DefaultLifetime is how long a refreshable token that came without an expiry is
+// taken to live, so that it is renewed rather than trusted forever.
+const DefaultLifetime = time.Hour
+
+// ErrLeaseLost is returned when a refresh result cannot be written because the
+// lease expired and was taken, or the token changed (a newer version) meanwhile.
+var ErrLeaseLost = errors.New("refresh lease lost or token changed")
+
+// assumeLifetime gives a refreshable token without expiry DefaultLifetime.
+func assumeLifetime(expiresAt *time.Time, refreshable bool, now time.Time) *time.Time {
+	if expiresAt == nil && refreshable {
+		t := now.Add(DefaultLifetime)
+		return &t
+	}
+	return expiresAt
+}
+
+// nextRefresh is when a token enters its refresh margin: the moment reads start
+// refreshing it, and the background refresher's aim to be done before. Tokens that
+// cannot be refreshed or never expire have none.
+func nextRefresh(expiresAt *time.Time, margin time.Duration, refreshable bool) *time.Time {
+	if expiresAt == nil || !refreshable {
+		return nil
+	}
+	t := expiresAt.Add(-margin)
+	return &t
+}
+
+// TokenWithSecrets returns a token with its access and refresh token decrypted.
+func (s *Store) TokenWithSecrets(ctx context.Context, id string) (Token, error) {
+	return s.getToken(ctx, s.read, id, true)
+}
+
+// ConnectionByID returns the connection with the given ID, secret decrypted.
+func (s *Store) ConnectionByID(ctx context.Context, id string) (Connection, error) {
+	return s.getConnectionByID(ctx, s.read, id)
+}
+
+// AcquireLease claims the token's refresh for owner until until, if no other
+// owner holds an unexpired claim. It reports whether owner now holds it.
+func (s *Store) AcquireLease(ctx context.Context, id, owner string, until time.Time) (bool, error) {
+	var acquired bool
+	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+		res, err := tx.ExecContext(ctx, `
+UPDATE oauth_tokens SET lease_owner = ?, lease_until = ?
+WHERE id = ? AND (lease_owner IS NULL OR lease_owner = ? OR lease_until < ?)`,
+			owner, until.UTC(), id, owner, s.timestamp())
+		if err != nil {
+			return fmt.Errorf("acquiring refresh lease: %w", err)
+		}
+		n, err := res.RowsAffected()
+		acquired = n == 1
+		return err
+	})
+	return acquired, err
+}
+
+// ReleaseLease gives up owner's claim, if it still holds it.
+func (s *Store) ReleaseLease(ctx context.Context, id, owner string) error {
+	return s.inTx(ctx, func(tx *sqlx.Tx) error {
+		_, err := tx.ExecContext(ctx, `UPDATE oauth_tokens SET lease_owner = NULL, lease_until = NULL WHERE id = ? AND lease_owner = ?`, id, owner)
+		if err != nil {
+			return fmt.Errorf("releasing refresh lease: %w", err)
+		}
+		return nil
+	})
+}
+
+// Refreshed is what a provider returned for a refresh.
+type Refreshed struct {
+	AccessToken string
+	// RefreshToken is the rotated refresh token; empty keeps the stored one.
+	RefreshToken string
+	TokenType    string
+	ExpiresAt    *time.Time
+	Scopes       []string
+}
+
+// StoreRefreshed writes a refresh result in one statement: new access token,
+// new (or kept) refresh token, expiry, next refresh, CONNECTED, version+1, lease
+// released. It only applies while owner holds the lease on version; otherwise
+// ErrLeaseLost and nothing is written.
+func (s *Store) StoreRefreshed(ctx context.Context, id, owner string, version int64, r Refreshed) (Token, error) {
+	var out Token
+	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+		var row struct {
+			ConnectionID string `db:"connection_id"`
+			HasRefresh   bool   `db:"has_refresh"`
+		}
+		err := sqlx.GetContext(ctx, tx, &row, `SELECT connection_id, refresh_token IS NOT NULL AS has_refresh FROM oauth_tokens WHERE id = ?`, id)
+		if err != nil {
+			return translate(err, fmt.Sprintf("oauth token %s", id))
+		}
+		conn, err := s.getConnectionByID(ctx, tx, row.ConnectionID)
+		if err != nil {
+			return err
+		}
+		access, err := s.seal("oauth_tokens", "access_token", id, r.AccessToken)
+		if err != nil {
+			return err
+		}
+		refreshSQL, args := "refresh_token", []any{}
+		if r.RefreshToken != "" {
+			sealed, err := s.seal("oauth_tokens", "refresh_token", id, r.RefreshToken)
+			if err != nil {
+				return err
+			}
+			refreshSQL, args = "?", []any{sealed}
+		}
+		now := s.timestamp()
+		refreshable := row.HasRefresh || r.RefreshToken != "" || conn.Flow == FlowClientCredentials
+		expires := assumeLifetime(r.ExpiresAt, refreshable, now)
+		tokenType := r.TokenType
+		if tokenType == "" {
+			tokenType = "Bearer"
+		}
+		args = append(args, access, tokenType, nullTime(expires), nullTime(nextRefresh(expires, conn.RefreshMargin, refreshable)), now, now)
+		scopesSQL := "scopes"
+		if len(r.Scopes) > 0 {
+			scopesSQL = "?"
+			args = append(args, jsonText(r.Scopes))
+		}
+		args = append(args, id, version, owner)
+		res, err := tx.ExecContext(ctx, `
+UPDATE oauth_tokens SET refresh_token = `+refreshSQL+`, access_token = ?, token_type = ?, expires_at = ?,
+    next_refresh_at = ?, last_refreshed_at = ?, updated_at = ?, scopes = `+scopesSQL+`,
+    status = 'connected', status_message = '', last_error = '', failures = 0,
+    version = version + 1, lease_owner = NULL, lease_until = NULL
+WHERE id = ? AND version = ? AND lease_owner = ?`, args...)
+		if err != nil {
+			return fmt.Errorf("storing refreshed token: %w", err)
+		}
+		if n, err := res.RowsAffected(); err != nil || n != 1 {
+			return errors.Join(ErrLeaseLost, err)
+		}
+		out, err = s.getToken(ctx, tx, id, true)
+		return err
+	})
+	return out, err
+}
+
+// RefreshFailure is what a failed refresh records.
+type RefreshFailure struct {
+	Status TokenStatus
+	// LastError describes the failure without secrets.
+	LastError string
+	// RetryAt is when to try again; nil never (NEEDS_REAUTH).
+	RetryAt *time.Time
+}
+
+// RecordRefreshFailure records a failed refresh and releases owner's lease. It
+// writes nothing when the token changed meanwhile (a new token was put).
+func (s *Store) RecordRefreshFailure(ctx context.Context, id, owner string, version int64, f RefreshFailure) error {
+	return s.inTx(ctx, func(tx *sqlx.Tx) error {
+		_, err := tx.ExecContext(ctx, `
+UPDATE oauth_tokens SET status = ?, status_message = ?, last_error = ?, next_refresh_at = ?,
+    failures = failures + 1, updated_at = ?, lease_owner = NULL, lease_until = NULL
+WHERE id = ? AND version = ? AND lease_owner = ?`,
+			string(f.Status), f.LastError, f.LastError, nullTime(f.RetryAt), s.timestamp(), id, version, owner)
+		if err != nil {
+			return fmt.Errorf("recording refresh failure: %w", err)
+		}
+		return nil
+	})
+}
+
+// Failures returns how many refreshes of the token failed in a row.
+func (s *Store) Failures(ctx context.Context, id string) (int, error) {
+	var n int
+	if err := sqlx.GetContext(ctx, s.read, &n, `SELECT failures FROM oauth_tokens WHERE id = ?`, id); err != nil {
+		return 0, translate(err, fmt.Sprintf("oauth token %s", id))
+	}
+	return n, nil
+}
+
+// DueTokens returns up to limit tokens the background refresher should renew:
+// healthy ones that enter their margin before aheadUntil, failed ones whose
+// backoff has passed by now, none whose lease another process holds.
+func (s *Store) DueTokens(ctx context.Context, now, aheadUntil time.Time, limit int) ([]string, error) {
+	var ids []string
+	err := sqlx.SelectContext(ctx, s.read, &ids, `
+SELECT id FROM oauth_tokens
+WHERE next_refresh_at IS NOT NULL
+  AND ((status = 'connected' AND next_refresh_at <= ?) OR (status = 'refresh_failed' AND next_refresh_at <= ?))
+  AND (lease_until IS NULL OR lease_until < ?)
+ORDER BY next_refresh_at LIMIT ?`, aheadUntil.UTC(), now.UTC(), now.UTC(), limit)
+	if err != nil {
+		return nil, fmt.Errorf("listing tokens due for refresh: %w", err)
+	}
+	return ids, nil
+}
+
+// ClientCredentialsToken returns the stored token of a client-credentials
+// connection for (org, entity), creating an empty, already expired one on first
+// need so that the usual refresh path fetches it.
+func (s *Store) ClientCredentialsToken(ctx context.Context, conn Connection, orgID, entityID string) (Token, error) {
+	t, err := s.findToken(ctx, s.read, conn.ID, orgID, entityID)
+	if !errors.Is(err, ErrNotFound) {
+		return t, err
+	}
+	err = s.inTx(ctx, func(tx *sqlx.Tx) error {
+		id := newID()
+		access, err := s.seal("oauth_tokens", "access_token", id, "")
+		if err != nil {
+			return err
+		}
+		now := s.timestamp()
+		expired := time.Unix(0, 0).UTC()
+		_, err = tx.ExecContext(ctx, `
+INSERT INTO oauth_tokens (id, connection_id, org_id, entity_id, access_token, expires_at, status, next_refresh_at, created_at, updated_at)
+VALUES (?, ?, ?, ?, ?, ?, 'connected', ?, ?, ?)
+ON CONFLICT (connection_id, org_id, entity_id) DO NOTHING`, id, conn.ID, orgID, entityID, access, expired, expired, now, now)
+		if err != nil {
+			return translate(err, "oauth token")
+		}
+		t, err = s.findToken(ctx, tx, conn.ID, orgID, entityID)
+		return err
+	})
+	return t, err
+}
+
+// EntityForToken is the entity whose ID fills {entity_id} in the token URL when
+// a token is refreshed without a read to say: the token's own, else the entity
+// its organization maps to for an integration on the connection, else that
+// integration's default.
+func (s *Store) EntityForToken(ctx context.Context, t Token) (string, error) {
+	if t.EntityID != "" {
+		return t.EntityID, nil
+	}
+	var entity string
+	err := sqlx.GetContext(ctx, s.read, &entity, `
+SELECT COALESCE(NULLIF(m.entity_id, ''), i.default_entity_id)
+FROM integrations i LEFT JOIN mappings m ON m.integration_id = i.id AND m.org_id = ?
+WHERE i.oauth_connection_id = ?
+ORDER BY m.entity_id IS NULL, i.name LIMIT 1`, t.OrgID, t.ConnectionID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("finding the entity of token %s: %w", t.ID, err)
+	}
+	return entity, nil
+}
