@@ -173,7 +173,8 @@ func (r *Refresher) refreshable(t store.Token, conn store.Connection, now time.T
 // to its end for the others.
 func (r *Refresher) refresh(ctx context.Context, tokenID string, conn store.Connection, entityID string, seenVersion int64) (store.Token, error) {
 	ch := r.group.DoChan(tokenID, func() (any, error) {
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.opts.LeaseTTL)
+		// At most one lease term waiting for another replica, one refreshing.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*r.opts.LeaseTTL)
 		defer cancel()
 		return r.refreshOnce(rctx, tokenID, conn, entityID, seenVersion)
 	})

@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc/health"
 
 	"github.com/bifrost/integrations/keyring"
+	"github.com/bifrost/integrations/oauth"
 	"github.com/bifrost/integrations/server"
 	"github.com/bifrost/integrations/store"
 )
@@ -25,6 +26,7 @@ type daemon struct {
 	cfg          config
 	logger       *slog.Logger
 	store        *store.Store
+	refresher    *oauth.Refresher
 	grpc         *grpc.Server
 	health       *health.Server
 	http         *http.Server
@@ -53,7 +55,8 @@ func start(ctx context.Context, cfg config, logger *slog.Logger) (*daemon, error
 		st.Close()
 		return nil, err
 	}
-	d.grpc = server.New(server.Deps{Store: st, Logger: logger}).NewGRPCServer(d.health)
+	d.refresher = oauth.New(st, oauth.Options{Logger: logger})
+	d.grpc = server.New(server.Deps{Store: st, Refresher: d.refresher, Logger: logger}).NewGRPCServer(d.health)
 	d.http = &http.Server{Handler: d.httpHandler(), ReadHeaderTimeout: 5 * time.Second}
 	if d.grpcListener, err = net.Listen("tcp", cfg.listen); err != nil {
 		st.Close()
@@ -153,6 +156,12 @@ func (d *daemon) httpHandler() http.Handler {
 // whatever is left is cut.
 func (d *daemon) serve(ctx context.Context) error {
 	errs := make(chan error, 2)
+	refreshCtx, stopRefresher := context.WithCancel(context.WithoutCancel(ctx))
+	refresherDone := make(chan struct{})
+	go func() {
+		defer close(refresherDone)
+		d.refresher.Run(refreshCtx)
+	}()
 	go func() { errs <- d.grpc.Serve(d.grpcListener) }()
 	go func() {
 		if err := d.http.Serve(d.httpListener); !errors.Is(err, http.ErrServerClosed) {
@@ -166,21 +175,36 @@ func (d *daemon) serve(ctx context.Context) error {
 	case serveErr = <-errs:
 	}
 	d.logger.Info("shutting down", "timeout", d.cfg.shutdownTimeout)
+	deadline := time.Now().Add(d.cfg.shutdownTimeout)
 	d.health.Shutdown()
+	stopRefresher()
 	stopped := make(chan struct{})
 	go func() {
 		d.grpc.GracefulStop()
 		close(stopped)
 	}()
-	timer := time.NewTimer(d.cfg.shutdownTimeout)
-	defer timer.Stop()
-	select {
-	case <-stopped:
-	case <-timer.C:
+	if !waitUntil(stopped, deadline) {
 		d.logger.Warn("shutdown timeout: cutting remaining calls")
 		d.grpc.Stop()
+	}
+	// A background refresh still running would leave its lease to expire; give it
+	// the rest of the shutdown time.
+	if !waitUntil(refresherDone, deadline) {
+		d.logger.Warn("shutdown timeout: background refreshes left unfinished")
 	}
 	httpCtx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	return errors.Join(serveErr, d.http.Shutdown(httpCtx), d.store.Close())
+}
+
+// waitUntil reports whether done closed before deadline.
+func waitUntil(done <-chan struct{}, deadline time.Time) bool {
+	timer := time.NewTimer(time.Until(deadline))
+	defer timer.Stop()
+	select {
+	case <-done:
+		return true
+	case <-timer.C:
+		return false
+	}
 }

@@ -142,7 +142,7 @@ func (p *Provider) serveToken(w http.ResponseWriter, r *http.Request) {
 	defer p.mu.Unlock()
 	grant := r.PostForm.Get("grant_type")
 	p.calls[grant]++
-	p.entities[strings.Trim(strings.TrimSuffix(r.URL.Path, "/token"), "/")]++
+	p.entities[strings.Trim(strings.TrimSuffix(r.URL.EscapedPath(), "/token"), "/")]++
 	p.params = append(p.params, r.PostForm)
 	if len(p.failures) > 0 {
 		status := p.failures[0]

@@ -1,0 +1,173 @@
+package oauth
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/bifrost/integrations/internal/oauthtest"
+	"github.com/bifrost/integrations/keyring"
+	"github.com/bifrost/integrations/store"
+)
+
+// replicas opens n stores on one database file, each with its own Refresher:
+// n processes sharing a database, as far as leases and versions can tell.
+func replicas(t *testing.T, p *oauthtest.Provider, n int, opts Options) ([]*store.Store, []*Refresher) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "bifrost.db")
+	key, err := keyring.NewKey(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ring, err := keyring.New(1, []keyring.Key{key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stores []*store.Store
+	var refreshers []*Refresher
+	for range n {
+		st, err := store.OpenSQLite(context.Background(), path, ring)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		o := opts
+		o.HTTPClient = p.Server.Client()
+		o.Logger = slog.New(slog.DiscardHandler)
+		stores = append(stores, st)
+		refreshers = append(refreshers, New(st, o))
+	}
+	return stores, refreshers
+}
+
+func seedToken(t *testing.T, st *store.Store, p *oauthtest.Provider, expiresAt time.Time) (store.Token, store.Connection) {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := st.CreateConnection(ctx, store.Connection{Name: "graph", Flow: store.FlowAuthorizationCode,
+		ClientID: p.ClientID, ClientSecret: p.ClientSecret, TokenURL: p.TokenURL()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	access, refresh := p.Issue()
+	tok, err := st.PutToken(ctx, store.Token{ConnectionName: "graph", OrgID: "org-a", AccessToken: access, RefreshToken: refresh, ExpiresAt: &expiresAt})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok, conn
+}
+
+func TestReplicasRefreshOneTokenExactlyOnce(t *testing.T) {
+	t.Parallel()
+	p := oauthtest.New(t, time.Hour)
+	p.SetDelay(100 * time.Millisecond)
+	stores, refreshers := replicas(t, p, 3, Options{PollInterval: 10 * time.Millisecond})
+	tok, conn := seedToken(t, stores[0], p, time.Now().Add(-time.Minute))
+	const callers = 90
+	got := make([]string, callers)
+	var wg sync.WaitGroup
+	for i := range callers {
+		wg.Go(func() {
+			fresh, err := refreshers[i%3].Ensure(context.Background(), tok, conn, "", Need{})
+			if err != nil {
+				t.Errorf("caller %d: %v", i, err)
+			}
+			got[i] = fresh.AccessToken
+		})
+	}
+	wg.Wait()
+	if n := p.Calls("refresh_token"); n != 1 {
+		t.Fatalf("provider saw %d refreshes from 3 replicas, want 1", n)
+	}
+	for i := range callers {
+		if got[i] != got[0] || !p.Valid(got[i]) {
+			t.Fatalf("caller %d got %q, caller 0 %q", i, got[i], got[0])
+		}
+	}
+	if p.InvalidGrants() != 0 {
+		t.Fatal("invalid_grant during a coalesced refresh")
+	}
+}
+
+func TestRefreshKilledBeforeWriteLeavesRowIntactAndLeaseExpires(t *testing.T) {
+	t.Parallel()
+	p := oauthtest.New(t, time.Hour)
+	p.SetRotation(false)
+	killed := errors.New("process killed")
+	stores, refreshers := replicas(t, p, 2, Options{LeaseTTL: 300 * time.Millisecond, PollInterval: 10 * time.Millisecond})
+	refreshers[0].opts.afterExchange = func(context.Context) error { return killed }
+	tok, conn := seedToken(t, stores[0], p, time.Now().Add(-time.Minute))
+	ctx := context.Background()
+
+	if _, err := refreshers[0].Ensure(ctx, tok, conn, "", Need{}); !errors.Is(err, killed) {
+		t.Fatalf("dying refresh: %v", err)
+	}
+	after, err := stores[1].TokenWithSecrets(ctx, tok.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.Version != tok.Version || after.AccessToken != tok.AccessToken || after.RefreshToken != tok.RefreshToken || !after.ExpiresAt.Equal(*tok.ExpiresAt) {
+		t.Fatalf("row changed by a refresh that died before its write: %+v", after)
+	}
+	// The dead process's lease holds the other replica off until it expires.
+	start := time.Now()
+	fresh, err := refreshers[1].Ensure(ctx, tok, conn, "", Need{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if waited := time.Since(start); waited < 200*time.Millisecond {
+		t.Fatalf("the second replica did not wait for the lease (%s)", waited)
+	}
+	if fresh.Version != tok.Version+1 || !p.Valid(fresh.AccessToken) || fresh.Status != store.TokenConnected {
+		t.Fatalf("takeover refresh: %+v", fresh)
+	}
+	if n := p.Calls("refresh_token"); n != 2 {
+		t.Fatalf("provider calls = %d, want 2 (the lost one and the takeover)", n)
+	}
+}
+
+func TestNewTokenPutDuringRefreshWins(t *testing.T) {
+	t.Parallel()
+	p := oauthtest.New(t, time.Hour)
+	stores, refreshers := replicas(t, p, 1, Options{})
+	tok, conn := seedToken(t, stores[0], p, time.Now().Add(-time.Minute))
+	ctx := context.Background()
+	var put store.Token
+	refreshers[0].opts.afterExchange = func(context.Context) error {
+		access, refresh := p.Issue()
+		var err error
+		put, err = stores[0].PutToken(ctx, store.Token{ConnectionName: "graph", OrgID: "org-a", AccessToken: access, RefreshToken: refresh})
+		return err
+	}
+	got, err := refreshers[0].Ensure(ctx, tok, conn, "", Need{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.AccessToken != put.AccessToken || got.Version != put.Version {
+		t.Fatalf("the refresh overwrote a token put meanwhile: got %+v, put %+v", got, put)
+	}
+}
+
+func TestBackoffDoublesUpToTheCap(t *testing.T) {
+	t.Parallel()
+	r := New(nil, Options{BackoffBase: time.Second, BackoffMax: 10 * time.Second})
+	cases := []struct {
+		failures int
+		min, max time.Duration
+	}{
+		{0, time.Second, 1200 * time.Millisecond},
+		{1, 2 * time.Second, 2400 * time.Millisecond},
+		{3, 8 * time.Second, 9600 * time.Millisecond},
+		{10, 10 * time.Second, 12 * time.Second},
+	}
+	for _, tc := range cases {
+		for range 20 {
+			if d := r.backoff(tc.failures); d < tc.min || d > tc.max {
+				t.Fatalf("backoff(%d) = %s, want within [%s, %s]", tc.failures, d, tc.min, tc.max)
+			}
+		}
+	}
+}

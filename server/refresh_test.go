@@ -1,0 +1,355 @@
+package server_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	adminv1 "github.com/bifrost/integrations/gen/bifrost/integrations/admin/v1"
+	integrationsv1 "github.com/bifrost/integrations/gen/bifrost/integrations/v1"
+	"github.com/bifrost/integrations/internal/oauthtest"
+	"github.com/bifrost/integrations/internal/testutil"
+	"github.com/bifrost/integrations/oauth"
+)
+
+type refreshFixture struct {
+	env      *testutil.Env
+	provider *oauthtest.Provider
+	admin    adminv1.AdminServiceClient
+	api      integrationsv1.IntegrationsServiceClient
+}
+
+// newRefreshFixture links integration "Graph" to an authorization-code
+// connection at a strict provider, and integration "Halo" to a
+// client-credentials connection at the same provider.
+func newRefreshFixture(t *testing.T, lifetime time.Duration, opts oauth.Options) *refreshFixture {
+	t.Helper()
+	p := oauthtest.New(t, lifetime)
+	opts.HTTPClient = p.Server.Client()
+	env := testutil.Start(t, opts)
+	f := &refreshFixture{env: env, provider: p, admin: env.Admin(t), api: env.Integrations(t, env.AdminKey)}
+	ctx := context.Background()
+	for _, c := range []*adminv1.Connection{
+		{Name: "graph", Flow: adminv1.Flow_FLOW_AUTHORIZATION_CODE, ClientId: p.ClientID, ClientSecret: p.ClientSecret,
+			AuthorizationUrl: p.Server.URL + "/authorize", TokenUrl: p.TokenURL(), RefreshMargin: durationpb.New(5 * time.Minute)},
+		{Name: "halo", Flow: adminv1.Flow_FLOW_CLIENT_CREDENTIALS, ClientId: p.ClientID, ClientSecret: p.ClientSecret,
+			TokenUrl: p.TokenURL(), Audience: "halo-api", Scopes: []string{"all"}},
+	} {
+		if _, err := f.admin.CreateConnection(ctx, &adminv1.CreateConnectionRequest{Connection: c}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for name, conn := range map[string]string{"Graph": "graph", "Halo": "halo"} {
+		if _, err := f.admin.CreateIntegration(ctx, &adminv1.CreateIntegrationRequest{Integration: &adminv1.Integration{
+			Name: name, OauthConnection: conn, DefaultEntityId: "default-tenant",
+		}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return f
+}
+
+// putIssued stores a token pair the provider issued, expiring at expiresAt.
+func (f *refreshFixture) putIssued(t *testing.T, org string, expiresAt time.Time) (access, refresh string) {
+	t.Helper()
+	access, refresh = f.provider.Issue()
+	if _, err := f.admin.PutToken(context.Background(), &adminv1.PutTokenRequest{
+		Connection: "graph", OrgId: org, AccessToken: access, RefreshToken: refresh, ExpiresAt: timestamppb.New(expiresAt),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return access, refresh
+}
+
+func (f *refreshFixture) get(ctx context.Context, req *integrationsv1.GetIntegrationRequest) (*integrationsv1.OAuthCredentials, error) {
+	resp, err := f.api.GetIntegration(ctx, req)
+	return resp.GetIntegration().GetOauth(), err
+}
+
+func wantReason(t *testing.T, err error, reason string) {
+	t.Helper()
+	st := wantCode(t, err, codes.FailedPrecondition)
+	for _, d := range st.Details() {
+		if info, ok := d.(*errdetails.ErrorInfo); ok && info.GetReason() == reason {
+			return
+		}
+	}
+	t.Fatalf("no ErrorInfo reason %s in %v", reason, st.Details())
+}
+
+func TestConcurrentReadsOfAnExpiredTokenRefreshItOnce(t *testing.T) {
+	t.Parallel()
+	f := newRefreshFixture(t, time.Hour, oauth.Options{})
+	f.provider.SetDelay(50 * time.Millisecond)
+	old, _ := f.putIssued(t, "org-a", time.Now().Add(-time.Minute))
+	const callers = 500
+	tokens := make([]string, callers)
+	errs := make([]error, callers)
+	var wg sync.WaitGroup
+	for i := range callers {
+		wg.Go(func() {
+			o, err := f.get(context.Background(), &integrationsv1.GetIntegrationRequest{Name: "Graph", OrgId: "org-a"})
+			tokens[i], errs[i] = o.GetAccessToken(), err
+		})
+	}
+	wg.Wait()
+	for i := range callers {
+		if errs[i] != nil {
+			t.Fatalf("caller %d: %v", i, errs[i])
+		}
+		if tokens[i] == old || !f.provider.Valid(tokens[i]) || tokens[i] != tokens[0] {
+			t.Fatalf("caller %d got %q; want the one new valid token %q", i, tokens[i], tokens[0])
+		}
+	}
+	if n := f.provider.Calls("refresh_token"); n != 1 {
+		t.Fatalf("provider saw %d refresh calls, want 1", n)
+	}
+	if n := f.provider.InvalidGrants(); n != 0 {
+		t.Fatalf("provider answered invalid_grant %d times", n)
+	}
+}
+
+func TestFreshTokenIsServedWithoutCallingTheProvider(t *testing.T) {
+	t.Parallel()
+	f := newRefreshFixture(t, time.Hour, oauth.Options{})
+	access, _ := f.putIssued(t, "org-a", time.Now().Add(time.Hour))
+	o, err := f.get(context.Background(), &integrationsv1.GetIntegrationRequest{Name: "Graph", OrgId: "org-a"})
+	if err != nil || o.GetAccessToken() != access {
+		t.Fatalf("got %q, %v; want the stored token", o.GetAccessToken(), err)
+	}
+	if n := f.provider.Calls("refresh_token"); n != 0 {
+		t.Fatalf("provider called %d times for a fresh token", n)
+	}
+}
+
+func TestTokenInsideMarginIsRefreshedOnRead(t *testing.T) {
+	t.Parallel()
+	f := newRefreshFixture(t, time.Hour, oauth.Options{})
+	access, _ := f.putIssued(t, "org-a", time.Now().Add(4*time.Minute)) // margin is 5m
+	o, err := f.get(context.Background(), &integrationsv1.GetIntegrationRequest{Name: "Graph", OrgId: "org-a"})
+	if err != nil || o.GetAccessToken() == access || o.GetExpiresAt().AsTime().Before(time.Now().Add(50*time.Minute)) {
+		t.Fatalf("got %v, %v; want a new token living about an hour", o, err)
+	}
+}
+
+func TestForceRefreshAndMinValidity(t *testing.T) {
+	t.Parallel()
+	f := newRefreshFixture(t, 10*time.Minute, oauth.Options{})
+	ctx := context.Background()
+	access, _ := f.putIssued(t, "org-a", time.Now().Add(time.Hour))
+	o, err := f.get(ctx, &integrationsv1.GetIntegrationRequest{Name: "Graph", OrgId: "org-a", ForceRefresh: true})
+	if err != nil || o.GetAccessToken() == access {
+		t.Fatalf("force_refresh: %v, %v", o.GetAccessToken(), err)
+	}
+	// The provider's tokens live 10 minutes: 20 minutes of validity cannot be had.
+	_, err = f.get(ctx, &integrationsv1.GetIntegrationRequest{Name: "Graph", OrgId: "org-a", MinValidity: durationpb.New(20 * time.Minute)})
+	wantReason(t, err, oauth.ReasonLifetimeTooShort)
+	o, err = f.get(ctx, &integrationsv1.GetIntegrationRequest{Name: "Graph", OrgId: "org-a", MinValidity: durationpb.New(7 * time.Minute)})
+	if err != nil || time.Until(o.GetExpiresAt().AsTime()) < 7*time.Minute {
+		t.Fatalf("min_validity 7m: %v, %v", o, err)
+	}
+	// Another org falls back to the global token, of which there is none.
+	_, err = f.get(ctx, &integrationsv1.GetIntegrationRequest{Name: "Graph", OrgId: "org-b", ForceRefresh: true})
+	wantReason(t, err, oauth.ReasonNeedsReauth)
+}
+
+func TestResponseWithoutRefreshTokenKeepsTheOldOne(t *testing.T) {
+	t.Parallel()
+	f := newRefreshFixture(t, time.Hour, oauth.Options{})
+	f.provider.SetRotation(false)
+	_, refresh := f.putIssued(t, "org-a", time.Now().Add(-time.Minute))
+	ctx := context.Background()
+	for range 2 {
+		o, err := f.get(ctx, &integrationsv1.GetIntegrationRequest{Name: "Graph", OrgId: "org-a", ForceRefresh: true})
+		if err != nil || o.GetRefreshToken() != refresh {
+			t.Fatalf("refresh token after a response without one: %q, %v; want the old %q", o.GetRefreshToken(), err, refresh)
+		}
+	}
+	f.provider.SetRotation(true)
+	o, err := f.get(ctx, &integrationsv1.GetIntegrationRequest{Name: "Graph", OrgId: "org-a", ForceRefresh: true})
+	if err != nil || o.GetRefreshToken() == refresh || o.GetRefreshToken() == "" {
+		t.Fatalf("rotated refresh token not stored: %q, %v", o.GetRefreshToken(), err)
+	}
+	if _, err := f.get(ctx, &integrationsv1.GetIntegrationRequest{Name: "Graph", OrgId: "org-a", ForceRefresh: true}); err != nil {
+		t.Fatalf("refresh with the rotated token: %v", err)
+	}
+	if n := f.provider.InvalidGrants(); n != 0 {
+		t.Fatalf("%d invalid_grant", n)
+	}
+}
+
+func TestInvalidGrantMarksNeedsReauthAndStopsCallingTheProvider(t *testing.T) {
+	t.Parallel()
+	f := newRefreshFixture(t, time.Hour, oauth.Options{})
+	ctx := context.Background()
+	old, _ := f.putIssued(t, "org-a", time.Now().Add(2*time.Minute))
+	f.provider.RevokeGrants()
+	o, err := f.get(ctx, &integrationsv1.GetIntegrationRequest{Name: "Graph", OrgId: "org-a"})
+	if err != nil || o.GetStatus() != integrationsv1.ConnectionStatus_CONNECTION_STATUS_NEEDS_REAUTH || o.GetAccessToken() != old {
+		t.Fatalf("after invalid_grant: %v, %v; want the old, still valid token with NEEDS_REAUTH", o, err)
+	}
+	calls := f.provider.Calls("refresh_token")
+	for range 5 {
+		_, err = f.get(ctx, &integrationsv1.GetIntegrationRequest{Name: "Graph", OrgId: "org-a", MinValidity: durationpb.New(10 * time.Minute)})
+		wantReason(t, err, oauth.ReasonNeedsReauth)
+	}
+	if err := f.env.Refresher.RenewByID(ctx, tokenID(t, f, "org-a")); err == nil {
+		t.Fatal("the background path refreshed a NEEDS_REAUTH token")
+	}
+	if n := f.provider.Calls("refresh_token"); n != calls {
+		t.Fatalf("provider called %d more times after NEEDS_REAUTH", n-calls)
+	}
+	tokens, err := f.admin.ListTokens(ctx, &adminv1.ListTokensRequest{Connection: "graph"})
+	if err != nil || tokens.GetTokens()[0].GetStatus() != adminv1.TokenStatus_TOKEN_STATUS_NEEDS_REAUTH || tokens.GetTokens()[0].GetLastError() == "" {
+		t.Fatalf("admin view: %v, %v", tokens, err)
+	}
+	// A new token (the account connected again) is CONNECTED again.
+	fresh, _ := f.putIssued(t, "org-a", time.Now().Add(time.Hour))
+	o, err = f.get(ctx, &integrationsv1.GetIntegrationRequest{Name: "Graph", OrgId: "org-a"})
+	if err != nil || o.GetAccessToken() != fresh || o.GetStatus() != integrationsv1.ConnectionStatus_CONNECTION_STATUS_CONNECTED {
+		t.Fatalf("after a new token was put: %v, %v", o, err)
+	}
+}
+
+func tokenID(t *testing.T, f *refreshFixture, org string) string {
+	t.Helper()
+	tokens, err := f.admin.ListTokens(context.Background(), &adminv1.ListTokensRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tok := range tokens.GetTokens() {
+		if tok.GetOrgId() == org {
+			return tok.GetId()
+		}
+	}
+	t.Fatalf("no token for %s", org)
+	return ""
+}
+
+func TestProviderOutageBacksOffServesOldTokenAndRecovers(t *testing.T) {
+	t.Parallel()
+	f := newRefreshFixture(t, time.Hour, oauth.Options{BackoffBase: 300 * time.Millisecond, BackoffMax: time.Second})
+	ctx := context.Background()
+	old, _ := f.putIssued(t, "org-a", time.Now().Add(2*time.Minute))
+	f.provider.FailNext(http.StatusServiceUnavailable)
+	o, err := f.get(ctx, &integrationsv1.GetIntegrationRequest{Name: "Graph", OrgId: "org-a"})
+	if err != nil || o.GetAccessToken() != old || o.GetStatus() != integrationsv1.ConnectionStatus_CONNECTION_STATUS_REFRESH_FAILED {
+		t.Fatalf("during the outage: %v, %v; want the old token with REFRESH_FAILED", o, err)
+	}
+	calls := f.provider.Calls("refresh_token")
+	// Within the backoff, reads do not call the provider again (no storm)...
+	for range 20 {
+		o, err = f.get(ctx, &integrationsv1.GetIntegrationRequest{Name: "Graph", OrgId: "org-a"})
+		if err != nil || o.GetAccessToken() != old {
+			t.Fatalf("in backoff: %v, %v", o, err)
+		}
+	}
+	_, err = f.get(ctx, &integrationsv1.GetIntegrationRequest{Name: "Graph", OrgId: "org-a", ForceRefresh: true})
+	wantReason(t, err, oauth.ReasonRefreshFailed)
+	if n := f.provider.Calls("refresh_token"); n != calls {
+		t.Fatalf("%d provider calls during backoff", n-calls)
+	}
+	// ...and after it, the next read refreshes and the token is CONNECTED again.
+	time.Sleep(400 * time.Millisecond)
+	o, err = f.get(ctx, &integrationsv1.GetIntegrationRequest{Name: "Graph", OrgId: "org-a"})
+	if err != nil || o.GetAccessToken() == old || o.GetStatus() != integrationsv1.ConnectionStatus_CONNECTION_STATUS_CONNECTED {
+		t.Fatalf("after the outage: %v, %v", o, err)
+	}
+}
+
+func TestClientCredentialsFetchedOncePerEntity(t *testing.T) {
+	t.Parallel()
+	f := newRefreshFixture(t, time.Hour, oauth.Options{})
+	ctx := context.Background()
+	for org, entity := range map[string]string{"org-a": "tenant a/1", "org-b": "tenant-b"} {
+		if _, err := f.api.UpsertMapping(ctx, &integrationsv1.UpsertMappingRequest{Name: "Halo", OrgId: org, EntityId: entity}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	seen := map[string]string{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for i := range 60 {
+		org := []string{"org-a", "org-b", "org-c"}[i%3]
+		wg.Go(func() {
+			o, err := f.get(ctx, &integrationsv1.GetIntegrationRequest{Name: "Halo", OrgId: org})
+			if err != nil || !f.provider.Valid(o.GetAccessToken()) {
+				t.Errorf("%s: %v, %v", org, o, err)
+				return
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if prev, ok := seen[org]; ok && prev != o.GetAccessToken() {
+				t.Errorf("%s got two tokens", org)
+			}
+			seen[org] = o.GetAccessToken()
+		})
+	}
+	wg.Wait()
+	if n := f.provider.Calls("client_credentials"); n != 3 {
+		t.Fatalf("provider saw %d client_credentials calls, want 3 (one per org and entity)", n)
+	}
+	for _, entity := range []string{"tenant%20a%2F1", "tenant-b", "default-tenant"} {
+		if n := f.provider.EntityCalls(entity); n != 1 {
+			t.Errorf("token URL for entity %q called %d times, want 1", entity, n)
+		}
+	}
+	if got := f.provider.LastParams()["audience"]; len(got) != 1 || got[0] != "halo-api" {
+		t.Errorf("audience sent = %v", got)
+	}
+	if seen["org-a"] == seen["org-b"] {
+		t.Error("two entities share one token")
+	}
+}
+
+func TestBackgroundRefresherRenewsAheadWithoutAnyRead(t *testing.T) {
+	t.Parallel()
+	f := newRefreshFixture(t, time.Hour, oauth.Options{Interval: 20 * time.Millisecond, Ahead: 2 * time.Minute})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { f.env.Refresher.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	// Enters its 5-minute margin in 1 minute: within the 2-minute look-ahead.
+	old, _ := f.putIssued(t, "org-a", time.Now().Add(6*time.Minute))
+	deadline := time.Now().Add(10 * time.Second)
+	for f.provider.Calls("refresh_token") == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the background refresher did not renew the token")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if n := f.provider.Calls("refresh_token"); n != 1 {
+		t.Fatalf("background refreshed %d times, want once", n)
+	}
+	tokens, err := f.admin.ListTokens(context.Background(), &adminv1.ListTokensRequest{})
+	if err != nil || tokens.GetTokens()[0].GetLastRefreshedAt() == nil || tokens.GetTokens()[0].GetVersion() != 2 {
+		t.Fatalf("token after background refresh: %v, %v", tokens, err)
+	}
+	o, err := f.get(context.Background(), &integrationsv1.GetIntegrationRequest{Name: "Graph", OrgId: "org-a"})
+	if err != nil || o.GetAccessToken() == old {
+		t.Fatalf("read after background refresh: %v, %v", o, err)
+	}
+}
+
+func TestDeadlineBoundsAWaitOnASlowProvider(t *testing.T) {
+	t.Parallel()
+	f := newRefreshFixture(t, time.Hour, oauth.Options{})
+	f.provider.SetDelay(2 * time.Second)
+	f.putIssued(t, "org-a", time.Now().Add(-time.Minute))
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	_, err := f.get(ctx, &integrationsv1.GetIntegrationRequest{Name: "Graph", OrgId: "org-a"})
+	if status.Code(err) != codes.DeadlineExceeded && !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("err = %v, want DEADLINE_EXCEEDED", err)
+	}
+}
