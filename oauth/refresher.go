@@ -56,9 +56,9 @@ type Options struct {
 	BackoffBase time.Duration
 	BackoffMax  time.Duration
 	// Ahead is how long before a token enters its margin the background
-	// refresher renews it (default 2m).
+	// refresher renews it (default 30s).
 	Ahead time.Duration
-	// Interval is how often the background refresher looks (default 15s).
+	// Interval is how often the background refresher looks (default 5s).
 	Interval time.Duration
 	// Concurrency bounds background refreshes in flight (default 4).
 	Concurrency int
@@ -86,8 +86,8 @@ func New(st *store.Store, opts Options) *Refresher {
 	setDefault(&opts.PollInterval, 50*time.Millisecond)
 	setDefault(&opts.BackoffBase, 30*time.Second)
 	setDefault(&opts.BackoffMax, time.Hour)
-	setDefault(&opts.Ahead, 2*time.Minute)
-	setDefault(&opts.Interval, 15*time.Second)
+	setDefault(&opts.Ahead, 30*time.Second)
+	setDefault(&opts.Interval, 5*time.Second)
 	if opts.Concurrency <= 0 {
 		opts.Concurrency = 4
 	}
@@ -277,8 +277,12 @@ func (r *Refresher) exchange(ctx context.Context, t store.Token, conn store.Conn
 			// other style: two provider calls for one refresh.
 			AuthStyle: oauth2.AuthStyleInHeader,
 		}
+		cc.EndpointParams = url.Values{}
+		for k, v := range conn.TokenParams {
+			cc.EndpointParams.Set(k, v)
+		}
 		if conn.Audience != "" {
-			cc.EndpointParams = url.Values{"audience": {conn.Audience}}
+			cc.EndpointParams.Set("audience", conn.Audience)
 		}
 		return cc.Token(ctx)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -228,6 +229,8 @@ func (v *violations) connectionFields(c *store.Connection, in *adminv1.Connectio
 			c.Scopes = in.GetScopes()
 		case "audience":
 			c.Audience = in.GetAudience()
+		case "token_params":
+			c.TokenParams = in.GetTokenParams()
 		case "refresh_margin":
 			c.RefreshMargin = store.DefaultRefreshMargin
 			if rm := in.GetRefreshMargin(); rm != nil {
@@ -258,6 +261,12 @@ func (v *violations) connection(c store.Connection) {
 		v.text(fmt.Sprintf("connection.scopes[%d]", i), s, maxTextLen)
 	}
 	v.text("connection.audience", c.Audience, maxTextLen)
+	for k, val := range c.TokenParams {
+		if !paramPattern.MatchString(k) || slices.Contains(reservedParams, k) {
+			v.add("connection.token_params", fmt.Sprintf("key %q must match %s and not be a standard OAuth parameter", k, paramPattern))
+		}
+		v.text("connection.token_params["+k+"]", val, maxTextLen)
+	}
 }
 
 // url checks an absolute http(s) URL, which may hold the {entity_id} placeholder.
@@ -275,7 +284,14 @@ func (v *violations) url(field, raw string, required bool) {
 	v.text(field, raw, maxTextLen)
 }
 
-var connectionPaths = []string{"flow", "client_id", "client_secret", "authorization_url", "token_url", "scopes", "audience", "refresh_margin"}
+var connectionPaths = []string{"flow", "client_id", "client_secret", "authorization_url", "token_url", "scopes", "audience", "refresh_margin", "token_params"}
+
+// paramPattern and reservedParams keep extra token parameters from overriding
+// the ones the OAuth flows set themselves.
+var (
+	paramPattern   = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
+	reservedParams = []string{"grant_type", "client_id", "client_secret", "refresh_token", "code", "code_verifier", "redirect_uri", "scope", "audience"}
+)
 
 func (h *adminService) CreateConnection(ctx context.Context, req *adminv1.CreateConnectionRequest) (*adminv1.CreateConnectionResponse, error) {
 	in := req.GetConnection()
@@ -366,6 +382,7 @@ func connectionProto(c store.Connection) *adminv1.Connection {
 		TokenUrl:         c.TokenURL,
 		Scopes:           c.Scopes,
 		Audience:         c.Audience,
+		TokenParams:      c.TokenParams,
 		RefreshMargin:    durationpb.New(c.RefreshMargin),
 		ClientSecretSet:  c.ClientSecret != "",
 		CreateTime:       timestamppb.New(c.CreatedAt),

@@ -42,7 +42,7 @@ func newRefreshFixture(t *testing.T, lifetime time.Duration, opts oauth.Options)
 		{Name: "graph", Flow: adminv1.Flow_FLOW_AUTHORIZATION_CODE, ClientId: p.ClientID, ClientSecret: p.ClientSecret,
 			AuthorizationUrl: p.Server.URL + "/authorize", TokenUrl: p.TokenURL(), RefreshMargin: durationpb.New(5 * time.Minute)},
 		{Name: "halo", Flow: adminv1.Flow_FLOW_CLIENT_CREDENTIALS, ClientId: p.ClientID, ClientSecret: p.ClientSecret,
-			TokenUrl: p.TokenURL(), Audience: "halo-api", Scopes: []string{"all"}},
+			TokenUrl: p.TokenURL(), Audience: "halo-api", Scopes: []string{"all"}, TokenParams: map[string]string{"resource": "https://halo.example"}},
 	} {
 		if _, err := f.admin.CreateConnection(ctx, &adminv1.CreateConnectionRequest{Connection: c}); err != nil {
 			t.Fatal(err)
@@ -303,8 +303,8 @@ func TestClientCredentialsFetchedOncePerEntity(t *testing.T) {
 			t.Errorf("token URL for entity %q called %d times, want 1", entity, n)
 		}
 	}
-	if got := f.provider.LastParams()["audience"]; len(got) != 1 || got[0] != "halo-api" {
-		t.Errorf("audience sent = %v", got)
+	if got := f.provider.LastParams(); len(got["audience"]) != 1 || got["audience"][0] != "halo-api" || got.Get("resource") != "https://halo.example" {
+		t.Errorf("params sent = %v", got)
 	}
 	if seen["org-a"] == seen["org-b"] {
 		t.Error("two entities share one token")

@@ -33,9 +33,11 @@ type Connection struct {
 	TokenURL         string
 	Scopes           []string
 	Audience         string
-	RefreshMargin    time.Duration
-	CreatedAt        time.Time
-	UpdatedAt        time.Time
+	// TokenParams are extra form parameters for token requests.
+	TokenParams   map[string]string
+	RefreshMargin time.Duration
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
 }
 
 type connectionRow struct {
@@ -48,6 +50,7 @@ type connectionRow struct {
 	TokenURL             string    `db:"token_url"`
 	Scopes               string    `db:"scopes"`
 	Audience             string    `db:"audience"`
+	TokenParams          string    `db:"token_params"`
 	RefreshMarginSeconds int64     `db:"refresh_margin_seconds"`
 	CreatedAt            time.Time `db:"created_at"`
 	UpdatedAt            time.Time `db:"updated_at"`
@@ -55,7 +58,7 @@ type connectionRow struct {
 
 const connectionSelect = `
 SELECT id, name, flow, client_id, client_secret, authorization_url, token_url, scopes,
-       audience, refresh_margin_seconds, created_at, updated_at
+       audience, token_params, refresh_margin_seconds, created_at, updated_at
 FROM oauth_connections`
 
 // CreateConnection stores a new connection, its client secret sealed.
@@ -69,8 +72,8 @@ func (s *Store) CreateConnection(ctx context.Context, c Connection) (Connection,
 		c.CreatedAt = s.timestamp()
 		if err := s.writeConnection(ctx, tx, c, `
 INSERT INTO oauth_connections (client_secret, flow, client_id, authorization_url, token_url, scopes,
-       audience, refresh_margin_seconds, updated_at, name, created_at, id)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`); err != nil {
+       audience, token_params, refresh_margin_seconds, updated_at, name, created_at, id)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`); err != nil {
 			return err
 		}
 		var err error
@@ -91,8 +94,12 @@ func (s *Store) writeConnection(ctx context.Context, tx *sqlx.Tx, c Connection, 
 	if err != nil {
 		return fmt.Errorf("encoding scopes: %w", err)
 	}
+	params := c.TokenParams
+	if params == nil {
+		params = map[string]string{}
+	}
 	_, err = tx.ExecContext(ctx, query, secret, string(c.Flow), c.ClientID, c.AuthorizationURL, c.TokenURL,
-		string(scopes), c.Audience, int64(c.RefreshMargin/time.Second), s.timestamp(), c.Name, c.CreatedAt, c.ID)
+		string(scopes), c.Audience, jsonText(params), int64(c.RefreshMargin/time.Second), s.timestamp(), c.Name, c.CreatedAt, c.ID)
 	return translate(err, fmt.Sprintf("oauth connection %q", c.Name))
 }
 
@@ -126,6 +133,10 @@ func (s *Store) connectionFromRow(row connectionRow) (Connection, error) {
 	if err := json.Unmarshal([]byte(row.Scopes), &scopes); err != nil {
 		return Connection{}, fmt.Errorf("oauth connection %q holds invalid scopes: %w", row.Name, err)
 	}
+	var params map[string]string
+	if err := json.Unmarshal([]byte(row.TokenParams), &params); err != nil {
+		return Connection{}, fmt.Errorf("oauth connection %q holds invalid token params: %w", row.Name, err)
+	}
 	return Connection{
 		ID:               row.ID,
 		Name:             row.Name,
@@ -136,6 +147,7 @@ func (s *Store) connectionFromRow(row connectionRow) (Connection, error) {
 		TokenURL:         row.TokenURL,
 		Scopes:           scopes,
 		Audience:         row.Audience,
+		TokenParams:      params,
 		RefreshMargin:    time.Duration(row.RefreshMarginSeconds) * time.Second,
 		CreatedAt:        row.CreatedAt,
 		UpdatedAt:        row.UpdatedAt,
@@ -182,7 +194,7 @@ WHERE connection_id = ? AND status <> 'connected'`, s.timestamp(), c.ID); err !=
 		}
 		if err := s.writeConnection(ctx, tx, c, `
 UPDATE oauth_connections SET client_secret = ?, flow = ?, client_id = ?, authorization_url = ?, token_url = ?,
-       scopes = ?, audience = ?, refresh_margin_seconds = ?, updated_at = ?, name = ?, created_at = ?
+       scopes = ?, audience = ?, token_params = ?, refresh_margin_seconds = ?, updated_at = ?, name = ?, created_at = ?
 WHERE id = ?`); err != nil {
 			return err
 		}

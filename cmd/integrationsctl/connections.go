@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -75,6 +77,7 @@ func (a *app) connectionWriteCommand(create bool) *cobra.Command {
 	f.StringSliceVar(&c.Scopes, "scope", nil, "scope (repeat, or comma-separated)")
 	f.StringVar(&c.Audience, "audience", "", "audience parameter some providers require")
 	f.DurationVar(&margin, "refresh-margin", 5*time.Minute, "refresh tokens this long before they expire")
+	f.StringToStringVar(&c.TokenParams, "token-param", nil, "extra token request parameter key=value (repeat)")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		c.Name = args[0]
 		v, ok := adminv1.Flow_value["FLOW_"+strings.ToUpper(flow)]
@@ -100,6 +103,7 @@ func (a *app) connectionWriteCommand(create bool) *cobra.Command {
 		mask := changedPaths(cmd, map[string]string{
 			"flow": "flow", "client-id": "client_id", "client-secret-file": "client_secret", "authorization-url": "authorization_url",
 			"token-url": "token_url", "scope": "scopes", "audience": "audience", "refresh-margin": "refresh_margin",
+			"token-param": "token_params",
 		})
 		resp, err := a.admin.UpdateConnection(cmd.Context(), &adminv1.UpdateConnectionRequest{Connection: &c, UpdateMask: mask})
 		if err != nil {
@@ -121,5 +125,8 @@ func (a *app) printConnection(c *adminv1.Connection, resp proto.Message) error {
 		add("scopes", c.GetScopes())
 		add("audience", c.GetAudience())
 		add("refresh margin", c.GetRefreshMargin().AsDuration())
+		for _, k := range slices.Sorted(maps.Keys(c.GetTokenParams())) {
+			add("token param "+k, c.GetTokenParams()[k])
+		}
 	})
 }

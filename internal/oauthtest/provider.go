@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -31,7 +32,7 @@ type Provider struct {
 	// calls counts token requests by grant type; entities by entity path.
 	calls    map[string]int
 	entities map[string]int
-	params   []map[string][]string
+	params   []url.Values
 	lifetime time.Duration
 	delay    time.Duration
 	// failures queued: each request pops one status (0 = answer normally).
@@ -107,7 +108,7 @@ func (p *Provider) EntityCalls(entity string) int {
 }
 
 // LastParams returns the form parameters of the last request.
-func (p *Provider) LastParams() map[string][]string {
+func (p *Provider) LastParams() url.Values {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if len(p.params) == 0 {

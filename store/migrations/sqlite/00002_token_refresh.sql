@@ -5,10 +5,13 @@ ALTER TABLE oauth_tokens ADD COLUMN lease_owner TEXT;
 ALTER TABLE oauth_tokens ADD COLUMN lease_until TIMESTAMP;
 -- Consecutive failed refreshes, for exponential backoff.
 ALTER TABLE oauth_tokens ADD COLUMN failures INTEGER NOT NULL DEFAULT 0;
+-- Extra form parameters for token requests, a JSON object of strings.
+ALTER TABLE oauth_connections ADD COLUMN token_params TEXT NOT NULL DEFAULT '{}';
 CREATE INDEX oauth_tokens_next_refresh_at ON oauth_tokens (next_refresh_at) WHERE next_refresh_at IS NOT NULL;
 
 -- +goose Down
 DROP INDEX oauth_tokens_next_refresh_at;
+ALTER TABLE oauth_connections DROP COLUMN token_params;
 ALTER TABLE oauth_tokens DROP COLUMN failures;
 ALTER TABLE oauth_tokens DROP COLUMN lease_until;
 ALTER TABLE oauth_tokens DROP COLUMN lease_owner;
