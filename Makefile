@@ -5,7 +5,7 @@ GO_TOOL := go tool -modfile=tools/go.mod
 BUF := $(GO_TOOL) buf
 DATA_DIR ?= ./data
 
-.PHONY: all build generate check-generate lint test run clean
+.PHONY: all build generate check-generate lint test run bench clean
 
 all: check-generate lint test build
 
@@ -31,6 +31,11 @@ lint:
 
 test:
 	go test -race -count=1 ./...
+
+# Starts integrationsd as its own process and prints one table of figures and
+# targets; see README "Benchmark". BENCH_FLAGS passes flags (e.g. -mappings 1000).
+bench: build
+	bin/integrations-bench -integrationsd bin/integrationsd $(BENCH_FLAGS)
 
 run:
 	@echo 'integrationsd: gRPC on 127.0.0.1:50051, HTTP on 127.0.0.1:8080, data in $(DATA_DIR)'

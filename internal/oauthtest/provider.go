@@ -44,6 +44,13 @@ type Provider struct {
 
 // New starts a provider until the test ends. Tokens live lifetime.
 func New(t testing.TB, lifetime time.Duration) *Provider {
+	p := Start(lifetime)
+	t.Cleanup(p.Close)
+	return p
+}
+
+// Start starts a provider outside a test (the benchmark); Close stops it.
+func Start(lifetime time.Duration) *Provider {
 	p := &Provider{
 		ClientID: "test-client", ClientSecret: "test-client-secret",
 		refresh: map[string]bool{}, access: map[string]time.Time{},
@@ -51,9 +58,11 @@ func New(t testing.TB, lifetime time.Duration) *Provider {
 		lifetime: lifetime, rotate: true,
 	}
 	p.Server = httptest.NewServer(http.HandlerFunc(p.serveToken))
-	t.Cleanup(p.Server.Close)
 	return p
 }
+
+// Close stops the provider.
+func (p *Provider) Close() { p.Server.Close() }
 
 // TokenURL is the endpoint with an {entity_id} placeholder, as a connection
 // would store it.

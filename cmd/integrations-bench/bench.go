@@ -1,0 +1,169 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/structpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	adminv1 "github.com/bifrost/integrations/gen/bifrost/integrations/admin/v1"
+	integrationsv1 "github.com/bifrost/integrations/gen/bifrost/integrations/v1"
+	"github.com/bifrost/integrations/internal/oauthtest"
+)
+
+const benchOrg = "org-bench"
+
+// bench holds the connection every measured call shares, and the providers.
+type bench struct {
+	cfg    config
+	conn   *grpc.ClientConn
+	admin  adminv1.AdminServiceClient
+	api    integrationsv1.IntegrationsServiceClient
+	health healthpb.HealthClient
+	auth   context.Context
+	fast   *oauthtest.Provider
+	slow   *oauthtest.Provider
+}
+
+var schema = []*adminv1.ConfigField{
+	{Key: "region", Type: adminv1.ConfigType_CONFIG_TYPE_STRING},
+	{Key: "page_size", Type: adminv1.ConfigType_CONFIG_TYPE_INT},
+	{Key: "api_key", Type: adminv1.ConfigType_CONFIG_TYPE_SECRET},
+}
+
+func newBench(ctx context.Context, d *daemon, c config) (*bench, error) {
+	conn, err := grpc.NewClient(d.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return nil, err
+	}
+	b := &bench{
+		cfg: c, conn: conn,
+		admin:  adminv1.NewAdminServiceClient(conn),
+		api:    integrationsv1.NewIntegrationsServiceClient(conn),
+		health: healthpb.NewHealthClient(conn),
+		auth:   metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+d.adminKey),
+		fast:   oauthtest.Start(time.Hour),
+		slow:   oauthtest.Start(c.tokenLifetime),
+	}
+	b.slow.SetDelay(c.providerDelay)
+	if err := b.seedBench(); err != nil {
+		b.close()
+		return nil, err
+	}
+	return b, nil
+}
+
+func (b *bench) close() {
+	b.conn.Close()
+	b.fast.Close()
+	b.slow.Close()
+}
+
+// seedBench creates integration Bench: a schema with a secret, defaults, a
+// mapping for org-bench with overrides (one secret), and a valid token.
+func (b *bench) seedBench() error {
+	ctx := b.auth
+	for name, p := range map[string]*oauthtest.Provider{"fast": b.fast, "slow": b.slow} {
+		margin := 5 * time.Minute
+		if p == b.slow {
+			margin = b.cfg.tokenLifetime / 6
+		}
+		if _, err := b.admin.CreateConnection(ctx, &adminv1.CreateConnectionRequest{Connection: &adminv1.Connection{
+			Name: name, Flow: adminv1.Flow_FLOW_AUTHORIZATION_CODE, ClientId: p.ClientID, ClientSecret: p.ClientSecret,
+			AuthorizationUrl: p.Server.URL + "/authorize", TokenUrl: p.TokenURL(), RefreshMargin: durationpb.New(margin),
+		}}); err != nil {
+			return fmt.Errorf("seeding connection %s: %w", name, err)
+		}
+	}
+	for _, name := range []string{"Bench", "Small", "Large"} {
+		if err := b.createIntegration(name, "fast"); err != nil {
+			return err
+		}
+	}
+	overrides, _ := structpb.NewStruct(map[string]any{"page_size": 50, "api_key": "org-secret-value"})
+	if _, err := b.api.UpsertMapping(ctx, &integrationsv1.UpsertMappingRequest{Name: "Bench", OrgId: benchOrg, EntityId: "tenant-bench", Config: overrides}); err != nil {
+		return fmt.Errorf("seeding mapping: %w", err)
+	}
+	access, refresh := b.fast.Issue()
+	_, err := b.admin.PutToken(ctx, &adminv1.PutTokenRequest{Connection: "fast", OrgId: benchOrg, AccessToken: access, RefreshToken: refresh,
+		ExpiresAt: timestamppb.New(time.Now().Add(time.Hour))})
+	if err != nil {
+		return fmt.Errorf("seeding token: %w", err)
+	}
+	access, refresh = b.fast.Issue()
+	_, err = b.admin.PutToken(ctx, &adminv1.PutTokenRequest{Connection: "fast", AccessToken: access, RefreshToken: refresh,
+		ExpiresAt: timestamppb.New(time.Now().Add(time.Hour))})
+	return err
+}
+
+func (b *bench) createIntegration(name, connection string) error {
+	defaults, _ := structpb.NewStruct(map[string]any{"region": "eu", "page_size": 100, "api_key": "default-secret-value"})
+	_, err := b.admin.CreateIntegration(b.auth, &adminv1.CreateIntegrationRequest{Integration: &adminv1.Integration{
+		Name: name, OauthConnection: connection, ConfigSchema: schema, DefaultConfig: defaults, DefaultEntityId: "default-tenant",
+	}})
+	if err != nil {
+		return fmt.Errorf("seeding integration %s: %w", name, err)
+	}
+	return nil
+}
+
+// seedScale fills the database: integrations up to the configured count, 100
+// mappings on Small and the configured count on Large. The Large mappings are
+// the UpsertMapping throughput figure.
+func (b *bench) seedScale() (stats, error) {
+	for i := 4; i <= b.cfg.integrations; i++ {
+		if err := b.createIntegration(fmt.Sprintf("Filler-%04d", i), ""); err != nil {
+			return stats{}, err
+		}
+	}
+	if s := count(b.cfg.inFlight, 100, func(i int) error { return b.upsert("Small", i) }); s.errors > 0 {
+		return s, fmt.Errorf("%d of 100 upserts failed", s.errors)
+	}
+	s := count(b.cfg.inFlight, b.cfg.mappings, func(i int) error { return b.upsert("Large", i) })
+	if s.errors > 0 {
+		return s, fmt.Errorf("%d of %d upserts failed", s.errors, b.cfg.mappings)
+	}
+	return s, nil
+}
+
+func orgID(i int) string { return fmt.Sprintf("org-%06d", i) }
+
+func (b *bench) upsert(integration string, i int) error {
+	cfg, _ := structpb.NewStruct(map[string]any{"page_size": float64(i % 500), "region": "us"})
+	_, err := b.api.UpsertMapping(b.auth, &integrationsv1.UpsertMappingRequest{
+		Name: integration, OrgId: orgID(i), EntityId: fmt.Sprintf("entity-%d", i), Config: cfg,
+	})
+	return err
+}
+
+// seedRefresh creates integration Rotating on the slow provider, whose tokens
+// expire every tokenLifetime, with a token for org-bench.
+func (b *bench) seedRefresh() error {
+	if err := b.createIntegration("Rotating", "slow"); err != nil {
+		return err
+	}
+	access, refresh := b.slow.Issue()
+	_, err := b.admin.PutToken(b.auth, &adminv1.PutTokenRequest{Connection: "slow", OrgId: benchOrg, AccessToken: access, RefreshToken: refresh,
+		ExpiresAt: timestamppb.New(time.Now().Add(b.cfg.tokenLifetime))})
+	return err
+}
+
+func (b *bench) check(ctx context.Context) error {
+	_, err := b.health.Check(ctx, &healthpb.HealthCheckRequest{})
+	return err
+}
+
+func (b *bench) get(name, org string) func(context.Context) error {
+	req := &integrationsv1.GetIntegrationRequest{Name: name, OrgId: org}
+	return func(context.Context) error {
+		_, err := b.api.GetIntegration(b.auth, req)
+		return err
+	}
+}

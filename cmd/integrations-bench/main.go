@@ -1,0 +1,117 @@
+// Command integrations-bench measures integrationsd as a separate process on
+// loopback: GetIntegration against the health Check (the cost of a gRPC call that
+// does nothing) on the same connection, the same read with 100 and 100,000
+// mappings, UpsertMapping throughput, peak memory, and reads while tokens expire
+// every minute at a slow provider. Compared figures come from interleaved rounds
+// of one run, so machine noise hits both sides alike; it prints ratios and
+// whether each target holds.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+)
+
+type config struct {
+	binary          string
+	round           time.Duration
+	rounds          int
+	inFlight        int
+	mappings        int
+	integrations    int
+	refreshDuration time.Duration
+	refreshRound    time.Duration
+	providerDelay   time.Duration
+	tokenLifetime   time.Duration
+}
+
+func main() {
+	var c config
+	flag.StringVar(&c.binary, "integrationsd", "bin/integrationsd", "integrationsd binary to run")
+	flag.DurationVar(&c.round, "round", 2*time.Second, "length of one measured round")
+	flag.IntVar(&c.rounds, "rounds", 3, "rounds per side of each comparison")
+	flag.IntVar(&c.inFlight, "concurrency", 32, "calls in flight for the concurrent figures")
+	flag.IntVar(&c.mappings, "mappings", 100_000, "mappings of the large integration")
+	flag.IntVar(&c.integrations, "integrations", 1000, "integrations in the database")
+	flag.DurationVar(&c.refreshDuration, "refresh-duration", 2*time.Minute, "length of the token refresh scenario")
+	flag.DurationVar(&c.refreshRound, "refresh-round", 10*time.Second, "round length in the refresh scenario")
+	flag.DurationVar(&c.providerDelay, "provider-delay", 300*time.Millisecond, "how slowly the refresh scenario's provider answers")
+	flag.DurationVar(&c.tokenLifetime, "token-lifetime", time.Minute, "how long the refresh scenario's tokens live")
+	flag.Parse()
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	ok, err := run(ctx, c)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "integrations-bench:", err)
+		os.Exit(2)
+	}
+	if !ok {
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, c config) (bool, error) {
+	start := time.Now()
+	d, err := startDaemon(ctx, c.binary)
+	if err != nil {
+		return false, err
+	}
+	defer d.stop()
+	b, err := newBench(ctx, d, c)
+	if err != nil {
+		return false, err
+	}
+	defer b.close()
+	var t table
+	fmt.Fprintf(os.Stderr, "seeding and measuring against integrationsd at %s ...\n", d.addr)
+
+	for _, n := range []int{1, c.inFlight} {
+		check, get := alternate(ctx, c.rounds, n, c.round, b.check, b.get("Bench", benchOrg))
+		t.row("health Check", n, check)
+		t.row("GetIntegration (mapping, secret, token)", n, get)
+		if n == c.inFlight {
+			t.target(fmt.Sprintf("Get/Check throughput at %d in flight", n), get.rps()/check.rps(), ">=", 0.7)
+			t.target(fmt.Sprintf("Get/Check p99 at %d in flight", n), ratio(get.percentile(0.99), check.percentile(0.99)), "<=", 2)
+		}
+	}
+
+	writes, err := b.seedScale()
+	if err != nil {
+		return false, err
+	}
+	t.row(fmt.Sprintf("UpsertMapping (seeding %d)", c.mappings), c.inFlight, writes)
+	small, large := alternate(ctx, c.rounds, c.inFlight, c.round, b.get("Small", orgID(50)), b.get("Large", orgID(c.mappings/2)))
+	t.row("GetIntegration, 100 mappings", c.inFlight, small)
+	t.row(fmt.Sprintf("GetIntegration, %d mappings", c.mappings), c.inFlight, large)
+	t.target(fmt.Sprintf("cost of %d mappings vs 100 (p50)", c.mappings), ratio(large.percentile(0.5), small.percentile(0.5)), "<=", 1.2)
+
+	if err := b.seedRefresh(); err != nil {
+		return false, err
+	}
+	rounds := max(1, int(c.refreshDuration/(2*c.refreshRound)))
+	fresh, rotating := alternate(ctx, rounds, c.inFlight, c.refreshRound, b.get("Bench", benchOrg), b.get("Rotating", benchOrg))
+	t.row("GetIntegration, provider never called", c.inFlight, fresh)
+	t.row(fmt.Sprintf("GetIntegration, %s tokens, %s provider", c.tokenLifetime, c.providerDelay), c.inFlight, rotating)
+	t.target("p99 with expiring tokens vs never", ratio(rotating.percentile(0.99), fresh.percentile(0.99)), "<=", 2)
+	t.note(fmt.Sprintf("provider refresh calls during the scenario: %d", b.slow.Calls("refresh_token")))
+
+	rss, err := d.peakRSS()
+	if err != nil {
+		return false, err
+	}
+	t.target("integrationsd peak resident memory (MB)", float64(rss)/(1<<20), "<=", 100)
+	t.note(fmt.Sprintf("total run time %s", time.Since(start).Round(time.Second)))
+	return t.print(os.Stdout), nil
+}
+
+func ratio(a, b time.Duration) float64 {
+	if b == 0 {
+		return 0
+	}
+	return float64(a) / float64(b)
+}
