@@ -24,13 +24,15 @@ import (
 // app holds the global flags and, once connected, the clients.
 type app struct {
 	streams
-	lookupEnv func(string) (string, bool)
-	addr      string
-	key       string
-	keyFile   string
-	insecure  bool
-	caFile    string
-	output    string
+	lookupEnv   func(string) (string, bool)
+	addr        string
+	key         string
+	keyFile     string
+	insecure    bool
+	caFile      string
+	certFile    string
+	certKeyFile string
+	output      string
 	// dialOptions lets tests reach an in-memory server.
 	dialOptions []grpc.DialOption
 
@@ -64,7 +66,9 @@ func newRootCommand(in io.Reader, out, errOut io.Writer, lookupEnv func(string) 
 	f.StringVar(&a.key, "key", "", "API key (BIFROST_API_KEY); prefer --key-file or the environment, which stay out of shell history")
 	f.StringVar(&a.keyFile, "key-file", "", "file holding the API key, - for stdin")
 	f.BoolVar(&a.insecure, "insecure", envOr(lookupEnv, "BIFROST_INSECURE", "true") == "true", "plaintext instead of TLS (BIFROST_INSECURE); the default suits a local development server")
-	f.StringVar(&a.caFile, "ca-file", "", "PEM CA bundle to verify the server with (implies TLS)")
+	f.StringVar(&a.caFile, "ca-file", envOr(lookupEnv, "BIFROST_CA_FILE", ""), "PEM CA bundle to verify the server with (implies TLS) (BIFROST_CA_FILE)")
+	f.StringVar(&a.certFile, "cert", envOr(lookupEnv, "BIFROST_CLIENT_CERT", ""), "PEM client certificate for mTLS (implies TLS) (BIFROST_CLIENT_CERT)")
+	f.StringVar(&a.certKeyFile, "cert-key", envOr(lookupEnv, "BIFROST_CLIENT_KEY", ""), "PEM private key of --cert (BIFROST_CLIENT_KEY)")
 	f.StringVarP(&a.output, "output", "o", "text", "output format: text or json")
 	root.AddCommand(
 		a.integrationsCommand(),
@@ -93,8 +97,15 @@ func (a *app) connect() error {
 		return err
 	}
 	transport := insecure.NewCredentials()
-	if !a.insecure || a.caFile != "" {
+	if !a.insecure || a.caFile != "" || a.certFile != "" {
 		cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+		if a.certFile != "" {
+			cert, err := tls.LoadX509KeyPair(a.certFile, a.certKeyFile)
+			if err != nil {
+				return fmt.Errorf("loading --cert/--cert-key: %w", err)
+			}
+			cfg.Certificates = []tls.Certificate{cert}
+		}
 		if a.caFile != "" {
 			pem, err := os.ReadFile(a.caFile)
 			if err != nil {

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -13,6 +15,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 
 	"github.com/bifrost/integrations/keyring"
@@ -55,9 +58,18 @@ func start(ctx context.Context, cfg config, logger *slog.Logger) (*daemon, error
 		st.Close()
 		return nil, err
 	}
+	tlsConfig, err := serverTLS(cfg)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	var grpcOpts []grpc.ServerOption
+	if tlsConfig != nil {
+		grpcOpts = append(grpcOpts, grpc.Creds(credentials.NewTLS(tlsConfig)))
+	}
 	d.refresher = oauth.New(st, oauth.Options{Logger: logger})
-	d.grpc = server.New(server.Deps{Store: st, Refresher: d.refresher, Logger: logger}).NewGRPCServer(d.health)
-	d.http = &http.Server{Handler: d.httpHandler(), ReadHeaderTimeout: 5 * time.Second}
+	d.grpc = server.New(server.Deps{Store: st, Refresher: d.refresher, Logger: logger}).NewGRPCServer(d.health, grpcOpts...)
+	d.http = &http.Server{Handler: d.httpHandler(), ReadHeaderTimeout: 5 * time.Second, TLSConfig: tlsConfig}
 	if d.grpcListener, err = net.Listen("tcp", cfg.listen); err != nil {
 		st.Close()
 		return nil, fmt.Errorf("gRPC listener: %w", err)
@@ -66,6 +78,9 @@ func start(ctx context.Context, cfg config, logger *slog.Logger) (*daemon, error
 		d.grpcListener.Close()
 		st.Close()
 		return nil, fmt.Errorf("HTTP listener: %w", err)
+	}
+	if tlsConfig != nil {
+		d.httpListener = tls.NewListener(d.httpListener, tlsConfig)
 	}
 	return d, nil
 }
@@ -91,6 +106,30 @@ func loadKeyring(cfg config, logger *slog.Logger) (*keyring.Keyring, error) {
 	}
 	logger.Warn("created a development key ring; back it up, or every stored secret is lost with it", "path", cfg.keyring)
 	return ring, nil
+}
+
+// serverTLS builds the TLS configuration from the flags; nil for plaintext.
+func serverTLS(cfg config) (*tls.Config, error) {
+	if cfg.tlsCert == "" {
+		return nil, nil
+	}
+	cert, err := tls.LoadX509KeyPair(cfg.tlsCert, cfg.tlsKey)
+	if err != nil {
+		return nil, fmt.Errorf("loading --tls-cert/--tls-key: %w", err)
+	}
+	c := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	if cfg.clientCA != "" {
+		pem, err := os.ReadFile(cfg.clientCA)
+		if err != nil {
+			return nil, fmt.Errorf("reading --client-ca: %w", err)
+		}
+		c.ClientCAs = x509.NewCertPool()
+		if !c.ClientCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("--client-ca %s holds no PEM certificate", cfg.clientCA)
+		}
+		c.ClientAuth = tls.RequireAndVerifyClientCert
+	}
+	return c, nil
 }
 
 // sqlitePath takes the database URL: sqlite:PATH, sqlite://PATH or a bare path.

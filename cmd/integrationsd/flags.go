@@ -22,6 +22,9 @@ type config struct {
 	logLevel        slog.Level
 	logFormat       string
 	shutdownTimeout time.Duration
+	tlsCert         string
+	tlsKey          string
+	clientCA        string
 }
 
 func parseFlags(args []string, lookupEnv func(string) (string, bool), stderr io.Writer) (config, error) {
@@ -37,6 +40,9 @@ func parseFlags(args []string, lookupEnv func(string) (string, bool), stderr io.
 	fs.TextVar(&c.logLevel, "log-level", slog.LevelInfo, "debug, info, warn or error (BIFROST_LOG_LEVEL)")
 	fs.StringVar(&c.logFormat, "log-format", "", "json or text (default: text with --dev, else json) (BIFROST_LOG_FORMAT)")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 15*time.Second, "how long in-flight calls may finish on SIGTERM (BIFROST_SHUTDOWN_TIMEOUT)")
+	fs.StringVar(&c.tlsCert, "tls-cert", "", "PEM certificate to serve gRPC and HTTP over TLS (BIFROST_TLS_CERT)")
+	fs.StringVar(&c.tlsKey, "tls-key", "", "PEM private key of --tls-cert (BIFROST_TLS_KEY)")
+	fs.StringVar(&c.clientCA, "client-ca", "", "PEM CA bundle; when set, clients must present a certificate it signed (mTLS) (BIFROST_CLIENT_CA)")
 	if err := applyEnv(fs, lookupEnv); err != nil {
 		return config{}, err
 	}
@@ -45,6 +51,12 @@ func parseFlags(args []string, lookupEnv func(string) (string, bool), stderr io.
 	}
 	if fs.NArg() > 0 {
 		return config{}, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if (c.tlsCert == "") != (c.tlsKey == "") {
+		return config{}, fmt.Errorf("--tls-cert and --tls-key go together")
+	}
+	if c.clientCA != "" && c.tlsCert == "" {
+		return config{}, fmt.Errorf("--client-ca needs --tls-cert and --tls-key")
 	}
 	if c.db == "" {
 		c.db = "sqlite:" + filepath.Join(c.dataDir, "bifrost.db")

@@ -1,0 +1,82 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"io"
+	"os"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/bifrost/integrations/internal/testutil"
+)
+
+func TestMutualTLSAdmitsOnlyClientsWithACertificate(t *testing.T) {
+	t.Parallel()
+	certs := testutil.NewCerts(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ready := make(chan *daemon, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"--dev", "--data-dir", t.TempDir(), "--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0",
+			"--tls-cert", certs.ServerCert, "--tls-key", certs.ServerKey, "--client-ca", certs.CA}, io.Discard, ready)
+	}()
+	var d *daemon
+	select {
+	case d = <-ready:
+	case err := <-done:
+		t.Fatalf("run: %v", err)
+	}
+	defer func() { cancel(); <-done }()
+
+	pem, err := os.ReadFile(certs.CA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(pem)
+	clientCert, err := tls.LoadX509KeyPair(certs.ClientCert, certs.ClientKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name   string
+		creds  credentials.TransportCredentials
+		wantOK bool
+	}{
+		{"TLS with a client certificate", credentials.NewTLS(&tls.Config{RootCAs: roots, Certificates: []tls.Certificate{clientCert}}), true},
+		{"TLS without a client certificate", credentials.NewTLS(&tls.Config{RootCAs: roots}), false},
+		{"plaintext", insecure.NewCredentials(), false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			conn, err := grpc.NewClient(d.grpcListener.Addr().String(), grpc.WithTransportCredentials(tc.creds))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			callCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_, err = healthpb.NewHealthClient(conn).Check(callCtx, &healthpb.HealthCheckRequest{})
+			if (err == nil) != tc.wantOK {
+				t.Fatalf("health check err = %v, want ok=%v", err, tc.wantOK)
+			}
+		})
+	}
+}
+
+func TestTLSFlagsMustComeTogether(t *testing.T) {
+	t.Parallel()
+	for _, args := range [][]string{{"--tls-cert", "a.pem"}, {"--client-ca", "ca.pem"}} {
+		if _, err := parseFlags(args, func(string) (string, bool) { return "", false }, io.Discard); err == nil {
+			t.Errorf("parseFlags(%v) accepted an incomplete TLS setup", args)
+		}
+	}
+}
