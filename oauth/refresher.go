@@ -64,6 +64,8 @@ type Options struct {
 	Concurrency int
 	Now         func() time.Time
 	Logger      *slog.Logger
+	// Audit records every refresh and its outcome; nil records nothing.
+	Audit func(context.Context, store.AuditEvent) error
 	// afterExchange runs between the provider's answer and the write, so tests
 	// can kill a refresh there.
 	afterExchange func(context.Context) error
@@ -235,7 +237,9 @@ func (r *Refresher) exchangeAndStore(ctx context.Context, t store.Token, conn st
 		}
 	}
 	if err != nil {
-		return store.Token{}, r.recordFailure(ctx, t, err)
+		failure := r.recordFailure(ctx, t, err)
+		r.audit(ctx, t, conn, failure)
+		return store.Token{}, failure
 	}
 	stored, err := r.store.StoreRefreshed(ctx, t.ID, r.owner, t.Version, store.Refreshed{
 		AccessToken:  fresh.AccessToken,
@@ -251,7 +255,27 @@ func (r *Refresher) exchangeAndStore(ctx context.Context, t store.Token, conn st
 		return store.Token{}, err
 	}
 	r.opts.Logger.InfoContext(ctx, "token refreshed", "token_id", t.ID, "connection", conn.Name, "org_id", t.OrgID, "version", stored.Version)
+	r.audit(ctx, t, conn, nil)
 	return stored, nil
+}
+
+// audit records a provider exchange: refreshes change a token, so they are
+// audited like any other change.
+func (r *Refresher) audit(ctx context.Context, t store.Token, conn store.Connection, failure error) {
+	if r.opts.Audit == nil {
+		return
+	}
+	e := store.AuditEvent{Method: "refresh", OrgID: t.OrgID, Outcome: "OK",
+		Detail: fmt.Sprintf("connection %s, token %s", conn.Name, t.ID)}
+	var unmet *UnmetError
+	if errors.As(failure, &unmet) {
+		e.Outcome, e.Detail = unmet.Reason, e.Detail+": "+unmet.Message
+	} else if failure != nil {
+		e.Outcome = "ERROR"
+	}
+	if err := r.opts.Audit(ctx, e); err != nil {
+		r.opts.Logger.ErrorContext(ctx, "refresh audit event not recorded", "token_id", t.ID, "error", err)
+	}
 }
 
 func expiry(t *oauth2.Token) *time.Time {

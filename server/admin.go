@@ -629,3 +629,43 @@ func timestampOrNil(t *time.Time) *timestamppb.Timestamp {
 	}
 	return timestamppb.New(*t)
 }
+
+// Audit
+
+func (h *adminService) ListAuditEvents(ctx context.Context, req *adminv1.ListAuditEventsRequest) (*adminv1.ListAuditEventsResponse, error) {
+	var v violations
+	page := v.page(req.GetPageSize(), req.GetPageToken())
+	v.optionalName("org_id", req.GetOrgId())
+	v.optionalName("integration", req.GetIntegration())
+	v.text("api_key_id", req.GetApiKeyId(), maxIDLen)
+	f := store.AuditFilter{OrgID: req.GetOrgId(), Integration: req.GetIntegration(), APIKeyID: req.GetApiKeyId()}
+	for field, ts := range map[string]*timestamppb.Timestamp{"start_time": req.GetStartTime(), "end_time": req.GetEndTime()} {
+		if ts != nil && ts.CheckValid() != nil {
+			v.add(field, "must be a valid timestamp")
+		}
+	}
+	if req.GetStartTime() != nil {
+		f.Start = req.GetStartTime().AsTime()
+	}
+	if req.GetEndTime() != nil {
+		f.End = req.GetEndTime().AsTime()
+	}
+	if err := v.err(); err != nil {
+		return nil, err
+	}
+	events, err := h.s.store.ListAuditEvents(ctx, f, page)
+	if err != nil {
+		return nil, err
+	}
+	resp := &adminv1.ListAuditEventsResponse{}
+	for _, e := range events {
+		resp.Events = append(resp.Events, &adminv1.AuditEvent{
+			Id: e.ID, Time: timestamppb.New(e.Time), ApiKeyId: e.APIKeyID, Role: keyOf(roles, store.Role(e.Role)),
+			Method: e.Method, Integration: e.Integration, OrgId: e.OrgID, Outcome: e.Outcome, RequestId: e.RequestID, Detail: e.Detail,
+		})
+	}
+	if n := len(events); n > 0 {
+		resp.NextPageToken = nextPageToken(page, n, events[n-1].ID)
+	}
+	return resp, nil
+}

@@ -27,7 +27,8 @@ import (
 // NewGRPCServer builds the gRPC server with both services, health and reflection,
 // behind the interceptor chain:
 //
-//	recovery → logging → authentication and authorization → error mapping → handler
+//	recovery → request ID → logging → audit → authentication and authorization
+//	→ error mapping → handler
 //
 // Health and reflection skip authentication so load balancers and grpcurl work
 // without a key.
@@ -47,7 +48,9 @@ func (s *Server) NewGRPCServer(healthServer *health.Server, opts ...grpc.ServerO
 	opts = append(opts,
 		grpc.ChainUnaryInterceptor(
 			recovery.UnaryServerInterceptor(recoverToInternal),
+			requestID,
 			logging.UnaryServerInterceptor(logger, logOpts...),
+			selector.UnaryServerInterceptor(s.auditCalls, needsKey),
 			selector.UnaryServerInterceptor(grpcauth.UnaryServerInterceptor(s.authenticate), needsKey),
 			s.mapErrors,
 		),
@@ -80,6 +83,8 @@ func (s *Server) authenticate(ctx context.Context) (context.Context, error) {
 		return nil, toStatus(ctx, s.logger, method, err)
 	}
 	logging.AddFields(ctx, logging.Fields{"api_key_id", p.KeyID, "role", string(p.Role)})
+	rec := recordOf(ctx)
+	rec.apiKeyID, rec.role = p.KeyID, string(p.Role)
 	if strings.HasPrefix(method, "/"+adminv1.AdminService_ServiceDesc.ServiceName+"/") && !p.IsAdmin() {
 		return nil, toStatus(ctx, s.logger, method, permissionDenied("api key %s is not an admin key", p.KeyID))
 	}

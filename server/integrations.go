@@ -53,6 +53,9 @@ func (h *integrationsService) GetIntegration(ctx context.Context, req *integrati
 	if err != nil {
 		return nil, err
 	}
+	if len(data.GetConfigSecretKeys()) > 0 || data.GetOauth().GetAccessToken() != "" || data.GetOauth().GetClientSecret() != "" {
+		notedSecrets(ctx, r.Integration.Name, org)
+	}
 	return &integrationsv1.GetIntegrationResponse{Integration: data}, nil
 }
 
@@ -70,6 +73,9 @@ func (h *integrationsService) ListMappings(ctx context.Context, req *integration
 	}
 	resp := &integrationsv1.ListMappingsResponse{Mappings: make([]*integrationsv1.IntegrationMapping, 0, len(mappings))}
 	for _, m := range mappings {
+		if len(m.SecretKeys) > 0 {
+			notedSecrets(ctx, req.GetName(), caller(ctx).OrgID)
+		}
 		pm, err := mappingProto(m)
 		if err != nil {
 			return nil, err
@@ -113,6 +119,9 @@ func (h *integrationsService) GetMapping(ctx context.Context, req *integrationsv
 	pm, err := mappingProto(m)
 	if err != nil {
 		return nil, err
+	}
+	if len(m.SecretKeys) > 0 {
+		notedSecrets(ctx, req.GetName(), m.OrgID)
 	}
 	return &integrationsv1.GetMappingResponse{Mapping: pm}, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -138,6 +139,17 @@ func TestTokenInsideMarginIsRefreshedOnRead(t *testing.T) {
 	o, err := f.get(context.Background(), &integrationsv1.GetIntegrationRequest{Name: "Graph", OrgId: "org-a"})
 	if err != nil || o.GetAccessToken() == access || o.GetExpiresAt().AsTime().Before(time.Now().Add(50*time.Minute)) {
 		t.Fatalf("got %v, %v; want a new token living about an hour", o, err)
+	}
+	events := auditEvents(t, &fixture{env: f.env, admin: f.admin}, &adminv1.ListAuditEventsRequest{OrgId: "org-a"}, 2)
+	var refreshed bool
+	for _, e := range events {
+		refreshed = refreshed || (e.GetMethod() == "refresh" && e.GetOutcome() == "OK" && strings.Contains(e.GetDetail(), "connection graph"))
+		if strings.Contains(e.GetDetail(), o.GetAccessToken()) || strings.Contains(e.GetDetail(), access) {
+			t.Fatal("audit detail holds a token")
+		}
+	}
+	if !refreshed {
+		t.Fatalf("no refresh event in %v", events)
 	}
 }
 

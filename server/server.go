@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/bifrost/integrations/audit"
 	"github.com/bifrost/integrations/auth"
 	adminv1 "github.com/bifrost/integrations/gen/bifrost/integrations/admin/v1"
 	integrationsv1 "github.com/bifrost/integrations/gen/bifrost/integrations/v1"
@@ -20,7 +21,9 @@ type Deps struct {
 	Store *store.Store
 	// Refresher keeps the tokens GetIntegration hands out fresh.
 	Refresher *oauth.Refresher
-	Logger    *slog.Logger
+	// Audit records changes, secret reads and denied calls.
+	Audit  *audit.Recorder
+	Logger *slog.Logger
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 }
@@ -29,13 +32,14 @@ type Deps struct {
 type Server struct {
 	store     *store.Store
 	refresher *oauth.Refresher
+	audit     *audit.Recorder
 	logger    *slog.Logger
 	now       func() time.Time
 }
 
 // New returns a Server over d.
 func New(d Deps) *Server {
-	s := &Server{store: d.Store, refresher: d.Refresher, logger: d.Logger, now: d.Now}
+	s := &Server{store: d.Store, refresher: d.Refresher, audit: d.Audit, logger: d.Logger, now: d.Now}
 	if s.now == nil {
 		s.now = time.Now
 	}

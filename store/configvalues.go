@@ -32,29 +32,33 @@ type configRow struct {
 	Secret []byte         `db:"secret"`
 }
 
-func (s *Store) loadConfig(ctx context.Context, q sqlx.QueryerContext, t configTable, ownerID string) (map[string]any, error) {
+// loadConfig returns the owner's values, secrets decrypted, and which keys hold
+// secrets.
+func (s *Store) loadConfig(ctx context.Context, q sqlx.QueryerContext, t configTable, ownerID string) (map[string]any, []string, error) {
 	var rows []configRow
 	query := fmt.Sprintf(`SELECT id, key, value, secret FROM %s WHERE %s = ?`, t.name, t.owner)
 	if err := sqlx.SelectContext(ctx, q, &rows, query, ownerID); err != nil {
-		return nil, fmt.Errorf("loading %s: %w", t.name, err)
+		return nil, nil, fmt.Errorf("loading %s: %w", t.name, err)
 	}
 	values := make(map[string]any, len(rows))
+	var secretKeys []string
 	for _, r := range rows {
 		if r.Secret != nil {
 			v, err := s.open(t.name, "secret", r.ID, r.Secret)
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			values[r.Key] = v
+			secretKeys = append(secretKeys, r.Key)
 			continue
 		}
 		var v any
 		if err := json.Unmarshal([]byte(r.Value.String), &v); err != nil {
-			return nil, fmt.Errorf("%s row %s holds invalid JSON: %w", t.name, r.ID, err)
+			return nil, nil, fmt.Errorf("%s row %s holds invalid JSON: %w", t.name, r.ID, err)
 		}
 		values[r.Key] = v
 	}
-	return values, nil
+	return values, secretKeys, nil
 }
 
 // patchConfig applies a validated patch: keys with a value are set, keys with nil

@@ -100,7 +100,7 @@ func (s *Store) completeIntegration(ctx context.Context, q sqlx.QueryerContext, 
 	if err != nil {
 		return Integration{}, err
 	}
-	defaults, err := s.loadConfig(ctx, q, integrationConfig, row.ID)
+	defaults, _, err := s.loadConfig(ctx, q, integrationConfig, row.ID)
 	if err != nil {
 		return Integration{}, err
 	}

@@ -22,9 +22,11 @@ type Mapping struct {
 	EntityName    string
 	OAuthTokenID  string
 	// Config holds the organization's overrides, secret values decrypted.
-	Config    map[string]any
-	CreatedAt time.Time
-	UpdatedAt time.Time
+	Config map[string]any
+	// SecretKeys names the keys of Config that hold secrets.
+	SecretKeys []string
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
 }
 
 type mappingRow struct {
@@ -71,7 +73,7 @@ func (s *Store) readMapping(ctx context.Context, integration, where string, arg 
 }
 
 func (s *Store) completeMapping(ctx context.Context, q sqlx.QueryerContext, row mappingRow) (Mapping, error) {
-	cfg, err := s.loadConfig(ctx, q, mappingConfig, row.ID)
+	cfg, secretKeys, err := s.loadConfig(ctx, q, mappingConfig, row.ID)
 	if err != nil {
 		return Mapping{}, err
 	}
@@ -83,6 +85,7 @@ func (s *Store) completeMapping(ctx context.Context, q sqlx.QueryerContext, row 
 		EntityName:    row.EntityName,
 		OAuthTokenID:  row.OAuthTokenID.String,
 		Config:        cfg,
+		SecretKeys:    secretKeys,
 		CreatedAt:     row.CreatedAt,
 		UpdatedAt:     row.UpdatedAt,
 	}, nil

@@ -146,6 +146,28 @@ func TestMigrationsApplyOnceAcrossReopen(t *testing.T) {
 	}
 }
 
+func TestPruneDeletesOnlyEventsOlderThanRetention(t *testing.T) {
+	t.Parallel()
+	s, _ := openStore(t)
+	ctx := context.Background()
+	now := time.Now()
+	var events []store.AuditEvent
+	for i := range 2500 {
+		events = append(events, store.AuditEvent{ID: store.NewAuditID(), Time: now.Add(-time.Duration(i) * time.Minute), Method: "m", Outcome: "OK"})
+	}
+	if err := s.InsertAuditEvents(ctx, events); err != nil {
+		t.Fatal(err)
+	}
+	n, err := s.PruneAuditEvents(ctx, now.Add(-1000*time.Minute+time.Second))
+	if err != nil || n != 1500 {
+		t.Fatalf("pruned %d, %v; want 1500", n, err)
+	}
+	left, err := s.ListAuditEvents(ctx, store.AuditFilter{}, store.Page{Limit: 5000})
+	if err != nil || len(left) != 1000 {
+		t.Fatalf("left %d, %v; want 1000", len(left), err)
+	}
+}
+
 func TestSchemaChangeRefusedWhileValuesOfTheKeyAreStored(t *testing.T) {
 	t.Parallel()
 	s, _ := openStore(t)

@@ -78,6 +78,10 @@ func TestQuickstartThroughTheCommandLine(t *testing.T) {
 	if !strings.HasPrefix(keyOut, "bfk_") {
 		t.Errorf("keys create does not print the secret first:\n%s", keyOut)
 	}
+	auditOut := mustCtl(t, env, "", "audit", "--integration", "Microsoft_Graph", "--since", "1h")
+	if !strings.Contains(auditOut, "UpsertMapping") || !strings.Contains(auditOut, "returned secrets") {
+		t.Errorf("audit output lacks the upsert or the secret read:\n%s", auditOut)
+	}
 	list := mustCtl(t, env, "", "mappings", "list", "Microsoft_Graph", "-o", "json")
 	if !strings.Contains(list, `"organizationId":`) || !strings.Contains(list, "org-123") {
 		t.Errorf("mappings list -o json:\n%s", list)

@@ -77,6 +77,7 @@ func newRootCommand(in io.Reader, out, errOut io.Writer, lookupEnv func(string) 
 		a.mappingsCommand(),
 		a.keysCommand(),
 		a.getCommand(),
+		a.auditCommand(),
 	)
 	return root
 }

@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 
+	"github.com/bifrost/integrations/audit"
 	"github.com/bifrost/integrations/keyring"
 	"github.com/bifrost/integrations/oauth"
 	"github.com/bifrost/integrations/server"
@@ -30,6 +31,7 @@ type daemon struct {
 	logger       *slog.Logger
 	store        *store.Store
 	refresher    *oauth.Refresher
+	audit        *audit.Recorder
 	grpc         *grpc.Server
 	health       *health.Server
 	http         *http.Server
@@ -67,8 +69,9 @@ func start(ctx context.Context, cfg config, logger *slog.Logger) (*daemon, error
 	if tlsConfig != nil {
 		grpcOpts = append(grpcOpts, grpc.Creds(credentials.NewTLS(tlsConfig)))
 	}
-	d.refresher = oauth.New(st, oauth.Options{Logger: logger})
-	d.grpc = server.New(server.Deps{Store: st, Refresher: d.refresher, Logger: logger}).NewGRPCServer(d.health, grpcOpts...)
+	d.audit = audit.New(st, audit.Options{Logger: logger})
+	d.refresher = oauth.New(st, oauth.Options{Logger: logger, Audit: d.audit.Record})
+	d.grpc = server.New(server.Deps{Store: st, Refresher: d.refresher, Audit: d.audit, Logger: logger}).NewGRPCServer(d.health, grpcOpts...)
 	d.http = &http.Server{Handler: d.httpHandler(), ReadHeaderTimeout: 5 * time.Second, TLSConfig: tlsConfig}
 	if d.grpcListener, err = net.Listen("tcp", cfg.listen); err != nil {
 		st.Close()
@@ -201,6 +204,7 @@ func (d *daemon) serve(ctx context.Context) error {
 		defer close(refresherDone)
 		d.refresher.Run(refreshCtx)
 	}()
+	go audit.Prune(refreshCtx, d.store, d.cfg.auditRetention, time.Hour, d.logger)
 	go func() { errs <- d.grpc.Serve(d.grpcListener) }()
 	go func() {
 		if err := d.http.Serve(d.httpListener); !errors.Is(err, http.ErrServerClosed) {
@@ -233,7 +237,9 @@ func (d *daemon) serve(ctx context.Context) error {
 	}
 	httpCtx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	return errors.Join(serveErr, d.http.Shutdown(httpCtx), d.store.Close())
+	httpErr := d.http.Shutdown(httpCtx)
+	d.audit.Close()
+	return errors.Join(serveErr, httpErr, d.store.Close())
 }
 
 // waitUntil reports whether done closed before deadline.

@@ -25,6 +25,7 @@ type config struct {
 	tlsCert         string
 	tlsKey          string
 	clientCA        string
+	auditRetention  time.Duration
 }
 
 func parseFlags(args []string, lookupEnv func(string) (string, bool), stderr io.Writer) (config, error) {
@@ -43,6 +44,7 @@ func parseFlags(args []string, lookupEnv func(string) (string, bool), stderr io.
 	fs.StringVar(&c.tlsCert, "tls-cert", "", "PEM certificate to serve gRPC and HTTP over TLS (BIFROST_TLS_CERT)")
 	fs.StringVar(&c.tlsKey, "tls-key", "", "PEM private key of --tls-cert (BIFROST_TLS_KEY)")
 	fs.StringVar(&c.clientCA, "client-ca", "", "PEM CA bundle; when set, clients must present a certificate it signed (mTLS) (BIFROST_CLIENT_CA)")
+	fs.DurationVar(&c.auditRetention, "audit-retention", 90*24*time.Hour, "audit events older than this are deleted (BIFROST_AUDIT_RETENTION)")
 	if err := applyEnv(fs, lookupEnv); err != nil {
 		return config{}, err
 	}

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -18,6 +19,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/test/bufconn"
 
+	"github.com/bifrost/integrations/audit"
 	adminv1 "github.com/bifrost/integrations/gen/bifrost/integrations/admin/v1"
 	integrationsv1 "github.com/bifrost/integrations/gen/bifrost/integrations/v1"
 	"github.com/bifrost/integrations/keyring"
@@ -83,13 +85,16 @@ func Start(t testing.TB, refresh ...oauth.Options) *Env {
 		opts = refresh[0]
 	}
 	opts.Logger = logger
+	recorder := audit.New(st, audit.Options{Logger: logger, FlushInterval: 5 * time.Millisecond})
+	opts.Audit = recorder.Record
 	refresher := oauth.New(st, opts)
-	srv := server.New(server.Deps{Store: st, Refresher: refresher, Logger: logger})
+	srv := server.New(server.Deps{Store: st, Refresher: refresher, Audit: recorder, Logger: logger})
 	gs := srv.NewGRPCServer(health.NewServer())
 	lis := bufconn.Listen(1 << 20)
 	go gs.Serve(lis) //nolint:errcheck // ends with Stop below
 	t.Cleanup(func() {
 		gs.Stop()
+		recorder.Close()
 		st.Close()
 	})
 	env := &Env{Store: st, Refresher: refresher, Logs: logs, listener: lis}

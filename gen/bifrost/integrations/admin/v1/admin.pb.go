@@ -2505,6 +2505,275 @@ func (x *RevokeApiKeyResponse) GetApiKey() *ApiKey {
 	return nil
 }
 
+// AuditEvent records a call that returned a secret, changed something, was
+// denied, or a token refresh. It never holds a secret.
+type AuditEvent struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Time  *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=time,proto3" json:"time,omitempty"`
+	// The caller's API key; empty for a call without a valid key, or the service
+	// itself (background refresh).
+	ApiKeyId string `protobuf:"bytes,3,opt,name=api_key_id,json=apiKeyId,proto3" json:"api_key_id,omitempty"`
+	Role     Role   `protobuf:"varint,4,opt,name=role,proto3,enum=bifrost.integrations.admin.v1.Role" json:"role,omitempty"`
+	// Full gRPC method, or "refresh" for a token refresh.
+	Method      string `protobuf:"bytes,5,opt,name=method,proto3" json:"method,omitempty"`
+	Integration string `protobuf:"bytes,6,opt,name=integration,proto3" json:"integration,omitempty"`
+	OrgId       string `protobuf:"bytes,7,opt,name=org_id,json=orgId,proto3" json:"org_id,omitempty"`
+	// The gRPC code name of the outcome, e.g. OK, PERMISSION_DENIED.
+	Outcome   string `protobuf:"bytes,8,opt,name=outcome,proto3" json:"outcome,omitempty"`
+	RequestId string `protobuf:"bytes,9,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// What happened, without secrets (e.g. "returned secrets", a refresh error).
+	Detail        string `protobuf:"bytes,10,opt,name=detail,proto3" json:"detail,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AuditEvent) Reset() {
+	*x = AuditEvent{}
+	mi := &file_bifrost_integrations_admin_v1_admin_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuditEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuditEvent) ProtoMessage() {}
+
+func (x *AuditEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_bifrost_integrations_admin_v1_admin_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuditEvent.ProtoReflect.Descriptor instead.
+func (*AuditEvent) Descriptor() ([]byte, []int) {
+	return file_bifrost_integrations_admin_v1_admin_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *AuditEvent) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *AuditEvent) GetTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Time
+	}
+	return nil
+}
+
+func (x *AuditEvent) GetApiKeyId() string {
+	if x != nil {
+		return x.ApiKeyId
+	}
+	return ""
+}
+
+func (x *AuditEvent) GetRole() Role {
+	if x != nil {
+		return x.Role
+	}
+	return Role_ROLE_UNSPECIFIED
+}
+
+func (x *AuditEvent) GetMethod() string {
+	if x != nil {
+		return x.Method
+	}
+	return ""
+}
+
+func (x *AuditEvent) GetIntegration() string {
+	if x != nil {
+		return x.Integration
+	}
+	return ""
+}
+
+func (x *AuditEvent) GetOrgId() string {
+	if x != nil {
+		return x.OrgId
+	}
+	return ""
+}
+
+func (x *AuditEvent) GetOutcome() string {
+	if x != nil {
+		return x.Outcome
+	}
+	return ""
+}
+
+func (x *AuditEvent) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *AuditEvent) GetDetail() string {
+	if x != nil {
+		return x.Detail
+	}
+	return ""
+}
+
+type ListAuditEventsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Only events at or after this time.
+	StartTime *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
+	// Only events before this time.
+	EndTime       *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
+	OrgId         string                 `protobuf:"bytes,3,opt,name=org_id,json=orgId,proto3" json:"org_id,omitempty"`
+	Integration   string                 `protobuf:"bytes,4,opt,name=integration,proto3" json:"integration,omitempty"`
+	ApiKeyId      string                 `protobuf:"bytes,5,opt,name=api_key_id,json=apiKeyId,proto3" json:"api_key_id,omitempty"`
+	PageSize      int32                  `protobuf:"varint,6,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken     string                 `protobuf:"bytes,7,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAuditEventsRequest) Reset() {
+	*x = ListAuditEventsRequest{}
+	mi := &file_bifrost_integrations_admin_v1_admin_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAuditEventsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAuditEventsRequest) ProtoMessage() {}
+
+func (x *ListAuditEventsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_bifrost_integrations_admin_v1_admin_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAuditEventsRequest.ProtoReflect.Descriptor instead.
+func (*ListAuditEventsRequest) Descriptor() ([]byte, []int) {
+	return file_bifrost_integrations_admin_v1_admin_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *ListAuditEventsRequest) GetStartTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StartTime
+	}
+	return nil
+}
+
+func (x *ListAuditEventsRequest) GetEndTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EndTime
+	}
+	return nil
+}
+
+func (x *ListAuditEventsRequest) GetOrgId() string {
+	if x != nil {
+		return x.OrgId
+	}
+	return ""
+}
+
+func (x *ListAuditEventsRequest) GetIntegration() string {
+	if x != nil {
+		return x.Integration
+	}
+	return ""
+}
+
+func (x *ListAuditEventsRequest) GetApiKeyId() string {
+	if x != nil {
+		return x.ApiKeyId
+	}
+	return ""
+}
+
+func (x *ListAuditEventsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListAuditEventsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+type ListAuditEventsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Events        []*AuditEvent          `protobuf:"bytes,1,rep,name=events,proto3" json:"events,omitempty"`
+	NextPageToken string                 `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAuditEventsResponse) Reset() {
+	*x = ListAuditEventsResponse{}
+	mi := &file_bifrost_integrations_admin_v1_admin_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAuditEventsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAuditEventsResponse) ProtoMessage() {}
+
+func (x *ListAuditEventsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_bifrost_integrations_admin_v1_admin_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAuditEventsResponse.ProtoReflect.Descriptor instead.
+func (*ListAuditEventsResponse) Descriptor() ([]byte, []int) {
+	return file_bifrost_integrations_admin_v1_admin_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *ListAuditEventsResponse) GetEvents() []*AuditEvent {
+	if x != nil {
+		return x.Events
+	}
+	return nil
+}
+
+func (x *ListAuditEventsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
 var File_bifrost_integrations_admin_v1_admin_proto protoreflect.FileDescriptor
 
 const file_bifrost_integrations_admin_v1_admin_proto_rawDesc = "" +
@@ -2695,7 +2964,36 @@ const file_bifrost_integrations_admin_v1_admin_proto_rawDesc = "" +
 	"\x13RevokeApiKeyRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"V\n" +
 	"\x14RevokeApiKeyResponse\x12>\n" +
-	"\aapi_key\x18\x01 \x01(\v2%.bifrost.integrations.admin.v1.ApiKeyR\x06apiKey*\x9a\x01\n" +
+	"\aapi_key\x18\x01 \x01(\v2%.bifrost.integrations.admin.v1.ApiKeyR\x06apiKey\"\xc5\x02\n" +
+	"\n" +
+	"AuditEvent\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12.\n" +
+	"\x04time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x1c\n" +
+	"\n" +
+	"api_key_id\x18\x03 \x01(\tR\bapiKeyId\x127\n" +
+	"\x04role\x18\x04 \x01(\x0e2#.bifrost.integrations.admin.v1.RoleR\x04role\x12\x16\n" +
+	"\x06method\x18\x05 \x01(\tR\x06method\x12 \n" +
+	"\vintegration\x18\x06 \x01(\tR\vintegration\x12\x15\n" +
+	"\x06org_id\x18\a \x01(\tR\x05orgId\x12\x18\n" +
+	"\aoutcome\x18\b \x01(\tR\aoutcome\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\t \x01(\tR\trequestId\x12\x16\n" +
+	"\x06detail\x18\n" +
+	" \x01(\tR\x06detail\"\x9d\x02\n" +
+	"\x16ListAuditEventsRequest\x129\n" +
+	"\n" +
+	"start_time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
+	"\bend_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\x12\x15\n" +
+	"\x06org_id\x18\x03 \x01(\tR\x05orgId\x12 \n" +
+	"\vintegration\x18\x04 \x01(\tR\vintegration\x12\x1c\n" +
+	"\n" +
+	"api_key_id\x18\x05 \x01(\tR\bapiKeyId\x12\x1b\n" +
+	"\tpage_size\x18\x06 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\a \x01(\tR\tpageToken\"\x84\x01\n" +
+	"\x17ListAuditEventsResponse\x12A\n" +
+	"\x06events\x18\x01 \x03(\v2).bifrost.integrations.admin.v1.AuditEventR\x06events\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken*\x9a\x01\n" +
 	"\n" +
 	"ConfigType\x12\x1b\n" +
 	"\x17CONFIG_TYPE_UNSPECIFIED\x10\x00\x12\x16\n" +
@@ -2718,7 +3016,7 @@ const file_bifrost_integrations_admin_v1_admin_proto_rawDesc = "" +
 	"\n" +
 	"ROLE_ADMIN\x10\x01\x12\x0f\n" +
 	"\vROLE_WORKER\x10\x02\x12\x18\n" +
-	"\x14ROLE_WORKER_ALL_ORGS\x10\x032\xea\x10\n" +
+	"\x14ROLE_WORKER_ALL_ORGS\x10\x032\xed\x11\n" +
 	"\fAdminService\x12\x86\x01\n" +
 	"\x11CreateIntegration\x127.bifrost.integrations.admin.v1.CreateIntegrationRequest\x1a8.bifrost.integrations.admin.v1.CreateIntegrationResponse\x12}\n" +
 	"\x0eGetIntegration\x124.bifrost.integrations.admin.v1.GetIntegrationRequest\x1a5.bifrost.integrations.admin.v1.GetIntegrationResponse\x12\x83\x01\n" +
@@ -2737,7 +3035,8 @@ const file_bifrost_integrations_admin_v1_admin_proto_rawDesc = "" +
 	"\vDeleteToken\x121.bifrost.integrations.admin.v1.DeleteTokenRequest\x1a2.bifrost.integrations.admin.v1.DeleteTokenResponse\x12w\n" +
 	"\fCreateApiKey\x122.bifrost.integrations.admin.v1.CreateApiKeyRequest\x1a3.bifrost.integrations.admin.v1.CreateApiKeyResponse\x12t\n" +
 	"\vListApiKeys\x121.bifrost.integrations.admin.v1.ListApiKeysRequest\x1a2.bifrost.integrations.admin.v1.ListApiKeysResponse\x12w\n" +
-	"\fRevokeApiKey\x122.bifrost.integrations.admin.v1.RevokeApiKeyRequest\x1a3.bifrost.integrations.admin.v1.RevokeApiKeyResponseB\x91\x02\n" +
+	"\fRevokeApiKey\x122.bifrost.integrations.admin.v1.RevokeApiKeyRequest\x1a3.bifrost.integrations.admin.v1.RevokeApiKeyResponse\x12\x80\x01\n" +
+	"\x0fListAuditEvents\x125.bifrost.integrations.admin.v1.ListAuditEventsRequest\x1a6.bifrost.integrations.admin.v1.ListAuditEventsResponseB\x91\x02\n" +
 	"!com.bifrost.integrations.admin.v1B\n" +
 	"AdminProtoP\x01ZIgithub.com/bifrost/integrations/gen/bifrost/integrations/admin/v1;adminv1\xa2\x02\x03BIA\xaa\x02\x1dBifrost.Integrations.Admin.V1\xca\x02\x1dBifrost\\Integrations\\Admin\\V1\xe2\x02)Bifrost\\Integrations\\Admin\\V1\\GPBMetadata\xea\x02 Bifrost::Integrations::Admin::V1b\x06proto3"
 
@@ -2754,7 +3053,7 @@ func file_bifrost_integrations_admin_v1_admin_proto_rawDescGZIP() []byte {
 }
 
 var file_bifrost_integrations_admin_v1_admin_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_bifrost_integrations_admin_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 40)
+var file_bifrost_integrations_admin_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 43)
 var file_bifrost_integrations_admin_v1_admin_proto_goTypes = []any{
 	(ConfigType)(0),                   // 0: bifrost.integrations.admin.v1.ConfigType
 	(Flow)(0),                         // 1: bifrost.integrations.admin.v1.Flow
@@ -2799,95 +3098,105 @@ var file_bifrost_integrations_admin_v1_admin_proto_goTypes = []any{
 	(*ListApiKeysResponse)(nil),       // 40: bifrost.integrations.admin.v1.ListApiKeysResponse
 	(*RevokeApiKeyRequest)(nil),       // 41: bifrost.integrations.admin.v1.RevokeApiKeyRequest
 	(*RevokeApiKeyResponse)(nil),      // 42: bifrost.integrations.admin.v1.RevokeApiKeyResponse
-	nil,                               // 43: bifrost.integrations.admin.v1.Connection.TokenParamsEntry
-	(*structpb.Struct)(nil),           // 44: google.protobuf.Struct
-	(*timestamppb.Timestamp)(nil),     // 45: google.protobuf.Timestamp
-	(*fieldmaskpb.FieldMask)(nil),     // 46: google.protobuf.FieldMask
-	(*durationpb.Duration)(nil),       // 47: google.protobuf.Duration
+	(*AuditEvent)(nil),                // 43: bifrost.integrations.admin.v1.AuditEvent
+	(*ListAuditEventsRequest)(nil),    // 44: bifrost.integrations.admin.v1.ListAuditEventsRequest
+	(*ListAuditEventsResponse)(nil),   // 45: bifrost.integrations.admin.v1.ListAuditEventsResponse
+	nil,                               // 46: bifrost.integrations.admin.v1.Connection.TokenParamsEntry
+	(*structpb.Struct)(nil),           // 47: google.protobuf.Struct
+	(*timestamppb.Timestamp)(nil),     // 48: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil),     // 49: google.protobuf.FieldMask
+	(*durationpb.Duration)(nil),       // 50: google.protobuf.Duration
 }
 var file_bifrost_integrations_admin_v1_admin_proto_depIdxs = []int32{
 	0,  // 0: bifrost.integrations.admin.v1.ConfigField.type:type_name -> bifrost.integrations.admin.v1.ConfigType
 	4,  // 1: bifrost.integrations.admin.v1.Integration.config_schema:type_name -> bifrost.integrations.admin.v1.ConfigField
-	44, // 2: bifrost.integrations.admin.v1.Integration.default_config:type_name -> google.protobuf.Struct
-	45, // 3: bifrost.integrations.admin.v1.Integration.create_time:type_name -> google.protobuf.Timestamp
-	45, // 4: bifrost.integrations.admin.v1.Integration.update_time:type_name -> google.protobuf.Timestamp
+	47, // 2: bifrost.integrations.admin.v1.Integration.default_config:type_name -> google.protobuf.Struct
+	48, // 3: bifrost.integrations.admin.v1.Integration.create_time:type_name -> google.protobuf.Timestamp
+	48, // 4: bifrost.integrations.admin.v1.Integration.update_time:type_name -> google.protobuf.Timestamp
 	5,  // 5: bifrost.integrations.admin.v1.CreateIntegrationRequest.integration:type_name -> bifrost.integrations.admin.v1.Integration
 	5,  // 6: bifrost.integrations.admin.v1.CreateIntegrationResponse.integration:type_name -> bifrost.integrations.admin.v1.Integration
 	5,  // 7: bifrost.integrations.admin.v1.GetIntegrationResponse.integration:type_name -> bifrost.integrations.admin.v1.Integration
 	5,  // 8: bifrost.integrations.admin.v1.ListIntegrationsResponse.integrations:type_name -> bifrost.integrations.admin.v1.Integration
 	5,  // 9: bifrost.integrations.admin.v1.UpdateIntegrationRequest.integration:type_name -> bifrost.integrations.admin.v1.Integration
-	46, // 10: bifrost.integrations.admin.v1.UpdateIntegrationRequest.update_mask:type_name -> google.protobuf.FieldMask
+	49, // 10: bifrost.integrations.admin.v1.UpdateIntegrationRequest.update_mask:type_name -> google.protobuf.FieldMask
 	5,  // 11: bifrost.integrations.admin.v1.UpdateIntegrationResponse.integration:type_name -> bifrost.integrations.admin.v1.Integration
 	1,  // 12: bifrost.integrations.admin.v1.Connection.flow:type_name -> bifrost.integrations.admin.v1.Flow
-	47, // 13: bifrost.integrations.admin.v1.Connection.refresh_margin:type_name -> google.protobuf.Duration
-	45, // 14: bifrost.integrations.admin.v1.Connection.create_time:type_name -> google.protobuf.Timestamp
-	45, // 15: bifrost.integrations.admin.v1.Connection.update_time:type_name -> google.protobuf.Timestamp
-	43, // 16: bifrost.integrations.admin.v1.Connection.token_params:type_name -> bifrost.integrations.admin.v1.Connection.TokenParamsEntry
+	50, // 13: bifrost.integrations.admin.v1.Connection.refresh_margin:type_name -> google.protobuf.Duration
+	48, // 14: bifrost.integrations.admin.v1.Connection.create_time:type_name -> google.protobuf.Timestamp
+	48, // 15: bifrost.integrations.admin.v1.Connection.update_time:type_name -> google.protobuf.Timestamp
+	46, // 16: bifrost.integrations.admin.v1.Connection.token_params:type_name -> bifrost.integrations.admin.v1.Connection.TokenParamsEntry
 	16, // 17: bifrost.integrations.admin.v1.CreateConnectionRequest.connection:type_name -> bifrost.integrations.admin.v1.Connection
 	16, // 18: bifrost.integrations.admin.v1.CreateConnectionResponse.connection:type_name -> bifrost.integrations.admin.v1.Connection
 	16, // 19: bifrost.integrations.admin.v1.GetConnectionResponse.connection:type_name -> bifrost.integrations.admin.v1.Connection
 	16, // 20: bifrost.integrations.admin.v1.ListConnectionsResponse.connections:type_name -> bifrost.integrations.admin.v1.Connection
 	16, // 21: bifrost.integrations.admin.v1.UpdateConnectionRequest.connection:type_name -> bifrost.integrations.admin.v1.Connection
-	46, // 22: bifrost.integrations.admin.v1.UpdateConnectionRequest.update_mask:type_name -> google.protobuf.FieldMask
+	49, // 22: bifrost.integrations.admin.v1.UpdateConnectionRequest.update_mask:type_name -> google.protobuf.FieldMask
 	16, // 23: bifrost.integrations.admin.v1.UpdateConnectionResponse.connection:type_name -> bifrost.integrations.admin.v1.Connection
 	2,  // 24: bifrost.integrations.admin.v1.Token.status:type_name -> bifrost.integrations.admin.v1.TokenStatus
-	45, // 25: bifrost.integrations.admin.v1.Token.expires_at:type_name -> google.protobuf.Timestamp
-	45, // 26: bifrost.integrations.admin.v1.Token.last_refreshed_at:type_name -> google.protobuf.Timestamp
-	45, // 27: bifrost.integrations.admin.v1.Token.next_refresh_at:type_name -> google.protobuf.Timestamp
-	45, // 28: bifrost.integrations.admin.v1.Token.create_time:type_name -> google.protobuf.Timestamp
-	45, // 29: bifrost.integrations.admin.v1.Token.update_time:type_name -> google.protobuf.Timestamp
-	45, // 30: bifrost.integrations.admin.v1.PutTokenRequest.expires_at:type_name -> google.protobuf.Timestamp
+	48, // 25: bifrost.integrations.admin.v1.Token.expires_at:type_name -> google.protobuf.Timestamp
+	48, // 26: bifrost.integrations.admin.v1.Token.last_refreshed_at:type_name -> google.protobuf.Timestamp
+	48, // 27: bifrost.integrations.admin.v1.Token.next_refresh_at:type_name -> google.protobuf.Timestamp
+	48, // 28: bifrost.integrations.admin.v1.Token.create_time:type_name -> google.protobuf.Timestamp
+	48, // 29: bifrost.integrations.admin.v1.Token.update_time:type_name -> google.protobuf.Timestamp
+	48, // 30: bifrost.integrations.admin.v1.PutTokenRequest.expires_at:type_name -> google.protobuf.Timestamp
 	27, // 31: bifrost.integrations.admin.v1.PutTokenResponse.token:type_name -> bifrost.integrations.admin.v1.Token
 	27, // 32: bifrost.integrations.admin.v1.GetTokenResponse.token:type_name -> bifrost.integrations.admin.v1.Token
 	27, // 33: bifrost.integrations.admin.v1.ListTokensResponse.tokens:type_name -> bifrost.integrations.admin.v1.Token
 	3,  // 34: bifrost.integrations.admin.v1.ApiKey.role:type_name -> bifrost.integrations.admin.v1.Role
-	45, // 35: bifrost.integrations.admin.v1.ApiKey.create_time:type_name -> google.protobuf.Timestamp
-	45, // 36: bifrost.integrations.admin.v1.ApiKey.expire_time:type_name -> google.protobuf.Timestamp
-	45, // 37: bifrost.integrations.admin.v1.ApiKey.revoke_time:type_name -> google.protobuf.Timestamp
+	48, // 35: bifrost.integrations.admin.v1.ApiKey.create_time:type_name -> google.protobuf.Timestamp
+	48, // 36: bifrost.integrations.admin.v1.ApiKey.expire_time:type_name -> google.protobuf.Timestamp
+	48, // 37: bifrost.integrations.admin.v1.ApiKey.revoke_time:type_name -> google.protobuf.Timestamp
 	3,  // 38: bifrost.integrations.admin.v1.CreateApiKeyRequest.role:type_name -> bifrost.integrations.admin.v1.Role
-	45, // 39: bifrost.integrations.admin.v1.CreateApiKeyRequest.expire_time:type_name -> google.protobuf.Timestamp
+	48, // 39: bifrost.integrations.admin.v1.CreateApiKeyRequest.expire_time:type_name -> google.protobuf.Timestamp
 	36, // 40: bifrost.integrations.admin.v1.CreateApiKeyResponse.api_key:type_name -> bifrost.integrations.admin.v1.ApiKey
 	36, // 41: bifrost.integrations.admin.v1.ListApiKeysResponse.api_keys:type_name -> bifrost.integrations.admin.v1.ApiKey
 	36, // 42: bifrost.integrations.admin.v1.RevokeApiKeyResponse.api_key:type_name -> bifrost.integrations.admin.v1.ApiKey
-	6,  // 43: bifrost.integrations.admin.v1.AdminService.CreateIntegration:input_type -> bifrost.integrations.admin.v1.CreateIntegrationRequest
-	8,  // 44: bifrost.integrations.admin.v1.AdminService.GetIntegration:input_type -> bifrost.integrations.admin.v1.GetIntegrationRequest
-	10, // 45: bifrost.integrations.admin.v1.AdminService.ListIntegrations:input_type -> bifrost.integrations.admin.v1.ListIntegrationsRequest
-	12, // 46: bifrost.integrations.admin.v1.AdminService.UpdateIntegration:input_type -> bifrost.integrations.admin.v1.UpdateIntegrationRequest
-	14, // 47: bifrost.integrations.admin.v1.AdminService.DeleteIntegration:input_type -> bifrost.integrations.admin.v1.DeleteIntegrationRequest
-	17, // 48: bifrost.integrations.admin.v1.AdminService.CreateConnection:input_type -> bifrost.integrations.admin.v1.CreateConnectionRequest
-	19, // 49: bifrost.integrations.admin.v1.AdminService.GetConnection:input_type -> bifrost.integrations.admin.v1.GetConnectionRequest
-	21, // 50: bifrost.integrations.admin.v1.AdminService.ListConnections:input_type -> bifrost.integrations.admin.v1.ListConnectionsRequest
-	23, // 51: bifrost.integrations.admin.v1.AdminService.UpdateConnection:input_type -> bifrost.integrations.admin.v1.UpdateConnectionRequest
-	25, // 52: bifrost.integrations.admin.v1.AdminService.DeleteConnection:input_type -> bifrost.integrations.admin.v1.DeleteConnectionRequest
-	28, // 53: bifrost.integrations.admin.v1.AdminService.PutToken:input_type -> bifrost.integrations.admin.v1.PutTokenRequest
-	30, // 54: bifrost.integrations.admin.v1.AdminService.GetToken:input_type -> bifrost.integrations.admin.v1.GetTokenRequest
-	32, // 55: bifrost.integrations.admin.v1.AdminService.ListTokens:input_type -> bifrost.integrations.admin.v1.ListTokensRequest
-	34, // 56: bifrost.integrations.admin.v1.AdminService.DeleteToken:input_type -> bifrost.integrations.admin.v1.DeleteTokenRequest
-	37, // 57: bifrost.integrations.admin.v1.AdminService.CreateApiKey:input_type -> bifrost.integrations.admin.v1.CreateApiKeyRequest
-	39, // 58: bifrost.integrations.admin.v1.AdminService.ListApiKeys:input_type -> bifrost.integrations.admin.v1.ListApiKeysRequest
-	41, // 59: bifrost.integrations.admin.v1.AdminService.RevokeApiKey:input_type -> bifrost.integrations.admin.v1.RevokeApiKeyRequest
-	7,  // 60: bifrost.integrations.admin.v1.AdminService.CreateIntegration:output_type -> bifrost.integrations.admin.v1.CreateIntegrationResponse
-	9,  // 61: bifrost.integrations.admin.v1.AdminService.GetIntegration:output_type -> bifrost.integrations.admin.v1.GetIntegrationResponse
-	11, // 62: bifrost.integrations.admin.v1.AdminService.ListIntegrations:output_type -> bifrost.integrations.admin.v1.ListIntegrationsResponse
-	13, // 63: bifrost.integrations.admin.v1.AdminService.UpdateIntegration:output_type -> bifrost.integrations.admin.v1.UpdateIntegrationResponse
-	15, // 64: bifrost.integrations.admin.v1.AdminService.DeleteIntegration:output_type -> bifrost.integrations.admin.v1.DeleteIntegrationResponse
-	18, // 65: bifrost.integrations.admin.v1.AdminService.CreateConnection:output_type -> bifrost.integrations.admin.v1.CreateConnectionResponse
-	20, // 66: bifrost.integrations.admin.v1.AdminService.GetConnection:output_type -> bifrost.integrations.admin.v1.GetConnectionResponse
-	22, // 67: bifrost.integrations.admin.v1.AdminService.ListConnections:output_type -> bifrost.integrations.admin.v1.ListConnectionsResponse
-	24, // 68: bifrost.integrations.admin.v1.AdminService.UpdateConnection:output_type -> bifrost.integrations.admin.v1.UpdateConnectionResponse
-	26, // 69: bifrost.integrations.admin.v1.AdminService.DeleteConnection:output_type -> bifrost.integrations.admin.v1.DeleteConnectionResponse
-	29, // 70: bifrost.integrations.admin.v1.AdminService.PutToken:output_type -> bifrost.integrations.admin.v1.PutTokenResponse
-	31, // 71: bifrost.integrations.admin.v1.AdminService.GetToken:output_type -> bifrost.integrations.admin.v1.GetTokenResponse
-	33, // 72: bifrost.integrations.admin.v1.AdminService.ListTokens:output_type -> bifrost.integrations.admin.v1.ListTokensResponse
-	35, // 73: bifrost.integrations.admin.v1.AdminService.DeleteToken:output_type -> bifrost.integrations.admin.v1.DeleteTokenResponse
-	38, // 74: bifrost.integrations.admin.v1.AdminService.CreateApiKey:output_type -> bifrost.integrations.admin.v1.CreateApiKeyResponse
-	40, // 75: bifrost.integrations.admin.v1.AdminService.ListApiKeys:output_type -> bifrost.integrations.admin.v1.ListApiKeysResponse
-	42, // 76: bifrost.integrations.admin.v1.AdminService.RevokeApiKey:output_type -> bifrost.integrations.admin.v1.RevokeApiKeyResponse
-	60, // [60:77] is the sub-list for method output_type
-	43, // [43:60] is the sub-list for method input_type
-	43, // [43:43] is the sub-list for extension type_name
-	43, // [43:43] is the sub-list for extension extendee
-	0,  // [0:43] is the sub-list for field type_name
+	48, // 43: bifrost.integrations.admin.v1.AuditEvent.time:type_name -> google.protobuf.Timestamp
+	3,  // 44: bifrost.integrations.admin.v1.AuditEvent.role:type_name -> bifrost.integrations.admin.v1.Role
+	48, // 45: bifrost.integrations.admin.v1.ListAuditEventsRequest.start_time:type_name -> google.protobuf.Timestamp
+	48, // 46: bifrost.integrations.admin.v1.ListAuditEventsRequest.end_time:type_name -> google.protobuf.Timestamp
+	43, // 47: bifrost.integrations.admin.v1.ListAuditEventsResponse.events:type_name -> bifrost.integrations.admin.v1.AuditEvent
+	6,  // 48: bifrost.integrations.admin.v1.AdminService.CreateIntegration:input_type -> bifrost.integrations.admin.v1.CreateIntegrationRequest
+	8,  // 49: bifrost.integrations.admin.v1.AdminService.GetIntegration:input_type -> bifrost.integrations.admin.v1.GetIntegrationRequest
+	10, // 50: bifrost.integrations.admin.v1.AdminService.ListIntegrations:input_type -> bifrost.integrations.admin.v1.ListIntegrationsRequest
+	12, // 51: bifrost.integrations.admin.v1.AdminService.UpdateIntegration:input_type -> bifrost.integrations.admin.v1.UpdateIntegrationRequest
+	14, // 52: bifrost.integrations.admin.v1.AdminService.DeleteIntegration:input_type -> bifrost.integrations.admin.v1.DeleteIntegrationRequest
+	17, // 53: bifrost.integrations.admin.v1.AdminService.CreateConnection:input_type -> bifrost.integrations.admin.v1.CreateConnectionRequest
+	19, // 54: bifrost.integrations.admin.v1.AdminService.GetConnection:input_type -> bifrost.integrations.admin.v1.GetConnectionRequest
+	21, // 55: bifrost.integrations.admin.v1.AdminService.ListConnections:input_type -> bifrost.integrations.admin.v1.ListConnectionsRequest
+	23, // 56: bifrost.integrations.admin.v1.AdminService.UpdateConnection:input_type -> bifrost.integrations.admin.v1.UpdateConnectionRequest
+	25, // 57: bifrost.integrations.admin.v1.AdminService.DeleteConnection:input_type -> bifrost.integrations.admin.v1.DeleteConnectionRequest
+	28, // 58: bifrost.integrations.admin.v1.AdminService.PutToken:input_type -> bifrost.integrations.admin.v1.PutTokenRequest
+	30, // 59: bifrost.integrations.admin.v1.AdminService.GetToken:input_type -> bifrost.integrations.admin.v1.GetTokenRequest
+	32, // 60: bifrost.integrations.admin.v1.AdminService.ListTokens:input_type -> bifrost.integrations.admin.v1.ListTokensRequest
+	34, // 61: bifrost.integrations.admin.v1.AdminService.DeleteToken:input_type -> bifrost.integrations.admin.v1.DeleteTokenRequest
+	37, // 62: bifrost.integrations.admin.v1.AdminService.CreateApiKey:input_type -> bifrost.integrations.admin.v1.CreateApiKeyRequest
+	39, // 63: bifrost.integrations.admin.v1.AdminService.ListApiKeys:input_type -> bifrost.integrations.admin.v1.ListApiKeysRequest
+	41, // 64: bifrost.integrations.admin.v1.AdminService.RevokeApiKey:input_type -> bifrost.integrations.admin.v1.RevokeApiKeyRequest
+	44, // 65: bifrost.integrations.admin.v1.AdminService.ListAuditEvents:input_type -> bifrost.integrations.admin.v1.ListAuditEventsRequest
+	7,  // 66: bifrost.integrations.admin.v1.AdminService.CreateIntegration:output_type -> bifrost.integrations.admin.v1.CreateIntegrationResponse
+	9,  // 67: bifrost.integrations.admin.v1.AdminService.GetIntegration:output_type -> bifrost.integrations.admin.v1.GetIntegrationResponse
+	11, // 68: bifrost.integrations.admin.v1.AdminService.ListIntegrations:output_type -> bifrost.integrations.admin.v1.ListIntegrationsResponse
+	13, // 69: bifrost.integrations.admin.v1.AdminService.UpdateIntegration:output_type -> bifrost.integrations.admin.v1.UpdateIntegrationResponse
+	15, // 70: bifrost.integrations.admin.v1.AdminService.DeleteIntegration:output_type -> bifrost.integrations.admin.v1.DeleteIntegrationResponse
+	18, // 71: bifrost.integrations.admin.v1.AdminService.CreateConnection:output_type -> bifrost.integrations.admin.v1.CreateConnectionResponse
+	20, // 72: bifrost.integrations.admin.v1.AdminService.GetConnection:output_type -> bifrost.integrations.admin.v1.GetConnectionResponse
+	22, // 73: bifrost.integrations.admin.v1.AdminService.ListConnections:output_type -> bifrost.integrations.admin.v1.ListConnectionsResponse
+	24, // 74: bifrost.integrations.admin.v1.AdminService.UpdateConnection:output_type -> bifrost.integrations.admin.v1.UpdateConnectionResponse
+	26, // 75: bifrost.integrations.admin.v1.AdminService.DeleteConnection:output_type -> bifrost.integrations.admin.v1.DeleteConnectionResponse
+	29, // 76: bifrost.integrations.admin.v1.AdminService.PutToken:output_type -> bifrost.integrations.admin.v1.PutTokenResponse
+	31, // 77: bifrost.integrations.admin.v1.AdminService.GetToken:output_type -> bifrost.integrations.admin.v1.GetTokenResponse
+	33, // 78: bifrost.integrations.admin.v1.AdminService.ListTokens:output_type -> bifrost.integrations.admin.v1.ListTokensResponse
+	35, // 79: bifrost.integrations.admin.v1.AdminService.DeleteToken:output_type -> bifrost.integrations.admin.v1.DeleteTokenResponse
+	38, // 80: bifrost.integrations.admin.v1.AdminService.CreateApiKey:output_type -> bifrost.integrations.admin.v1.CreateApiKeyResponse
+	40, // 81: bifrost.integrations.admin.v1.AdminService.ListApiKeys:output_type -> bifrost.integrations.admin.v1.ListApiKeysResponse
+	42, // 82: bifrost.integrations.admin.v1.AdminService.RevokeApiKey:output_type -> bifrost.integrations.admin.v1.RevokeApiKeyResponse
+	45, // 83: bifrost.integrations.admin.v1.AdminService.ListAuditEvents:output_type -> bifrost.integrations.admin.v1.ListAuditEventsResponse
+	66, // [66:84] is the sub-list for method output_type
+	48, // [48:66] is the sub-list for method input_type
+	48, // [48:48] is the sub-list for extension type_name
+	48, // [48:48] is the sub-list for extension extendee
+	0,  // [0:48] is the sub-list for field type_name
 }
 
 func init() { file_bifrost_integrations_admin_v1_admin_proto_init() }
@@ -2901,7 +3210,7 @@ func file_bifrost_integrations_admin_v1_admin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_bifrost_integrations_admin_v1_admin_proto_rawDesc), len(file_bifrost_integrations_admin_v1_admin_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   40,
+			NumMessages:   43,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

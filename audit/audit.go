@@ -1,0 +1,162 @@
+// Package audit records who got which secret and who changed what, without ever
+// losing an event: a bounded queue that makes callers wait when full, drained by
+// one writer in batches.
+package audit
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/bifrost/integrations/store"
+)
+
+// Writer is where batches go.
+type Writer interface {
+	InsertAuditEvents(ctx context.Context, events []store.AuditEvent) error
+}
+
+// Options tune a Recorder; zero values take the defaults.
+type Options struct {
+	// QueueSize bounds events waiting to be written (default 4096).
+	QueueSize int
+	// BatchSize bounds one write (default 512).
+	BatchSize int
+	// FlushInterval is the longest an event waits for its batch (default 50ms).
+	FlushInterval time.Duration
+	Logger        *slog.Logger
+	Now           func() time.Time
+}
+
+// ErrClosed is returned by Record after Close.
+var ErrClosed = errors.New("audit recorder closed")
+
+// Recorder queues events and writes them in batches. Record blocks while the
+// queue is full: back-pressure instead of dropping.
+type Recorder struct {
+	w      Writer
+	opts   Options
+	queue  chan store.AuditEvent
+	mu     sync.RWMutex
+	closed bool
+	done   chan struct{}
+}
+
+// New starts a Recorder's writer.
+func New(w Writer, opts Options) *Recorder {
+	if opts.QueueSize <= 0 {
+		opts.QueueSize = 4096
+	}
+	if opts.BatchSize <= 0 {
+		opts.BatchSize = 512
+	}
+	if opts.FlushInterval <= 0 {
+		opts.FlushInterval = 50 * time.Millisecond
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	r := &Recorder{w: w, opts: opts, queue: make(chan store.AuditEvent, opts.QueueSize), done: make(chan struct{})}
+	go r.run()
+	return r
+}
+
+// Record queues e, waiting while the queue is full until ctx ends.
+func (r *Recorder) Record(ctx context.Context, e store.AuditEvent) error {
+	if e.ID == "" {
+		e.ID = store.NewAuditID()
+	}
+	if e.Time.IsZero() {
+		e.Time = r.opts.Now()
+	}
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if r.closed {
+		return ErrClosed
+	}
+	select {
+	case r.queue <- e:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Close writes what is queued and stops the writer.
+func (r *Recorder) Close() {
+	r.mu.Lock()
+	if !r.closed {
+		r.closed = true
+		close(r.queue)
+	}
+	r.mu.Unlock()
+	<-r.done
+}
+
+func (r *Recorder) run() {
+	defer close(r.done)
+	batch := make([]store.AuditEvent, 0, r.opts.BatchSize)
+	timer := time.NewTimer(r.opts.FlushInterval)
+	defer timer.Stop()
+	for {
+		select {
+		case e, ok := <-r.queue:
+			if !ok {
+				r.write(batch)
+				return
+			}
+			batch = append(batch, e)
+			if len(batch) < r.opts.BatchSize {
+				continue
+			}
+		case <-timer.C:
+		}
+		r.write(batch)
+		batch = batch[:0]
+		timer.Reset(r.opts.FlushInterval)
+	}
+}
+
+// write retries a failed batch until it is stored: an audit log with holes is
+// worse than a writer that waits for the database to come back. While it
+// retries, the queue fills and callers feel the back-pressure.
+func (r *Recorder) write(batch []store.AuditEvent) {
+	if len(batch) == 0 {
+		return
+	}
+	for wait := 10 * time.Millisecond; ; wait = min(2*wait, 5*time.Second) {
+		err := r.w.InsertAuditEvents(context.Background(), batch)
+		if err == nil {
+			return
+		}
+		r.opts.Logger.Error("writing audit events failed; retrying", "events", len(batch), "error", err)
+		time.Sleep(wait)
+	}
+}
+
+// Depth is how many events wait to be written.
+func (r *Recorder) Depth() int { return len(r.queue) }
+
+// Prune deletes events older than retention every interval until ctx ends.
+func Prune(ctx context.Context, s interface {
+	PruneAuditEvents(ctx context.Context, before time.Time) (int64, error)
+}, retention, interval time.Duration, logger *slog.Logger) {
+	for {
+		n, err := s.PruneAuditEvents(ctx, time.Now().Add(-retention))
+		if err != nil && ctx.Err() == nil {
+			logger.Warn("pruning audit events", "error", err)
+		} else if n > 0 {
+			logger.Info("pruned audit events", "deleted", n, "retention", retention)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(interval):
+		}
+	}
+}

@@ -1,0 +1,86 @@
+package audit_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/bifrost/integrations/audit"
+	"github.com/bifrost/integrations/store"
+)
+
+// gatedWriter stores batches, but only while its gate is open, and can fail a
+// number of times first.
+type gatedWriter struct {
+	mu       sync.Mutex
+	gate     chan struct{}
+	failures atomic.Int32
+	events   []store.AuditEvent
+	batches  int
+}
+
+func (w *gatedWriter) InsertAuditEvents(_ context.Context, events []store.AuditEvent) error {
+	<-w.gate
+	if w.failures.Add(-1) >= 0 {
+		return errors.New("database down")
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.events = append(w.events, events...)
+	w.batches++
+	return nil
+}
+
+func TestFullQueueMakesCallersWaitAndLosesNothing(t *testing.T) {
+	t.Parallel()
+	w := &gatedWriter{gate: make(chan struct{})}
+	w.failures.Store(2)
+	r := audit.New(w, audit.Options{QueueSize: 4, BatchSize: 16, FlushInterval: time.Millisecond, Logger: slog.New(slog.DiscardHandler)})
+	const n = 200
+	var recorded atomic.Int32
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			if err := r.Record(context.Background(), store.AuditEvent{Method: fmt.Sprint(i), Outcome: "OK"}); err != nil {
+				t.Error(err)
+			}
+			recorded.Add(1)
+		})
+	}
+	time.Sleep(50 * time.Millisecond)
+	if got := recorded.Load(); got >= n {
+		t.Fatalf("all %d Record calls returned while the writer was stuck: no back-pressure", got)
+	}
+	// A caller whose deadline passes while the queue is full is told so.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
+	defer cancel()
+	if err := r.Record(ctx, store.AuditEvent{Method: "late"}); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Record on a full queue past its deadline: %v", err)
+	}
+	close(w.gate) // the database comes back (after two more failures)
+	wg.Wait()
+	r.Close()
+	seen := map[string]bool{}
+	for _, e := range w.events {
+		seen[e.Method] = true
+		if e.ID == "" || e.Time.IsZero() {
+			t.Fatalf("event without ID or time: %+v", e)
+		}
+	}
+	for i := range n {
+		if !seen[fmt.Sprint(i)] {
+			t.Fatalf("event %d was lost", i)
+		}
+	}
+	if w.batches >= n {
+		t.Fatalf("%d batches for %d events: not batched", w.batches, n)
+	}
+	if err := r.Record(context.Background(), store.AuditEvent{}); !errors.Is(err, audit.ErrClosed) {
+		t.Fatalf("Record after Close: %v", err)
+	}
+}

@@ -1,0 +1,98 @@
+package server
+
+import (
+	"context"
+	"regexp"
+	"strings"
+
+	"github.com/google/uuid"
+	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/logging"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+
+	"github.com/bifrost/integrations/store"
+)
+
+// callRecord is what the audit interceptor learns about a call from the layers
+// inside it: who called (authentication), and what the handler resolved and
+// handed out.
+type callRecord struct {
+	apiKeyID    string
+	role        string
+	integration string
+	org         string
+	secrets     bool
+}
+
+type callRecordKey struct{}
+
+func recordOf(ctx context.Context) *callRecord {
+	if r, ok := ctx.Value(callRecordKey{}).(*callRecord); ok {
+		return r
+	}
+	return &callRecord{} // outside the audit interceptor (tests of handlers alone)
+}
+
+// notedSecrets marks the call as one that returned secrets, for org.
+func notedSecrets(ctx context.Context, integration, org string) {
+	r := recordOf(ctx)
+	r.secrets, r.integration, r.org = true, integration, org
+}
+
+// requestIDPattern bounds a caller-chosen request ID so it is safe in logs.
+var requestIDPattern = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,64}$`)
+
+type requestIDKey struct{}
+
+// requestID gives every call an ID, the caller's x-request-id when it is sane,
+// returned in the response header and carried by its log lines and audit event.
+func requestID(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	id := ""
+	if md, ok := metadata.FromIncomingContext(ctx); ok {
+		if v := md.Get("x-request-id"); len(v) > 0 && requestIDPattern.MatchString(v[0]) {
+			id = v[0]
+		}
+	}
+	if id == "" {
+		id = uuid.NewString()
+	}
+	_ = grpc.SetHeader(ctx, metadata.Pairs("x-request-id", id))
+	ctx = logging.InjectFields(ctx, logging.Fields{"request_id", id})
+	return handler(context.WithValue(ctx, requestIDKey{}, id), req)
+}
+
+// auditCalls records every change, every call that returned a secret and every
+// denied call, after it ran and before its answer leaves: when the audit log
+// cannot take the event, the caller gets an error instead of the secret.
+func (s *Server) auditCalls(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	rec := &callRecord{}
+	if named, ok := req.(interface{ GetName() string }); ok && strings.HasPrefix(info.FullMethod, "/bifrost.integrations.v1.") {
+		rec.integration = named.GetName()
+	}
+	if org, ok := req.(interface{ GetOrgId() string }); ok {
+		rec.org = org.GetOrgId()
+	}
+	resp, err := handler(context.WithValue(ctx, callRecordKey{}, rec), req)
+	code := status.Code(err)
+	method := info.FullMethod[strings.LastIndex(info.FullMethod, "/")+1:]
+	isWrite := !strings.HasPrefix(method, "Get") && !strings.HasPrefix(method, "List")
+	denied := code == codes.Unauthenticated || code == codes.PermissionDenied
+	if !isWrite && !denied && !(rec.secrets && err == nil) {
+		return resp, err
+	}
+	detail := ""
+	if rec.secrets && err == nil {
+		detail = "returned secrets"
+	}
+	requestID, _ := ctx.Value(requestIDKey{}).(string)
+	if auditErr := s.audit.Record(ctx, store.AuditEvent{
+		APIKeyID: rec.apiKeyID, Role: rec.role, Method: info.FullMethod, Integration: rec.integration,
+		OrgID: rec.org, Outcome: code.String(), RequestID: requestID, Detail: detail,
+	}); auditErr != nil {
+		s.logger.ErrorContext(ctx, "audit event not recorded; withholding the answer", "method", info.FullMethod, "error", auditErr)
+		return nil, status.Error(codes.Unavailable, "audit log unavailable, retry")
+	}
+	return resp, err
+}

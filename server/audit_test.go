@@ -1,0 +1,124 @@
+package server_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	adminv1 "github.com/bifrost/integrations/gen/bifrost/integrations/admin/v1"
+	integrationsv1 "github.com/bifrost/integrations/gen/bifrost/integrations/v1"
+)
+
+// auditEvents waits for the recorder to flush and returns the events matching req.
+func auditEvents(t *testing.T, f *fixture, req *adminv1.ListAuditEventsRequest, atLeast int) []*adminv1.AuditEvent {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		resp, err := f.admin.ListAuditEvents(context.Background(), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(resp.GetEvents()) >= atLeast || time.Now().After(deadline) {
+			return resp.GetEvents()
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestAuditRecordsSecretReadsChangesAndDenialsWithoutSecrets(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	workerKey := f.env.NewKey(t, adminv1.Role_ROLE_WORKER, "org-a")
+	worker := f.env.Integrations(t, workerKey)
+	if _, err := worker.UpsertMapping(ctx, &integrationsv1.UpsertMappingRequest{Name: "Microsoft_Graph", EntityId: "t-a", Config: mustStruct(t, map[string]any{"api_key": orgAAPIKey})}); err != nil {
+		t.Fatal(err)
+	}
+	var header metadata.MD
+	withID := metadata.AppendToOutgoingContext(ctx, "x-request-id", "req-123")
+	if _, err := worker.GetIntegration(withID, &integrationsv1.GetIntegrationRequest{Name: "Microsoft_Graph"}, grpc.Header(&header)); err != nil {
+		t.Fatal(err)
+	}
+	if got := header.Get("x-request-id"); len(got) != 1 || got[0] != "req-123" {
+		t.Fatalf("x-request-id header = %v", got)
+	}
+	// Reads without secrets are not audited; denied calls are.
+	if _, err := worker.GetIntegration(ctx, &integrationsv1.GetIntegrationRequest{Name: "Plain"}); err != nil {
+		t.Fatal(err)
+	}
+	_, _ = worker.GetIntegration(ctx, &integrationsv1.GetIntegrationRequest{Name: "Microsoft_Graph", OrgId: "org-b"})
+	_, _ = f.env.Integrations(t, "bfk_forged").GetIntegration(ctx, &integrationsv1.GetIntegrationRequest{Name: "Microsoft_Graph"})
+
+	events := auditEvents(t, f, &adminv1.ListAuditEventsRequest{Integration: "Microsoft_Graph"}, 4)
+	var byMethod = map[string]*adminv1.AuditEvent{}
+	for _, e := range events {
+		byMethod[e.GetMethod()+" "+e.GetOutcome()] = e
+		text := protojson.Format(e)
+		for _, secret := range []string{orgAAPIKey, orgAAccess, clientSecret, defaultAPIKey, workerKey, "bfk_forged"} {
+			if strings.Contains(text, secret) {
+				t.Fatalf("audit event holds secret %q: %s", secret, text)
+			}
+		}
+	}
+	read := byMethod["/bifrost.integrations.v1.IntegrationsService/GetIntegration OK"]
+	if read == nil || read.GetOrgId() != "org-a" || read.GetRequestId() != "req-123" || read.GetApiKeyId() == "" ||
+		read.GetRole() != adminv1.Role_ROLE_WORKER || read.GetDetail() != "returned secrets" {
+		t.Fatalf("secret read event = %v (all: %v)", read, events)
+	}
+	if e := byMethod["/bifrost.integrations.v1.IntegrationsService/UpsertMapping OK"]; e == nil || e.GetOrgId() != "" && e.GetOrgId() != "org-a" {
+		t.Fatalf("change event = %v", e)
+	}
+	if e := byMethod["/bifrost.integrations.v1.IntegrationsService/GetIntegration PermissionDenied"]; e == nil || e.GetOrgId() != "org-b" {
+		t.Fatalf("denied event = %v", e)
+	}
+	if e := byMethod["/bifrost.integrations.v1.IntegrationsService/GetIntegration Unauthenticated"]; e == nil || e.GetApiKeyId() != "" {
+		t.Fatalf("unauthenticated event = %v", e)
+	}
+	plain := auditEvents(t, f, &adminv1.ListAuditEventsRequest{Integration: "Plain"}, 0)
+	if len(plain) != 0 {
+		t.Fatalf("a read without secrets was audited: %v", plain)
+	}
+}
+
+func TestAuditEventsFilterAndPage(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	c := f.env.Integrations(t, f.env.AdminKey)
+	start := time.Now()
+	for _, org := range []string{"org-1", "org-2", "org-3"} {
+		if _, err := c.UpsertMapping(ctx, &integrationsv1.UpsertMappingRequest{Name: "Plain", OrgId: org}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	all := auditEvents(t, f, &adminv1.ListAuditEventsRequest{Integration: "Plain"}, 3)
+	if len(all) != 3 || all[0].GetOrgId() != "org-3" {
+		t.Fatalf("want 3 events newest first, got %v", all)
+	}
+	one := auditEvents(t, f, &adminv1.ListAuditEventsRequest{OrgId: "org-2"}, 1)
+	if len(one) != 1 || one[0].GetOrgId() != "org-2" {
+		t.Fatalf("org filter: %v", one)
+	}
+	page1, err := f.admin.ListAuditEvents(ctx, &adminv1.ListAuditEventsRequest{Integration: "Plain", PageSize: 2})
+	if err != nil || len(page1.GetEvents()) != 2 || page1.GetNextPageToken() == "" {
+		t.Fatalf("page 1: %v, %v", page1, err)
+	}
+	page2, err := f.admin.ListAuditEvents(ctx, &adminv1.ListAuditEventsRequest{Integration: "Plain", PageSize: 2, PageToken: page1.GetNextPageToken()})
+	if err != nil || len(page2.GetEvents()) != 1 || page2.GetEvents()[0].GetOrgId() != "org-1" {
+		t.Fatalf("page 2: %v, %v", page2, err)
+	}
+	before, err := f.admin.ListAuditEvents(ctx, &adminv1.ListAuditEventsRequest{EndTime: timestamppb.New(start.Add(-time.Hour))})
+	if err != nil || len(before.GetEvents()) != 0 {
+		t.Fatalf("time filter: %v, %v", before, err)
+	}
+	byAdmin := auditEvents(t, f, &adminv1.ListAuditEventsRequest{ApiKeyId: all[0].GetApiKeyId(), Integration: "Plain"}, 3)
+	if len(byAdmin) != 3 {
+		t.Fatalf("caller filter: %v", byAdmin)
+	}
+}
