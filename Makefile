@@ -5,7 +5,7 @@ GO_TOOL := go tool -modfile=tools/go.mod
 BUF := $(GO_TOOL) buf
 DATA_DIR ?= ./data
 
-.PHONY: all build generate check-generate lint test run bench clean
+.PHONY: all build generate check-generate lint test fuzz run bench clean
 
 all: check-generate lint test build
 
@@ -31,6 +31,16 @@ lint:
 
 test:
 	go test -race -count=1 ./...
+
+# Each fuzz target runs for FUZZTIME; `make test` runs their committed seeds.
+FUZZTIME ?= 20s
+FUZZ_TARGETS := ./config:FuzzPatchAndMerge ./keyring:FuzzOpen ./server:FuzzRequestValidation ./oauth:FuzzTokenResponse
+fuzz:
+	@for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; fn=$${t##*:}; \
+		echo "fuzzing $$fn in $$pkg for $(FUZZTIME)"; \
+		go test -run='^$$' -fuzz="^$$fn$$" -fuzztime=$(FUZZTIME) $$pkg || exit 1; \
+	done
 
 # Starts integrationsd as its own process and prints one table of figures and
 # targets; see README "Benchmark". BENCH_FLAGS passes flags (e.g. -mappings 1000).

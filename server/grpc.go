@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"runtime/debug"
 	"strings"
+	"time"
 
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors"
 	grpcauth "github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/auth"
@@ -46,8 +47,10 @@ func (s *Server) NewGRPCServer(healthServer *health.Server, opts ...grpc.ServerO
 		return c.Service != healthpb.Health_ServiceDesc.ServiceName && !strings.HasPrefix(c.Service, "grpc.reflection.")
 	})
 	opts = append(opts,
+		grpc.MaxRecvMsgSize(maxRequestBytes),
 		grpc.ChainUnaryInterceptor(
 			recovery.UnaryServerInterceptor(recoverToInternal),
+			boundDeadline,
 			requestID,
 			logging.UnaryServerInterceptor(logger, logOpts...),
 			selector.UnaryServerInterceptor(s.auditCalls, needsKey),
@@ -68,6 +71,24 @@ func (s *Server) NewGRPCServer(healthServer *health.Server, opts ...grpc.ServerO
 		healthServer.SetServingStatus(svc, healthpb.HealthCheckResponse_SERVING)
 	}
 	return gs
+}
+
+// Limits on every call.
+const (
+	// maxRequestBytes is far above any valid request (configs are capped at 64 KiB).
+	maxRequestBytes = 1 << 20
+	// maxCallTime bounds a call whose caller set no deadline, or a longer one, so
+	// no call holds a database connection or a lease waiter forever.
+	maxCallTime = 30 * time.Second
+)
+
+func boundDeadline(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	if d, ok := ctx.Deadline(); !ok || time.Until(d) > maxCallTime {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, maxCallTime)
+		defer cancel()
+	}
+	return handler(ctx, req)
 }
 
 // authenticate resolves the bearer key to a principal and keeps every key but an

@@ -383,6 +383,14 @@ func TestBadRequestsGetInvalidArgumentNamingTheField(t *testing.T) {
 	}
 }
 
+func TestOversizedRequestIsRefusedBeforeReachingAHandler(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	_, err := f.env.Integrations(t, f.env.AdminKey).GetIntegration(context.Background(),
+		&integrationsv1.GetIntegrationRequest{Name: "Plain", OrgId: strings.Repeat("o", 2<<20)})
+	wantCode(t, err, codes.ResourceExhausted)
+}
+
 func TestAuthentication(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
