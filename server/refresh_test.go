@@ -12,6 +12,7 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -363,5 +364,42 @@ func TestDeadlineBoundsAWaitOnASlowProvider(t *testing.T) {
 	_, err := f.get(ctx, &integrationsv1.GetIntegrationRequest{Name: "Graph", OrgId: "org-a"})
 	if status.Code(err) != codes.DeadlineExceeded && !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("err = %v, want DEADLINE_EXCEEDED", err)
+	}
+}
+
+// TestNoTokenInAnyLogLineOrAuditRecordOfAFullScenario runs refreshes, failures,
+// client credentials and reads at debug level and searches every log line and
+// audit record for every token the provider issued and every secret put.
+func TestNoTokenInAnyLogLineOrAuditRecordOfAFullScenario(t *testing.T) {
+	t.Parallel()
+	f := newRefreshFixture(t, time.Hour, oauth.Options{BackoffBase: time.Millisecond})
+	ctx := context.Background()
+	f.putIssued(t, "org-a", time.Now().Add(-time.Minute))
+	f.putIssued(t, "org-b", time.Now().Add(time.Minute))
+	for _, req := range []*integrationsv1.GetIntegrationRequest{
+		{Name: "Graph", OrgId: "org-a"}, {Name: "Graph", OrgId: "org-b", ForceRefresh: true}, {Name: "Halo", OrgId: "org-c"},
+	} {
+		if _, err := f.get(ctx, req); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.provider.FailNext(http.StatusBadGateway)
+	_, _ = f.get(ctx, &integrationsv1.GetIntegrationRequest{Name: "Graph", OrgId: "org-a", ForceRefresh: true})
+	f.provider.RevokeGrants()
+	time.Sleep(5 * time.Millisecond)
+	_, _ = f.get(ctx, &integrationsv1.GetIntegrationRequest{Name: "Graph", OrgId: "org-b", ForceRefresh: true})
+	events := auditEvents(t, &fixture{env: f.env, admin: f.admin}, &adminv1.ListAuditEventsRequest{PageSize: 1000}, 8)
+	records := f.env.Logs.String()
+	for _, e := range events {
+		records += protojson.Format(e)
+	}
+	secrets := append(f.provider.Issued(), f.provider.ClientSecret, f.env.AdminKey)
+	if len(secrets) < 6 {
+		t.Fatalf("the scenario issued only %d secrets", len(secrets))
+	}
+	for _, secret := range secrets {
+		if strings.Contains(records, secret) {
+			t.Errorf("logs or audit records contain secret %q", secret)
+		}
 	}
 }

@@ -38,8 +38,9 @@ type Provider struct {
 	// failures queued: each request pops one status (0 = answer normally).
 	failures []int
 	// rotate off: refresh responses carry no refresh_token (the old one stays good).
-	rotate bool
-	dead   bool
+	rotate        bool
+	dead          bool
+	issuedRefresh []string
 }
 
 // New starts a provider until the test ends. Tokens live lifetime.
@@ -76,6 +77,7 @@ func (p *Provider) Issue() (access, refresh string) {
 	access, refresh = "at-"+random(), "rt-"+random()
 	p.access[access] = time.Now().Add(p.lifetime)
 	p.refresh[refresh] = true
+	p.issuedRefresh = append(p.issuedRefresh, refresh)
 	return access, refresh
 }
 
@@ -124,6 +126,18 @@ func (p *Provider) LastParams() url.Values {
 		return nil
 	}
 	return p.params[len(p.params)-1]
+}
+
+// Issued returns every access and refresh token this provider handed out, for
+// tests that search logs and records for leaks.
+func (p *Provider) Issued() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make([]string, 0, len(p.access)+len(p.issuedRefresh))
+	for a := range p.access {
+		out = append(out, a)
+	}
+	return append(out, p.issuedRefresh...)
 }
 
 // Valid reports whether access is a live access token this provider issued.
@@ -178,8 +192,10 @@ func (p *Provider) serveToken(w http.ResponseWriter, r *http.Request) {
 		resp := p.issueLocked()
 		if p.rotate {
 			delete(p.refresh, rt)
-			resp["refresh_token"] = "rt-" + random()
-			p.refresh[resp["refresh_token"].(string)] = true
+			rt := "rt-" + random()
+			resp["refresh_token"] = rt
+			p.refresh[rt] = true
+			p.issuedRefresh = append(p.issuedRefresh, rt)
 		}
 		writeJSON(w, resp)
 	case "client_credentials":
