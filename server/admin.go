@@ -669,3 +669,35 @@ func (h *adminService) ListAuditEvents(ctx context.Context, req *adminv1.ListAud
 	}
 	return resp, nil
 }
+
+// Encryption keys
+
+func (h *adminService) RotateEncryptionKey(ctx context.Context, _ *adminv1.RotateEncryptionKeyRequest) (*adminv1.RotateEncryptionKeyResponse, error) {
+	id, err := h.s.keys.Rotate(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &adminv1.RotateEncryptionKeyResponse{KeyId: id}, nil
+}
+
+func (h *adminService) GetEncryptionStatus(ctx context.Context, _ *adminv1.GetEncryptionStatusRequest) (*adminv1.GetEncryptionStatusResponse, error) {
+	keys, pending, err := h.s.keys.Status(ctx)
+	if err != nil {
+		return nil, err
+	}
+	resp := &adminv1.GetEncryptionStatusResponse{Pending: pending}
+	for _, k := range keys {
+		resp.Keys = append(resp.Keys, &adminv1.EncryptionKey{
+			Id: k.ID, Current: k.Current, CreateTime: timestamppb.New(k.CreatedAt),
+			SupersedeTime: timestampOrNil(k.SupersededAt), Ciphertexts: k.Ciphertexts,
+		})
+	}
+	return resp, nil
+}
+
+func (h *adminService) RetireEncryptionKey(ctx context.Context, req *adminv1.RetireEncryptionKeyRequest) (*adminv1.RetireEncryptionKeyResponse, error) {
+	if req.GetKeyId() == 0 {
+		return nil, invalidArgument("key_id", "is required")
+	}
+	return &adminv1.RetireEncryptionKeyResponse{}, h.s.keys.Retire(ctx, req.GetKeyId())
+}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/bifrost/integrations/audit"
 	"github.com/bifrost/integrations/auth"
+	"github.com/bifrost/integrations/datakeys"
 	adminv1 "github.com/bifrost/integrations/gen/bifrost/integrations/admin/v1"
 	integrationsv1 "github.com/bifrost/integrations/gen/bifrost/integrations/v1"
 	"github.com/bifrost/integrations/oauth"
@@ -22,7 +23,9 @@ type Deps struct {
 	// Refresher keeps the tokens GetIntegration hands out fresh.
 	Refresher *oauth.Refresher
 	// Audit records changes, secret reads and denied calls.
-	Audit  *audit.Recorder
+	Audit *audit.Recorder
+	// Keys manages the data keys that seal the database's secrets.
+	Keys   *datakeys.Manager
 	Logger *slog.Logger
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
@@ -33,13 +36,14 @@ type Server struct {
 	store     *store.Store
 	refresher *oauth.Refresher
 	audit     *audit.Recorder
+	keys      *datakeys.Manager
 	logger    *slog.Logger
 	now       func() time.Time
 }
 
 // New returns a Server over d.
 func New(d Deps) *Server {
-	s := &Server{store: d.Store, refresher: d.Refresher, audit: d.Audit, logger: d.Logger, now: d.Now}
+	s := &Server{store: d.Store, refresher: d.Refresher, audit: d.Audit, keys: d.Keys, logger: d.Logger, now: d.Now}
 	if s.now == nil {
 		s.now = time.Now
 	}

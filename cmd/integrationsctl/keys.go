@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -13,7 +14,8 @@ import (
 )
 
 func (a *app) keysCommand() *cobra.Command {
-	cmd := &cobra.Command{Use: "keys", Aliases: []string{"key"}, Short: "Create, list and revoke API keys"}
+	cmd := &cobra.Command{Use: "keys", Aliases: []string{"key"}, Short: "API keys (create, list, revoke) and data encryption keys (rotate, encryption, retire)"}
+	cmd.AddCommand(a.encryptionCommands()...)
 	var req adminv1.CreateApiKeyRequest
 	var role string
 	var expiresIn time.Duration
@@ -80,4 +82,53 @@ func (a *app) printKeys(resp proto.Message, keys ...*adminv1.ApiKey) error {
 			add(k.GetId(), k.GetName(), k.GetRole(), k.GetOrgId(), k.GetCreateTime(), k.GetExpireTime(), k.GetRevokeTime())
 		}
 	})
+}
+
+// encryptionCommands are the data key commands under "keys": rotate, status,
+// retire.
+func (a *app) encryptionCommands() []*cobra.Command {
+	return []*cobra.Command{
+		{
+			Use: "rotate", Short: "Add a data key and make it current; old values are re-encrypted in the background", Args: cobra.NoArgs,
+			RunE: func(cmd *cobra.Command, _ []string) error {
+				resp, err := a.admin.RotateEncryptionKey(cmd.Context(), &adminv1.RotateEncryptionKeyRequest{})
+				if err != nil {
+					return err
+				}
+				return a.print(resp, "CURRENT DATA KEY", func(add func(...any)) { add(resp.GetKeyId()) })
+			},
+		},
+		{
+			Use: "encryption", Short: "Show the data keys, how many values each seals, and how many wait for re-encryption", Args: cobra.NoArgs,
+			RunE: func(cmd *cobra.Command, _ []string) error {
+				resp, err := a.admin.GetEncryptionStatus(cmd.Context(), &adminv1.GetEncryptionStatusRequest{})
+				if err != nil {
+					return err
+				}
+				err = a.print(resp, "KEY\tCURRENT\tVALUES\tCREATED\tSUPERSEDED", func(add func(...any)) {
+					for _, k := range resp.GetKeys() {
+						add(k.GetId(), k.GetCurrent(), k.GetCiphertexts(), k.GetCreateTime(), k.GetSupersedeTime())
+					}
+				})
+				if err == nil && a.output == "text" {
+					_, err = fmt.Fprintf(a.out, "\n%d values wait for re-encryption to the current key.\n", resp.GetPending())
+				}
+				return err
+			},
+		},
+		{
+			Use: "retire KEY_ID", Short: "Delete a data key that seals nothing any more", Args: cobra.ExactArgs(1),
+			RunE: func(cmd *cobra.Command, args []string) error {
+				id, err := strconv.ParseUint(args[0], 10, 32)
+				if err != nil {
+					return fmt.Errorf("KEY_ID %q is not a key number", args[0])
+				}
+				resp, err := a.admin.RetireEncryptionKey(cmd.Context(), &adminv1.RetireEncryptionKeyRequest{KeyId: uint32(id)})
+				if err != nil {
+					return err
+				}
+				return a.print(resp, "RETIRED", func(add func(...any)) { add(id) })
+			},
+		},
+	}
 }

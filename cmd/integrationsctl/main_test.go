@@ -82,6 +82,13 @@ func TestQuickstartThroughTheCommandLine(t *testing.T) {
 	if !strings.Contains(auditOut, "UpsertMapping") || !strings.Contains(auditOut, "returned secrets") {
 		t.Errorf("audit output lacks the upsert or the secret read:\n%s", auditOut)
 	}
+	mustCtl(t, env, "", "keys", "rotate")
+	if out := mustCtl(t, env, "", "keys", "encryption"); !strings.Contains(out, "values wait for re-encryption") {
+		t.Errorf("keys encryption:\n%s", out)
+	}
+	if _, err := ctl(t, env, "", "keys", "retire", "2"); err == nil || !strings.Contains(err.Error(), "current") {
+		t.Errorf("retiring the current key: %v", err)
+	}
 	list := mustCtl(t, env, "", "mappings", "list", "Microsoft_Graph", "-o", "json")
 	if !strings.Contains(list, `"organizationId":`) || !strings.Contains(list, "org-123") {
 		t.Errorf("mappings list -o json:\n%s", list)

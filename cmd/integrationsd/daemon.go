@@ -19,6 +19,7 @@ import (
 	"google.golang.org/grpc/health"
 
 	"github.com/bifrost/integrations/audit"
+	"github.com/bifrost/integrations/datakeys"
 	"github.com/bifrost/integrations/keyring"
 	"github.com/bifrost/integrations/oauth"
 	"github.com/bifrost/integrations/server"
@@ -32,6 +33,7 @@ type daemon struct {
 	store        *store.Store
 	refresher    *oauth.Refresher
 	audit        *audit.Recorder
+	keys         *datakeys.Manager
 	grpc         *grpc.Server
 	health       *health.Server
 	http         *http.Server
@@ -40,7 +42,7 @@ type daemon struct {
 }
 
 func start(ctx context.Context, cfg config, logger *slog.Logger) (*daemon, error) {
-	ring, err := loadKeyring(cfg, logger)
+	master, err := loadKeyring(cfg, logger)
 	if err != nil {
 		return nil, err
 	}
@@ -51,11 +53,17 @@ func start(ctx context.Context, cfg config, logger *slog.Logger) (*daemon, error
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("creating database directory: %w", err)
 	}
+	ring := keyring.NewRotating()
 	st, err := store.OpenSQLite(ctx, path, ring)
 	if err != nil {
 		return nil, err
 	}
-	d := &daemon{cfg: cfg, logger: logger, store: st, health: health.NewServer()}
+	keys, err := datakeys.New(ctx, st, master, ring, datakeys.Options{Logger: logger})
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	d := &daemon{cfg: cfg, logger: logger, store: st, keys: keys, health: health.NewServer()}
 	if err := d.bootstrapAdminKey(ctx); err != nil {
 		st.Close()
 		return nil, err
@@ -71,7 +79,7 @@ func start(ctx context.Context, cfg config, logger *slog.Logger) (*daemon, error
 	}
 	d.audit = audit.New(st, audit.Options{Logger: logger})
 	d.refresher = oauth.New(st, oauth.Options{Logger: logger, Audit: d.audit.Record})
-	d.grpc = server.New(server.Deps{Store: st, Refresher: d.refresher, Audit: d.audit, Logger: logger}).NewGRPCServer(d.health, grpcOpts...)
+	d.grpc = server.New(server.Deps{Store: st, Refresher: d.refresher, Audit: d.audit, Keys: keys, Logger: logger}).NewGRPCServer(d.health, grpcOpts...)
 	d.http = &http.Server{Handler: d.httpHandler(), ReadHeaderTimeout: 5 * time.Second, TLSConfig: tlsConfig}
 	if d.grpcListener, err = net.Listen("tcp", cfg.listen); err != nil {
 		st.Close()
@@ -205,6 +213,7 @@ func (d *daemon) serve(ctx context.Context) error {
 		d.refresher.Run(refreshCtx)
 	}()
 	go audit.Prune(refreshCtx, d.store, d.cfg.auditRetention, time.Hour, d.logger)
+	go d.keys.Run(refreshCtx)
 	go func() { errs <- d.grpc.Serve(d.grpcListener) }()
 	go func() {
 		if err := d.http.Serve(d.httpListener); !errors.Is(err, http.ErrServerClosed) {

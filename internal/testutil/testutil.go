@@ -20,6 +20,7 @@ import (
 	"google.golang.org/grpc/test/bufconn"
 
 	"github.com/bifrost/integrations/audit"
+	"github.com/bifrost/integrations/datakeys"
 	adminv1 "github.com/bifrost/integrations/gen/bifrost/integrations/admin/v1"
 	integrationsv1 "github.com/bifrost/integrations/gen/bifrost/integrations/v1"
 	"github.com/bifrost/integrations/keyring"
@@ -32,7 +33,12 @@ import (
 type Env struct {
 	Store     *store.Store
 	Refresher *oauth.Refresher
-	AdminKey  string
+	Keys      *datakeys.Manager
+	// Master is the master key ring, Path the database file, for tests that
+	// open the database as a second replica.
+	Master   *keyring.Keyring
+	Path     string
+	AdminKey string
 	// Logs holds everything the server logged, to search for leaked secrets.
 	Logs     *SyncBuffer
 	listener *bufconn.Listener
@@ -74,7 +80,14 @@ func Keyring(t testing.TB) *keyring.Keyring {
 // (the provider's HTTP client, backoff); the background refresher is not started.
 func Start(t testing.TB, refresh ...oauth.Options) *Env {
 	t.Helper()
-	st, err := store.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "bifrost.db"), Keyring(t))
+	ring := keyring.NewRotating()
+	path := filepath.Join(t.TempDir(), "bifrost.db")
+	st, err := store.OpenSQLite(context.Background(), path, ring)
+	if err != nil {
+		t.Fatal(err)
+	}
+	master := Keyring(t)
+	keys, err := datakeys.New(context.Background(), st, master, ring, datakeys.Options{RetireGrace: time.Nanosecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +101,7 @@ func Start(t testing.TB, refresh ...oauth.Options) *Env {
 	recorder := audit.New(st, audit.Options{Logger: logger, FlushInterval: 5 * time.Millisecond})
 	opts.Audit = recorder.Record
 	refresher := oauth.New(st, opts)
-	srv := server.New(server.Deps{Store: st, Refresher: refresher, Audit: recorder, Logger: logger})
+	srv := server.New(server.Deps{Store: st, Refresher: refresher, Audit: recorder, Keys: keys, Logger: logger})
 	gs := srv.NewGRPCServer(health.NewServer())
 	lis := bufconn.Listen(1 << 20)
 	go gs.Serve(lis) //nolint:errcheck // ends with Stop below
@@ -97,7 +110,7 @@ func Start(t testing.TB, refresh ...oauth.Options) *Env {
 		recorder.Close()
 		st.Close()
 	})
-	env := &Env{Store: st, Refresher: refresher, Logs: logs, listener: lis}
+	env := &Env{Store: st, Refresher: refresher, Keys: keys, Master: master, Path: path, Logs: logs, listener: lis}
 	_, env.AdminKey, err = server.CreateAPIKey(context.Background(), st, store.APIKey{Name: "test admin", Role: store.RoleAdmin})
 	if err != nil {
 		t.Fatal(err)

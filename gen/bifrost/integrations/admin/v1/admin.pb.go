@@ -2774,6 +2774,334 @@ func (x *ListAuditEventsResponse) GetNextPageToken() string {
 	return ""
 }
 
+// EncryptionKey is a data key that seals secrets in the database (wrapped by the
+// master key, which never enters it).
+type EncryptionKey struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            uint32                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	Current       bool                   `protobuf:"varint,2,opt,name=current,proto3" json:"current,omitempty"`
+	CreateTime    *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	SupersedeTime *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=supersede_time,json=supersedeTime,proto3" json:"supersede_time,omitempty"`
+	// How many stored values this key seals.
+	Ciphertexts   int64 `protobuf:"varint,5,opt,name=ciphertexts,proto3" json:"ciphertexts,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EncryptionKey) Reset() {
+	*x = EncryptionKey{}
+	mi := &file_bifrost_integrations_admin_v1_admin_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EncryptionKey) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EncryptionKey) ProtoMessage() {}
+
+func (x *EncryptionKey) ProtoReflect() protoreflect.Message {
+	mi := &file_bifrost_integrations_admin_v1_admin_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EncryptionKey.ProtoReflect.Descriptor instead.
+func (*EncryptionKey) Descriptor() ([]byte, []int) {
+	return file_bifrost_integrations_admin_v1_admin_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *EncryptionKey) GetId() uint32 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *EncryptionKey) GetCurrent() bool {
+	if x != nil {
+		return x.Current
+	}
+	return false
+}
+
+func (x *EncryptionKey) GetCreateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreateTime
+	}
+	return nil
+}
+
+func (x *EncryptionKey) GetSupersedeTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.SupersedeTime
+	}
+	return nil
+}
+
+func (x *EncryptionKey) GetCiphertexts() int64 {
+	if x != nil {
+		return x.Ciphertexts
+	}
+	return 0
+}
+
+type RotateEncryptionKeyRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RotateEncryptionKeyRequest) Reset() {
+	*x = RotateEncryptionKeyRequest{}
+	mi := &file_bifrost_integrations_admin_v1_admin_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RotateEncryptionKeyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RotateEncryptionKeyRequest) ProtoMessage() {}
+
+func (x *RotateEncryptionKeyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_bifrost_integrations_admin_v1_admin_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RotateEncryptionKeyRequest.ProtoReflect.Descriptor instead.
+func (*RotateEncryptionKeyRequest) Descriptor() ([]byte, []int) {
+	return file_bifrost_integrations_admin_v1_admin_proto_rawDescGZIP(), []int{43}
+}
+
+type RotateEncryptionKeyResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	KeyId         uint32                 `protobuf:"varint,1,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RotateEncryptionKeyResponse) Reset() {
+	*x = RotateEncryptionKeyResponse{}
+	mi := &file_bifrost_integrations_admin_v1_admin_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RotateEncryptionKeyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RotateEncryptionKeyResponse) ProtoMessage() {}
+
+func (x *RotateEncryptionKeyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_bifrost_integrations_admin_v1_admin_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RotateEncryptionKeyResponse.ProtoReflect.Descriptor instead.
+func (*RotateEncryptionKeyResponse) Descriptor() ([]byte, []int) {
+	return file_bifrost_integrations_admin_v1_admin_proto_rawDescGZIP(), []int{44}
+}
+
+func (x *RotateEncryptionKeyResponse) GetKeyId() uint32 {
+	if x != nil {
+		return x.KeyId
+	}
+	return 0
+}
+
+type GetEncryptionStatusRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetEncryptionStatusRequest) Reset() {
+	*x = GetEncryptionStatusRequest{}
+	mi := &file_bifrost_integrations_admin_v1_admin_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetEncryptionStatusRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetEncryptionStatusRequest) ProtoMessage() {}
+
+func (x *GetEncryptionStatusRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_bifrost_integrations_admin_v1_admin_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetEncryptionStatusRequest.ProtoReflect.Descriptor instead.
+func (*GetEncryptionStatusRequest) Descriptor() ([]byte, []int) {
+	return file_bifrost_integrations_admin_v1_admin_proto_rawDescGZIP(), []int{45}
+}
+
+type GetEncryptionStatusResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Keys  []*EncryptionKey       `protobuf:"bytes,1,rep,name=keys,proto3" json:"keys,omitempty"`
+	// Values still sealed under keys that are not current.
+	Pending       int64 `protobuf:"varint,2,opt,name=pending,proto3" json:"pending,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetEncryptionStatusResponse) Reset() {
+	*x = GetEncryptionStatusResponse{}
+	mi := &file_bifrost_integrations_admin_v1_admin_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetEncryptionStatusResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetEncryptionStatusResponse) ProtoMessage() {}
+
+func (x *GetEncryptionStatusResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_bifrost_integrations_admin_v1_admin_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetEncryptionStatusResponse.ProtoReflect.Descriptor instead.
+func (*GetEncryptionStatusResponse) Descriptor() ([]byte, []int) {
+	return file_bifrost_integrations_admin_v1_admin_proto_rawDescGZIP(), []int{46}
+}
+
+func (x *GetEncryptionStatusResponse) GetKeys() []*EncryptionKey {
+	if x != nil {
+		return x.Keys
+	}
+	return nil
+}
+
+func (x *GetEncryptionStatusResponse) GetPending() int64 {
+	if x != nil {
+		return x.Pending
+	}
+	return 0
+}
+
+type RetireEncryptionKeyRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	KeyId         uint32                 `protobuf:"varint,1,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RetireEncryptionKeyRequest) Reset() {
+	*x = RetireEncryptionKeyRequest{}
+	mi := &file_bifrost_integrations_admin_v1_admin_proto_msgTypes[47]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RetireEncryptionKeyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RetireEncryptionKeyRequest) ProtoMessage() {}
+
+func (x *RetireEncryptionKeyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_bifrost_integrations_admin_v1_admin_proto_msgTypes[47]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RetireEncryptionKeyRequest.ProtoReflect.Descriptor instead.
+func (*RetireEncryptionKeyRequest) Descriptor() ([]byte, []int) {
+	return file_bifrost_integrations_admin_v1_admin_proto_rawDescGZIP(), []int{47}
+}
+
+func (x *RetireEncryptionKeyRequest) GetKeyId() uint32 {
+	if x != nil {
+		return x.KeyId
+	}
+	return 0
+}
+
+type RetireEncryptionKeyResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RetireEncryptionKeyResponse) Reset() {
+	*x = RetireEncryptionKeyResponse{}
+	mi := &file_bifrost_integrations_admin_v1_admin_proto_msgTypes[48]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RetireEncryptionKeyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RetireEncryptionKeyResponse) ProtoMessage() {}
+
+func (x *RetireEncryptionKeyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_bifrost_integrations_admin_v1_admin_proto_msgTypes[48]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RetireEncryptionKeyResponse.ProtoReflect.Descriptor instead.
+func (*RetireEncryptionKeyResponse) Descriptor() ([]byte, []int) {
+	return file_bifrost_integrations_admin_v1_admin_proto_rawDescGZIP(), []int{48}
+}
+
 var File_bifrost_integrations_admin_v1_admin_proto protoreflect.FileDescriptor
 
 const file_bifrost_integrations_admin_v1_admin_proto_rawDesc = "" +
@@ -2993,7 +3321,24 @@ const file_bifrost_integrations_admin_v1_admin_proto_rawDesc = "" +
 	"page_token\x18\a \x01(\tR\tpageToken\"\x84\x01\n" +
 	"\x17ListAuditEventsResponse\x12A\n" +
 	"\x06events\x18\x01 \x03(\v2).bifrost.integrations.admin.v1.AuditEventR\x06events\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken*\x9a\x01\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xdb\x01\n" +
+	"\rEncryptionKey\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\rR\x02id\x12\x18\n" +
+	"\acurrent\x18\x02 \x01(\bR\acurrent\x12;\n" +
+	"\vcreate_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"createTime\x12A\n" +
+	"\x0esupersede_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\rsupersedeTime\x12 \n" +
+	"\vciphertexts\x18\x05 \x01(\x03R\vciphertexts\"\x1c\n" +
+	"\x1aRotateEncryptionKeyRequest\"4\n" +
+	"\x1bRotateEncryptionKeyResponse\x12\x15\n" +
+	"\x06key_id\x18\x01 \x01(\rR\x05keyId\"\x1c\n" +
+	"\x1aGetEncryptionStatusRequest\"y\n" +
+	"\x1bGetEncryptionStatusResponse\x12@\n" +
+	"\x04keys\x18\x01 \x03(\v2,.bifrost.integrations.admin.v1.EncryptionKeyR\x04keys\x12\x18\n" +
+	"\apending\x18\x02 \x01(\x03R\apending\"3\n" +
+	"\x1aRetireEncryptionKeyRequest\x12\x15\n" +
+	"\x06key_id\x18\x01 \x01(\rR\x05keyId\"\x1d\n" +
+	"\x1bRetireEncryptionKeyResponse*\x9a\x01\n" +
 	"\n" +
 	"ConfigType\x12\x1b\n" +
 	"\x17CONFIG_TYPE_UNSPECIFIED\x10\x00\x12\x16\n" +
@@ -3016,7 +3361,7 @@ const file_bifrost_integrations_admin_v1_admin_proto_rawDesc = "" +
 	"\n" +
 	"ROLE_ADMIN\x10\x01\x12\x0f\n" +
 	"\vROLE_WORKER\x10\x02\x12\x18\n" +
-	"\x14ROLE_WORKER_ALL_ORGS\x10\x032\xed\x11\n" +
+	"\x14ROLE_WORKER_ALL_ORGS\x10\x032\x9a\x15\n" +
 	"\fAdminService\x12\x86\x01\n" +
 	"\x11CreateIntegration\x127.bifrost.integrations.admin.v1.CreateIntegrationRequest\x1a8.bifrost.integrations.admin.v1.CreateIntegrationResponse\x12}\n" +
 	"\x0eGetIntegration\x124.bifrost.integrations.admin.v1.GetIntegrationRequest\x1a5.bifrost.integrations.admin.v1.GetIntegrationResponse\x12\x83\x01\n" +
@@ -3036,7 +3381,10 @@ const file_bifrost_integrations_admin_v1_admin_proto_rawDesc = "" +
 	"\fCreateApiKey\x122.bifrost.integrations.admin.v1.CreateApiKeyRequest\x1a3.bifrost.integrations.admin.v1.CreateApiKeyResponse\x12t\n" +
 	"\vListApiKeys\x121.bifrost.integrations.admin.v1.ListApiKeysRequest\x1a2.bifrost.integrations.admin.v1.ListApiKeysResponse\x12w\n" +
 	"\fRevokeApiKey\x122.bifrost.integrations.admin.v1.RevokeApiKeyRequest\x1a3.bifrost.integrations.admin.v1.RevokeApiKeyResponse\x12\x80\x01\n" +
-	"\x0fListAuditEvents\x125.bifrost.integrations.admin.v1.ListAuditEventsRequest\x1a6.bifrost.integrations.admin.v1.ListAuditEventsResponseB\x91\x02\n" +
+	"\x0fListAuditEvents\x125.bifrost.integrations.admin.v1.ListAuditEventsRequest\x1a6.bifrost.integrations.admin.v1.ListAuditEventsResponse\x12\x8c\x01\n" +
+	"\x13RotateEncryptionKey\x129.bifrost.integrations.admin.v1.RotateEncryptionKeyRequest\x1a:.bifrost.integrations.admin.v1.RotateEncryptionKeyResponse\x12\x8c\x01\n" +
+	"\x13GetEncryptionStatus\x129.bifrost.integrations.admin.v1.GetEncryptionStatusRequest\x1a:.bifrost.integrations.admin.v1.GetEncryptionStatusResponse\x12\x8c\x01\n" +
+	"\x13RetireEncryptionKey\x129.bifrost.integrations.admin.v1.RetireEncryptionKeyRequest\x1a:.bifrost.integrations.admin.v1.RetireEncryptionKeyResponseB\x91\x02\n" +
 	"!com.bifrost.integrations.admin.v1B\n" +
 	"AdminProtoP\x01ZIgithub.com/bifrost/integrations/gen/bifrost/integrations/admin/v1;adminv1\xa2\x02\x03BIA\xaa\x02\x1dBifrost.Integrations.Admin.V1\xca\x02\x1dBifrost\\Integrations\\Admin\\V1\xe2\x02)Bifrost\\Integrations\\Admin\\V1\\GPBMetadata\xea\x02 Bifrost::Integrations::Admin::V1b\x06proto3"
 
@@ -3053,150 +3401,166 @@ func file_bifrost_integrations_admin_v1_admin_proto_rawDescGZIP() []byte {
 }
 
 var file_bifrost_integrations_admin_v1_admin_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_bifrost_integrations_admin_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 43)
+var file_bifrost_integrations_admin_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 50)
 var file_bifrost_integrations_admin_v1_admin_proto_goTypes = []any{
-	(ConfigType)(0),                   // 0: bifrost.integrations.admin.v1.ConfigType
-	(Flow)(0),                         // 1: bifrost.integrations.admin.v1.Flow
-	(TokenStatus)(0),                  // 2: bifrost.integrations.admin.v1.TokenStatus
-	(Role)(0),                         // 3: bifrost.integrations.admin.v1.Role
-	(*ConfigField)(nil),               // 4: bifrost.integrations.admin.v1.ConfigField
-	(*Integration)(nil),               // 5: bifrost.integrations.admin.v1.Integration
-	(*CreateIntegrationRequest)(nil),  // 6: bifrost.integrations.admin.v1.CreateIntegrationRequest
-	(*CreateIntegrationResponse)(nil), // 7: bifrost.integrations.admin.v1.CreateIntegrationResponse
-	(*GetIntegrationRequest)(nil),     // 8: bifrost.integrations.admin.v1.GetIntegrationRequest
-	(*GetIntegrationResponse)(nil),    // 9: bifrost.integrations.admin.v1.GetIntegrationResponse
-	(*ListIntegrationsRequest)(nil),   // 10: bifrost.integrations.admin.v1.ListIntegrationsRequest
-	(*ListIntegrationsResponse)(nil),  // 11: bifrost.integrations.admin.v1.ListIntegrationsResponse
-	(*UpdateIntegrationRequest)(nil),  // 12: bifrost.integrations.admin.v1.UpdateIntegrationRequest
-	(*UpdateIntegrationResponse)(nil), // 13: bifrost.integrations.admin.v1.UpdateIntegrationResponse
-	(*DeleteIntegrationRequest)(nil),  // 14: bifrost.integrations.admin.v1.DeleteIntegrationRequest
-	(*DeleteIntegrationResponse)(nil), // 15: bifrost.integrations.admin.v1.DeleteIntegrationResponse
-	(*Connection)(nil),                // 16: bifrost.integrations.admin.v1.Connection
-	(*CreateConnectionRequest)(nil),   // 17: bifrost.integrations.admin.v1.CreateConnectionRequest
-	(*CreateConnectionResponse)(nil),  // 18: bifrost.integrations.admin.v1.CreateConnectionResponse
-	(*GetConnectionRequest)(nil),      // 19: bifrost.integrations.admin.v1.GetConnectionRequest
-	(*GetConnectionResponse)(nil),     // 20: bifrost.integrations.admin.v1.GetConnectionResponse
-	(*ListConnectionsRequest)(nil),    // 21: bifrost.integrations.admin.v1.ListConnectionsRequest
-	(*ListConnectionsResponse)(nil),   // 22: bifrost.integrations.admin.v1.ListConnectionsResponse
-	(*UpdateConnectionRequest)(nil),   // 23: bifrost.integrations.admin.v1.UpdateConnectionRequest
-	(*UpdateConnectionResponse)(nil),  // 24: bifrost.integrations.admin.v1.UpdateConnectionResponse
-	(*DeleteConnectionRequest)(nil),   // 25: bifrost.integrations.admin.v1.DeleteConnectionRequest
-	(*DeleteConnectionResponse)(nil),  // 26: bifrost.integrations.admin.v1.DeleteConnectionResponse
-	(*Token)(nil),                     // 27: bifrost.integrations.admin.v1.Token
-	(*PutTokenRequest)(nil),           // 28: bifrost.integrations.admin.v1.PutTokenRequest
-	(*PutTokenResponse)(nil),          // 29: bifrost.integrations.admin.v1.PutTokenResponse
-	(*GetTokenRequest)(nil),           // 30: bifrost.integrations.admin.v1.GetTokenRequest
-	(*GetTokenResponse)(nil),          // 31: bifrost.integrations.admin.v1.GetTokenResponse
-	(*ListTokensRequest)(nil),         // 32: bifrost.integrations.admin.v1.ListTokensRequest
-	(*ListTokensResponse)(nil),        // 33: bifrost.integrations.admin.v1.ListTokensResponse
-	(*DeleteTokenRequest)(nil),        // 34: bifrost.integrations.admin.v1.DeleteTokenRequest
-	(*DeleteTokenResponse)(nil),       // 35: bifrost.integrations.admin.v1.DeleteTokenResponse
-	(*ApiKey)(nil),                    // 36: bifrost.integrations.admin.v1.ApiKey
-	(*CreateApiKeyRequest)(nil),       // 37: bifrost.integrations.admin.v1.CreateApiKeyRequest
-	(*CreateApiKeyResponse)(nil),      // 38: bifrost.integrations.admin.v1.CreateApiKeyResponse
-	(*ListApiKeysRequest)(nil),        // 39: bifrost.integrations.admin.v1.ListApiKeysRequest
-	(*ListApiKeysResponse)(nil),       // 40: bifrost.integrations.admin.v1.ListApiKeysResponse
-	(*RevokeApiKeyRequest)(nil),       // 41: bifrost.integrations.admin.v1.RevokeApiKeyRequest
-	(*RevokeApiKeyResponse)(nil),      // 42: bifrost.integrations.admin.v1.RevokeApiKeyResponse
-	(*AuditEvent)(nil),                // 43: bifrost.integrations.admin.v1.AuditEvent
-	(*ListAuditEventsRequest)(nil),    // 44: bifrost.integrations.admin.v1.ListAuditEventsRequest
-	(*ListAuditEventsResponse)(nil),   // 45: bifrost.integrations.admin.v1.ListAuditEventsResponse
-	nil,                               // 46: bifrost.integrations.admin.v1.Connection.TokenParamsEntry
-	(*structpb.Struct)(nil),           // 47: google.protobuf.Struct
-	(*timestamppb.Timestamp)(nil),     // 48: google.protobuf.Timestamp
-	(*fieldmaskpb.FieldMask)(nil),     // 49: google.protobuf.FieldMask
-	(*durationpb.Duration)(nil),       // 50: google.protobuf.Duration
+	(ConfigType)(0),                     // 0: bifrost.integrations.admin.v1.ConfigType
+	(Flow)(0),                           // 1: bifrost.integrations.admin.v1.Flow
+	(TokenStatus)(0),                    // 2: bifrost.integrations.admin.v1.TokenStatus
+	(Role)(0),                           // 3: bifrost.integrations.admin.v1.Role
+	(*ConfigField)(nil),                 // 4: bifrost.integrations.admin.v1.ConfigField
+	(*Integration)(nil),                 // 5: bifrost.integrations.admin.v1.Integration
+	(*CreateIntegrationRequest)(nil),    // 6: bifrost.integrations.admin.v1.CreateIntegrationRequest
+	(*CreateIntegrationResponse)(nil),   // 7: bifrost.integrations.admin.v1.CreateIntegrationResponse
+	(*GetIntegrationRequest)(nil),       // 8: bifrost.integrations.admin.v1.GetIntegrationRequest
+	(*GetIntegrationResponse)(nil),      // 9: bifrost.integrations.admin.v1.GetIntegrationResponse
+	(*ListIntegrationsRequest)(nil),     // 10: bifrost.integrations.admin.v1.ListIntegrationsRequest
+	(*ListIntegrationsResponse)(nil),    // 11: bifrost.integrations.admin.v1.ListIntegrationsResponse
+	(*UpdateIntegrationRequest)(nil),    // 12: bifrost.integrations.admin.v1.UpdateIntegrationRequest
+	(*UpdateIntegrationResponse)(nil),   // 13: bifrost.integrations.admin.v1.UpdateIntegrationResponse
+	(*DeleteIntegrationRequest)(nil),    // 14: bifrost.integrations.admin.v1.DeleteIntegrationRequest
+	(*DeleteIntegrationResponse)(nil),   // 15: bifrost.integrations.admin.v1.DeleteIntegrationResponse
+	(*Connection)(nil),                  // 16: bifrost.integrations.admin.v1.Connection
+	(*CreateConnectionRequest)(nil),     // 17: bifrost.integrations.admin.v1.CreateConnectionRequest
+	(*CreateConnectionResponse)(nil),    // 18: bifrost.integrations.admin.v1.CreateConnectionResponse
+	(*GetConnectionRequest)(nil),        // 19: bifrost.integrations.admin.v1.GetConnectionRequest
+	(*GetConnectionResponse)(nil),       // 20: bifrost.integrations.admin.v1.GetConnectionResponse
+	(*ListConnectionsRequest)(nil),      // 21: bifrost.integrations.admin.v1.ListConnectionsRequest
+	(*ListConnectionsResponse)(nil),     // 22: bifrost.integrations.admin.v1.ListConnectionsResponse
+	(*UpdateConnectionRequest)(nil),     // 23: bifrost.integrations.admin.v1.UpdateConnectionRequest
+	(*UpdateConnectionResponse)(nil),    // 24: bifrost.integrations.admin.v1.UpdateConnectionResponse
+	(*DeleteConnectionRequest)(nil),     // 25: bifrost.integrations.admin.v1.DeleteConnectionRequest
+	(*DeleteConnectionResponse)(nil),    // 26: bifrost.integrations.admin.v1.DeleteConnectionResponse
+	(*Token)(nil),                       // 27: bifrost.integrations.admin.v1.Token
+	(*PutTokenRequest)(nil),             // 28: bifrost.integrations.admin.v1.PutTokenRequest
+	(*PutTokenResponse)(nil),            // 29: bifrost.integrations.admin.v1.PutTokenResponse
+	(*GetTokenRequest)(nil),             // 30: bifrost.integrations.admin.v1.GetTokenRequest
+	(*GetTokenResponse)(nil),            // 31: bifrost.integrations.admin.v1.GetTokenResponse
+	(*ListTokensRequest)(nil),           // 32: bifrost.integrations.admin.v1.ListTokensRequest
+	(*ListTokensResponse)(nil),          // 33: bifrost.integrations.admin.v1.ListTokensResponse
+	(*DeleteTokenRequest)(nil),          // 34: bifrost.integrations.admin.v1.DeleteTokenRequest
+	(*DeleteTokenResponse)(nil),         // 35: bifrost.integrations.admin.v1.DeleteTokenResponse
+	(*ApiKey)(nil),                      // 36: bifrost.integrations.admin.v1.ApiKey
+	(*CreateApiKeyRequest)(nil),         // 37: bifrost.integrations.admin.v1.CreateApiKeyRequest
+	(*CreateApiKeyResponse)(nil),        // 38: bifrost.integrations.admin.v1.CreateApiKeyResponse
+	(*ListApiKeysRequest)(nil),          // 39: bifrost.integrations.admin.v1.ListApiKeysRequest
+	(*ListApiKeysResponse)(nil),         // 40: bifrost.integrations.admin.v1.ListApiKeysResponse
+	(*RevokeApiKeyRequest)(nil),         // 41: bifrost.integrations.admin.v1.RevokeApiKeyRequest
+	(*RevokeApiKeyResponse)(nil),        // 42: bifrost.integrations.admin.v1.RevokeApiKeyResponse
+	(*AuditEvent)(nil),                  // 43: bifrost.integrations.admin.v1.AuditEvent
+	(*ListAuditEventsRequest)(nil),      // 44: bifrost.integrations.admin.v1.ListAuditEventsRequest
+	(*ListAuditEventsResponse)(nil),     // 45: bifrost.integrations.admin.v1.ListAuditEventsResponse
+	(*EncryptionKey)(nil),               // 46: bifrost.integrations.admin.v1.EncryptionKey
+	(*RotateEncryptionKeyRequest)(nil),  // 47: bifrost.integrations.admin.v1.RotateEncryptionKeyRequest
+	(*RotateEncryptionKeyResponse)(nil), // 48: bifrost.integrations.admin.v1.RotateEncryptionKeyResponse
+	(*GetEncryptionStatusRequest)(nil),  // 49: bifrost.integrations.admin.v1.GetEncryptionStatusRequest
+	(*GetEncryptionStatusResponse)(nil), // 50: bifrost.integrations.admin.v1.GetEncryptionStatusResponse
+	(*RetireEncryptionKeyRequest)(nil),  // 51: bifrost.integrations.admin.v1.RetireEncryptionKeyRequest
+	(*RetireEncryptionKeyResponse)(nil), // 52: bifrost.integrations.admin.v1.RetireEncryptionKeyResponse
+	nil,                                 // 53: bifrost.integrations.admin.v1.Connection.TokenParamsEntry
+	(*structpb.Struct)(nil),             // 54: google.protobuf.Struct
+	(*timestamppb.Timestamp)(nil),       // 55: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil),       // 56: google.protobuf.FieldMask
+	(*durationpb.Duration)(nil),         // 57: google.protobuf.Duration
 }
 var file_bifrost_integrations_admin_v1_admin_proto_depIdxs = []int32{
 	0,  // 0: bifrost.integrations.admin.v1.ConfigField.type:type_name -> bifrost.integrations.admin.v1.ConfigType
 	4,  // 1: bifrost.integrations.admin.v1.Integration.config_schema:type_name -> bifrost.integrations.admin.v1.ConfigField
-	47, // 2: bifrost.integrations.admin.v1.Integration.default_config:type_name -> google.protobuf.Struct
-	48, // 3: bifrost.integrations.admin.v1.Integration.create_time:type_name -> google.protobuf.Timestamp
-	48, // 4: bifrost.integrations.admin.v1.Integration.update_time:type_name -> google.protobuf.Timestamp
+	54, // 2: bifrost.integrations.admin.v1.Integration.default_config:type_name -> google.protobuf.Struct
+	55, // 3: bifrost.integrations.admin.v1.Integration.create_time:type_name -> google.protobuf.Timestamp
+	55, // 4: bifrost.integrations.admin.v1.Integration.update_time:type_name -> google.protobuf.Timestamp
 	5,  // 5: bifrost.integrations.admin.v1.CreateIntegrationRequest.integration:type_name -> bifrost.integrations.admin.v1.Integration
 	5,  // 6: bifrost.integrations.admin.v1.CreateIntegrationResponse.integration:type_name -> bifrost.integrations.admin.v1.Integration
 	5,  // 7: bifrost.integrations.admin.v1.GetIntegrationResponse.integration:type_name -> bifrost.integrations.admin.v1.Integration
 	5,  // 8: bifrost.integrations.admin.v1.ListIntegrationsResponse.integrations:type_name -> bifrost.integrations.admin.v1.Integration
 	5,  // 9: bifrost.integrations.admin.v1.UpdateIntegrationRequest.integration:type_name -> bifrost.integrations.admin.v1.Integration
-	49, // 10: bifrost.integrations.admin.v1.UpdateIntegrationRequest.update_mask:type_name -> google.protobuf.FieldMask
+	56, // 10: bifrost.integrations.admin.v1.UpdateIntegrationRequest.update_mask:type_name -> google.protobuf.FieldMask
 	5,  // 11: bifrost.integrations.admin.v1.UpdateIntegrationResponse.integration:type_name -> bifrost.integrations.admin.v1.Integration
 	1,  // 12: bifrost.integrations.admin.v1.Connection.flow:type_name -> bifrost.integrations.admin.v1.Flow
-	50, // 13: bifrost.integrations.admin.v1.Connection.refresh_margin:type_name -> google.protobuf.Duration
-	48, // 14: bifrost.integrations.admin.v1.Connection.create_time:type_name -> google.protobuf.Timestamp
-	48, // 15: bifrost.integrations.admin.v1.Connection.update_time:type_name -> google.protobuf.Timestamp
-	46, // 16: bifrost.integrations.admin.v1.Connection.token_params:type_name -> bifrost.integrations.admin.v1.Connection.TokenParamsEntry
+	57, // 13: bifrost.integrations.admin.v1.Connection.refresh_margin:type_name -> google.protobuf.Duration
+	55, // 14: bifrost.integrations.admin.v1.Connection.create_time:type_name -> google.protobuf.Timestamp
+	55, // 15: bifrost.integrations.admin.v1.Connection.update_time:type_name -> google.protobuf.Timestamp
+	53, // 16: bifrost.integrations.admin.v1.Connection.token_params:type_name -> bifrost.integrations.admin.v1.Connection.TokenParamsEntry
 	16, // 17: bifrost.integrations.admin.v1.CreateConnectionRequest.connection:type_name -> bifrost.integrations.admin.v1.Connection
 	16, // 18: bifrost.integrations.admin.v1.CreateConnectionResponse.connection:type_name -> bifrost.integrations.admin.v1.Connection
 	16, // 19: bifrost.integrations.admin.v1.GetConnectionResponse.connection:type_name -> bifrost.integrations.admin.v1.Connection
 	16, // 20: bifrost.integrations.admin.v1.ListConnectionsResponse.connections:type_name -> bifrost.integrations.admin.v1.Connection
 	16, // 21: bifrost.integrations.admin.v1.UpdateConnectionRequest.connection:type_name -> bifrost.integrations.admin.v1.Connection
-	49, // 22: bifrost.integrations.admin.v1.UpdateConnectionRequest.update_mask:type_name -> google.protobuf.FieldMask
+	56, // 22: bifrost.integrations.admin.v1.UpdateConnectionRequest.update_mask:type_name -> google.protobuf.FieldMask
 	16, // 23: bifrost.integrations.admin.v1.UpdateConnectionResponse.connection:type_name -> bifrost.integrations.admin.v1.Connection
 	2,  // 24: bifrost.integrations.admin.v1.Token.status:type_name -> bifrost.integrations.admin.v1.TokenStatus
-	48, // 25: bifrost.integrations.admin.v1.Token.expires_at:type_name -> google.protobuf.Timestamp
-	48, // 26: bifrost.integrations.admin.v1.Token.last_refreshed_at:type_name -> google.protobuf.Timestamp
-	48, // 27: bifrost.integrations.admin.v1.Token.next_refresh_at:type_name -> google.protobuf.Timestamp
-	48, // 28: bifrost.integrations.admin.v1.Token.create_time:type_name -> google.protobuf.Timestamp
-	48, // 29: bifrost.integrations.admin.v1.Token.update_time:type_name -> google.protobuf.Timestamp
-	48, // 30: bifrost.integrations.admin.v1.PutTokenRequest.expires_at:type_name -> google.protobuf.Timestamp
+	55, // 25: bifrost.integrations.admin.v1.Token.expires_at:type_name -> google.protobuf.Timestamp
+	55, // 26: bifrost.integrations.admin.v1.Token.last_refreshed_at:type_name -> google.protobuf.Timestamp
+	55, // 27: bifrost.integrations.admin.v1.Token.next_refresh_at:type_name -> google.protobuf.Timestamp
+	55, // 28: bifrost.integrations.admin.v1.Token.create_time:type_name -> google.protobuf.Timestamp
+	55, // 29: bifrost.integrations.admin.v1.Token.update_time:type_name -> google.protobuf.Timestamp
+	55, // 30: bifrost.integrations.admin.v1.PutTokenRequest.expires_at:type_name -> google.protobuf.Timestamp
 	27, // 31: bifrost.integrations.admin.v1.PutTokenResponse.token:type_name -> bifrost.integrations.admin.v1.Token
 	27, // 32: bifrost.integrations.admin.v1.GetTokenResponse.token:type_name -> bifrost.integrations.admin.v1.Token
 	27, // 33: bifrost.integrations.admin.v1.ListTokensResponse.tokens:type_name -> bifrost.integrations.admin.v1.Token
 	3,  // 34: bifrost.integrations.admin.v1.ApiKey.role:type_name -> bifrost.integrations.admin.v1.Role
-	48, // 35: bifrost.integrations.admin.v1.ApiKey.create_time:type_name -> google.protobuf.Timestamp
-	48, // 36: bifrost.integrations.admin.v1.ApiKey.expire_time:type_name -> google.protobuf.Timestamp
-	48, // 37: bifrost.integrations.admin.v1.ApiKey.revoke_time:type_name -> google.protobuf.Timestamp
+	55, // 35: bifrost.integrations.admin.v1.ApiKey.create_time:type_name -> google.protobuf.Timestamp
+	55, // 36: bifrost.integrations.admin.v1.ApiKey.expire_time:type_name -> google.protobuf.Timestamp
+	55, // 37: bifrost.integrations.admin.v1.ApiKey.revoke_time:type_name -> google.protobuf.Timestamp
 	3,  // 38: bifrost.integrations.admin.v1.CreateApiKeyRequest.role:type_name -> bifrost.integrations.admin.v1.Role
-	48, // 39: bifrost.integrations.admin.v1.CreateApiKeyRequest.expire_time:type_name -> google.protobuf.Timestamp
+	55, // 39: bifrost.integrations.admin.v1.CreateApiKeyRequest.expire_time:type_name -> google.protobuf.Timestamp
 	36, // 40: bifrost.integrations.admin.v1.CreateApiKeyResponse.api_key:type_name -> bifrost.integrations.admin.v1.ApiKey
 	36, // 41: bifrost.integrations.admin.v1.ListApiKeysResponse.api_keys:type_name -> bifrost.integrations.admin.v1.ApiKey
 	36, // 42: bifrost.integrations.admin.v1.RevokeApiKeyResponse.api_key:type_name -> bifrost.integrations.admin.v1.ApiKey
-	48, // 43: bifrost.integrations.admin.v1.AuditEvent.time:type_name -> google.protobuf.Timestamp
+	55, // 43: bifrost.integrations.admin.v1.AuditEvent.time:type_name -> google.protobuf.Timestamp
 	3,  // 44: bifrost.integrations.admin.v1.AuditEvent.role:type_name -> bifrost.integrations.admin.v1.Role
-	48, // 45: bifrost.integrations.admin.v1.ListAuditEventsRequest.start_time:type_name -> google.protobuf.Timestamp
-	48, // 46: bifrost.integrations.admin.v1.ListAuditEventsRequest.end_time:type_name -> google.protobuf.Timestamp
+	55, // 45: bifrost.integrations.admin.v1.ListAuditEventsRequest.start_time:type_name -> google.protobuf.Timestamp
+	55, // 46: bifrost.integrations.admin.v1.ListAuditEventsRequest.end_time:type_name -> google.protobuf.Timestamp
 	43, // 47: bifrost.integrations.admin.v1.ListAuditEventsResponse.events:type_name -> bifrost.integrations.admin.v1.AuditEvent
-	6,  // 48: bifrost.integrations.admin.v1.AdminService.CreateIntegration:input_type -> bifrost.integrations.admin.v1.CreateIntegrationRequest
-	8,  // 49: bifrost.integrations.admin.v1.AdminService.GetIntegration:input_type -> bifrost.integrations.admin.v1.GetIntegrationRequest
-	10, // 50: bifrost.integrations.admin.v1.AdminService.ListIntegrations:input_type -> bifrost.integrations.admin.v1.ListIntegrationsRequest
-	12, // 51: bifrost.integrations.admin.v1.AdminService.UpdateIntegration:input_type -> bifrost.integrations.admin.v1.UpdateIntegrationRequest
-	14, // 52: bifrost.integrations.admin.v1.AdminService.DeleteIntegration:input_type -> bifrost.integrations.admin.v1.DeleteIntegrationRequest
-	17, // 53: bifrost.integrations.admin.v1.AdminService.CreateConnection:input_type -> bifrost.integrations.admin.v1.CreateConnectionRequest
-	19, // 54: bifrost.integrations.admin.v1.AdminService.GetConnection:input_type -> bifrost.integrations.admin.v1.GetConnectionRequest
-	21, // 55: bifrost.integrations.admin.v1.AdminService.ListConnections:input_type -> bifrost.integrations.admin.v1.ListConnectionsRequest
-	23, // 56: bifrost.integrations.admin.v1.AdminService.UpdateConnection:input_type -> bifrost.integrations.admin.v1.UpdateConnectionRequest
-	25, // 57: bifrost.integrations.admin.v1.AdminService.DeleteConnection:input_type -> bifrost.integrations.admin.v1.DeleteConnectionRequest
-	28, // 58: bifrost.integrations.admin.v1.AdminService.PutToken:input_type -> bifrost.integrations.admin.v1.PutTokenRequest
-	30, // 59: bifrost.integrations.admin.v1.AdminService.GetToken:input_type -> bifrost.integrations.admin.v1.GetTokenRequest
-	32, // 60: bifrost.integrations.admin.v1.AdminService.ListTokens:input_type -> bifrost.integrations.admin.v1.ListTokensRequest
-	34, // 61: bifrost.integrations.admin.v1.AdminService.DeleteToken:input_type -> bifrost.integrations.admin.v1.DeleteTokenRequest
-	37, // 62: bifrost.integrations.admin.v1.AdminService.CreateApiKey:input_type -> bifrost.integrations.admin.v1.CreateApiKeyRequest
-	39, // 63: bifrost.integrations.admin.v1.AdminService.ListApiKeys:input_type -> bifrost.integrations.admin.v1.ListApiKeysRequest
-	41, // 64: bifrost.integrations.admin.v1.AdminService.RevokeApiKey:input_type -> bifrost.integrations.admin.v1.RevokeApiKeyRequest
-	44, // 65: bifrost.integrations.admin.v1.AdminService.ListAuditEvents:input_type -> bifrost.integrations.admin.v1.ListAuditEventsRequest
-	7,  // 66: bifrost.integrations.admin.v1.AdminService.CreateIntegration:output_type -> bifrost.integrations.admin.v1.CreateIntegrationResponse
-	9,  // 67: bifrost.integrations.admin.v1.AdminService.GetIntegration:output_type -> bifrost.integrations.admin.v1.GetIntegrationResponse
-	11, // 68: bifrost.integrations.admin.v1.AdminService.ListIntegrations:output_type -> bifrost.integrations.admin.v1.ListIntegrationsResponse
-	13, // 69: bifrost.integrations.admin.v1.AdminService.UpdateIntegration:output_type -> bifrost.integrations.admin.v1.UpdateIntegrationResponse
-	15, // 70: bifrost.integrations.admin.v1.AdminService.DeleteIntegration:output_type -> bifrost.integrations.admin.v1.DeleteIntegrationResponse
-	18, // 71: bifrost.integrations.admin.v1.AdminService.CreateConnection:output_type -> bifrost.integrations.admin.v1.CreateConnectionResponse
-	20, // 72: bifrost.integrations.admin.v1.AdminService.GetConnection:output_type -> bifrost.integrations.admin.v1.GetConnectionResponse
-	22, // 73: bifrost.integrations.admin.v1.AdminService.ListConnections:output_type -> bifrost.integrations.admin.v1.ListConnectionsResponse
-	24, // 74: bifrost.integrations.admin.v1.AdminService.UpdateConnection:output_type -> bifrost.integrations.admin.v1.UpdateConnectionResponse
-	26, // 75: bifrost.integrations.admin.v1.AdminService.DeleteConnection:output_type -> bifrost.integrations.admin.v1.DeleteConnectionResponse
-	29, // 76: bifrost.integrations.admin.v1.AdminService.PutToken:output_type -> bifrost.integrations.admin.v1.PutTokenResponse
-	31, // 77: bifrost.integrations.admin.v1.AdminService.GetToken:output_type -> bifrost.integrations.admin.v1.GetTokenResponse
-	33, // 78: bifrost.integrations.admin.v1.AdminService.ListTokens:output_type -> bifrost.integrations.admin.v1.ListTokensResponse
-	35, // 79: bifrost.integrations.admin.v1.AdminService.DeleteToken:output_type -> bifrost.integrations.admin.v1.DeleteTokenResponse
-	38, // 80: bifrost.integrations.admin.v1.AdminService.CreateApiKey:output_type -> bifrost.integrations.admin.v1.CreateApiKeyResponse
-	40, // 81: bifrost.integrations.admin.v1.AdminService.ListApiKeys:output_type -> bifrost.integrations.admin.v1.ListApiKeysResponse
-	42, // 82: bifrost.integrations.admin.v1.AdminService.RevokeApiKey:output_type -> bifrost.integrations.admin.v1.RevokeApiKeyResponse
-	45, // 83: bifrost.integrations.admin.v1.AdminService.ListAuditEvents:output_type -> bifrost.integrations.admin.v1.ListAuditEventsResponse
-	66, // [66:84] is the sub-list for method output_type
-	48, // [48:66] is the sub-list for method input_type
-	48, // [48:48] is the sub-list for extension type_name
-	48, // [48:48] is the sub-list for extension extendee
-	0,  // [0:48] is the sub-list for field type_name
+	55, // 48: bifrost.integrations.admin.v1.EncryptionKey.create_time:type_name -> google.protobuf.Timestamp
+	55, // 49: bifrost.integrations.admin.v1.EncryptionKey.supersede_time:type_name -> google.protobuf.Timestamp
+	46, // 50: bifrost.integrations.admin.v1.GetEncryptionStatusResponse.keys:type_name -> bifrost.integrations.admin.v1.EncryptionKey
+	6,  // 51: bifrost.integrations.admin.v1.AdminService.CreateIntegration:input_type -> bifrost.integrations.admin.v1.CreateIntegrationRequest
+	8,  // 52: bifrost.integrations.admin.v1.AdminService.GetIntegration:input_type -> bifrost.integrations.admin.v1.GetIntegrationRequest
+	10, // 53: bifrost.integrations.admin.v1.AdminService.ListIntegrations:input_type -> bifrost.integrations.admin.v1.ListIntegrationsRequest
+	12, // 54: bifrost.integrations.admin.v1.AdminService.UpdateIntegration:input_type -> bifrost.integrations.admin.v1.UpdateIntegrationRequest
+	14, // 55: bifrost.integrations.admin.v1.AdminService.DeleteIntegration:input_type -> bifrost.integrations.admin.v1.DeleteIntegrationRequest
+	17, // 56: bifrost.integrations.admin.v1.AdminService.CreateConnection:input_type -> bifrost.integrations.admin.v1.CreateConnectionRequest
+	19, // 57: bifrost.integrations.admin.v1.AdminService.GetConnection:input_type -> bifrost.integrations.admin.v1.GetConnectionRequest
+	21, // 58: bifrost.integrations.admin.v1.AdminService.ListConnections:input_type -> bifrost.integrations.admin.v1.ListConnectionsRequest
+	23, // 59: bifrost.integrations.admin.v1.AdminService.UpdateConnection:input_type -> bifrost.integrations.admin.v1.UpdateConnectionRequest
+	25, // 60: bifrost.integrations.admin.v1.AdminService.DeleteConnection:input_type -> bifrost.integrations.admin.v1.DeleteConnectionRequest
+	28, // 61: bifrost.integrations.admin.v1.AdminService.PutToken:input_type -> bifrost.integrations.admin.v1.PutTokenRequest
+	30, // 62: bifrost.integrations.admin.v1.AdminService.GetToken:input_type -> bifrost.integrations.admin.v1.GetTokenRequest
+	32, // 63: bifrost.integrations.admin.v1.AdminService.ListTokens:input_type -> bifrost.integrations.admin.v1.ListTokensRequest
+	34, // 64: bifrost.integrations.admin.v1.AdminService.DeleteToken:input_type -> bifrost.integrations.admin.v1.DeleteTokenRequest
+	37, // 65: bifrost.integrations.admin.v1.AdminService.CreateApiKey:input_type -> bifrost.integrations.admin.v1.CreateApiKeyRequest
+	39, // 66: bifrost.integrations.admin.v1.AdminService.ListApiKeys:input_type -> bifrost.integrations.admin.v1.ListApiKeysRequest
+	41, // 67: bifrost.integrations.admin.v1.AdminService.RevokeApiKey:input_type -> bifrost.integrations.admin.v1.RevokeApiKeyRequest
+	44, // 68: bifrost.integrations.admin.v1.AdminService.ListAuditEvents:input_type -> bifrost.integrations.admin.v1.ListAuditEventsRequest
+	47, // 69: bifrost.integrations.admin.v1.AdminService.RotateEncryptionKey:input_type -> bifrost.integrations.admin.v1.RotateEncryptionKeyRequest
+	49, // 70: bifrost.integrations.admin.v1.AdminService.GetEncryptionStatus:input_type -> bifrost.integrations.admin.v1.GetEncryptionStatusRequest
+	51, // 71: bifrost.integrations.admin.v1.AdminService.RetireEncryptionKey:input_type -> bifrost.integrations.admin.v1.RetireEncryptionKeyRequest
+	7,  // 72: bifrost.integrations.admin.v1.AdminService.CreateIntegration:output_type -> bifrost.integrations.admin.v1.CreateIntegrationResponse
+	9,  // 73: bifrost.integrations.admin.v1.AdminService.GetIntegration:output_type -> bifrost.integrations.admin.v1.GetIntegrationResponse
+	11, // 74: bifrost.integrations.admin.v1.AdminService.ListIntegrations:output_type -> bifrost.integrations.admin.v1.ListIntegrationsResponse
+	13, // 75: bifrost.integrations.admin.v1.AdminService.UpdateIntegration:output_type -> bifrost.integrations.admin.v1.UpdateIntegrationResponse
+	15, // 76: bifrost.integrations.admin.v1.AdminService.DeleteIntegration:output_type -> bifrost.integrations.admin.v1.DeleteIntegrationResponse
+	18, // 77: bifrost.integrations.admin.v1.AdminService.CreateConnection:output_type -> bifrost.integrations.admin.v1.CreateConnectionResponse
+	20, // 78: bifrost.integrations.admin.v1.AdminService.GetConnection:output_type -> bifrost.integrations.admin.v1.GetConnectionResponse
+	22, // 79: bifrost.integrations.admin.v1.AdminService.ListConnections:output_type -> bifrost.integrations.admin.v1.ListConnectionsResponse
+	24, // 80: bifrost.integrations.admin.v1.AdminService.UpdateConnection:output_type -> bifrost.integrations.admin.v1.UpdateConnectionResponse
+	26, // 81: bifrost.integrations.admin.v1.AdminService.DeleteConnection:output_type -> bifrost.integrations.admin.v1.DeleteConnectionResponse
+	29, // 82: bifrost.integrations.admin.v1.AdminService.PutToken:output_type -> bifrost.integrations.admin.v1.PutTokenResponse
+	31, // 83: bifrost.integrations.admin.v1.AdminService.GetToken:output_type -> bifrost.integrations.admin.v1.GetTokenResponse
+	33, // 84: bifrost.integrations.admin.v1.AdminService.ListTokens:output_type -> bifrost.integrations.admin.v1.ListTokensResponse
+	35, // 85: bifrost.integrations.admin.v1.AdminService.DeleteToken:output_type -> bifrost.integrations.admin.v1.DeleteTokenResponse
+	38, // 86: bifrost.integrations.admin.v1.AdminService.CreateApiKey:output_type -> bifrost.integrations.admin.v1.CreateApiKeyResponse
+	40, // 87: bifrost.integrations.admin.v1.AdminService.ListApiKeys:output_type -> bifrost.integrations.admin.v1.ListApiKeysResponse
+	42, // 88: bifrost.integrations.admin.v1.AdminService.RevokeApiKey:output_type -> bifrost.integrations.admin.v1.RevokeApiKeyResponse
+	45, // 89: bifrost.integrations.admin.v1.AdminService.ListAuditEvents:output_type -> bifrost.integrations.admin.v1.ListAuditEventsResponse
+	48, // 90: bifrost.integrations.admin.v1.AdminService.RotateEncryptionKey:output_type -> bifrost.integrations.admin.v1.RotateEncryptionKeyResponse
+	50, // 91: bifrost.integrations.admin.v1.AdminService.GetEncryptionStatus:output_type -> bifrost.integrations.admin.v1.GetEncryptionStatusResponse
+	52, // 92: bifrost.integrations.admin.v1.AdminService.RetireEncryptionKey:output_type -> bifrost.integrations.admin.v1.RetireEncryptionKeyResponse
+	72, // [72:93] is the sub-list for method output_type
+	51, // [51:72] is the sub-list for method input_type
+	51, // [51:51] is the sub-list for extension type_name
+	51, // [51:51] is the sub-list for extension extendee
+	0,  // [0:51] is the sub-list for field type_name
 }
 
 func init() { file_bifrost_integrations_admin_v1_admin_proto_init() }
@@ -3210,7 +3574,7 @@ func file_bifrost_integrations_admin_v1_admin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_bifrost_integrations_admin_v1_admin_proto_rawDesc), len(file_bifrost_integrations_admin_v1_admin_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   43,
+			NumMessages:   50,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -19,24 +19,27 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	AdminService_CreateIntegration_FullMethodName = "/bifrost.integrations.admin.v1.AdminService/CreateIntegration"
-	AdminService_GetIntegration_FullMethodName    = "/bifrost.integrations.admin.v1.AdminService/GetIntegration"
-	AdminService_ListIntegrations_FullMethodName  = "/bifrost.integrations.admin.v1.AdminService/ListIntegrations"
-	AdminService_UpdateIntegration_FullMethodName = "/bifrost.integrations.admin.v1.AdminService/UpdateIntegration"
-	AdminService_DeleteIntegration_FullMethodName = "/bifrost.integrations.admin.v1.AdminService/DeleteIntegration"
-	AdminService_CreateConnection_FullMethodName  = "/bifrost.integrations.admin.v1.AdminService/CreateConnection"
-	AdminService_GetConnection_FullMethodName     = "/bifrost.integrations.admin.v1.AdminService/GetConnection"
-	AdminService_ListConnections_FullMethodName   = "/bifrost.integrations.admin.v1.AdminService/ListConnections"
-	AdminService_UpdateConnection_FullMethodName  = "/bifrost.integrations.admin.v1.AdminService/UpdateConnection"
-	AdminService_DeleteConnection_FullMethodName  = "/bifrost.integrations.admin.v1.AdminService/DeleteConnection"
-	AdminService_PutToken_FullMethodName          = "/bifrost.integrations.admin.v1.AdminService/PutToken"
-	AdminService_GetToken_FullMethodName          = "/bifrost.integrations.admin.v1.AdminService/GetToken"
-	AdminService_ListTokens_FullMethodName        = "/bifrost.integrations.admin.v1.AdminService/ListTokens"
-	AdminService_DeleteToken_FullMethodName       = "/bifrost.integrations.admin.v1.AdminService/DeleteToken"
-	AdminService_CreateApiKey_FullMethodName      = "/bifrost.integrations.admin.v1.AdminService/CreateApiKey"
-	AdminService_ListApiKeys_FullMethodName       = "/bifrost.integrations.admin.v1.AdminService/ListApiKeys"
-	AdminService_RevokeApiKey_FullMethodName      = "/bifrost.integrations.admin.v1.AdminService/RevokeApiKey"
-	AdminService_ListAuditEvents_FullMethodName   = "/bifrost.integrations.admin.v1.AdminService/ListAuditEvents"
+	AdminService_CreateIntegration_FullMethodName   = "/bifrost.integrations.admin.v1.AdminService/CreateIntegration"
+	AdminService_GetIntegration_FullMethodName      = "/bifrost.integrations.admin.v1.AdminService/GetIntegration"
+	AdminService_ListIntegrations_FullMethodName    = "/bifrost.integrations.admin.v1.AdminService/ListIntegrations"
+	AdminService_UpdateIntegration_FullMethodName   = "/bifrost.integrations.admin.v1.AdminService/UpdateIntegration"
+	AdminService_DeleteIntegration_FullMethodName   = "/bifrost.integrations.admin.v1.AdminService/DeleteIntegration"
+	AdminService_CreateConnection_FullMethodName    = "/bifrost.integrations.admin.v1.AdminService/CreateConnection"
+	AdminService_GetConnection_FullMethodName       = "/bifrost.integrations.admin.v1.AdminService/GetConnection"
+	AdminService_ListConnections_FullMethodName     = "/bifrost.integrations.admin.v1.AdminService/ListConnections"
+	AdminService_UpdateConnection_FullMethodName    = "/bifrost.integrations.admin.v1.AdminService/UpdateConnection"
+	AdminService_DeleteConnection_FullMethodName    = "/bifrost.integrations.admin.v1.AdminService/DeleteConnection"
+	AdminService_PutToken_FullMethodName            = "/bifrost.integrations.admin.v1.AdminService/PutToken"
+	AdminService_GetToken_FullMethodName            = "/bifrost.integrations.admin.v1.AdminService/GetToken"
+	AdminService_ListTokens_FullMethodName          = "/bifrost.integrations.admin.v1.AdminService/ListTokens"
+	AdminService_DeleteToken_FullMethodName         = "/bifrost.integrations.admin.v1.AdminService/DeleteToken"
+	AdminService_CreateApiKey_FullMethodName        = "/bifrost.integrations.admin.v1.AdminService/CreateApiKey"
+	AdminService_ListApiKeys_FullMethodName         = "/bifrost.integrations.admin.v1.AdminService/ListApiKeys"
+	AdminService_RevokeApiKey_FullMethodName        = "/bifrost.integrations.admin.v1.AdminService/RevokeApiKey"
+	AdminService_ListAuditEvents_FullMethodName     = "/bifrost.integrations.admin.v1.AdminService/ListAuditEvents"
+	AdminService_RotateEncryptionKey_FullMethodName = "/bifrost.integrations.admin.v1.AdminService/RotateEncryptionKey"
+	AdminService_GetEncryptionStatus_FullMethodName = "/bifrost.integrations.admin.v1.AdminService/GetEncryptionStatus"
+	AdminService_RetireEncryptionKey_FullMethodName = "/bifrost.integrations.admin.v1.AdminService/RetireEncryptionKey"
 )
 
 // AdminServiceClient is the client API for AdminService service.
@@ -78,6 +81,14 @@ type AdminServiceClient interface {
 	RevokeApiKey(ctx context.Context, in *RevokeApiKeyRequest, opts ...grpc.CallOption) (*RevokeApiKeyResponse, error)
 	// ListAuditEvents lists audit events, newest first.
 	ListAuditEvents(ctx context.Context, in *ListAuditEventsRequest, opts ...grpc.CallOption) (*ListAuditEventsResponse, error)
+	// RotateEncryptionKey adds a data key and makes it current on every replica;
+	// values sealed under older keys are re-encrypted in the background.
+	RotateEncryptionKey(ctx context.Context, in *RotateEncryptionKeyRequest, opts ...grpc.CallOption) (*RotateEncryptionKeyResponse, error)
+	// GetEncryptionStatus lists the data keys and how many values each seals.
+	GetEncryptionStatus(ctx context.Context, in *GetEncryptionStatusRequest, opts ...grpc.CallOption) (*GetEncryptionStatusResponse, error)
+	// RetireEncryptionKey deletes a data key that seals nothing any more;
+	// FAILED_PRECONDITION while it is current, still in use, or just superseded.
+	RetireEncryptionKey(ctx context.Context, in *RetireEncryptionKeyRequest, opts ...grpc.CallOption) (*RetireEncryptionKeyResponse, error)
 }
 
 type adminServiceClient struct {
@@ -268,6 +279,36 @@ func (c *adminServiceClient) ListAuditEvents(ctx context.Context, in *ListAuditE
 	return out, nil
 }
 
+func (c *adminServiceClient) RotateEncryptionKey(ctx context.Context, in *RotateEncryptionKeyRequest, opts ...grpc.CallOption) (*RotateEncryptionKeyResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RotateEncryptionKeyResponse)
+	err := c.cc.Invoke(ctx, AdminService_RotateEncryptionKey_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminServiceClient) GetEncryptionStatus(ctx context.Context, in *GetEncryptionStatusRequest, opts ...grpc.CallOption) (*GetEncryptionStatusResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetEncryptionStatusResponse)
+	err := c.cc.Invoke(ctx, AdminService_GetEncryptionStatus_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminServiceClient) RetireEncryptionKey(ctx context.Context, in *RetireEncryptionKeyRequest, opts ...grpc.CallOption) (*RetireEncryptionKeyResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RetireEncryptionKeyResponse)
+	err := c.cc.Invoke(ctx, AdminService_RetireEncryptionKey_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AdminServiceServer is the server API for AdminService service.
 // All implementations must embed UnimplementedAdminServiceServer
 // for forward compatibility.
@@ -307,6 +348,14 @@ type AdminServiceServer interface {
 	RevokeApiKey(context.Context, *RevokeApiKeyRequest) (*RevokeApiKeyResponse, error)
 	// ListAuditEvents lists audit events, newest first.
 	ListAuditEvents(context.Context, *ListAuditEventsRequest) (*ListAuditEventsResponse, error)
+	// RotateEncryptionKey adds a data key and makes it current on every replica;
+	// values sealed under older keys are re-encrypted in the background.
+	RotateEncryptionKey(context.Context, *RotateEncryptionKeyRequest) (*RotateEncryptionKeyResponse, error)
+	// GetEncryptionStatus lists the data keys and how many values each seals.
+	GetEncryptionStatus(context.Context, *GetEncryptionStatusRequest) (*GetEncryptionStatusResponse, error)
+	// RetireEncryptionKey deletes a data key that seals nothing any more;
+	// FAILED_PRECONDITION while it is current, still in use, or just superseded.
+	RetireEncryptionKey(context.Context, *RetireEncryptionKeyRequest) (*RetireEncryptionKeyResponse, error)
 	mustEmbedUnimplementedAdminServiceServer()
 }
 
@@ -370,6 +419,15 @@ func (UnimplementedAdminServiceServer) RevokeApiKey(context.Context, *RevokeApiK
 }
 func (UnimplementedAdminServiceServer) ListAuditEvents(context.Context, *ListAuditEventsRequest) (*ListAuditEventsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListAuditEvents not implemented")
+}
+func (UnimplementedAdminServiceServer) RotateEncryptionKey(context.Context, *RotateEncryptionKeyRequest) (*RotateEncryptionKeyResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RotateEncryptionKey not implemented")
+}
+func (UnimplementedAdminServiceServer) GetEncryptionStatus(context.Context, *GetEncryptionStatusRequest) (*GetEncryptionStatusResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetEncryptionStatus not implemented")
+}
+func (UnimplementedAdminServiceServer) RetireEncryptionKey(context.Context, *RetireEncryptionKeyRequest) (*RetireEncryptionKeyResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RetireEncryptionKey not implemented")
 }
 func (UnimplementedAdminServiceServer) mustEmbedUnimplementedAdminServiceServer() {}
 func (UnimplementedAdminServiceServer) testEmbeddedByValue()                      {}
@@ -716,6 +774,60 @@ func _AdminService_ListAuditEvents_Handler(srv interface{}, ctx context.Context,
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AdminService_RotateEncryptionKey_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RotateEncryptionKeyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).RotateEncryptionKey(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_RotateEncryptionKey_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).RotateEncryptionKey(ctx, req.(*RotateEncryptionKeyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AdminService_GetEncryptionStatus_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetEncryptionStatusRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).GetEncryptionStatus(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_GetEncryptionStatus_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).GetEncryptionStatus(ctx, req.(*GetEncryptionStatusRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AdminService_RetireEncryptionKey_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RetireEncryptionKeyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).RetireEncryptionKey(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_RetireEncryptionKey_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).RetireEncryptionKey(ctx, req.(*RetireEncryptionKeyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // AdminService_ServiceDesc is the grpc.ServiceDesc for AdminService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -794,6 +906,18 @@ var AdminService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListAuditEvents",
 			Handler:    _AdminService_ListAuditEvents_Handler,
+		},
+		{
+			MethodName: "RotateEncryptionKey",
+			Handler:    _AdminService_RotateEncryptionKey_Handler,
+		},
+		{
+			MethodName: "GetEncryptionStatus",
+			Handler:    _AdminService_GetEncryptionStatus_Handler,
+		},
+		{
+			MethodName: "RetireEncryptionKey",
+			Handler:    _AdminService_RetireEncryptionKey_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

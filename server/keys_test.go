@@ -1,0 +1,140 @@
+package server_test
+
+import (
+	"context"
+	"database/sql"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	_ "github.com/mattn/go-sqlite3"
+	"google.golang.org/grpc/codes"
+
+	"github.com/bifrost/integrations/datakeys"
+	adminv1 "github.com/bifrost/integrations/gen/bifrost/integrations/admin/v1"
+	integrationsv1 "github.com/bifrost/integrations/gen/bifrost/integrations/v1"
+	"github.com/bifrost/integrations/keyring"
+	"github.com/bifrost/integrations/store"
+)
+
+func TestKeyRotationUnderReadLoadFailsNoRead(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	api := f.env.Integrations(t, f.env.AdminKey)
+	if _, err := api.UpsertMapping(ctx, &integrationsv1.UpsertMappingRequest{Name: "Microsoft_Graph", OrgId: "org-a", Config: mustStruct(t, map[string]any{"api_key": orgAAPIKey})}); err != nil {
+		t.Fatal(err)
+	}
+	var reads, failures atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				resp, err := api.GetIntegration(ctx, &integrationsv1.GetIntegrationRequest{Name: "Microsoft_Graph", OrgId: "org-a"})
+				reads.Add(1)
+				if err != nil || resp.GetIntegration().GetConfig().AsMap()["api_key"] != orgAAPIKey ||
+					resp.GetIntegration().GetOauth().GetAccessToken() != orgAAccess || resp.GetIntegration().GetOauth().GetClientSecret() != clientSecret {
+					failures.Add(1)
+				}
+			}
+		})
+	}
+	// Writes go on too: each seals under whichever key is current.
+	wg.Go(func() {
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if _, err := api.UpsertMapping(ctx, &integrationsv1.UpsertMappingRequest{Name: "Microsoft_Graph", OrgId: "org-w", Config: mustStruct(t, map[string]any{"api_key": "w"})}); err != nil {
+				failures.Add(1)
+			}
+		}
+	})
+	time.Sleep(50 * time.Millisecond)
+	rotated, err := f.admin.RotateEncryptionKey(ctx, &adminv1.RotateEncryptionKeyRequest{})
+	if err != nil || rotated.GetKeyId() != 2 {
+		t.Fatalf("rotate: %v, %v", rotated, err)
+	}
+	before, err := f.admin.GetEncryptionStatus(ctx, &adminv1.GetEncryptionStatusRequest{})
+	if err != nil || before.GetPending() == 0 {
+		t.Fatalf("status right after rotation: %v, %v; want values pending", before, err)
+	}
+	_, err = f.admin.RetireEncryptionKey(ctx, &adminv1.RetireEncryptionKeyRequest{KeyId: 1})
+	wantCode(t, err, codes.FailedPrecondition) // key 1 still seals values
+	for pending := before.GetPending(); pending > 0; {
+		if _, err := f.env.Keys.ReencryptAll(ctx); err != nil {
+			t.Fatal(err)
+		}
+		st, err := f.admin.GetEncryptionStatus(ctx, &adminv1.GetEncryptionStatusRequest{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pending = st.GetPending()
+	}
+	if _, err := f.admin.RetireEncryptionKey(ctx, &adminv1.RetireEncryptionKeyRequest{KeyId: 1}); err != nil {
+		t.Fatalf("retiring key 1 once nothing uses it: %v", err)
+	}
+	_, err = f.admin.RetireEncryptionKey(ctx, &adminv1.RetireEncryptionKeyRequest{KeyId: 2})
+	wantCode(t, err, codes.FailedPrecondition) // the current key cannot be retired
+	time.Sleep(50 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+	if reads.Load() < 50 || failures.Load() != 0 {
+		t.Fatalf("%d reads, %d failures; want many reads and no failure", reads.Load(), failures.Load())
+	}
+	after, err := f.admin.GetEncryptionStatus(ctx, &adminv1.GetEncryptionStatusRequest{})
+	if err != nil || len(after.GetKeys()) != 1 || after.GetKeys()[0].GetId() != 2 || after.GetKeys()[0].GetCiphertexts() == 0 {
+		t.Fatalf("status after retiring: %v, %v", after, err)
+	}
+}
+
+// A second replica (its own store and data key manager on the same database)
+// opens values sealed under a key another replica rotated to, without restart.
+func TestRotationOnOneReplicaReachesAnother(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	ring := keyring.NewRotating()
+	other, err := store.OpenSQLite(ctx, f.env.Path, ring)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if _, err := datakeys.New(ctx, other, f.env.Master, ring, datakeys.Options{ReloadInterval: time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.admin.RotateEncryptionKey(ctx, &adminv1.RotateEncryptionKeyRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	f.putToken(t, "org-new", "sealed-under-key-2", "")
+	r, err := other.Resolve(ctx, "Microsoft_Graph", "org-new")
+	if err != nil || r.Token.AccessToken != "sealed-under-key-2" {
+		t.Fatalf("the other replica read %v, %v", r.Token, err)
+	}
+	if id, _ := keyring.KeyID(rawCiphertext(t, f.env.Path, "org-new")); id != 2 {
+		t.Fatalf("new value sealed under key %d, want 2", id)
+	}
+}
+
+func rawCiphertext(t *testing.T, path, org string) []byte {
+	t.Helper()
+	db, err := sql.Open("sqlite3", "file:"+path+"?_busy_timeout=5000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var ct []byte
+	if err := db.QueryRow(`SELECT access_token FROM oauth_tokens WHERE org_id = ?`, org).Scan(&ct); err != nil {
+		t.Fatal(err)
+	}
+	return ct
+}
