@@ -26,13 +26,14 @@ type daemon struct {
 	dataDir  string
 }
 
-func startDaemon(ctx context.Context, binary string) (*daemon, error) {
+func startDaemon(ctx context.Context, binary string, extraArgs ...string) (*daemon, error) {
 	dataDir, err := os.MkdirTemp("", "integrations-bench-")
 	if err != nil {
 		return nil, err
 	}
 	grpcAddr, httpAddr := freeAddr(), freeAddr()
-	cmd := exec.CommandContext(ctx, binary, "--dev", "--data-dir", dataDir, "--listen", grpcAddr, "--http-listen", httpAddr, "--log-level", "warn")
+	args := append([]string{"--dev", "--data-dir", dataDir, "--listen", grpcAddr, "--http-listen", httpAddr, "--log-level", "warn"}, extraArgs...)
+	cmd := exec.CommandContext(ctx, binary, args...)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting %s: %w", binary, err)

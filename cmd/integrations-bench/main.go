@@ -80,6 +80,10 @@ func run(ctx context.Context, c config) (bool, error) {
 		}
 	}
 
+	if err := measureAudit(ctx, c, b, &t); err != nil {
+		return false, err
+	}
+
 	writes, err := b.seedScale()
 	if err != nil {
 		return false, err
@@ -107,6 +111,26 @@ func run(ctx context.Context, c config) (bool, error) {
 	t.target("integrationsd peak resident memory (MB)", float64(rss)/(1<<20), "<=", 100)
 	t.note(fmt.Sprintf("total run time %s", time.Since(start).Round(time.Second)))
 	return t.print(os.Stdout), nil
+}
+
+// measureAudit compares the same GetIntegration on a second integrationsd that
+// discards its audit events: the cost of recording every secret read.
+func measureAudit(ctx context.Context, c config, audited *bench, t *table) error {
+	d, err := startDaemon(ctx, c.binary, "--dev-discard-audit")
+	if err != nil {
+		return err
+	}
+	defer d.stop()
+	unaudited, err := newBench(ctx, d, c)
+	if err != nil {
+		return err
+	}
+	defer unaudited.close()
+	with, without := alternate(ctx, c.rounds, c.inFlight, c.round, audited.get("Bench", benchOrg), unaudited.get("Bench", benchOrg))
+	t.row("GetIntegration, audited", c.inFlight, with)
+	t.row("GetIntegration, audit discarded", c.inFlight, without)
+	t.target("throughput with audit vs without", with.rps()/without.rps(), ">=", 0.85)
+	return nil
 }
 
 func ratio(a, b time.Duration) float64 {

@@ -77,7 +77,12 @@ func start(ctx context.Context, cfg config, logger *slog.Logger) (*daemon, error
 	if tlsConfig != nil {
 		grpcOpts = append(grpcOpts, grpc.Creds(credentials.NewTLS(tlsConfig)))
 	}
-	d.audit = audit.New(st, audit.Options{Logger: logger})
+	var auditWriter audit.Writer = st
+	if cfg.discardAudit {
+		logger.Warn("audit events are discarded (--dev-discard-audit)")
+		auditWriter = audit.Discard{}
+	}
+	d.audit = audit.New(auditWriter, audit.Options{Logger: logger})
 	d.refresher = oauth.New(st, oauth.Options{Logger: logger, Audit: d.audit.Record})
 	d.grpc = server.New(server.Deps{Store: st, Refresher: d.refresher, Audit: d.audit, Keys: keys, Logger: logger}).NewGRPCServer(d.health, grpcOpts...)
 	d.http = &http.Server{Handler: d.httpHandler(), ReadHeaderTimeout: 5 * time.Second, TLSConfig: tlsConfig}

@@ -26,6 +26,7 @@ type config struct {
 	tlsKey          string
 	clientCA        string
 	auditRetention  time.Duration
+	discardAudit    bool
 }
 
 func parseFlags(args []string, lookupEnv func(string) (string, bool), stderr io.Writer) (config, error) {
@@ -45,6 +46,7 @@ func parseFlags(args []string, lookupEnv func(string) (string, bool), stderr io.
 	fs.StringVar(&c.tlsKey, "tls-key", "", "PEM private key of --tls-cert (BIFROST_TLS_KEY)")
 	fs.StringVar(&c.clientCA, "client-ca", "", "PEM CA bundle; when set, clients must present a certificate it signed (mTLS) (BIFROST_CLIENT_CA)")
 	fs.DurationVar(&c.auditRetention, "audit-retention", 90*24*time.Hour, "audit events older than this are deleted (BIFROST_AUDIT_RETENTION)")
+	fs.BoolVar(&c.discardAudit, "dev-discard-audit", false, "development only: record no audit events, to measure their cost (make bench)")
 	if err := applyEnv(fs, lookupEnv); err != nil {
 		return config{}, err
 	}
@@ -56,6 +58,9 @@ func parseFlags(args []string, lookupEnv func(string) (string, bool), stderr io.
 	}
 	if (c.tlsCert == "") != (c.tlsKey == "") {
 		return config{}, fmt.Errorf("--tls-cert and --tls-key go together")
+	}
+	if c.discardAudit && !c.dev {
+		return config{}, fmt.Errorf("--dev-discard-audit is for benchmarks and needs --dev")
 	}
 	if c.clientCA != "" && c.tlsCert == "" {
 		return config{}, fmt.Errorf("--client-ca needs --tls-cert and --tls-key")
