@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 	"golang.org/x/sync/singleflight"
@@ -66,6 +67,8 @@ type Options struct {
 	Logger      *slog.Logger
 	// Audit records every refresh and its outcome; nil records nothing.
 	Audit func(context.Context, store.AuditEvent) error
+	// Metrics receives bifrost_token_refreshes_total by outcome; nil for none.
+	Metrics prometheus.Registerer
 	// afterExchange runs between the provider's answer and the write, so tests
 	// can kill a refresh there.
 	afterExchange func(context.Context) error
@@ -73,10 +76,11 @@ type Options struct {
 
 // Refresher is safe for concurrent use; one per process.
 type Refresher struct {
-	store *store.Store
-	opts  Options
-	owner string
-	group singleflight.Group
+	store     *store.Store
+	opts      Options
+	owner     string
+	group     singleflight.Group
+	refreshes *prometheus.CounterVec
 }
 
 // New returns a Refresher whose leases are owned by a fresh random ID.
@@ -99,7 +103,15 @@ func New(st *store.Store, opts Options) *Refresher {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	return &Refresher{store: st, opts: opts, owner: uuid.NewString()}
+	r := &Refresher{store: st, opts: opts, owner: uuid.NewString(),
+		refreshes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "bifrost_token_refreshes_total",
+			Help: "Token exchanges with providers, by outcome (ok, refresh_failed, needs_reauth, error).",
+		}, []string{"outcome"})}
+	if opts.Metrics != nil {
+		opts.Metrics.MustRegister(r.refreshes)
+	}
+	return r
 }
 
 func setDefault(d *time.Duration, v time.Duration) {
@@ -262,9 +274,6 @@ func (r *Refresher) exchangeAndStore(ctx context.Context, t store.Token, conn st
 // audit records a provider exchange: refreshes change a token, so they are
 // audited like any other change.
 func (r *Refresher) audit(ctx context.Context, t store.Token, conn store.Connection, failure error) {
-	if r.opts.Audit == nil {
-		return
-	}
 	e := store.AuditEvent{Method: "refresh", OrgID: t.OrgID, Outcome: "OK",
 		Detail: fmt.Sprintf("connection %s, token %s", conn.Name, t.ID)}
 	var unmet *UnmetError
@@ -272,6 +281,10 @@ func (r *Refresher) audit(ctx context.Context, t store.Token, conn store.Connect
 		e.Outcome, e.Detail = unmet.Reason, e.Detail+": "+unmet.Message
 	} else if failure != nil {
 		e.Outcome = "ERROR"
+	}
+	r.refreshes.WithLabelValues(strings.ToLower(e.Outcome)).Inc()
+	if r.opts.Audit == nil {
+		return
 	}
 	if err := r.opts.Audit(ctx, e); err != nil {
 		r.opts.Logger.ErrorContext(ctx, "refresh audit event not recorded", "token_id", t.ID, "error", err)

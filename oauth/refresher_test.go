@@ -9,6 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	promtest "github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/bifrost/integrations/internal/oauthtest"
 	"github.com/bifrost/integrations/keyring"
 	"github.com/bifrost/integrations/store"
@@ -168,6 +171,28 @@ func TestBackoffDoublesUpToTheCap(t *testing.T) {
 			if d := r.backoff(tc.failures); d < tc.min || d > tc.max {
 				t.Fatalf("backoff(%d) = %s, want within [%s, %s]", tc.failures, d, tc.min, tc.max)
 			}
+		}
+	}
+}
+
+func TestRefreshesAreCountedByOutcome(t *testing.T) {
+	t.Parallel()
+	p := oauthtest.New(t, time.Hour)
+	reg := prometheus.NewRegistry()
+	stores, refreshers := replicas(t, p, 1, Options{Metrics: reg})
+	tok, conn := seedToken(t, stores[0], p, time.Now().Add(-time.Minute))
+	ctx := context.Background()
+	fresh, err := refreshers[0].Ensure(ctx, tok, conn, "", Need{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.RevokeGrants()
+	if _, err := refreshers[0].Ensure(ctx, fresh, conn, "", Need{Force: true}); err == nil {
+		t.Fatal("refresh of a revoked grant succeeded")
+	}
+	for outcome, want := range map[string]float64{"ok": 1, "needs_reauth": 1} {
+		if got := promtest.ToFloat64(refreshers[0].refreshes.WithLabelValues(outcome)); got != want {
+			t.Errorf("refreshes{outcome=%q} = %v, want %v", outcome, got, want)
 		}
 	}
 }

@@ -14,6 +14,7 @@ import (
 	integrationsv1 "github.com/bifrost/integrations/gen/bifrost/integrations/v1"
 	"github.com/bifrost/integrations/oauth"
 	"github.com/bifrost/integrations/store"
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 )
 
@@ -25,7 +26,9 @@ type Deps struct {
 	// Audit records changes, secret reads and denied calls.
 	Audit *audit.Recorder
 	// Keys manages the data keys that seal the database's secrets.
-	Keys   *datakeys.Manager
+	Keys *datakeys.Manager
+	// Metrics receives per-RPC counts, codes and latency histograms; nil for none.
+	Metrics prometheus.Registerer
 	Logger *slog.Logger
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
@@ -37,13 +40,14 @@ type Server struct {
 	refresher *oauth.Refresher
 	audit     *audit.Recorder
 	keys      *datakeys.Manager
+	metrics   prometheus.Registerer
 	logger    *slog.Logger
 	now       func() time.Time
 }
 
 // New returns a Server over d.
 func New(d Deps) *Server {
-	s := &Server{store: d.Store, refresher: d.Refresher, audit: d.Audit, keys: d.Keys, logger: d.Logger, now: d.Now}
+	s := &Server{store: d.Store, refresher: d.Refresher, audit: d.Audit, keys: d.Keys, metrics: d.Metrics, logger: d.Logger, now: d.Now}
 	if s.now == nil {
 		s.now = time.Now
 	}

@@ -115,6 +115,25 @@ func (s *Store) Close() error {
 	return errors.Join(s.read.Close(), s.write.Close())
 }
 
+// Pools returns the read and write connection pools, for their metrics.
+func (s *Store) Pools() (read, write *sql.DB) { return s.read.DB, s.write.DB }
+
+// TokenStatusCounts returns how many tokens are in each status.
+func (s *Store) TokenStatusCounts(ctx context.Context) (map[TokenStatus]int, error) {
+	var rows []struct {
+		Status string `db:"status"`
+		N      int    `db:"n"`
+	}
+	if err := sqlx.SelectContext(ctx, s.read, &rows, `SELECT status, COUNT(*) AS n FROM oauth_tokens GROUP BY status`); err != nil {
+		return nil, fmt.Errorf("counting tokens by status: %w", err)
+	}
+	counts := map[TokenStatus]int{TokenConnected: 0, TokenRefreshFailed: 0, TokenNeedsReauth: 0}
+	for _, r := range rows {
+		counts[TokenStatus(r.Status)] = r.N
+	}
+	return counts, nil
+}
+
 // Ping reports whether the database answers.
 func (s *Store) Ping(ctx context.Context) error { return s.read.PingContext(ctx) }
 

@@ -9,11 +9,14 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
@@ -34,6 +37,7 @@ type daemon struct {
 	refresher    *oauth.Refresher
 	audit        *audit.Recorder
 	keys         *datakeys.Manager
+	registry     *prometheus.Registry
 	grpc         *grpc.Server
 	health       *health.Server
 	http         *http.Server
@@ -83,8 +87,10 @@ func start(ctx context.Context, cfg config, logger *slog.Logger) (*daemon, error
 		auditWriter = audit.Discard{}
 	}
 	d.audit = audit.New(auditWriter, audit.Options{Logger: logger})
-	d.refresher = oauth.New(st, oauth.Options{Logger: logger, Audit: d.audit.Record})
-	d.grpc = server.New(server.Deps{Store: st, Refresher: d.refresher, Audit: d.audit, Keys: keys, Logger: logger}).NewGRPCServer(d.health, grpcOpts...)
+	d.registry = newRegistry(st, d.audit)
+	d.refresher = oauth.New(st, oauth.Options{Logger: logger, Audit: d.audit.Record, Metrics: d.registry})
+	d.grpc = server.New(server.Deps{Store: st, Refresher: d.refresher, Audit: d.audit, Keys: keys, Metrics: d.registry, Logger: logger}).
+		NewGRPCServer(d.health, grpcOpts...)
 	d.http = &http.Server{Handler: d.httpHandler(), ReadHeaderTimeout: 5 * time.Second, TLSConfig: tlsConfig}
 	if d.grpcListener, err = net.Listen("tcp", cfg.listen); err != nil {
 		st.Close()
@@ -203,6 +209,14 @@ func (d *daemon) httpHandler() http.Handler {
 		}
 		fmt.Fprintln(w, "ready")
 	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(d.registry, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(d.logger.Handler(), slog.LevelWarn)}))
+	if d.cfg.pprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	return mux
 }
 

@@ -99,6 +99,26 @@ func TestDevModeStartsServesAndStopsGracefully(t *testing.T) {
 		t.Fatalf("/readyz: %v, %v", resp, err)
 	}
 	resp.Body.Close()
+	resp, err = http.Get("http://" + d.httpListener.Addr().String() + "/metrics")
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("/metrics: %v, %v", resp, err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{
+		`grpc_server_handled_total{grpc_code="NotFound",grpc_method="GetIntegration"`,
+		`grpc_server_handling_seconds_bucket`,
+		`bifrost_tokens{status="connected"} 0`,
+		`bifrost_audit_queue_depth`,
+		`go_sql_open_connections{db_name="read"}`,
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	if resp, err := http.Get("http://" + d.httpListener.Addr().String() + "/debug/pprof/"); err != nil || resp.StatusCode != http.StatusNotFound {
+		t.Errorf("pprof served without --pprof: %v, %v", resp, err)
+	}
 
 	cancel()
 	select {

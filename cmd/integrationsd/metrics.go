@@ -1,0 +1,52 @@
+package main
+
+import (
+	"context"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/bifrost/integrations/audit"
+	"github.com/bifrost/integrations/store"
+)
+
+// newRegistry holds everything /metrics shows: Go and process figures, database
+// pools, tokens by status and the audit queue; the gRPC server and the
+// refresher add theirs.
+func newRegistry(st *store.Store, recorder *audit.Recorder) *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	read, write := st.Pools()
+	reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		collectors.NewDBStatsCollector(read, "read"),
+		collectors.NewDBStatsCollector(write, "write"),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "bifrost_audit_queue_depth",
+			Help: "Audit events waiting to be written.",
+		}, func() float64 { return float64(recorder.Depth()) }),
+		tokenStatusCollector{st: st},
+	)
+	return reg
+}
+
+var tokensDesc = prometheus.NewDesc("bifrost_tokens", "Stored OAuth tokens by status.", []string{"status"}, nil)
+
+// tokenStatusCollector counts tokens when scraped, so the figure is never stale.
+type tokenStatusCollector struct{ st *store.Store }
+
+func (c tokenStatusCollector) Describe(ch chan<- *prometheus.Desc) { ch <- tokensDesc }
+
+func (c tokenStatusCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	counts, err := c.st.TokenStatusCounts(ctx)
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(tokensDesc, err)
+		return
+	}
+	for status, n := range counts {
+		ch <- prometheus.MustNewConstMetric(tokensDesc, prometheus.GaugeValue, float64(n), string(status))
+	}
+}
