@@ -37,7 +37,7 @@ type fixture struct {
 	admin adminv1.AdminServiceClient
 }
 
-func mustStruct(t *testing.T, m map[string]any) *structpb.Struct {
+func mustStruct(t testing.TB, m map[string]any) *structpb.Struct {
 	t.Helper()
 	s, err := structpb.NewStruct(m)
 	if err != nil {
@@ -48,7 +48,7 @@ func mustStruct(t *testing.T, m map[string]any) *structpb.Struct {
 
 // newFixture sets up Microsoft_Graph (OAuth, schema of every type, defaults with
 // a secret, a global token and org-a's token) and Plain (no OAuth).
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	env := testutil.Start(t)
 	f := &fixture{env: env, admin: env.Admin(t)}
@@ -87,7 +87,7 @@ func newFixture(t *testing.T) *fixture {
 	return f
 }
 
-func (f *fixture) putToken(t *testing.T, org, access, refresh string) *adminv1.Token {
+func (f *fixture) putToken(t testing.TB, org, access, refresh string) *adminv1.Token {
 	t.Helper()
 	resp, err := f.admin.PutToken(context.Background(), &adminv1.PutTokenRequest{
 		Connection: "graph", OrgId: org, AccessToken: access, RefreshToken: refresh,

@@ -72,7 +72,7 @@ INSERT INTO api_keys (id, name, key_hash, role, org_id, created_at, expires_at) 
 // APIKeyByHash returns the key whose secret hashes to hash.
 func (s *Store) APIKeyByHash(ctx context.Context, hash []byte) (APIKey, error) {
 	var row apiKeyRow
-	if err := sqlx.GetContext(ctx, s.read, &row, apiKeySelect+` WHERE key_hash = ?`, hash); err != nil {
+	if err := sqlx.GetContext(ctx, s.reader(), &row, apiKeySelect+` WHERE key_hash = ?`, hash); err != nil {
 		return APIKey{}, translate(err, "api key")
 	}
 	return row.key(), nil
@@ -81,7 +81,7 @@ func (s *Store) APIKeyByHash(ctx context.Context, hash []byte) (APIKey, error) {
 // ListAPIKeys lists keys ordered by ID (creation order).
 func (s *Store) ListAPIKeys(ctx context.Context, page Page) ([]APIKey, error) {
 	var rows []apiKeyRow
-	if err := sqlx.SelectContext(ctx, s.read, &rows, apiKeySelect+` WHERE id > ? ORDER BY id LIMIT ?`, page.After, page.Limit); err != nil {
+	if err := sqlx.SelectContext(ctx, s.reader(), &rows, apiKeySelect+` WHERE id > ? ORDER BY id LIMIT ?`, page.After, page.Limit); err != nil {
 		return nil, fmt.Errorf("listing api keys: %w", err)
 	}
 	out := make([]APIKey, 0, len(rows))
@@ -115,7 +115,7 @@ func (s *Store) RevokeAPIKey(ctx context.Context, id string) (APIKey, error) {
 // HasAPIKeys reports whether any key exists, revoked or not.
 func (s *Store) HasAPIKeys(ctx context.Context) (bool, error) {
 	var n int
-	if err := sqlx.GetContext(ctx, s.read, &n, `SELECT COUNT(*) FROM (SELECT 1 FROM api_keys LIMIT 1)`); err != nil {
+	if err := sqlx.GetContext(ctx, s.reader(), &n, `SELECT COUNT(*) FROM (SELECT 1 FROM api_keys LIMIT 1)`); err != nil {
 		return false, fmt.Errorf("counting api keys: %w", err)
 	}
 	return n > 0, nil

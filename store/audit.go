@@ -86,7 +86,7 @@ func (s *Store) ListAuditEvents(ctx context.Context, f AuditFilter, page Page) (
 		query += " WHERE " + strings.Join(where, " AND ")
 	}
 	var events []AuditEvent
-	if err := sqlx.SelectContext(ctx, s.read, &events, query+" ORDER BY id DESC LIMIT ?", append(args, page.Limit)...); err != nil {
+	if err := sqlx.SelectContext(ctx, s.reader(), &events, query+" ORDER BY id DESC LIMIT ?", append(args, page.Limit)...); err != nil {
 		return nil, fmt.Errorf("listing audit events: %w", err)
 	}
 	return events, nil

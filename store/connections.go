@@ -105,7 +105,7 @@ func (s *Store) writeConnection(ctx context.Context, tx *sqlx.Tx, c Connection, 
 
 // GetConnection returns the connection called name, client secret decrypted.
 func (s *Store) GetConnection(ctx context.Context, name string) (Connection, error) {
-	return s.getConnection(ctx, s.read, name)
+	return s.getConnection(ctx, s.reader(), name)
 }
 
 func (s *Store) getConnection(ctx context.Context, q sqlx.QueryerContext, name string) (Connection, error) {
@@ -157,7 +157,7 @@ func (s *Store) connectionFromRow(row connectionRow) (Connection, error) {
 // ListConnections lists connections ordered by name.
 func (s *Store) ListConnections(ctx context.Context, page Page) ([]Connection, error) {
 	var rows []connectionRow
-	if err := sqlx.SelectContext(ctx, s.read, &rows, connectionSelect+` WHERE name > ? ORDER BY name LIMIT ?`, page.After, page.Limit); err != nil {
+	if err := sqlx.SelectContext(ctx, s.reader(), &rows, connectionSelect+` WHERE name > ? ORDER BY name LIMIT ?`, page.After, page.Limit); err != nil {
 		return nil, fmt.Errorf("listing oauth connections: %w", err)
 	}
 	out := make([]Connection, 0, len(rows))

@@ -38,7 +38,7 @@ var secretColumns = []secretColumn{
 // DataKeys returns every data key, oldest first.
 func (s *Store) DataKeys(ctx context.Context) ([]DataKey, error) {
 	var keys []DataKey
-	if err := sqlx.SelectContext(ctx, s.read, &keys, `SELECT id, wrapped, current, created_at, superseded_at FROM data_keys ORDER BY id`); err != nil {
+	if err := sqlx.SelectContext(ctx, s.keys, &keys, `SELECT id, wrapped, current, created_at, superseded_at FROM data_keys ORDER BY id`); err != nil {
 		return nil, fmt.Errorf("loading data keys: %w", err)
 	}
 	return keys, nil
@@ -78,7 +78,7 @@ func (s *Store) DeleteDataKey(ctx context.Context, id uint32) error {
 
 // CiphertextCounts returns how many stored values each data key seals.
 func (s *Store) CiphertextCounts(ctx context.Context) (map[uint32]int64, error) {
-	return ciphertextCounts(ctx, s.read)
+	return ciphertextCounts(ctx, s.reader())
 }
 
 func ciphertextCounts(ctx context.Context, q sqlx.QueryerContext) (map[uint32]int64, error) {

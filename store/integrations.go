@@ -79,7 +79,7 @@ VALUES (?, ?, ?, ?, ?, ?, ?)`, id, in.Name, in.Description, in.DefaultEntityID, 
 // GetIntegration returns the integration called name.
 func (s *Store) GetIntegration(ctx context.Context, name string) (Integration, error) {
 	var out Integration
-	err := s.inReadTx(ctx, func(tx *sqlx.Tx) error {
+	err := s.inReadTx(ctx, func(tx sqlx.QueryerContext) error {
 		var err error
 		out, err = s.getIntegration(ctx, tx, name)
 		return err
@@ -121,7 +121,7 @@ func (s *Store) completeIntegration(ctx context.Context, q sqlx.QueryerContext, 
 // ListIntegrations lists integrations ordered by name.
 func (s *Store) ListIntegrations(ctx context.Context, page Page) ([]Integration, error) {
 	var out []Integration
-	err := s.inReadTx(ctx, func(tx *sqlx.Tx) error {
+	err := s.inReadTx(ctx, func(tx sqlx.QueryerContext) error {
 		var rows []integrationRow
 		if err := sqlx.SelectContext(ctx, tx, &rows, integrationSelect+` WHERE i.name > ? ORDER BY i.name LIMIT ?`, page.After, page.Limit); err != nil {
 			return fmt.Errorf("listing integrations: %w", err)

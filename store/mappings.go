@@ -57,7 +57,7 @@ func (s *Store) FindMappingByEntity(ctx context.Context, integration, entityID s
 
 func (s *Store) readMapping(ctx context.Context, integration, where string, arg string) (Mapping, error) {
 	var out Mapping
-	err := s.inReadTx(ctx, func(tx *sqlx.Tx) error {
+	err := s.inReadTx(ctx, func(tx sqlx.QueryerContext) error {
 		if _, err := s.getIntegration(ctx, tx, integration); err != nil {
 			return err
 		}
@@ -95,7 +95,7 @@ func (s *Store) completeMapping(ctx context.Context, q sqlx.QueryerContext, row 
 // orgID's when orgID is not empty.
 func (s *Store) ListMappings(ctx context.Context, integration, orgID string, page Page) ([]Mapping, error) {
 	var out []Mapping
-	err := s.inReadTx(ctx, func(tx *sqlx.Tx) error {
+	err := s.inReadTx(ctx, func(tx sqlx.QueryerContext) error {
 		if _, err := s.getIntegration(ctx, tx, integration); err != nil {
 			return err
 		}

@@ -40,12 +40,12 @@ func nextRefresh(expiresAt *time.Time, margin time.Duration, refreshable bool) *
 
 // TokenWithSecrets returns a token with its access and refresh token decrypted.
 func (s *Store) TokenWithSecrets(ctx context.Context, id string) (Token, error) {
-	return s.getToken(ctx, s.read, id, true)
+	return s.getToken(ctx, s.reader(), id, true)
 }
 
 // ConnectionByID returns the connection with the given ID, secret decrypted.
 func (s *Store) ConnectionByID(ctx context.Context, id string) (Connection, error) {
-	return s.getConnectionByID(ctx, s.read, id)
+	return s.getConnectionByID(ctx, s.reader(), id)
 }
 
 // AcquireLease claims the token's refresh for owner until until, if no other
@@ -179,7 +179,7 @@ WHERE id = ? AND version = ? AND lease_owner = ?`,
 // Failures returns how many refreshes of the token failed in a row.
 func (s *Store) Failures(ctx context.Context, id string) (int, error) {
 	var n int
-	if err := sqlx.GetContext(ctx, s.read, &n, `SELECT failures FROM oauth_tokens WHERE id = ?`, id); err != nil {
+	if err := sqlx.GetContext(ctx, s.reader(), &n, `SELECT failures FROM oauth_tokens WHERE id = ?`, id); err != nil {
 		return 0, translate(err, fmt.Sprintf("oauth token %s", id))
 	}
 	return n, nil
@@ -190,7 +190,7 @@ func (s *Store) Failures(ctx context.Context, id string) (int, error) {
 // backoff has passed by now, none whose lease another process holds.
 func (s *Store) DueTokens(ctx context.Context, now, aheadUntil time.Time, limit int) ([]string, error) {
 	var ids []string
-	err := sqlx.SelectContext(ctx, s.read, &ids, `
+	err := sqlx.SelectContext(ctx, s.reader(), &ids, `
 SELECT id FROM oauth_tokens
 WHERE next_refresh_at IS NOT NULL
   AND ((status = 'connected' AND next_refresh_at <= ?) OR (status = 'refresh_failed' AND next_refresh_at <= ?))
@@ -206,7 +206,7 @@ ORDER BY next_refresh_at LIMIT ?`, aheadUntil.UTC(), now.UTC(), now.UTC(), limit
 // connection for (org, entity), creating an empty, already expired one on first
 // need so that the usual refresh path fetches it.
 func (s *Store) ClientCredentialsToken(ctx context.Context, conn Connection, orgID, entityID string) (Token, error) {
-	t, err := s.findToken(ctx, s.read, conn.ID, orgID, entityID)
+	t, err := s.findToken(ctx, s.reader(), conn.ID, orgID, entityID)
 	if !errors.Is(err, ErrNotFound) {
 		return t, err
 	}
@@ -240,7 +240,7 @@ func (s *Store) EntityForToken(ctx context.Context, t Token) (string, error) {
 		return t.EntityID, nil
 	}
 	var entity string
-	err := sqlx.GetContext(ctx, s.read, &entity, `
+	err := sqlx.GetContext(ctx, s.reader(), &entity, `
 SELECT COALESCE(NULLIF(m.entity_id, ''), i.default_entity_id)
 FROM integrations i LEFT JOIN mappings m ON m.integration_id = i.id AND m.org_id = ?
 WHERE i.oauth_connection_id = ?

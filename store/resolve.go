@@ -28,7 +28,7 @@ type Resolved struct {
 // organization's for the integration's connection, else the global one.
 func (s *Store) Resolve(ctx context.Context, integration, orgID string) (Resolved, error) {
 	var r Resolved
-	err := s.inReadTx(ctx, func(tx *sqlx.Tx) error {
+	err := s.inReadTx(ctx, func(tx sqlx.QueryerContext) error {
 		var err error
 		if r.Integration, err = s.getIntegration(ctx, tx, integration); err != nil {
 			return err

@@ -48,6 +48,8 @@ type Store struct {
 	// queue in Go instead of failing with SQLITE_BUSY, while reads use a pool.
 	write  *sqlx.DB
 	read   *sqlx.DB
+	keys   *sqlx.DB
+	stmts  *stmtCache // prepared statements of the read pool
 	cipher Cipher
 	now    func() time.Time
 }
@@ -88,7 +90,17 @@ func OpenSQLite(ctx context.Context, path string, cipher Cipher, opts ...Option)
 	}
 	read.SetMaxOpenConns(8)
 	read.SetMaxIdleConns(8)
-	s := &Store{write: write, read: read, cipher: cipher, now: time.Now}
+	// Data keys are loaded while a decryption waits, possibly inside a
+	// transaction that holds a pooled connection: they get a connection of
+	// their own, so that a reload can never wait for one of those.
+	keys, err := sqlx.Open("sqlite3", "file:"+path+"?"+params.Encode())
+	if err != nil {
+		write.Close()
+		read.Close()
+		return nil, fmt.Errorf("opening %s: %w", path, err)
+	}
+	keys.SetMaxOpenConns(1)
+	s := &Store{write: write, read: read, keys: keys, stmts: &stmtCache{db: read}, cipher: cipher, now: time.Now}
 	for _, opt := range opts {
 		opt(s)
 	}
@@ -112,7 +124,8 @@ func migrate(ctx context.Context, db *sql.DB) error {
 
 // Close closes the database.
 func (s *Store) Close() error {
-	return errors.Join(s.read.Close(), s.write.Close())
+	s.stmts.close()
+	return errors.Join(s.read.Close(), s.write.Close(), s.keys.Close())
 }
 
 // Pools returns the read and write connection pools, for their metrics.
@@ -124,7 +137,7 @@ func (s *Store) TokenStatusCounts(ctx context.Context) (map[TokenStatus]int, err
 		Status string `db:"status"`
 		N      int    `db:"n"`
 	}
-	if err := sqlx.SelectContext(ctx, s.read, &rows, `SELECT status, COUNT(*) AS n FROM oauth_tokens GROUP BY status`); err != nil {
+	if err := sqlx.SelectContext(ctx, s.reader(), &rows, `SELECT status, COUNT(*) AS n FROM oauth_tokens GROUP BY status`); err != nil {
 		return nil, fmt.Errorf("counting tokens by status: %w", err)
 	}
 	counts := map[TokenStatus]int{TokenConnected: 0, TokenRefreshFailed: 0, TokenNeedsReauth: 0}
@@ -154,15 +167,18 @@ func (s *Store) inTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
 }
 
 // inReadTx runs fn in a read-only transaction, so that everything it reads comes
-// from one snapshot.
-func (s *Store) inReadTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
+// from one snapshot, through prepared statements.
+func (s *Store) inReadTx(ctx context.Context, fn func(q sqlx.QueryerContext) error) error {
 	tx, err := s.read.BeginTxx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
 	defer tx.Rollback() //nolint:errcheck // read-only: nothing to lose
-	return fn(tx)
+	return fn(preparedQueryer{cache: s.stmts, tx: tx})
 }
+
+// reader runs single reads outside a transaction through prepared statements.
+func (s *Store) reader() sqlx.QueryerContext { return preparedQueryer{cache: s.stmts} }
 
 func (s *Store) timestamp() time.Time { return s.now().UTC() }
 

@@ -137,7 +137,7 @@ ON CONFLICT (id) DO UPDATE SET
 
 // GetToken returns a token without its secrets.
 func (s *Store) GetToken(ctx context.Context, id string) (Token, error) {
-	return s.getToken(ctx, s.read, id, false)
+	return s.getToken(ctx, s.reader(), id, false)
 }
 
 func (s *Store) getToken(ctx context.Context, q sqlx.QueryerContext, id string, withSecrets bool) (Token, error) {
@@ -201,7 +201,7 @@ func (s *Store) tokenFromRow(row tokenRow, withSecrets bool) (Token, error) {
 // only those of connectionName when it is not empty.
 func (s *Store) ListTokens(ctx context.Context, connectionName string, page Page) ([]Token, error) {
 	var rows []tokenRow
-	err := sqlx.SelectContext(ctx, s.read, &rows,
+	err := sqlx.SelectContext(ctx, s.reader(), &rows,
 		tokenSelect+` WHERE (? = '' OR c.name = ?) AND t.id > ? ORDER BY t.id LIMIT ?`,
 		connectionName, connectionName, page.After, page.Limit)
 	if err != nil {

@@ -1,0 +1,30 @@
+package server_test
+
+import (
+	"context"
+	"testing"
+
+	integrationsv1 "github.com/bifrost/integrations/gen/bifrost/integrations/v1"
+)
+
+// BenchmarkGetIntegration is for profiling the read path in-process
+// (go test -bench GetIntegration -cpuprofile); make bench measures it for real.
+func BenchmarkGetIntegration(b *testing.B) {
+	f := newFixture(b)
+	ctx := context.Background()
+	c := f.env.Integrations(b, f.env.AdminKey)
+	if _, err := c.UpsertMapping(ctx, &integrationsv1.UpsertMappingRequest{Name: "Microsoft_Graph", OrgId: "org-a", Config: mustStruct(b, map[string]any{"api_key": orgAAPIKey})}); err != nil {
+		b.Fatal(err)
+	}
+	req := &integrationsv1.GetIntegrationRequest{Name: "Microsoft_Graph", OrgId: "org-a"}
+	b.SetParallelism(16)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := c.GetIntegration(ctx, req); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
