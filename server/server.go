@@ -29,7 +29,7 @@ type Deps struct {
 	Keys *datakeys.Manager
 	// Metrics receives per-RPC counts, codes and latency histograms; nil for none.
 	Metrics prometheus.Registerer
-	Logger *slog.Logger
+	Logger  *slog.Logger
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 }
