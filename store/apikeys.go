@@ -69,12 +69,22 @@ INSERT INTO api_keys (id, name, key_hash, role, org_id, created_at, expires_at) 
 	return out, err
 }
 
-// APIKeyByHash returns the key whose secret hashes to hash.
+// APIKeyByHash returns the key whose secret hashes to hash. It is cached until
+// the next write anywhere, so a revocation counts from the next call on.
 func (s *Store) APIKeyByHash(ctx context.Context, hash []byte) (APIKey, error) {
+	generation, err := s.Generation(ctx)
+	if err != nil {
+		return APIKey{}, err
+	}
+	key := "apikey\x00" + string(hash)
+	if v, ok := s.cache.get(key, generation); ok {
+		return v.(APIKey), nil
+	}
 	var row apiKeyRow
 	if err := sqlx.GetContext(ctx, s.reader(), &row, apiKeySelect+` WHERE key_hash = ?`, hash); err != nil {
 		return APIKey{}, translate(err, "api key")
 	}
+	s.cache.put(key, generation, row.key())
 	return row.key(), nil
 }
 

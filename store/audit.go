@@ -28,7 +28,7 @@ func NewAuditID() string { return newID() }
 
 // InsertAuditEvents writes a batch in one transaction.
 func (s *Store) InsertAuditEvents(ctx context.Context, events []AuditEvent) error {
-	return s.inTx(ctx, func(tx *sqlx.Tx) error {
+	return s.inUntrackedTx(ctx, func(tx *sqlx.Tx) error {
 		stmt, err := tx.PrepareNamedContext(ctx, `
 INSERT INTO audit_events (id, time, api_key_id, role, method, integration, org_id, outcome, request_id, detail)
 VALUES (:id, :time, :api_key_id, :role, :method, :integration, :org_id, :outcome, :request_id, :detail)`)
@@ -98,7 +98,7 @@ func (s *Store) PruneAuditEvents(ctx context.Context, before time.Time) (int64, 
 	var total int64
 	for {
 		var n int64
-		err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+		err := s.inUntrackedTx(ctx, func(tx *sqlx.Tx) error {
 			res, err := tx.ExecContext(ctx, `DELETE FROM audit_events WHERE id IN (SELECT id FROM audit_events WHERE time < ? LIMIT 1000)`, before.UTC())
 			if err != nil {
 				return fmt.Errorf("pruning audit events: %w", err)

@@ -108,7 +108,9 @@ func ciphertextCounts(ctx context.Context, q sqlx.QueryerContext) (map[uint32]in
 // changed meanwhile is left for the next batch. It returns how many it sealed.
 func (s *Store) Reencrypt(ctx context.Context, current uint32, limit int) (int, error) {
 	done := 0
-	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+	// Untracked: values change their ciphertext, not their plaintext, so what
+	// caches hold stays right.
+	err := s.inUntrackedTx(ctx, func(tx *sqlx.Tx) error {
 		for _, c := range secretColumns {
 			if done >= limit {
 				return nil

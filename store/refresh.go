@@ -52,7 +52,7 @@ func (s *Store) ConnectionByID(ctx context.Context, id string) (Connection, erro
 // owner holds an unexpired claim. It reports whether owner now holds it.
 func (s *Store) AcquireLease(ctx context.Context, id, owner string, until time.Time) (bool, error) {
 	var acquired bool
-	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+	err := s.inUntrackedTx(ctx, func(tx *sqlx.Tx) error {
 		res, err := tx.ExecContext(ctx, `
 UPDATE oauth_tokens SET lease_owner = ?, lease_until = ?
 WHERE id = ? AND (lease_owner IS NULL OR lease_owner = ? OR lease_until < ?)`,
@@ -69,7 +69,7 @@ WHERE id = ? AND (lease_owner IS NULL OR lease_owner = ? OR lease_until < ?)`,
 
 // ReleaseLease gives up owner's claim, if it still holds it.
 func (s *Store) ReleaseLease(ctx context.Context, id, owner string) error {
-	return s.inTx(ctx, func(tx *sqlx.Tx) error {
+	return s.inUntrackedTx(ctx, func(tx *sqlx.Tx) error {
 		_, err := tx.ExecContext(ctx, `UPDATE oauth_tokens SET lease_owner = NULL, lease_until = NULL WHERE id = ? AND lease_owner = ?`, id, owner)
 		if err != nil {
 			return fmt.Errorf("releasing refresh lease: %w", err)

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"github.com/jmoiron/sqlx"
 )
@@ -26,9 +27,24 @@ type Resolved struct {
 // scope. The token is the mapping's own if it names one; else, for a client
 // credentials connection, the one fetched for (org, entity); else the
 // organization's for the integration's connection, else the global one.
+//
+// Results are cached until the next write anywhere (the generation moves), so a
+// repeated read costs one query. Callers must not modify what it returns.
 func (s *Store) Resolve(ctx context.Context, integration, orgID string) (Resolved, error) {
+	generation, err := s.Generation(ctx)
+	if err != nil {
+		return Resolved{}, err
+	}
+	key := "resolve\x00" + integration + "\x00" + orgID
+	if v, ok := s.cache.get(key, generation); ok {
+		return v.(Resolved), nil
+	}
 	var r Resolved
-	err := s.inReadTx(ctx, func(tx sqlx.QueryerContext) error {
+	err = s.inReadTx(ctx, func(tx sqlx.QueryerContext) error {
+		// The generation read in the snapshot tags what the snapshot holds.
+		if err := sqlx.GetContext(ctx, tx, &generation, `SELECT value FROM generation WHERE id = 1`); err != nil {
+			return fmt.Errorf("reading the generation: %w", err)
+		}
 		var err error
 		if r.Integration, err = s.getIntegration(ctx, tx, integration); err != nil {
 			return err
@@ -53,6 +69,9 @@ func (s *Store) Resolve(ctx context.Context, integration, orgID string) (Resolve
 		r.Token, err = s.chooseToken(ctx, tx, conn, orgID, r.EntityID, r.Mapping)
 		return err
 	})
+	if err == nil {
+		s.cache.put(key, generation, r)
+	}
 	return r, err
 }
 

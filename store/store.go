@@ -50,6 +50,7 @@ type Store struct {
 	read   *sqlx.DB
 	keys   *sqlx.DB
 	stmts  *stmtCache // prepared statements of the read pool
+	cache  *readCache
 	cipher Cipher
 	now    func() time.Time
 }
@@ -100,7 +101,7 @@ func OpenSQLite(ctx context.Context, path string, cipher Cipher, opts ...Option)
 		return nil, fmt.Errorf("opening %s: %w", path, err)
 	}
 	keys.SetMaxOpenConns(1)
-	s := &Store{write: write, read: read, keys: keys, stmts: &stmtCache{db: read}, cipher: cipher, now: time.Now}
+	s := &Store{write: write, read: read, keys: keys, stmts: &stmtCache{db: read}, cache: newReadCache(), cipher: cipher, now: time.Now}
 	for _, opt := range opts {
 		opt(s)
 	}
@@ -128,6 +129,15 @@ func (s *Store) Close() error {
 	return errors.Join(s.read.Close(), s.write.Close(), s.keys.Close())
 }
 
+// Generation is the counter every tracked write advances.
+func (s *Store) Generation(ctx context.Context) (int64, error) {
+	var g int64
+	if err := sqlx.GetContext(ctx, s.reader(), &g, `SELECT value FROM generation WHERE id = 1`); err != nil {
+		return 0, fmt.Errorf("reading the generation: %w", err)
+	}
+	return g, nil
+}
+
 // Pools returns the read and write connection pools, for their metrics.
 func (s *Store) Pools() (read, write *sql.DB) { return s.read.DB, s.write.DB }
 
@@ -150,8 +160,19 @@ func (s *Store) TokenStatusCounts(ctx context.Context) (map[TokenStatus]int, err
 // Ping reports whether the database answers.
 func (s *Store) Ping(ctx context.Context) error { return s.read.PingContext(ctx) }
 
-// inTx runs fn in a write transaction, committing if it returns nil.
+// inTx runs fn in a write transaction, committing if it returns nil, and
+// advances the generation so that every replica's caches see the change.
 func (s *Store) inTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
+	return s.runTx(ctx, true, fn)
+}
+
+// inUntrackedTx is inTx for writes that change nothing a read serves (audit
+// events, refresh leases), so caches stay valid.
+func (s *Store) inUntrackedTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
+	return s.runTx(ctx, false, fn)
+}
+
+func (s *Store) runTx(ctx context.Context, tracked bool, fn func(tx *sqlx.Tx) error) error {
 	tx, err := s.write.BeginTxx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
@@ -159,6 +180,12 @@ func (s *Store) inTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
 	if err := fn(tx); err != nil {
 		_ = tx.Rollback()
 		return err
+	}
+	if tracked {
+		if _, err := tx.ExecContext(ctx, `UPDATE generation SET value = value + 1 WHERE id = 1`); err != nil {
+			_ = tx.Rollback()
+			return fmt.Errorf("advancing the generation: %w", err)
+		}
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)

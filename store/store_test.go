@@ -18,12 +18,18 @@ import (
 func openStore(t *testing.T) (*store.Store, string) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "bifrost.db")
-	s, err := store.OpenSQLite(context.Background(), path, testutil.Keyring(t))
+	return openAt(t, path, testutil.Keyring(t)), path
+}
+
+// openAt opens another store (a replica) on the database at path.
+func openAt(t *testing.T, path string, cipher store.Cipher) *store.Store {
+	t.Helper()
+	s, err := store.OpenSQLite(context.Background(), path, cipher)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
-	return s, path
+	return s
 }
 
 // seed creates a connection, an integration with a secret default, a token and
@@ -180,5 +186,40 @@ func TestSchemaChangeRefusedWhileValuesOfTheKeyAreStored(t *testing.T) {
 	added := config.Schema{{Key: "tenant", Type: config.String}, {Key: "api_secret", Type: config.Secret}, {Key: "region", Type: config.String}}
 	if _, err := s.UpdateIntegration(ctx, "Graph", store.IntegrationUpdate{Schema: &added}); err != nil {
 		t.Fatalf("adding a key: %v", err)
+	}
+}
+
+// A write through one store (replica) invalidates what another on the same
+// database cached: reads never serve data older than the last write.
+func TestWriteOnOneReplicaInvalidatesAnothersCache(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "bifrost.db")
+	ring := testutil.Keyring(t)
+	a, b := openAt(t, path, ring), openAt(t, path, ring)
+	seed(t, a)
+	ctx := context.Background()
+	first, err := b.Resolve(ctx, "Graph", "org-1")
+	if err != nil || first.Mapping.EntityID != "tenant-1" {
+		t.Fatalf("first read: %+v, %v", first.Mapping, err)
+	}
+	if _, err := a.UpsertMapping(ctx, store.MappingUpsert{Integration: "Graph", OrgID: "org-1", EntityID: "tenant-2"}); err != nil {
+		t.Fatal(err)
+	}
+	second, err := b.Resolve(ctx, "Graph", "org-1")
+	if err != nil || second.Mapping.EntityID != "tenant-2" {
+		t.Fatalf("read after another replica's write: %+v, %v", second.Mapping, err)
+	}
+	k, err := a.CreateAPIKey(ctx, store.APIKey{ID: "k1", Role: store.RoleAdmin}, []byte("hash-1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := b.APIKeyByHash(ctx, []byte("hash-1")); err != nil || got.RevokedAt != nil {
+		t.Fatalf("key before revocation: %+v, %v", got, err)
+	}
+	if _, err := a.RevokeAPIKey(ctx, k.ID); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := b.APIKeyByHash(ctx, []byte("hash-1")); err != nil || got.RevokedAt == nil {
+		t.Fatalf("revocation on one replica not seen by the other: %+v, %v", got, err)
 	}
 }

@@ -1,0 +1,45 @@
+package store
+
+import (
+	"sync"
+	"sync/atomic"
+)
+
+// maxCached bounds the read cache; past it the cache starts over, which costs
+// one miss per key and keeps memory flat however many organizations there are.
+const maxCached = 10_000
+
+// readCache keeps results of reads tagged with the generation they were read
+// at: a result is served only while the database's generation is the same, so
+// a write on any replica invalidates every replica's cache. Reads take no lock.
+type readCache struct {
+	entries atomic.Pointer[sync.Map]
+	size    atomic.Int64
+}
+
+type cachedRead struct {
+	generation int64
+	value      any
+}
+
+func newReadCache() *readCache {
+	c := &readCache{}
+	c.entries.Store(&sync.Map{})
+	return c
+}
+
+func (c *readCache) get(key string, generation int64) (any, bool) {
+	v, ok := c.entries.Load().Load(key)
+	if !ok || v.(cachedRead).generation != generation {
+		return nil, false
+	}
+	return v.(cachedRead).value, true
+}
+
+func (c *readCache) put(key string, generation int64, value any) {
+	if c.size.Add(1) > maxCached {
+		c.entries.Store(&sync.Map{})
+		c.size.Store(1)
+	}
+	c.entries.Load().Store(key, cachedRead{generation: generation, value: value})
+}
