@@ -60,6 +60,7 @@ func requestID(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler gr
 	}
 	_ = grpc.SetHeader(ctx, metadata.Pairs("x-request-id", id))
 	ctx = logging.InjectFields(ctx, logging.Fields{"request_id", id})
+	ctx = store.WithGenerationScope(ctx)
 	return handler(context.WithValue(ctx, requestIDKey{}, id), req)
 }
 

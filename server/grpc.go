@@ -43,7 +43,9 @@ func (s *Server) NewGRPCServer(healthServer *health.Server, opts ...grpc.ServerO
 		s.logger.Log(ctx, slog.Level(level), msg, fields...)
 	})
 	// Requests and responses carry secrets: log the call, never its payload.
-	logOpts := []logging.Option{logging.WithLogOnEvents(logging.FinishCall)}
+	// Successful calls log at debug: at thousands of reads a second an info line
+	// each would cost more than the read.
+	logOpts := []logging.Option{logging.WithLogOnEvents(logging.FinishCall), logging.WithLevels(callLogLevel)}
 	needsKey := selector.MatchFunc(func(_ context.Context, c interceptors.CallMeta) bool {
 		return c.Service != healthpb.Health_ServiceDesc.ServiceName && !strings.HasPrefix(c.Service, "grpc.reflection.")
 	})
@@ -81,6 +83,16 @@ func (s *Server) NewGRPCServer(healthServer *health.Server, opts ...grpc.ServerO
 		healthServer.SetServingStatus(svc, healthpb.HealthCheckResponse_SERVING)
 	}
 	return gs
+}
+
+func callLogLevel(c codes.Code) logging.Level {
+	switch c {
+	case codes.OK:
+		return logging.LevelDebug
+	case codes.Internal, codes.Unknown, codes.DataLoss, codes.Unavailable:
+		return logging.LevelError
+	}
+	return logging.LevelInfo
 }
 
 // Limits on every call.

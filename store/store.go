@@ -129,13 +129,36 @@ func (s *Store) Close() error {
 	return errors.Join(s.read.Close(), s.write.Close(), s.keys.Close())
 }
 
-// Generation is the counter every tracked write advances.
+// Generation is the counter every tracked write advances. Within a context from
+// WithGenerationScope it is read once and reused.
 func (s *Store) Generation(ctx context.Context) (int64, error) {
+	scope, _ := ctx.Value(generationScopeKey{}).(*generationScope)
+	if scope != nil && scope.read {
+		return scope.value, nil
+	}
 	var g int64
 	if err := sqlx.GetContext(ctx, s.reader(), &g, `SELECT value FROM generation WHERE id = 1`); err != nil {
 		return 0, fmt.Errorf("reading the generation: %w", err)
 	}
+	if scope != nil {
+		scope.value, scope.read = g, true
+	}
 	return g, nil
+}
+
+type generationScopeKey struct{}
+
+// generationScope is not safe for concurrent use: one call, one goroutine.
+type generationScope struct {
+	value int64
+	read  bool
+}
+
+// WithGenerationScope returns a context in which the generation is read once:
+// one gRPC call checks its caches against one reading (a change made during
+// the call is seen from the next call on).
+func WithGenerationScope(ctx context.Context) context.Context {
+	return context.WithValue(ctx, generationScopeKey{}, &generationScope{})
 }
 
 // Pools returns the read and write connection pools, for their metrics.
