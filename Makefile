@@ -1,3 +1,5 @@
+SHELL := /bin/bash
+
 # Tools are pinned in tools/go.mod and run with `go tool`, so a fresh machine needs
 # nothing but Go. They live in their own module to keep buf's dependencies out of
 # the service's.
@@ -5,15 +7,20 @@ GO_TOOL := go tool -modfile=tools/go.mod
 BUF := $(GO_TOOL) buf
 DATA_DIR ?= ./data
 
-.PHONY: all build generate check-generate lint test fuzz run bench clean
+.PHONY: all build generate check-generate lint test test-go test-python fuzz run bench clean
 
 all: check-generate lint test build
 
 build:
 	go build -o bin/ ./cmd/...
 
+# Python stubs need Debian's protoc and grpc_python_plugin (see .ci/run).
+PY_GEN := clients/python/bifrost
+PYTHON := /usr/bin/python3
+
 generate:
 	rm -rf gen
+	find $(PY_GEN) -name '*_pb2*' -delete
 	$(BUF) generate
 
 # Regenerates into a scratch copy and compares, so a stale gen/ fails without
@@ -21,7 +28,10 @@ generate:
 check-generate:
 	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
 	$(BUF) generate -o "$$tmp" && \
-	diff -r "$$tmp/gen" gen || { echo "gen/ is stale: run make generate" >&2; exit 1; }
+	diff -r "$$tmp/gen" gen && \
+	diff <(cd "$$tmp" && find $(PY_GEN) -name '*_pb2*' | sort) <(find $(PY_GEN) -name '*_pb2*' | sort) && \
+	for f in $$(cd "$$tmp" && find $(PY_GEN) -name '*_pb2*'); do diff "$$tmp/$$f" "$$f" || exit 1; done \
+	|| { echo "generated code is stale: run make generate" >&2; exit 1; }
 
 lint:
 	$(BUF) lint
@@ -29,8 +39,22 @@ lint:
 	go vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed" >&2; exit 1; }
 
-test:
+test: test-go test-python
+
+test-go:
 	go test -race -count=1 ./...
+
+# The Python client's tests run on Debian's python3 with Debian's grpcio,
+# protobuf, pytest and httpx (.ci/run installs them). Where they are missing
+# they are skipped with a message, except in CI, where that fails.
+test-python: build
+	@if $(PYTHON) -c 'import grpc, google.protobuf, pytest, httpx' 2>/dev/null; then \
+		cd clients/python && BIFROST_INTEGRATIONSD=$(CURDIR)/bin/integrationsd $(PYTHON) -m pytest -q; \
+	elif [ "$$CI" = "true" ]; then \
+		echo "test-python: Debian's python3-grpcio, python3-protobuf, python3-pytest and python3-httpx are missing" >&2; exit 1; \
+	else \
+		echo "test-python: SKIPPED: install python3-grpcio python3-protobuf python3-pytest python3-httpx (see .ci/run)"; \
+	fi
 
 # Each fuzz target runs for FUZZTIME; `make test` runs their committed seeds.
 FUZZTIME ?= 20s

@@ -1,0 +1,505 @@
+from google.protobuf import duration_pb2 as _duration_pb2
+from google.protobuf import field_mask_pb2 as _field_mask_pb2
+from google.protobuf import struct_pb2 as _struct_pb2
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from typing import ClassVar as _ClassVar, Iterable as _Iterable, Mapping as _Mapping, Optional as _Optional, Union as _Union
+
+CONFIG_TYPE_BOOL: ConfigType
+CONFIG_TYPE_INT: ConfigType
+CONFIG_TYPE_JSON: ConfigType
+CONFIG_TYPE_SECRET: ConfigType
+CONFIG_TYPE_STRING: ConfigType
+CONFIG_TYPE_UNSPECIFIED: ConfigType
+DESCRIPTOR: _descriptor.FileDescriptor
+FLOW_AUTHORIZATION_CODE: Flow
+FLOW_CLIENT_CREDENTIALS: Flow
+FLOW_UNSPECIFIED: Flow
+ROLE_ADMIN: Role
+ROLE_UNSPECIFIED: Role
+ROLE_WORKER: Role
+ROLE_WORKER_ALL_ORGS: Role
+TOKEN_STATUS_CONNECTED: TokenStatus
+TOKEN_STATUS_NEEDS_REAUTH: TokenStatus
+TOKEN_STATUS_REFRESH_FAILED: TokenStatus
+TOKEN_STATUS_UNSPECIFIED: TokenStatus
+
+class ApiKey(_message.Message):
+    __slots__ = ["create_time", "expire_time", "id", "name", "org_id", "revoke_time", "role"]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    EXPIRE_TIME_FIELD_NUMBER: _ClassVar[int]
+    ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    ORG_ID_FIELD_NUMBER: _ClassVar[int]
+    REVOKE_TIME_FIELD_NUMBER: _ClassVar[int]
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    create_time: _timestamp_pb2.Timestamp
+    expire_time: _timestamp_pb2.Timestamp
+    id: str
+    name: str
+    org_id: str
+    revoke_time: _timestamp_pb2.Timestamp
+    role: Role
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., role: _Optional[_Union[Role, str]] = ..., org_id: _Optional[str] = ..., create_time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., expire_time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., revoke_time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class AuditEvent(_message.Message):
+    __slots__ = ["api_key_id", "detail", "id", "integration", "method", "org_id", "outcome", "request_id", "role", "time"]
+    API_KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    ID_FIELD_NUMBER: _ClassVar[int]
+    INTEGRATION_FIELD_NUMBER: _ClassVar[int]
+    METHOD_FIELD_NUMBER: _ClassVar[int]
+    ORG_ID_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    TIME_FIELD_NUMBER: _ClassVar[int]
+    api_key_id: str
+    detail: str
+    id: str
+    integration: str
+    method: str
+    org_id: str
+    outcome: str
+    request_id: str
+    role: Role
+    time: _timestamp_pb2.Timestamp
+    def __init__(self, id: _Optional[str] = ..., time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., api_key_id: _Optional[str] = ..., role: _Optional[_Union[Role, str]] = ..., method: _Optional[str] = ..., integration: _Optional[str] = ..., org_id: _Optional[str] = ..., outcome: _Optional[str] = ..., request_id: _Optional[str] = ..., detail: _Optional[str] = ...) -> None: ...
+
+class ConfigField(_message.Message):
+    __slots__ = ["description", "key", "required", "type"]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    REQUIRED_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    description: str
+    key: str
+    required: bool
+    type: ConfigType
+    def __init__(self, key: _Optional[str] = ..., type: _Optional[_Union[ConfigType, str]] = ..., required: bool = ..., description: _Optional[str] = ...) -> None: ...
+
+class Connection(_message.Message):
+    __slots__ = ["audience", "authorization_url", "client_id", "client_secret", "client_secret_set", "create_time", "flow", "id", "name", "refresh_margin", "scopes", "token_params", "token_url", "update_time"]
+    class TokenParamsEntry(_message.Message):
+        __slots__ = ["key", "value"]
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    AUDIENCE_FIELD_NUMBER: _ClassVar[int]
+    AUTHORIZATION_URL_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_ID_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_SECRET_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_SECRET_SET_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    FLOW_FIELD_NUMBER: _ClassVar[int]
+    ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    REFRESH_MARGIN_FIELD_NUMBER: _ClassVar[int]
+    SCOPES_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_PARAMS_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_URL_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    audience: str
+    authorization_url: str
+    client_id: str
+    client_secret: str
+    client_secret_set: bool
+    create_time: _timestamp_pb2.Timestamp
+    flow: Flow
+    id: str
+    name: str
+    refresh_margin: _duration_pb2.Duration
+    scopes: _containers.RepeatedScalarFieldContainer[str]
+    token_params: _containers.ScalarMap[str, str]
+    token_url: str
+    update_time: _timestamp_pb2.Timestamp
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., flow: _Optional[_Union[Flow, str]] = ..., client_id: _Optional[str] = ..., client_secret: _Optional[str] = ..., authorization_url: _Optional[str] = ..., token_url: _Optional[str] = ..., scopes: _Optional[_Iterable[str]] = ..., audience: _Optional[str] = ..., refresh_margin: _Optional[_Union[_duration_pb2.Duration, _Mapping]] = ..., client_secret_set: bool = ..., create_time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., token_params: _Optional[_Mapping[str, str]] = ...) -> None: ...
+
+class CreateApiKeyRequest(_message.Message):
+    __slots__ = ["expire_time", "name", "org_id", "role"]
+    EXPIRE_TIME_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    ORG_ID_FIELD_NUMBER: _ClassVar[int]
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    expire_time: _timestamp_pb2.Timestamp
+    name: str
+    org_id: str
+    role: Role
+    def __init__(self, name: _Optional[str] = ..., role: _Optional[_Union[Role, str]] = ..., org_id: _Optional[str] = ..., expire_time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class CreateApiKeyResponse(_message.Message):
+    __slots__ = ["api_key", "secret"]
+    API_KEY_FIELD_NUMBER: _ClassVar[int]
+    SECRET_FIELD_NUMBER: _ClassVar[int]
+    api_key: ApiKey
+    secret: str
+    def __init__(self, api_key: _Optional[_Union[ApiKey, _Mapping]] = ..., secret: _Optional[str] = ...) -> None: ...
+
+class CreateConnectionRequest(_message.Message):
+    __slots__ = ["connection"]
+    CONNECTION_FIELD_NUMBER: _ClassVar[int]
+    connection: Connection
+    def __init__(self, connection: _Optional[_Union[Connection, _Mapping]] = ...) -> None: ...
+
+class CreateConnectionResponse(_message.Message):
+    __slots__ = ["connection"]
+    CONNECTION_FIELD_NUMBER: _ClassVar[int]
+    connection: Connection
+    def __init__(self, connection: _Optional[_Union[Connection, _Mapping]] = ...) -> None: ...
+
+class CreateIntegrationRequest(_message.Message):
+    __slots__ = ["integration"]
+    INTEGRATION_FIELD_NUMBER: _ClassVar[int]
+    integration: Integration
+    def __init__(self, integration: _Optional[_Union[Integration, _Mapping]] = ...) -> None: ...
+
+class CreateIntegrationResponse(_message.Message):
+    __slots__ = ["integration"]
+    INTEGRATION_FIELD_NUMBER: _ClassVar[int]
+    integration: Integration
+    def __init__(self, integration: _Optional[_Union[Integration, _Mapping]] = ...) -> None: ...
+
+class DeleteConnectionRequest(_message.Message):
+    __slots__ = ["name"]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class DeleteConnectionResponse(_message.Message):
+    __slots__ = []
+    def __init__(self) -> None: ...
+
+class DeleteIntegrationRequest(_message.Message):
+    __slots__ = ["name"]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class DeleteIntegrationResponse(_message.Message):
+    __slots__ = []
+    def __init__(self) -> None: ...
+
+class DeleteTokenRequest(_message.Message):
+    __slots__ = ["id"]
+    ID_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    def __init__(self, id: _Optional[str] = ...) -> None: ...
+
+class DeleteTokenResponse(_message.Message):
+    __slots__ = []
+    def __init__(self) -> None: ...
+
+class EncryptionKey(_message.Message):
+    __slots__ = ["ciphertexts", "create_time", "current", "id", "supersede_time"]
+    CIPHERTEXTS_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    CURRENT_FIELD_NUMBER: _ClassVar[int]
+    ID_FIELD_NUMBER: _ClassVar[int]
+    SUPERSEDE_TIME_FIELD_NUMBER: _ClassVar[int]
+    ciphertexts: int
+    create_time: _timestamp_pb2.Timestamp
+    current: bool
+    id: int
+    supersede_time: _timestamp_pb2.Timestamp
+    def __init__(self, id: _Optional[int] = ..., current: bool = ..., create_time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., supersede_time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., ciphertexts: _Optional[int] = ...) -> None: ...
+
+class GetConnectionRequest(_message.Message):
+    __slots__ = ["name"]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class GetConnectionResponse(_message.Message):
+    __slots__ = ["connection"]
+    CONNECTION_FIELD_NUMBER: _ClassVar[int]
+    connection: Connection
+    def __init__(self, connection: _Optional[_Union[Connection, _Mapping]] = ...) -> None: ...
+
+class GetEncryptionStatusRequest(_message.Message):
+    __slots__ = []
+    def __init__(self) -> None: ...
+
+class GetEncryptionStatusResponse(_message.Message):
+    __slots__ = ["keys", "pending"]
+    KEYS_FIELD_NUMBER: _ClassVar[int]
+    PENDING_FIELD_NUMBER: _ClassVar[int]
+    keys: _containers.RepeatedCompositeFieldContainer[EncryptionKey]
+    pending: int
+    def __init__(self, keys: _Optional[_Iterable[_Union[EncryptionKey, _Mapping]]] = ..., pending: _Optional[int] = ...) -> None: ...
+
+class GetIntegrationRequest(_message.Message):
+    __slots__ = ["name"]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class GetIntegrationResponse(_message.Message):
+    __slots__ = ["integration"]
+    INTEGRATION_FIELD_NUMBER: _ClassVar[int]
+    integration: Integration
+    def __init__(self, integration: _Optional[_Union[Integration, _Mapping]] = ...) -> None: ...
+
+class GetTokenRequest(_message.Message):
+    __slots__ = ["id"]
+    ID_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    def __init__(self, id: _Optional[str] = ...) -> None: ...
+
+class GetTokenResponse(_message.Message):
+    __slots__ = ["token"]
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    token: Token
+    def __init__(self, token: _Optional[_Union[Token, _Mapping]] = ...) -> None: ...
+
+class Integration(_message.Message):
+    __slots__ = ["config_schema", "create_time", "default_config", "default_entity_id", "default_secret_keys", "description", "id", "name", "oauth_connection", "update_time"]
+    CONFIG_SCHEMA_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    DEFAULT_CONFIG_FIELD_NUMBER: _ClassVar[int]
+    DEFAULT_ENTITY_ID_FIELD_NUMBER: _ClassVar[int]
+    DEFAULT_SECRET_KEYS_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    OAUTH_CONNECTION_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    config_schema: _containers.RepeatedCompositeFieldContainer[ConfigField]
+    create_time: _timestamp_pb2.Timestamp
+    default_config: _struct_pb2.Struct
+    default_entity_id: str
+    default_secret_keys: _containers.RepeatedScalarFieldContainer[str]
+    description: str
+    id: str
+    name: str
+    oauth_connection: str
+    update_time: _timestamp_pb2.Timestamp
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., description: _Optional[str] = ..., config_schema: _Optional[_Iterable[_Union[ConfigField, _Mapping]]] = ..., default_config: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., default_entity_id: _Optional[str] = ..., oauth_connection: _Optional[str] = ..., default_secret_keys: _Optional[_Iterable[str]] = ..., create_time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class ListApiKeysRequest(_message.Message):
+    __slots__ = ["page_size", "page_token"]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    page_size: int
+    page_token: str
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListApiKeysResponse(_message.Message):
+    __slots__ = ["api_keys", "next_page_token"]
+    API_KEYS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    api_keys: _containers.RepeatedCompositeFieldContainer[ApiKey]
+    next_page_token: str
+    def __init__(self, api_keys: _Optional[_Iterable[_Union[ApiKey, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class ListAuditEventsRequest(_message.Message):
+    __slots__ = ["api_key_id", "end_time", "integration", "org_id", "page_size", "page_token", "start_time"]
+    API_KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    END_TIME_FIELD_NUMBER: _ClassVar[int]
+    INTEGRATION_FIELD_NUMBER: _ClassVar[int]
+    ORG_ID_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    START_TIME_FIELD_NUMBER: _ClassVar[int]
+    api_key_id: str
+    end_time: _timestamp_pb2.Timestamp
+    integration: str
+    org_id: str
+    page_size: int
+    page_token: str
+    start_time: _timestamp_pb2.Timestamp
+    def __init__(self, start_time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., org_id: _Optional[str] = ..., integration: _Optional[str] = ..., api_key_id: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListAuditEventsResponse(_message.Message):
+    __slots__ = ["events", "next_page_token"]
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    events: _containers.RepeatedCompositeFieldContainer[AuditEvent]
+    next_page_token: str
+    def __init__(self, events: _Optional[_Iterable[_Union[AuditEvent, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class ListConnectionsRequest(_message.Message):
+    __slots__ = ["page_size", "page_token"]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    page_size: int
+    page_token: str
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListConnectionsResponse(_message.Message):
+    __slots__ = ["connections", "next_page_token"]
+    CONNECTIONS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    connections: _containers.RepeatedCompositeFieldContainer[Connection]
+    next_page_token: str
+    def __init__(self, connections: _Optional[_Iterable[_Union[Connection, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class ListIntegrationsRequest(_message.Message):
+    __slots__ = ["page_size", "page_token"]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    page_size: int
+    page_token: str
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListIntegrationsResponse(_message.Message):
+    __slots__ = ["integrations", "next_page_token"]
+    INTEGRATIONS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    integrations: _containers.RepeatedCompositeFieldContainer[Integration]
+    next_page_token: str
+    def __init__(self, integrations: _Optional[_Iterable[_Union[Integration, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class ListTokensRequest(_message.Message):
+    __slots__ = ["connection", "page_size", "page_token"]
+    CONNECTION_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    connection: str
+    page_size: int
+    page_token: str
+    def __init__(self, connection: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListTokensResponse(_message.Message):
+    __slots__ = ["next_page_token", "tokens"]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    TOKENS_FIELD_NUMBER: _ClassVar[int]
+    next_page_token: str
+    tokens: _containers.RepeatedCompositeFieldContainer[Token]
+    def __init__(self, tokens: _Optional[_Iterable[_Union[Token, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class PutTokenRequest(_message.Message):
+    __slots__ = ["access_token", "connection", "expires_at", "org_id", "refresh_token", "scopes", "token_type"]
+    ACCESS_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    CONNECTION_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    ORG_ID_FIELD_NUMBER: _ClassVar[int]
+    REFRESH_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    SCOPES_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_TYPE_FIELD_NUMBER: _ClassVar[int]
+    access_token: str
+    connection: str
+    expires_at: _timestamp_pb2.Timestamp
+    org_id: str
+    refresh_token: str
+    scopes: _containers.RepeatedScalarFieldContainer[str]
+    token_type: str
+    def __init__(self, connection: _Optional[str] = ..., org_id: _Optional[str] = ..., access_token: _Optional[str] = ..., refresh_token: _Optional[str] = ..., expires_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., token_type: _Optional[str] = ..., scopes: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class PutTokenResponse(_message.Message):
+    __slots__ = ["token"]
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    token: Token
+    def __init__(self, token: _Optional[_Union[Token, _Mapping]] = ...) -> None: ...
+
+class RetireEncryptionKeyRequest(_message.Message):
+    __slots__ = ["key_id"]
+    KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    key_id: int
+    def __init__(self, key_id: _Optional[int] = ...) -> None: ...
+
+class RetireEncryptionKeyResponse(_message.Message):
+    __slots__ = []
+    def __init__(self) -> None: ...
+
+class RevokeApiKeyRequest(_message.Message):
+    __slots__ = ["id"]
+    ID_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    def __init__(self, id: _Optional[str] = ...) -> None: ...
+
+class RevokeApiKeyResponse(_message.Message):
+    __slots__ = ["api_key"]
+    API_KEY_FIELD_NUMBER: _ClassVar[int]
+    api_key: ApiKey
+    def __init__(self, api_key: _Optional[_Union[ApiKey, _Mapping]] = ...) -> None: ...
+
+class RotateEncryptionKeyRequest(_message.Message):
+    __slots__ = []
+    def __init__(self) -> None: ...
+
+class RotateEncryptionKeyResponse(_message.Message):
+    __slots__ = ["key_id"]
+    KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    key_id: int
+    def __init__(self, key_id: _Optional[int] = ...) -> None: ...
+
+class Token(_message.Message):
+    __slots__ = ["connection", "create_time", "entity_id", "expires_at", "has_refresh_token", "id", "last_error", "last_refreshed_at", "next_refresh_at", "org_id", "scopes", "status", "status_message", "token_type", "update_time", "version"]
+    CONNECTION_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    ENTITY_ID_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    HAS_REFRESH_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    ID_FIELD_NUMBER: _ClassVar[int]
+    LAST_ERROR_FIELD_NUMBER: _ClassVar[int]
+    LAST_REFRESHED_AT_FIELD_NUMBER: _ClassVar[int]
+    NEXT_REFRESH_AT_FIELD_NUMBER: _ClassVar[int]
+    ORG_ID_FIELD_NUMBER: _ClassVar[int]
+    SCOPES_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    STATUS_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_TYPE_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    connection: str
+    create_time: _timestamp_pb2.Timestamp
+    entity_id: str
+    expires_at: _timestamp_pb2.Timestamp
+    has_refresh_token: bool
+    id: str
+    last_error: str
+    last_refreshed_at: _timestamp_pb2.Timestamp
+    next_refresh_at: _timestamp_pb2.Timestamp
+    org_id: str
+    scopes: _containers.RepeatedScalarFieldContainer[str]
+    status: TokenStatus
+    status_message: str
+    token_type: str
+    update_time: _timestamp_pb2.Timestamp
+    version: int
+    def __init__(self, id: _Optional[str] = ..., connection: _Optional[str] = ..., org_id: _Optional[str] = ..., entity_id: _Optional[str] = ..., status: _Optional[_Union[TokenStatus, str]] = ..., status_message: _Optional[str] = ..., token_type: _Optional[str] = ..., scopes: _Optional[_Iterable[str]] = ..., expires_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., has_refresh_token: bool = ..., version: _Optional[int] = ..., last_refreshed_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., next_refresh_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., last_error: _Optional[str] = ..., create_time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class UpdateConnectionRequest(_message.Message):
+    __slots__ = ["connection", "update_mask"]
+    CONNECTION_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_MASK_FIELD_NUMBER: _ClassVar[int]
+    connection: Connection
+    update_mask: _field_mask_pb2.FieldMask
+    def __init__(self, connection: _Optional[_Union[Connection, _Mapping]] = ..., update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ...) -> None: ...
+
+class UpdateConnectionResponse(_message.Message):
+    __slots__ = ["connection"]
+    CONNECTION_FIELD_NUMBER: _ClassVar[int]
+    connection: Connection
+    def __init__(self, connection: _Optional[_Union[Connection, _Mapping]] = ...) -> None: ...
+
+class UpdateIntegrationRequest(_message.Message):
+    __slots__ = ["integration", "update_mask"]
+    INTEGRATION_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_MASK_FIELD_NUMBER: _ClassVar[int]
+    integration: Integration
+    update_mask: _field_mask_pb2.FieldMask
+    def __init__(self, integration: _Optional[_Union[Integration, _Mapping]] = ..., update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ...) -> None: ...
+
+class UpdateIntegrationResponse(_message.Message):
+    __slots__ = ["integration"]
+    INTEGRATION_FIELD_NUMBER: _ClassVar[int]
+    integration: Integration
+    def __init__(self, integration: _Optional[_Union[Integration, _Mapping]] = ...) -> None: ...
+
+class ConfigType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = []
+
+class Flow(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = []
+
+class TokenStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = []
+
+class Role(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = []
