@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"regexp"
@@ -16,7 +17,9 @@ import (
 
 	"github.com/bifrost/integrations/auth"
 	"github.com/bifrost/integrations/config"
+	"github.com/bifrost/integrations/connect"
 	adminv1 "github.com/bifrost/integrations/gen/bifrost/integrations/admin/v1"
+	"github.com/bifrost/integrations/oauth"
 	"github.com/bifrost/integrations/store"
 )
 
@@ -700,4 +703,64 @@ func (h *adminService) RetireEncryptionKey(ctx context.Context, req *adminv1.Ret
 		return nil, invalidArgument("key_id", "is required")
 	}
 	return &adminv1.RetireEncryptionKeyResponse{}, h.s.keys.Retire(ctx, req.GetKeyId())
+}
+
+// Connecting accounts
+
+// connectTarget checks the org_id / global pair of a connect request.
+func (v *violations) connectTarget(org string, global bool) {
+	switch {
+	case global && org != "":
+		v.add("org_id", "give an organization or global, not both")
+	case !global:
+		v.name("org_id", org)
+	}
+}
+
+func (h *adminService) StartAuthorization(ctx context.Context, req *adminv1.StartAuthorizationRequest) (*adminv1.StartAuthorizationResponse, error) {
+	var v violations
+	v.name("connection", req.GetConnection())
+	v.connectTarget(req.GetOrgId(), req.GetGlobal())
+	v.optionalName("mapping_integration", req.GetMappingIntegration())
+	if req.GetGlobal() && req.GetMappingIntegration() != "" {
+		v.add("mapping_integration", "a global token belongs to no organization's mapping")
+	}
+	if err := v.err(); err != nil {
+		return nil, err
+	}
+	started, err := h.s.connect.Start(ctx, req.GetConnection(), req.GetOrgId(), req.GetMappingIntegration())
+	if errors.Is(err, connect.ErrNotAuthorizationCode) {
+		return nil, failedPrecondition("WRONG_FLOW", "%s; client_credentials connections connect with ConnectClientCredentials", err)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &adminv1.StartAuthorizationResponse{
+		AuthorizationUrl: started.AuthorizationURL, RedirectUri: started.RedirectURI, ExpireTime: timestamppb.New(started.ExpiresAt),
+	}, nil
+}
+
+func (h *adminService) ConnectClientCredentials(ctx context.Context, req *adminv1.ConnectClientCredentialsRequest) (*adminv1.ConnectClientCredentialsResponse, error) {
+	var v violations
+	v.name("connection", req.GetConnection())
+	v.connectTarget(req.GetOrgId(), req.GetGlobal())
+	v.text("entity_id", req.GetEntityId(), maxIDLen)
+	if err := v.err(); err != nil {
+		return nil, err
+	}
+	conn, err := h.s.store.GetConnection(ctx, req.GetConnection())
+	if err != nil {
+		return nil, err
+	}
+	if conn.Flow != store.FlowClientCredentials {
+		return nil, failedPrecondition("WRONG_FLOW", "oauth connection %q uses the authorization_code flow; connect it with StartAuthorization", conn.Name)
+	}
+	t, err := h.s.store.ClientCredentialsToken(ctx, conn, req.GetOrgId(), req.GetEntityId())
+	if err != nil {
+		return nil, err
+	}
+	if t, err = h.s.refresher.Ensure(ctx, t, conn, req.GetEntityId(), oauth.Need{Force: true}); err != nil {
+		return nil, err
+	}
+	return &adminv1.ConnectClientCredentialsResponse{Token: tokenProto(t)}, nil
 }

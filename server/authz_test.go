@@ -48,6 +48,7 @@ var (
 	ok  = codes.OK
 	pd  = codes.PermissionDenied
 	inv = codes.InvalidArgument
+	fp  = codes.FailedPrecondition
 )
 
 func upsertFor(t *testing.T, f *fixture, org string) {
@@ -174,6 +175,15 @@ var matrix = []matrixRPC{
 			}
 			return err
 		}},
+	{name: "StartAuthorization", call: func(ctx context.Context, c callers, o orgCase, _ string) error {
+		_, err := c.admin.StartAuthorization(ctx, &adminv1.StartAuthorizationRequest{Connection: "graph", OrgId: o.id(), Global: o == global})
+		return err
+	}},
+	{name: "ConnectClientCredentials", setup: connectionFor, call: func(ctx context.Context, c callers, o orgCase, u string) error {
+		_, err := c.admin.ConnectClientCredentials(ctx, &adminv1.ConnectClientCredentialsRequest{Connection: "C" + u, OrgId: o.id(), Global: o == global})
+		return err
+	}, // The test connection's provider cannot be reached: the admin is told so.
+		want: map[string][3]codes.Code{"admin": {fp, fp, fp}, "worker": {pd, pd, pd}, "all": {pd, pd, pd}}},
 	{name: "CreateApiKey", call: func(ctx context.Context, c callers, o orgCase, _ string) error {
 		role := adminv1.Role_ROLE_WORKER
 		if o == global {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/bifrost/integrations/audit"
 	"github.com/bifrost/integrations/auth"
+	"github.com/bifrost/integrations/connect"
 	"github.com/bifrost/integrations/datakeys"
 	adminv1 "github.com/bifrost/integrations/gen/bifrost/integrations/admin/v1"
 	integrationsv1 "github.com/bifrost/integrations/gen/bifrost/integrations/v1"
@@ -27,6 +28,8 @@ type Deps struct {
 	Audit *audit.Recorder
 	// Keys manages the data keys that seal the database's secrets.
 	Keys *datakeys.Manager
+	// Connect starts authorization-code connects.
+	Connect *connect.Flow
 	// Metrics receives per-RPC counts, codes and latency histograms; nil for none.
 	Metrics prometheus.Registerer
 	Logger  *slog.Logger
@@ -40,6 +43,7 @@ type Server struct {
 	refresher *oauth.Refresher
 	audit     *audit.Recorder
 	keys      *datakeys.Manager
+	connect   *connect.Flow
 	metrics   prometheus.Registerer
 	logger    *slog.Logger
 	now       func() time.Time
@@ -47,7 +51,7 @@ type Server struct {
 
 // New returns a Server over d.
 func New(d Deps) *Server {
-	s := &Server{store: d.Store, refresher: d.Refresher, audit: d.Audit, keys: d.Keys, metrics: d.Metrics, logger: d.Logger, now: d.Now}
+	s := &Server{store: d.Store, refresher: d.Refresher, audit: d.Audit, keys: d.Keys, connect: d.Connect, metrics: d.Metrics, logger: d.Logger, now: d.Now}
 	if s.now == nil {
 		s.now = time.Now
 	}

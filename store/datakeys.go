@@ -33,6 +33,7 @@ var secretColumns = []secretColumn{
 	{"oauth_tokens", "refresh_token"},
 	{"integration_config", "secret"},
 	{"mapping_config", "secret"},
+	{"oauth_states", "verifier"},
 }
 
 // DataKeys returns every data key, oldest first.

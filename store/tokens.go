@@ -75,8 +75,10 @@ FROM oauth_tokens t JOIN oauth_connections c ON c.id = t.connection_id`
 
 // PutToken stores a token for (connection, org, entity), replacing the one there
 // before in place (so mappings that name it keep it) and bumping its version. The
-// token becomes CONNECTED, and automatic refresh starts again.
-func (s *Store) PutToken(ctx context.Context, t Token) (Token, error) {
+// token becomes CONNECTED, and automatic refresh starts again. With
+// linkIntegration, the org's mapping of that integration (created if needed)
+// names the token as its own, in the same transaction.
+func (s *Store) PutToken(ctx context.Context, t Token, linkIntegration ...string) (Token, error) {
 	if t.TokenType == "" {
 		t.TokenType = "Bearer"
 	}
@@ -129,10 +131,38 @@ ON CONFLICT (id) DO UPDATE SET
 		if err != nil {
 			return translate(err, "oauth token")
 		}
+		for _, integration := range linkIntegration {
+			if err := linkMapping(ctx, tx, integration, t.OrgID, conn.ID, id, now); err != nil {
+				return err
+			}
+		}
 		out, err = s.getToken(ctx, tx, id, true)
 		return err
 	})
 	return out, err
+}
+
+// linkMapping makes the org's mapping of integration use token id.
+func linkMapping(ctx context.Context, tx *sqlx.Tx, integration, orgID, connectionID, tokenID string, now time.Time) error {
+	if orgID == "" {
+		return fmt.Errorf("a global token cannot be linked to a mapping: %w", ErrInvalid)
+	}
+	var in struct {
+		ID           string         `db:"id"`
+		ConnectionID sql.NullString `db:"oauth_connection_id"`
+	}
+	if err := sqlx.GetContext(ctx, tx, &in, `SELECT id, oauth_connection_id FROM integrations WHERE name = ?`, integration); err != nil {
+		return translate(err, fmt.Sprintf("integration %q", integration))
+	}
+	if in.ConnectionID.String != connectionID {
+		return fmt.Errorf("integration %q does not use this connection: %w", integration, ErrInvalid)
+	}
+	integrationID := in.ID
+	_, err := tx.ExecContext(ctx, `
+INSERT INTO mappings (id, integration_id, org_id, oauth_token_id, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)
+ON CONFLICT (integration_id, org_id) DO UPDATE SET oauth_token_id = excluded.oauth_token_id, updated_at = excluded.updated_at`,
+		newID(), integrationID, orgID, tokenID, now, now)
+	return translate(err, "mapping")
 }
 
 // GetToken returns a token without its secrets.

@@ -22,6 +22,7 @@ import (
 	"google.golang.org/grpc/health"
 
 	"github.com/bifrost/integrations/audit"
+	"github.com/bifrost/integrations/connect"
 	"github.com/bifrost/integrations/datakeys"
 	"github.com/bifrost/integrations/keyring"
 	"github.com/bifrost/integrations/oauth"
@@ -37,6 +38,7 @@ type daemon struct {
 	refresher    *oauth.Refresher
 	audit        *audit.Recorder
 	keys         *datakeys.Manager
+	connect      *connect.Flow
 	registry     *prometheus.Registry
 	grpc         *grpc.Server
 	health       *health.Server
@@ -89,9 +91,6 @@ func start(ctx context.Context, cfg config, logger *slog.Logger) (*daemon, error
 	d.audit = audit.New(auditWriter, audit.Options{Logger: logger})
 	d.registry = newRegistry(st, d.audit)
 	d.refresher = oauth.New(st, oauth.Options{Logger: logger, Audit: d.audit.Record, Metrics: d.registry})
-	d.grpc = server.New(server.Deps{Store: st, Refresher: d.refresher, Audit: d.audit, Keys: keys, Metrics: d.registry, Logger: logger}).
-		NewGRPCServer(d.health, grpcOpts...)
-	d.http = &http.Server{Handler: d.httpHandler(), ReadHeaderTimeout: 5 * time.Second, TLSConfig: tlsConfig}
 	if d.grpcListener, err = net.Listen("tcp", cfg.listen); err != nil {
 		st.Close()
 		return nil, fmt.Errorf("gRPC listener: %w", err)
@@ -101,6 +100,18 @@ func start(ctx context.Context, cfg config, logger *slog.Logger) (*daemon, error
 		st.Close()
 		return nil, fmt.Errorf("HTTP listener: %w", err)
 	}
+	publicURL := cfg.publicURL
+	if publicURL == "" {
+		scheme := "http"
+		if tlsConfig != nil {
+			scheme = "https"
+		}
+		publicURL = scheme + "://" + d.httpListener.Addr().String()
+	}
+	d.connect = connect.New(st, connect.Options{PublicURL: publicURL, Logger: logger, Audit: d.audit.Record})
+	d.grpc = server.New(server.Deps{Store: st, Refresher: d.refresher, Audit: d.audit, Keys: keys, Connect: d.connect, Metrics: d.registry, Logger: logger}).
+		NewGRPCServer(d.health, grpcOpts...)
+	d.http = &http.Server{Handler: d.httpHandler(), ReadHeaderTimeout: 5 * time.Second, TLSConfig: tlsConfig}
 	if tlsConfig != nil {
 		d.httpListener = tls.NewListener(d.httpListener, tlsConfig)
 	}
@@ -209,6 +220,7 @@ func (d *daemon) httpHandler() http.Handler {
 		}
 		fmt.Fprintln(w, "ready")
 	})
+	mux.Handle("GET "+connect.CallbackPath, d.connect)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(d.registry, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(d.logger.Handler(), slog.LevelWarn)}))
 	if d.cfg.pprof {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)

@@ -6,8 +6,10 @@ package oauthtest
 
 import (
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"html/template"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -41,6 +43,14 @@ type Provider struct {
 	rotate        bool
 	dead          bool
 	issuedRefresh []string
+	// codes issued by the consent page, single-use.
+	codes map[string]*authCode
+}
+
+// authCode is what an authorization code was issued for.
+type authCode struct {
+	clientID, redirectURI, challenge string
+	used                             bool
 }
 
 // New starts a provider until the test ends. Tokens live lifetime.
@@ -55,10 +65,14 @@ func Start(lifetime time.Duration) *Provider {
 	p := &Provider{
 		ClientID: "test-client", ClientSecret: "test-client-secret",
 		refresh: map[string]bool{}, access: map[string]time.Time{},
-		calls: map[string]int{}, entities: map[string]int{},
+		calls: map[string]int{}, entities: map[string]int{}, codes: map[string]*authCode{},
 		lifetime: lifetime, rotate: true,
 	}
-	p.Server = httptest.NewServer(http.HandlerFunc(p.serveToken))
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /authorize", p.serveConsent)
+	mux.HandleFunc("POST /authorize", p.serveDecision)
+	mux.HandleFunc("/", p.serveToken)
+	p.Server = httptest.NewServer(mux)
 	return p
 }
 
@@ -200,6 +214,8 @@ func (p *Provider) serveToken(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, resp)
 	case "client_credentials":
 		writeJSON(w, p.issueLocked())
+	case "authorization_code":
+		p.exchangeCodeLocked(w, r)
 	default:
 		oauthError(w, http.StatusBadRequest, "unsupported_grant_type")
 	}
@@ -227,4 +243,82 @@ func random() string {
 	b := make([]byte, 12)
 	_, _ = rand.Read(b)
 	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// AuthorizeURL is the consent page's address.
+func (p *Provider) AuthorizeURL() string { return p.Server.URL + "/authorize" }
+
+var consentPage = template.Must(template.New("consent").Parse(`<!doctype html>
+<title>Test provider: consent</title>
+<h1>Allow {{.ClientID}} to access your account?</h1>
+<form method="post" action="/authorize">
+<input type="hidden" name="client_id" value="{{.ClientID}}">
+<input type="hidden" name="redirect_uri" value="{{.RedirectURI}}">
+<input type="hidden" name="state" value="{{.State}}">
+<input type="hidden" name="code_challenge" value="{{.Challenge}}">
+<button id="approve" name="decision" value="approve">Approve</button>
+<button id="deny" name="decision" value="deny">Deny</button>
+</form>`))
+
+// serveConsent is the authorization endpoint: it insists on a known client and
+// a PKCE S256 challenge, then asks the user.
+func (p *Provider) serveConsent(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	if q.Get("response_type") != "code" || q.Get("client_id") != p.ClientID || q.Get("redirect_uri") == "" ||
+		q.Get("state") == "" || q.Get("code_challenge") == "" || q.Get("code_challenge_method") != "S256" {
+		http.Error(w, "invalid authorization request", http.StatusBadRequest)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	_ = consentPage.Execute(w, map[string]string{
+		"ClientID": q.Get("client_id"), "RedirectURI": q.Get("redirect_uri"), "State": q.Get("state"), "Challenge": q.Get("code_challenge"),
+	})
+}
+
+// serveDecision redirects back with a single-use code, or with access_denied.
+func (p *Provider) serveDecision(w http.ResponseWriter, r *http.Request) {
+	if err := r.ParseForm(); err != nil {
+		http.Error(w, "bad form", http.StatusBadRequest)
+		return
+	}
+	back, err := url.Parse(r.PostForm.Get("redirect_uri"))
+	if err != nil {
+		http.Error(w, "bad redirect_uri", http.StatusBadRequest)
+		return
+	}
+	q := back.Query()
+	q.Set("state", r.PostForm.Get("state"))
+	if r.PostForm.Get("decision") != "approve" {
+		q.Set("error", "access_denied")
+		q.Set("error_description", "The user denied the request")
+	} else {
+		code := "code-" + random()
+		p.mu.Lock()
+		p.codes[code] = &authCode{clientID: r.PostForm.Get("client_id"), redirectURI: back.String(), challenge: r.PostForm.Get("code_challenge")}
+		p.mu.Unlock()
+		q.Set("code", code)
+	}
+	back.RawQuery = q.Encode()
+	http.Redirect(w, r, back.String(), http.StatusFound)
+}
+
+// exchangeCodeLocked redeems a code once, for the client and redirect URI it
+// was issued to, with the PKCE verifier of its challenge.
+func (p *Provider) exchangeCodeLocked(w http.ResponseWriter, r *http.Request) {
+	c, ok := p.codes[r.PostForm.Get("code")]
+	sum := sha256.Sum256([]byte(r.PostForm.Get("code_verifier")))
+	if !ok || c.used || c.redirectURI != r.PostForm.Get("redirect_uri") ||
+		base64.RawURLEncoding.EncodeToString(sum[:]) != c.challenge {
+		p.calls["invalid_grant"]++
+		oauthError(w, http.StatusBadRequest, "invalid_grant")
+		return
+	}
+	c.used = true
+	resp := p.issueLocked()
+	rt := "rt-" + random()
+	p.refresh[rt] = true
+	p.issuedRefresh = append(p.issuedRefresh, rt)
+	resp["refresh_token"] = rt
+	resp["scope"] = "User.Read offline_access"
+	writeJSON(w, resp)
 }

@@ -8,6 +8,8 @@ import (
 	"context"
 	"log/slog"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -20,6 +22,7 @@ import (
 	"google.golang.org/grpc/test/bufconn"
 
 	"github.com/bifrost/integrations/audit"
+	"github.com/bifrost/integrations/connect"
 	"github.com/bifrost/integrations/datakeys"
 	adminv1 "github.com/bifrost/integrations/gen/bifrost/integrations/admin/v1"
 	integrationsv1 "github.com/bifrost/integrations/gen/bifrost/integrations/v1"
@@ -39,6 +42,8 @@ type Env struct {
 	Master   *keyring.Keyring
 	Path     string
 	AdminKey string
+	// CallbackURL is the base URL of the HTTP server with /oauth/callback.
+	CallbackURL string
 	// Logs holds everything the server logged, to search for leaked secrets.
 	Logs     *SyncBuffer
 	listener *bufconn.Listener
@@ -101,16 +106,24 @@ func Start(t testing.TB, refresh ...oauth.Options) *Env {
 	recorder := audit.New(st, audit.Options{Logger: logger, FlushInterval: 5 * time.Millisecond})
 	opts.Audit = recorder.Record
 	refresher := oauth.New(st, opts)
-	srv := server.New(server.Deps{Store: st, Refresher: refresher, Audit: recorder, Keys: keys, Logger: logger})
+	// The callback listens on a real loopback HTTP server, as browsers reach it.
+	callback := httptest.NewUnstartedServer(nil)
+	flow := connect.New(st, connect.Options{PublicURL: "http://" + callback.Listener.Addr().String(), HTTPClient: opts.HTTPClient, Logger: logger, Audit: recorder.Record})
+	mux := http.NewServeMux()
+	mux.Handle("GET "+connect.CallbackPath, flow)
+	callback.Config.Handler = mux
+	callback.Start()
+	srv := server.New(server.Deps{Store: st, Refresher: refresher, Audit: recorder, Keys: keys, Connect: flow, Logger: logger})
 	gs := srv.NewGRPCServer(health.NewServer())
 	lis := bufconn.Listen(1 << 20)
 	go gs.Serve(lis) //nolint:errcheck // ends with Stop below
 	t.Cleanup(func() {
+		callback.Close()
 		gs.Stop()
 		recorder.Close()
 		st.Close()
 	})
-	env := &Env{Store: st, Refresher: refresher, Keys: keys, Master: master, Path: path, Logs: logs, listener: lis}
+	env := &Env{Store: st, Refresher: refresher, Keys: keys, Master: master, Path: path, Logs: logs, CallbackURL: callback.URL, listener: lis}
 	_, env.AdminKey, err = server.CreateAPIKey(context.Background(), st, store.APIKey{Name: "test admin", Role: store.RoleAdmin})
 	if err != nil {
 		t.Fatal(err)

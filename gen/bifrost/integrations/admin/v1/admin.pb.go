@@ -3102,6 +3102,250 @@ func (*RetireEncryptionKeyResponse) Descriptor() ([]byte, []int) {
 	return file_bifrost_integrations_admin_v1_admin_proto_rawDescGZIP(), []int{48}
 }
 
+type StartAuthorizationRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Connection name.
+	Connection string `protobuf:"bytes,1,opt,name=connection,proto3" json:"connection,omitempty"`
+	// The organization to connect; empty with global set for the global token.
+	OrgId  string `protobuf:"bytes,2,opt,name=org_id,json=orgId,proto3" json:"org_id,omitempty"`
+	Global bool   `protobuf:"varint,3,opt,name=global,proto3" json:"global,omitempty"`
+	// When set, the organization's mapping of this integration uses the token.
+	MappingIntegration string `protobuf:"bytes,4,opt,name=mapping_integration,json=mappingIntegration,proto3" json:"mapping_integration,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
+}
+
+func (x *StartAuthorizationRequest) Reset() {
+	*x = StartAuthorizationRequest{}
+	mi := &file_bifrost_integrations_admin_v1_admin_proto_msgTypes[49]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StartAuthorizationRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StartAuthorizationRequest) ProtoMessage() {}
+
+func (x *StartAuthorizationRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_bifrost_integrations_admin_v1_admin_proto_msgTypes[49]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StartAuthorizationRequest.ProtoReflect.Descriptor instead.
+func (*StartAuthorizationRequest) Descriptor() ([]byte, []int) {
+	return file_bifrost_integrations_admin_v1_admin_proto_rawDescGZIP(), []int{49}
+}
+
+func (x *StartAuthorizationRequest) GetConnection() string {
+	if x != nil {
+		return x.Connection
+	}
+	return ""
+}
+
+func (x *StartAuthorizationRequest) GetOrgId() string {
+	if x != nil {
+		return x.OrgId
+	}
+	return ""
+}
+
+func (x *StartAuthorizationRequest) GetGlobal() bool {
+	if x != nil {
+		return x.Global
+	}
+	return false
+}
+
+func (x *StartAuthorizationRequest) GetMappingIntegration() string {
+	if x != nil {
+		return x.MappingIntegration
+	}
+	return ""
+}
+
+type StartAuthorizationResponse struct {
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	AuthorizationUrl string                 `protobuf:"bytes,1,opt,name=authorization_url,json=authorizationUrl,proto3" json:"authorization_url,omitempty"`
+	RedirectUri      string                 `protobuf:"bytes,2,opt,name=redirect_uri,json=redirectUri,proto3" json:"redirect_uri,omitempty"`
+	ExpireTime       *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *StartAuthorizationResponse) Reset() {
+	*x = StartAuthorizationResponse{}
+	mi := &file_bifrost_integrations_admin_v1_admin_proto_msgTypes[50]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StartAuthorizationResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StartAuthorizationResponse) ProtoMessage() {}
+
+func (x *StartAuthorizationResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_bifrost_integrations_admin_v1_admin_proto_msgTypes[50]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StartAuthorizationResponse.ProtoReflect.Descriptor instead.
+func (*StartAuthorizationResponse) Descriptor() ([]byte, []int) {
+	return file_bifrost_integrations_admin_v1_admin_proto_rawDescGZIP(), []int{50}
+}
+
+func (x *StartAuthorizationResponse) GetAuthorizationUrl() string {
+	if x != nil {
+		return x.AuthorizationUrl
+	}
+	return ""
+}
+
+func (x *StartAuthorizationResponse) GetRedirectUri() string {
+	if x != nil {
+		return x.RedirectUri
+	}
+	return ""
+}
+
+func (x *StartAuthorizationResponse) GetExpireTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpireTime
+	}
+	return nil
+}
+
+type ConnectClientCredentialsRequest struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Connection string                 `protobuf:"bytes,1,opt,name=connection,proto3" json:"connection,omitempty"`
+	OrgId      string                 `protobuf:"bytes,2,opt,name=org_id,json=orgId,proto3" json:"org_id,omitempty"`
+	Global     bool                   `protobuf:"varint,3,opt,name=global,proto3" json:"global,omitempty"`
+	// The entity whose ID fills {entity_id} in the token URL.
+	EntityId      string `protobuf:"bytes,4,opt,name=entity_id,json=entityId,proto3" json:"entity_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ConnectClientCredentialsRequest) Reset() {
+	*x = ConnectClientCredentialsRequest{}
+	mi := &file_bifrost_integrations_admin_v1_admin_proto_msgTypes[51]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ConnectClientCredentialsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ConnectClientCredentialsRequest) ProtoMessage() {}
+
+func (x *ConnectClientCredentialsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_bifrost_integrations_admin_v1_admin_proto_msgTypes[51]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ConnectClientCredentialsRequest.ProtoReflect.Descriptor instead.
+func (*ConnectClientCredentialsRequest) Descriptor() ([]byte, []int) {
+	return file_bifrost_integrations_admin_v1_admin_proto_rawDescGZIP(), []int{51}
+}
+
+func (x *ConnectClientCredentialsRequest) GetConnection() string {
+	if x != nil {
+		return x.Connection
+	}
+	return ""
+}
+
+func (x *ConnectClientCredentialsRequest) GetOrgId() string {
+	if x != nil {
+		return x.OrgId
+	}
+	return ""
+}
+
+func (x *ConnectClientCredentialsRequest) GetGlobal() bool {
+	if x != nil {
+		return x.Global
+	}
+	return false
+}
+
+func (x *ConnectClientCredentialsRequest) GetEntityId() string {
+	if x != nil {
+		return x.EntityId
+	}
+	return ""
+}
+
+type ConnectClientCredentialsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Token         *Token                 `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ConnectClientCredentialsResponse) Reset() {
+	*x = ConnectClientCredentialsResponse{}
+	mi := &file_bifrost_integrations_admin_v1_admin_proto_msgTypes[52]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ConnectClientCredentialsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ConnectClientCredentialsResponse) ProtoMessage() {}
+
+func (x *ConnectClientCredentialsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_bifrost_integrations_admin_v1_admin_proto_msgTypes[52]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ConnectClientCredentialsResponse.ProtoReflect.Descriptor instead.
+func (*ConnectClientCredentialsResponse) Descriptor() ([]byte, []int) {
+	return file_bifrost_integrations_admin_v1_admin_proto_rawDescGZIP(), []int{52}
+}
+
+func (x *ConnectClientCredentialsResponse) GetToken() *Token {
+	if x != nil {
+		return x.Token
+	}
+	return nil
+}
+
 var File_bifrost_integrations_admin_v1_admin_proto protoreflect.FileDescriptor
 
 const file_bifrost_integrations_admin_v1_admin_proto_rawDesc = "" +
@@ -3338,7 +3582,28 @@ const file_bifrost_integrations_admin_v1_admin_proto_rawDesc = "" +
 	"\apending\x18\x02 \x01(\x03R\apending\"3\n" +
 	"\x1aRetireEncryptionKeyRequest\x12\x15\n" +
 	"\x06key_id\x18\x01 \x01(\rR\x05keyId\"\x1d\n" +
-	"\x1bRetireEncryptionKeyResponse*\x9a\x01\n" +
+	"\x1bRetireEncryptionKeyResponse\"\x9b\x01\n" +
+	"\x19StartAuthorizationRequest\x12\x1e\n" +
+	"\n" +
+	"connection\x18\x01 \x01(\tR\n" +
+	"connection\x12\x15\n" +
+	"\x06org_id\x18\x02 \x01(\tR\x05orgId\x12\x16\n" +
+	"\x06global\x18\x03 \x01(\bR\x06global\x12/\n" +
+	"\x13mapping_integration\x18\x04 \x01(\tR\x12mappingIntegration\"\xa9\x01\n" +
+	"\x1aStartAuthorizationResponse\x12+\n" +
+	"\x11authorization_url\x18\x01 \x01(\tR\x10authorizationUrl\x12!\n" +
+	"\fredirect_uri\x18\x02 \x01(\tR\vredirectUri\x12;\n" +
+	"\vexpire_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"expireTime\"\x8d\x01\n" +
+	"\x1fConnectClientCredentialsRequest\x12\x1e\n" +
+	"\n" +
+	"connection\x18\x01 \x01(\tR\n" +
+	"connection\x12\x15\n" +
+	"\x06org_id\x18\x02 \x01(\tR\x05orgId\x12\x16\n" +
+	"\x06global\x18\x03 \x01(\bR\x06global\x12\x1b\n" +
+	"\tentity_id\x18\x04 \x01(\tR\bentityId\"^\n" +
+	" ConnectClientCredentialsResponse\x12:\n" +
+	"\x05token\x18\x01 \x01(\v2$.bifrost.integrations.admin.v1.TokenR\x05token*\x9a\x01\n" +
 	"\n" +
 	"ConfigType\x12\x1b\n" +
 	"\x17CONFIG_TYPE_UNSPECIFIED\x10\x00\x12\x16\n" +
@@ -3361,7 +3626,7 @@ const file_bifrost_integrations_admin_v1_admin_proto_rawDesc = "" +
 	"\n" +
 	"ROLE_ADMIN\x10\x01\x12\x0f\n" +
 	"\vROLE_WORKER\x10\x02\x12\x18\n" +
-	"\x14ROLE_WORKER_ALL_ORGS\x10\x032\x9a\x15\n" +
+	"\x14ROLE_WORKER_ALL_ORGS\x10\x032\xc4\x17\n" +
 	"\fAdminService\x12\x86\x01\n" +
 	"\x11CreateIntegration\x127.bifrost.integrations.admin.v1.CreateIntegrationRequest\x1a8.bifrost.integrations.admin.v1.CreateIntegrationResponse\x12}\n" +
 	"\x0eGetIntegration\x124.bifrost.integrations.admin.v1.GetIntegrationRequest\x1a5.bifrost.integrations.admin.v1.GetIntegrationResponse\x12\x83\x01\n" +
@@ -3377,7 +3642,9 @@ const file_bifrost_integrations_admin_v1_admin_proto_rawDesc = "" +
 	"\bGetToken\x12..bifrost.integrations.admin.v1.GetTokenRequest\x1a/.bifrost.integrations.admin.v1.GetTokenResponse\x12q\n" +
 	"\n" +
 	"ListTokens\x120.bifrost.integrations.admin.v1.ListTokensRequest\x1a1.bifrost.integrations.admin.v1.ListTokensResponse\x12t\n" +
-	"\vDeleteToken\x121.bifrost.integrations.admin.v1.DeleteTokenRequest\x1a2.bifrost.integrations.admin.v1.DeleteTokenResponse\x12w\n" +
+	"\vDeleteToken\x121.bifrost.integrations.admin.v1.DeleteTokenRequest\x1a2.bifrost.integrations.admin.v1.DeleteTokenResponse\x12\x89\x01\n" +
+	"\x12StartAuthorization\x128.bifrost.integrations.admin.v1.StartAuthorizationRequest\x1a9.bifrost.integrations.admin.v1.StartAuthorizationResponse\x12\x9b\x01\n" +
+	"\x18ConnectClientCredentials\x12>.bifrost.integrations.admin.v1.ConnectClientCredentialsRequest\x1a?.bifrost.integrations.admin.v1.ConnectClientCredentialsResponse\x12w\n" +
 	"\fCreateApiKey\x122.bifrost.integrations.admin.v1.CreateApiKeyRequest\x1a3.bifrost.integrations.admin.v1.CreateApiKeyResponse\x12t\n" +
 	"\vListApiKeys\x121.bifrost.integrations.admin.v1.ListApiKeysRequest\x1a2.bifrost.integrations.admin.v1.ListApiKeysResponse\x12w\n" +
 	"\fRevokeApiKey\x122.bifrost.integrations.admin.v1.RevokeApiKeyRequest\x1a3.bifrost.integrations.admin.v1.RevokeApiKeyResponse\x12\x80\x01\n" +
@@ -3401,166 +3668,176 @@ func file_bifrost_integrations_admin_v1_admin_proto_rawDescGZIP() []byte {
 }
 
 var file_bifrost_integrations_admin_v1_admin_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_bifrost_integrations_admin_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 50)
+var file_bifrost_integrations_admin_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 54)
 var file_bifrost_integrations_admin_v1_admin_proto_goTypes = []any{
-	(ConfigType)(0),                     // 0: bifrost.integrations.admin.v1.ConfigType
-	(Flow)(0),                           // 1: bifrost.integrations.admin.v1.Flow
-	(TokenStatus)(0),                    // 2: bifrost.integrations.admin.v1.TokenStatus
-	(Role)(0),                           // 3: bifrost.integrations.admin.v1.Role
-	(*ConfigField)(nil),                 // 4: bifrost.integrations.admin.v1.ConfigField
-	(*Integration)(nil),                 // 5: bifrost.integrations.admin.v1.Integration
-	(*CreateIntegrationRequest)(nil),    // 6: bifrost.integrations.admin.v1.CreateIntegrationRequest
-	(*CreateIntegrationResponse)(nil),   // 7: bifrost.integrations.admin.v1.CreateIntegrationResponse
-	(*GetIntegrationRequest)(nil),       // 8: bifrost.integrations.admin.v1.GetIntegrationRequest
-	(*GetIntegrationResponse)(nil),      // 9: bifrost.integrations.admin.v1.GetIntegrationResponse
-	(*ListIntegrationsRequest)(nil),     // 10: bifrost.integrations.admin.v1.ListIntegrationsRequest
-	(*ListIntegrationsResponse)(nil),    // 11: bifrost.integrations.admin.v1.ListIntegrationsResponse
-	(*UpdateIntegrationRequest)(nil),    // 12: bifrost.integrations.admin.v1.UpdateIntegrationRequest
-	(*UpdateIntegrationResponse)(nil),   // 13: bifrost.integrations.admin.v1.UpdateIntegrationResponse
-	(*DeleteIntegrationRequest)(nil),    // 14: bifrost.integrations.admin.v1.DeleteIntegrationRequest
-	(*DeleteIntegrationResponse)(nil),   // 15: bifrost.integrations.admin.v1.DeleteIntegrationResponse
-	(*Connection)(nil),                  // 16: bifrost.integrations.admin.v1.Connection
-	(*CreateConnectionRequest)(nil),     // 17: bifrost.integrations.admin.v1.CreateConnectionRequest
-	(*CreateConnectionResponse)(nil),    // 18: bifrost.integrations.admin.v1.CreateConnectionResponse
-	(*GetConnectionRequest)(nil),        // 19: bifrost.integrations.admin.v1.GetConnectionRequest
-	(*GetConnectionResponse)(nil),       // 20: bifrost.integrations.admin.v1.GetConnectionResponse
-	(*ListConnectionsRequest)(nil),      // 21: bifrost.integrations.admin.v1.ListConnectionsRequest
-	(*ListConnectionsResponse)(nil),     // 22: bifrost.integrations.admin.v1.ListConnectionsResponse
-	(*UpdateConnectionRequest)(nil),     // 23: bifrost.integrations.admin.v1.UpdateConnectionRequest
-	(*UpdateConnectionResponse)(nil),    // 24: bifrost.integrations.admin.v1.UpdateConnectionResponse
-	(*DeleteConnectionRequest)(nil),     // 25: bifrost.integrations.admin.v1.DeleteConnectionRequest
-	(*DeleteConnectionResponse)(nil),    // 26: bifrost.integrations.admin.v1.DeleteConnectionResponse
-	(*Token)(nil),                       // 27: bifrost.integrations.admin.v1.Token
-	(*PutTokenRequest)(nil),             // 28: bifrost.integrations.admin.v1.PutTokenRequest
-	(*PutTokenResponse)(nil),            // 29: bifrost.integrations.admin.v1.PutTokenResponse
-	(*GetTokenRequest)(nil),             // 30: bifrost.integrations.admin.v1.GetTokenRequest
-	(*GetTokenResponse)(nil),            // 31: bifrost.integrations.admin.v1.GetTokenResponse
-	(*ListTokensRequest)(nil),           // 32: bifrost.integrations.admin.v1.ListTokensRequest
-	(*ListTokensResponse)(nil),          // 33: bifrost.integrations.admin.v1.ListTokensResponse
-	(*DeleteTokenRequest)(nil),          // 34: bifrost.integrations.admin.v1.DeleteTokenRequest
-	(*DeleteTokenResponse)(nil),         // 35: bifrost.integrations.admin.v1.DeleteTokenResponse
-	(*ApiKey)(nil),                      // 36: bifrost.integrations.admin.v1.ApiKey
-	(*CreateApiKeyRequest)(nil),         // 37: bifrost.integrations.admin.v1.CreateApiKeyRequest
-	(*CreateApiKeyResponse)(nil),        // 38: bifrost.integrations.admin.v1.CreateApiKeyResponse
-	(*ListApiKeysRequest)(nil),          // 39: bifrost.integrations.admin.v1.ListApiKeysRequest
-	(*ListApiKeysResponse)(nil),         // 40: bifrost.integrations.admin.v1.ListApiKeysResponse
-	(*RevokeApiKeyRequest)(nil),         // 41: bifrost.integrations.admin.v1.RevokeApiKeyRequest
-	(*RevokeApiKeyResponse)(nil),        // 42: bifrost.integrations.admin.v1.RevokeApiKeyResponse
-	(*AuditEvent)(nil),                  // 43: bifrost.integrations.admin.v1.AuditEvent
-	(*ListAuditEventsRequest)(nil),      // 44: bifrost.integrations.admin.v1.ListAuditEventsRequest
-	(*ListAuditEventsResponse)(nil),     // 45: bifrost.integrations.admin.v1.ListAuditEventsResponse
-	(*EncryptionKey)(nil),               // 46: bifrost.integrations.admin.v1.EncryptionKey
-	(*RotateEncryptionKeyRequest)(nil),  // 47: bifrost.integrations.admin.v1.RotateEncryptionKeyRequest
-	(*RotateEncryptionKeyResponse)(nil), // 48: bifrost.integrations.admin.v1.RotateEncryptionKeyResponse
-	(*GetEncryptionStatusRequest)(nil),  // 49: bifrost.integrations.admin.v1.GetEncryptionStatusRequest
-	(*GetEncryptionStatusResponse)(nil), // 50: bifrost.integrations.admin.v1.GetEncryptionStatusResponse
-	(*RetireEncryptionKeyRequest)(nil),  // 51: bifrost.integrations.admin.v1.RetireEncryptionKeyRequest
-	(*RetireEncryptionKeyResponse)(nil), // 52: bifrost.integrations.admin.v1.RetireEncryptionKeyResponse
-	nil,                                 // 53: bifrost.integrations.admin.v1.Connection.TokenParamsEntry
-	(*structpb.Struct)(nil),             // 54: google.protobuf.Struct
-	(*timestamppb.Timestamp)(nil),       // 55: google.protobuf.Timestamp
-	(*fieldmaskpb.FieldMask)(nil),       // 56: google.protobuf.FieldMask
-	(*durationpb.Duration)(nil),         // 57: google.protobuf.Duration
+	(ConfigType)(0),                          // 0: bifrost.integrations.admin.v1.ConfigType
+	(Flow)(0),                                // 1: bifrost.integrations.admin.v1.Flow
+	(TokenStatus)(0),                         // 2: bifrost.integrations.admin.v1.TokenStatus
+	(Role)(0),                                // 3: bifrost.integrations.admin.v1.Role
+	(*ConfigField)(nil),                      // 4: bifrost.integrations.admin.v1.ConfigField
+	(*Integration)(nil),                      // 5: bifrost.integrations.admin.v1.Integration
+	(*CreateIntegrationRequest)(nil),         // 6: bifrost.integrations.admin.v1.CreateIntegrationRequest
+	(*CreateIntegrationResponse)(nil),        // 7: bifrost.integrations.admin.v1.CreateIntegrationResponse
+	(*GetIntegrationRequest)(nil),            // 8: bifrost.integrations.admin.v1.GetIntegrationRequest
+	(*GetIntegrationResponse)(nil),           // 9: bifrost.integrations.admin.v1.GetIntegrationResponse
+	(*ListIntegrationsRequest)(nil),          // 10: bifrost.integrations.admin.v1.ListIntegrationsRequest
+	(*ListIntegrationsResponse)(nil),         // 11: bifrost.integrations.admin.v1.ListIntegrationsResponse
+	(*UpdateIntegrationRequest)(nil),         // 12: bifrost.integrations.admin.v1.UpdateIntegrationRequest
+	(*UpdateIntegrationResponse)(nil),        // 13: bifrost.integrations.admin.v1.UpdateIntegrationResponse
+	(*DeleteIntegrationRequest)(nil),         // 14: bifrost.integrations.admin.v1.DeleteIntegrationRequest
+	(*DeleteIntegrationResponse)(nil),        // 15: bifrost.integrations.admin.v1.DeleteIntegrationResponse
+	(*Connection)(nil),                       // 16: bifrost.integrations.admin.v1.Connection
+	(*CreateConnectionRequest)(nil),          // 17: bifrost.integrations.admin.v1.CreateConnectionRequest
+	(*CreateConnectionResponse)(nil),         // 18: bifrost.integrations.admin.v1.CreateConnectionResponse
+	(*GetConnectionRequest)(nil),             // 19: bifrost.integrations.admin.v1.GetConnectionRequest
+	(*GetConnectionResponse)(nil),            // 20: bifrost.integrations.admin.v1.GetConnectionResponse
+	(*ListConnectionsRequest)(nil),           // 21: bifrost.integrations.admin.v1.ListConnectionsRequest
+	(*ListConnectionsResponse)(nil),          // 22: bifrost.integrations.admin.v1.ListConnectionsResponse
+	(*UpdateConnectionRequest)(nil),          // 23: bifrost.integrations.admin.v1.UpdateConnectionRequest
+	(*UpdateConnectionResponse)(nil),         // 24: bifrost.integrations.admin.v1.UpdateConnectionResponse
+	(*DeleteConnectionRequest)(nil),          // 25: bifrost.integrations.admin.v1.DeleteConnectionRequest
+	(*DeleteConnectionResponse)(nil),         // 26: bifrost.integrations.admin.v1.DeleteConnectionResponse
+	(*Token)(nil),                            // 27: bifrost.integrations.admin.v1.Token
+	(*PutTokenRequest)(nil),                  // 28: bifrost.integrations.admin.v1.PutTokenRequest
+	(*PutTokenResponse)(nil),                 // 29: bifrost.integrations.admin.v1.PutTokenResponse
+	(*GetTokenRequest)(nil),                  // 30: bifrost.integrations.admin.v1.GetTokenRequest
+	(*GetTokenResponse)(nil),                 // 31: bifrost.integrations.admin.v1.GetTokenResponse
+	(*ListTokensRequest)(nil),                // 32: bifrost.integrations.admin.v1.ListTokensRequest
+	(*ListTokensResponse)(nil),               // 33: bifrost.integrations.admin.v1.ListTokensResponse
+	(*DeleteTokenRequest)(nil),               // 34: bifrost.integrations.admin.v1.DeleteTokenRequest
+	(*DeleteTokenResponse)(nil),              // 35: bifrost.integrations.admin.v1.DeleteTokenResponse
+	(*ApiKey)(nil),                           // 36: bifrost.integrations.admin.v1.ApiKey
+	(*CreateApiKeyRequest)(nil),              // 37: bifrost.integrations.admin.v1.CreateApiKeyRequest
+	(*CreateApiKeyResponse)(nil),             // 38: bifrost.integrations.admin.v1.CreateApiKeyResponse
+	(*ListApiKeysRequest)(nil),               // 39: bifrost.integrations.admin.v1.ListApiKeysRequest
+	(*ListApiKeysResponse)(nil),              // 40: bifrost.integrations.admin.v1.ListApiKeysResponse
+	(*RevokeApiKeyRequest)(nil),              // 41: bifrost.integrations.admin.v1.RevokeApiKeyRequest
+	(*RevokeApiKeyResponse)(nil),             // 42: bifrost.integrations.admin.v1.RevokeApiKeyResponse
+	(*AuditEvent)(nil),                       // 43: bifrost.integrations.admin.v1.AuditEvent
+	(*ListAuditEventsRequest)(nil),           // 44: bifrost.integrations.admin.v1.ListAuditEventsRequest
+	(*ListAuditEventsResponse)(nil),          // 45: bifrost.integrations.admin.v1.ListAuditEventsResponse
+	(*EncryptionKey)(nil),                    // 46: bifrost.integrations.admin.v1.EncryptionKey
+	(*RotateEncryptionKeyRequest)(nil),       // 47: bifrost.integrations.admin.v1.RotateEncryptionKeyRequest
+	(*RotateEncryptionKeyResponse)(nil),      // 48: bifrost.integrations.admin.v1.RotateEncryptionKeyResponse
+	(*GetEncryptionStatusRequest)(nil),       // 49: bifrost.integrations.admin.v1.GetEncryptionStatusRequest
+	(*GetEncryptionStatusResponse)(nil),      // 50: bifrost.integrations.admin.v1.GetEncryptionStatusResponse
+	(*RetireEncryptionKeyRequest)(nil),       // 51: bifrost.integrations.admin.v1.RetireEncryptionKeyRequest
+	(*RetireEncryptionKeyResponse)(nil),      // 52: bifrost.integrations.admin.v1.RetireEncryptionKeyResponse
+	(*StartAuthorizationRequest)(nil),        // 53: bifrost.integrations.admin.v1.StartAuthorizationRequest
+	(*StartAuthorizationResponse)(nil),       // 54: bifrost.integrations.admin.v1.StartAuthorizationResponse
+	(*ConnectClientCredentialsRequest)(nil),  // 55: bifrost.integrations.admin.v1.ConnectClientCredentialsRequest
+	(*ConnectClientCredentialsResponse)(nil), // 56: bifrost.integrations.admin.v1.ConnectClientCredentialsResponse
+	nil,                                      // 57: bifrost.integrations.admin.v1.Connection.TokenParamsEntry
+	(*structpb.Struct)(nil),                  // 58: google.protobuf.Struct
+	(*timestamppb.Timestamp)(nil),            // 59: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil),            // 60: google.protobuf.FieldMask
+	(*durationpb.Duration)(nil),              // 61: google.protobuf.Duration
 }
 var file_bifrost_integrations_admin_v1_admin_proto_depIdxs = []int32{
 	0,  // 0: bifrost.integrations.admin.v1.ConfigField.type:type_name -> bifrost.integrations.admin.v1.ConfigType
 	4,  // 1: bifrost.integrations.admin.v1.Integration.config_schema:type_name -> bifrost.integrations.admin.v1.ConfigField
-	54, // 2: bifrost.integrations.admin.v1.Integration.default_config:type_name -> google.protobuf.Struct
-	55, // 3: bifrost.integrations.admin.v1.Integration.create_time:type_name -> google.protobuf.Timestamp
-	55, // 4: bifrost.integrations.admin.v1.Integration.update_time:type_name -> google.protobuf.Timestamp
+	58, // 2: bifrost.integrations.admin.v1.Integration.default_config:type_name -> google.protobuf.Struct
+	59, // 3: bifrost.integrations.admin.v1.Integration.create_time:type_name -> google.protobuf.Timestamp
+	59, // 4: bifrost.integrations.admin.v1.Integration.update_time:type_name -> google.protobuf.Timestamp
 	5,  // 5: bifrost.integrations.admin.v1.CreateIntegrationRequest.integration:type_name -> bifrost.integrations.admin.v1.Integration
 	5,  // 6: bifrost.integrations.admin.v1.CreateIntegrationResponse.integration:type_name -> bifrost.integrations.admin.v1.Integration
 	5,  // 7: bifrost.integrations.admin.v1.GetIntegrationResponse.integration:type_name -> bifrost.integrations.admin.v1.Integration
 	5,  // 8: bifrost.integrations.admin.v1.ListIntegrationsResponse.integrations:type_name -> bifrost.integrations.admin.v1.Integration
 	5,  // 9: bifrost.integrations.admin.v1.UpdateIntegrationRequest.integration:type_name -> bifrost.integrations.admin.v1.Integration
-	56, // 10: bifrost.integrations.admin.v1.UpdateIntegrationRequest.update_mask:type_name -> google.protobuf.FieldMask
+	60, // 10: bifrost.integrations.admin.v1.UpdateIntegrationRequest.update_mask:type_name -> google.protobuf.FieldMask
 	5,  // 11: bifrost.integrations.admin.v1.UpdateIntegrationResponse.integration:type_name -> bifrost.integrations.admin.v1.Integration
 	1,  // 12: bifrost.integrations.admin.v1.Connection.flow:type_name -> bifrost.integrations.admin.v1.Flow
-	57, // 13: bifrost.integrations.admin.v1.Connection.refresh_margin:type_name -> google.protobuf.Duration
-	55, // 14: bifrost.integrations.admin.v1.Connection.create_time:type_name -> google.protobuf.Timestamp
-	55, // 15: bifrost.integrations.admin.v1.Connection.update_time:type_name -> google.protobuf.Timestamp
-	53, // 16: bifrost.integrations.admin.v1.Connection.token_params:type_name -> bifrost.integrations.admin.v1.Connection.TokenParamsEntry
+	61, // 13: bifrost.integrations.admin.v1.Connection.refresh_margin:type_name -> google.protobuf.Duration
+	59, // 14: bifrost.integrations.admin.v1.Connection.create_time:type_name -> google.protobuf.Timestamp
+	59, // 15: bifrost.integrations.admin.v1.Connection.update_time:type_name -> google.protobuf.Timestamp
+	57, // 16: bifrost.integrations.admin.v1.Connection.token_params:type_name -> bifrost.integrations.admin.v1.Connection.TokenParamsEntry
 	16, // 17: bifrost.integrations.admin.v1.CreateConnectionRequest.connection:type_name -> bifrost.integrations.admin.v1.Connection
 	16, // 18: bifrost.integrations.admin.v1.CreateConnectionResponse.connection:type_name -> bifrost.integrations.admin.v1.Connection
 	16, // 19: bifrost.integrations.admin.v1.GetConnectionResponse.connection:type_name -> bifrost.integrations.admin.v1.Connection
 	16, // 20: bifrost.integrations.admin.v1.ListConnectionsResponse.connections:type_name -> bifrost.integrations.admin.v1.Connection
 	16, // 21: bifrost.integrations.admin.v1.UpdateConnectionRequest.connection:type_name -> bifrost.integrations.admin.v1.Connection
-	56, // 22: bifrost.integrations.admin.v1.UpdateConnectionRequest.update_mask:type_name -> google.protobuf.FieldMask
+	60, // 22: bifrost.integrations.admin.v1.UpdateConnectionRequest.update_mask:type_name -> google.protobuf.FieldMask
 	16, // 23: bifrost.integrations.admin.v1.UpdateConnectionResponse.connection:type_name -> bifrost.integrations.admin.v1.Connection
 	2,  // 24: bifrost.integrations.admin.v1.Token.status:type_name -> bifrost.integrations.admin.v1.TokenStatus
-	55, // 25: bifrost.integrations.admin.v1.Token.expires_at:type_name -> google.protobuf.Timestamp
-	55, // 26: bifrost.integrations.admin.v1.Token.last_refreshed_at:type_name -> google.protobuf.Timestamp
-	55, // 27: bifrost.integrations.admin.v1.Token.next_refresh_at:type_name -> google.protobuf.Timestamp
-	55, // 28: bifrost.integrations.admin.v1.Token.create_time:type_name -> google.protobuf.Timestamp
-	55, // 29: bifrost.integrations.admin.v1.Token.update_time:type_name -> google.protobuf.Timestamp
-	55, // 30: bifrost.integrations.admin.v1.PutTokenRequest.expires_at:type_name -> google.protobuf.Timestamp
+	59, // 25: bifrost.integrations.admin.v1.Token.expires_at:type_name -> google.protobuf.Timestamp
+	59, // 26: bifrost.integrations.admin.v1.Token.last_refreshed_at:type_name -> google.protobuf.Timestamp
+	59, // 27: bifrost.integrations.admin.v1.Token.next_refresh_at:type_name -> google.protobuf.Timestamp
+	59, // 28: bifrost.integrations.admin.v1.Token.create_time:type_name -> google.protobuf.Timestamp
+	59, // 29: bifrost.integrations.admin.v1.Token.update_time:type_name -> google.protobuf.Timestamp
+	59, // 30: bifrost.integrations.admin.v1.PutTokenRequest.expires_at:type_name -> google.protobuf.Timestamp
 	27, // 31: bifrost.integrations.admin.v1.PutTokenResponse.token:type_name -> bifrost.integrations.admin.v1.Token
 	27, // 32: bifrost.integrations.admin.v1.GetTokenResponse.token:type_name -> bifrost.integrations.admin.v1.Token
 	27, // 33: bifrost.integrations.admin.v1.ListTokensResponse.tokens:type_name -> bifrost.integrations.admin.v1.Token
 	3,  // 34: bifrost.integrations.admin.v1.ApiKey.role:type_name -> bifrost.integrations.admin.v1.Role
-	55, // 35: bifrost.integrations.admin.v1.ApiKey.create_time:type_name -> google.protobuf.Timestamp
-	55, // 36: bifrost.integrations.admin.v1.ApiKey.expire_time:type_name -> google.protobuf.Timestamp
-	55, // 37: bifrost.integrations.admin.v1.ApiKey.revoke_time:type_name -> google.protobuf.Timestamp
+	59, // 35: bifrost.integrations.admin.v1.ApiKey.create_time:type_name -> google.protobuf.Timestamp
+	59, // 36: bifrost.integrations.admin.v1.ApiKey.expire_time:type_name -> google.protobuf.Timestamp
+	59, // 37: bifrost.integrations.admin.v1.ApiKey.revoke_time:type_name -> google.protobuf.Timestamp
 	3,  // 38: bifrost.integrations.admin.v1.CreateApiKeyRequest.role:type_name -> bifrost.integrations.admin.v1.Role
-	55, // 39: bifrost.integrations.admin.v1.CreateApiKeyRequest.expire_time:type_name -> google.protobuf.Timestamp
+	59, // 39: bifrost.integrations.admin.v1.CreateApiKeyRequest.expire_time:type_name -> google.protobuf.Timestamp
 	36, // 40: bifrost.integrations.admin.v1.CreateApiKeyResponse.api_key:type_name -> bifrost.integrations.admin.v1.ApiKey
 	36, // 41: bifrost.integrations.admin.v1.ListApiKeysResponse.api_keys:type_name -> bifrost.integrations.admin.v1.ApiKey
 	36, // 42: bifrost.integrations.admin.v1.RevokeApiKeyResponse.api_key:type_name -> bifrost.integrations.admin.v1.ApiKey
-	55, // 43: bifrost.integrations.admin.v1.AuditEvent.time:type_name -> google.protobuf.Timestamp
+	59, // 43: bifrost.integrations.admin.v1.AuditEvent.time:type_name -> google.protobuf.Timestamp
 	3,  // 44: bifrost.integrations.admin.v1.AuditEvent.role:type_name -> bifrost.integrations.admin.v1.Role
-	55, // 45: bifrost.integrations.admin.v1.ListAuditEventsRequest.start_time:type_name -> google.protobuf.Timestamp
-	55, // 46: bifrost.integrations.admin.v1.ListAuditEventsRequest.end_time:type_name -> google.protobuf.Timestamp
+	59, // 45: bifrost.integrations.admin.v1.ListAuditEventsRequest.start_time:type_name -> google.protobuf.Timestamp
+	59, // 46: bifrost.integrations.admin.v1.ListAuditEventsRequest.end_time:type_name -> google.protobuf.Timestamp
 	43, // 47: bifrost.integrations.admin.v1.ListAuditEventsResponse.events:type_name -> bifrost.integrations.admin.v1.AuditEvent
-	55, // 48: bifrost.integrations.admin.v1.EncryptionKey.create_time:type_name -> google.protobuf.Timestamp
-	55, // 49: bifrost.integrations.admin.v1.EncryptionKey.supersede_time:type_name -> google.protobuf.Timestamp
+	59, // 48: bifrost.integrations.admin.v1.EncryptionKey.create_time:type_name -> google.protobuf.Timestamp
+	59, // 49: bifrost.integrations.admin.v1.EncryptionKey.supersede_time:type_name -> google.protobuf.Timestamp
 	46, // 50: bifrost.integrations.admin.v1.GetEncryptionStatusResponse.keys:type_name -> bifrost.integrations.admin.v1.EncryptionKey
-	6,  // 51: bifrost.integrations.admin.v1.AdminService.CreateIntegration:input_type -> bifrost.integrations.admin.v1.CreateIntegrationRequest
-	8,  // 52: bifrost.integrations.admin.v1.AdminService.GetIntegration:input_type -> bifrost.integrations.admin.v1.GetIntegrationRequest
-	10, // 53: bifrost.integrations.admin.v1.AdminService.ListIntegrations:input_type -> bifrost.integrations.admin.v1.ListIntegrationsRequest
-	12, // 54: bifrost.integrations.admin.v1.AdminService.UpdateIntegration:input_type -> bifrost.integrations.admin.v1.UpdateIntegrationRequest
-	14, // 55: bifrost.integrations.admin.v1.AdminService.DeleteIntegration:input_type -> bifrost.integrations.admin.v1.DeleteIntegrationRequest
-	17, // 56: bifrost.integrations.admin.v1.AdminService.CreateConnection:input_type -> bifrost.integrations.admin.v1.CreateConnectionRequest
-	19, // 57: bifrost.integrations.admin.v1.AdminService.GetConnection:input_type -> bifrost.integrations.admin.v1.GetConnectionRequest
-	21, // 58: bifrost.integrations.admin.v1.AdminService.ListConnections:input_type -> bifrost.integrations.admin.v1.ListConnectionsRequest
-	23, // 59: bifrost.integrations.admin.v1.AdminService.UpdateConnection:input_type -> bifrost.integrations.admin.v1.UpdateConnectionRequest
-	25, // 60: bifrost.integrations.admin.v1.AdminService.DeleteConnection:input_type -> bifrost.integrations.admin.v1.DeleteConnectionRequest
-	28, // 61: bifrost.integrations.admin.v1.AdminService.PutToken:input_type -> bifrost.integrations.admin.v1.PutTokenRequest
-	30, // 62: bifrost.integrations.admin.v1.AdminService.GetToken:input_type -> bifrost.integrations.admin.v1.GetTokenRequest
-	32, // 63: bifrost.integrations.admin.v1.AdminService.ListTokens:input_type -> bifrost.integrations.admin.v1.ListTokensRequest
-	34, // 64: bifrost.integrations.admin.v1.AdminService.DeleteToken:input_type -> bifrost.integrations.admin.v1.DeleteTokenRequest
-	37, // 65: bifrost.integrations.admin.v1.AdminService.CreateApiKey:input_type -> bifrost.integrations.admin.v1.CreateApiKeyRequest
-	39, // 66: bifrost.integrations.admin.v1.AdminService.ListApiKeys:input_type -> bifrost.integrations.admin.v1.ListApiKeysRequest
-	41, // 67: bifrost.integrations.admin.v1.AdminService.RevokeApiKey:input_type -> bifrost.integrations.admin.v1.RevokeApiKeyRequest
-	44, // 68: bifrost.integrations.admin.v1.AdminService.ListAuditEvents:input_type -> bifrost.integrations.admin.v1.ListAuditEventsRequest
-	47, // 69: bifrost.integrations.admin.v1.AdminService.RotateEncryptionKey:input_type -> bifrost.integrations.admin.v1.RotateEncryptionKeyRequest
-	49, // 70: bifrost.integrations.admin.v1.AdminService.GetEncryptionStatus:input_type -> bifrost.integrations.admin.v1.GetEncryptionStatusRequest
-	51, // 71: bifrost.integrations.admin.v1.AdminService.RetireEncryptionKey:input_type -> bifrost.integrations.admin.v1.RetireEncryptionKeyRequest
-	7,  // 72: bifrost.integrations.admin.v1.AdminService.CreateIntegration:output_type -> bifrost.integrations.admin.v1.CreateIntegrationResponse
-	9,  // 73: bifrost.integrations.admin.v1.AdminService.GetIntegration:output_type -> bifrost.integrations.admin.v1.GetIntegrationResponse
-	11, // 74: bifrost.integrations.admin.v1.AdminService.ListIntegrations:output_type -> bifrost.integrations.admin.v1.ListIntegrationsResponse
-	13, // 75: bifrost.integrations.admin.v1.AdminService.UpdateIntegration:output_type -> bifrost.integrations.admin.v1.UpdateIntegrationResponse
-	15, // 76: bifrost.integrations.admin.v1.AdminService.DeleteIntegration:output_type -> bifrost.integrations.admin.v1.DeleteIntegrationResponse
-	18, // 77: bifrost.integrations.admin.v1.AdminService.CreateConnection:output_type -> bifrost.integrations.admin.v1.CreateConnectionResponse
-	20, // 78: bifrost.integrations.admin.v1.AdminService.GetConnection:output_type -> bifrost.integrations.admin.v1.GetConnectionResponse
-	22, // 79: bifrost.integrations.admin.v1.AdminService.ListConnections:output_type -> bifrost.integrations.admin.v1.ListConnectionsResponse
-	24, // 80: bifrost.integrations.admin.v1.AdminService.UpdateConnection:output_type -> bifrost.integrations.admin.v1.UpdateConnectionResponse
-	26, // 81: bifrost.integrations.admin.v1.AdminService.DeleteConnection:output_type -> bifrost.integrations.admin.v1.DeleteConnectionResponse
-	29, // 82: bifrost.integrations.admin.v1.AdminService.PutToken:output_type -> bifrost.integrations.admin.v1.PutTokenResponse
-	31, // 83: bifrost.integrations.admin.v1.AdminService.GetToken:output_type -> bifrost.integrations.admin.v1.GetTokenResponse
-	33, // 84: bifrost.integrations.admin.v1.AdminService.ListTokens:output_type -> bifrost.integrations.admin.v1.ListTokensResponse
-	35, // 85: bifrost.integrations.admin.v1.AdminService.DeleteToken:output_type -> bifrost.integrations.admin.v1.DeleteTokenResponse
-	38, // 86: bifrost.integrations.admin.v1.AdminService.CreateApiKey:output_type -> bifrost.integrations.admin.v1.CreateApiKeyResponse
-	40, // 87: bifrost.integrations.admin.v1.AdminService.ListApiKeys:output_type -> bifrost.integrations.admin.v1.ListApiKeysResponse
-	42, // 88: bifrost.integrations.admin.v1.AdminService.RevokeApiKey:output_type -> bifrost.integrations.admin.v1.RevokeApiKeyResponse
-	45, // 89: bifrost.integrations.admin.v1.AdminService.ListAuditEvents:output_type -> bifrost.integrations.admin.v1.ListAuditEventsResponse
-	48, // 90: bifrost.integrations.admin.v1.AdminService.RotateEncryptionKey:output_type -> bifrost.integrations.admin.v1.RotateEncryptionKeyResponse
-	50, // 91: bifrost.integrations.admin.v1.AdminService.GetEncryptionStatus:output_type -> bifrost.integrations.admin.v1.GetEncryptionStatusResponse
-	52, // 92: bifrost.integrations.admin.v1.AdminService.RetireEncryptionKey:output_type -> bifrost.integrations.admin.v1.RetireEncryptionKeyResponse
-	72, // [72:93] is the sub-list for method output_type
-	51, // [51:72] is the sub-list for method input_type
-	51, // [51:51] is the sub-list for extension type_name
-	51, // [51:51] is the sub-list for extension extendee
-	0,  // [0:51] is the sub-list for field type_name
+	59, // 51: bifrost.integrations.admin.v1.StartAuthorizationResponse.expire_time:type_name -> google.protobuf.Timestamp
+	27, // 52: bifrost.integrations.admin.v1.ConnectClientCredentialsResponse.token:type_name -> bifrost.integrations.admin.v1.Token
+	6,  // 53: bifrost.integrations.admin.v1.AdminService.CreateIntegration:input_type -> bifrost.integrations.admin.v1.CreateIntegrationRequest
+	8,  // 54: bifrost.integrations.admin.v1.AdminService.GetIntegration:input_type -> bifrost.integrations.admin.v1.GetIntegrationRequest
+	10, // 55: bifrost.integrations.admin.v1.AdminService.ListIntegrations:input_type -> bifrost.integrations.admin.v1.ListIntegrationsRequest
+	12, // 56: bifrost.integrations.admin.v1.AdminService.UpdateIntegration:input_type -> bifrost.integrations.admin.v1.UpdateIntegrationRequest
+	14, // 57: bifrost.integrations.admin.v1.AdminService.DeleteIntegration:input_type -> bifrost.integrations.admin.v1.DeleteIntegrationRequest
+	17, // 58: bifrost.integrations.admin.v1.AdminService.CreateConnection:input_type -> bifrost.integrations.admin.v1.CreateConnectionRequest
+	19, // 59: bifrost.integrations.admin.v1.AdminService.GetConnection:input_type -> bifrost.integrations.admin.v1.GetConnectionRequest
+	21, // 60: bifrost.integrations.admin.v1.AdminService.ListConnections:input_type -> bifrost.integrations.admin.v1.ListConnectionsRequest
+	23, // 61: bifrost.integrations.admin.v1.AdminService.UpdateConnection:input_type -> bifrost.integrations.admin.v1.UpdateConnectionRequest
+	25, // 62: bifrost.integrations.admin.v1.AdminService.DeleteConnection:input_type -> bifrost.integrations.admin.v1.DeleteConnectionRequest
+	28, // 63: bifrost.integrations.admin.v1.AdminService.PutToken:input_type -> bifrost.integrations.admin.v1.PutTokenRequest
+	30, // 64: bifrost.integrations.admin.v1.AdminService.GetToken:input_type -> bifrost.integrations.admin.v1.GetTokenRequest
+	32, // 65: bifrost.integrations.admin.v1.AdminService.ListTokens:input_type -> bifrost.integrations.admin.v1.ListTokensRequest
+	34, // 66: bifrost.integrations.admin.v1.AdminService.DeleteToken:input_type -> bifrost.integrations.admin.v1.DeleteTokenRequest
+	53, // 67: bifrost.integrations.admin.v1.AdminService.StartAuthorization:input_type -> bifrost.integrations.admin.v1.StartAuthorizationRequest
+	55, // 68: bifrost.integrations.admin.v1.AdminService.ConnectClientCredentials:input_type -> bifrost.integrations.admin.v1.ConnectClientCredentialsRequest
+	37, // 69: bifrost.integrations.admin.v1.AdminService.CreateApiKey:input_type -> bifrost.integrations.admin.v1.CreateApiKeyRequest
+	39, // 70: bifrost.integrations.admin.v1.AdminService.ListApiKeys:input_type -> bifrost.integrations.admin.v1.ListApiKeysRequest
+	41, // 71: bifrost.integrations.admin.v1.AdminService.RevokeApiKey:input_type -> bifrost.integrations.admin.v1.RevokeApiKeyRequest
+	44, // 72: bifrost.integrations.admin.v1.AdminService.ListAuditEvents:input_type -> bifrost.integrations.admin.v1.ListAuditEventsRequest
+	47, // 73: bifrost.integrations.admin.v1.AdminService.RotateEncryptionKey:input_type -> bifrost.integrations.admin.v1.RotateEncryptionKeyRequest
+	49, // 74: bifrost.integrations.admin.v1.AdminService.GetEncryptionStatus:input_type -> bifrost.integrations.admin.v1.GetEncryptionStatusRequest
+	51, // 75: bifrost.integrations.admin.v1.AdminService.RetireEncryptionKey:input_type -> bifrost.integrations.admin.v1.RetireEncryptionKeyRequest
+	7,  // 76: bifrost.integrations.admin.v1.AdminService.CreateIntegration:output_type -> bifrost.integrations.admin.v1.CreateIntegrationResponse
+	9,  // 77: bifrost.integrations.admin.v1.AdminService.GetIntegration:output_type -> bifrost.integrations.admin.v1.GetIntegrationResponse
+	11, // 78: bifrost.integrations.admin.v1.AdminService.ListIntegrations:output_type -> bifrost.integrations.admin.v1.ListIntegrationsResponse
+	13, // 79: bifrost.integrations.admin.v1.AdminService.UpdateIntegration:output_type -> bifrost.integrations.admin.v1.UpdateIntegrationResponse
+	15, // 80: bifrost.integrations.admin.v1.AdminService.DeleteIntegration:output_type -> bifrost.integrations.admin.v1.DeleteIntegrationResponse
+	18, // 81: bifrost.integrations.admin.v1.AdminService.CreateConnection:output_type -> bifrost.integrations.admin.v1.CreateConnectionResponse
+	20, // 82: bifrost.integrations.admin.v1.AdminService.GetConnection:output_type -> bifrost.integrations.admin.v1.GetConnectionResponse
+	22, // 83: bifrost.integrations.admin.v1.AdminService.ListConnections:output_type -> bifrost.integrations.admin.v1.ListConnectionsResponse
+	24, // 84: bifrost.integrations.admin.v1.AdminService.UpdateConnection:output_type -> bifrost.integrations.admin.v1.UpdateConnectionResponse
+	26, // 85: bifrost.integrations.admin.v1.AdminService.DeleteConnection:output_type -> bifrost.integrations.admin.v1.DeleteConnectionResponse
+	29, // 86: bifrost.integrations.admin.v1.AdminService.PutToken:output_type -> bifrost.integrations.admin.v1.PutTokenResponse
+	31, // 87: bifrost.integrations.admin.v1.AdminService.GetToken:output_type -> bifrost.integrations.admin.v1.GetTokenResponse
+	33, // 88: bifrost.integrations.admin.v1.AdminService.ListTokens:output_type -> bifrost.integrations.admin.v1.ListTokensResponse
+	35, // 89: bifrost.integrations.admin.v1.AdminService.DeleteToken:output_type -> bifrost.integrations.admin.v1.DeleteTokenResponse
+	54, // 90: bifrost.integrations.admin.v1.AdminService.StartAuthorization:output_type -> bifrost.integrations.admin.v1.StartAuthorizationResponse
+	56, // 91: bifrost.integrations.admin.v1.AdminService.ConnectClientCredentials:output_type -> bifrost.integrations.admin.v1.ConnectClientCredentialsResponse
+	38, // 92: bifrost.integrations.admin.v1.AdminService.CreateApiKey:output_type -> bifrost.integrations.admin.v1.CreateApiKeyResponse
+	40, // 93: bifrost.integrations.admin.v1.AdminService.ListApiKeys:output_type -> bifrost.integrations.admin.v1.ListApiKeysResponse
+	42, // 94: bifrost.integrations.admin.v1.AdminService.RevokeApiKey:output_type -> bifrost.integrations.admin.v1.RevokeApiKeyResponse
+	45, // 95: bifrost.integrations.admin.v1.AdminService.ListAuditEvents:output_type -> bifrost.integrations.admin.v1.ListAuditEventsResponse
+	48, // 96: bifrost.integrations.admin.v1.AdminService.RotateEncryptionKey:output_type -> bifrost.integrations.admin.v1.RotateEncryptionKeyResponse
+	50, // 97: bifrost.integrations.admin.v1.AdminService.GetEncryptionStatus:output_type -> bifrost.integrations.admin.v1.GetEncryptionStatusResponse
+	52, // 98: bifrost.integrations.admin.v1.AdminService.RetireEncryptionKey:output_type -> bifrost.integrations.admin.v1.RetireEncryptionKeyResponse
+	76, // [76:99] is the sub-list for method output_type
+	53, // [53:76] is the sub-list for method input_type
+	53, // [53:53] is the sub-list for extension type_name
+	53, // [53:53] is the sub-list for extension extendee
+	0,  // [0:53] is the sub-list for field type_name
 }
 
 func init() { file_bifrost_integrations_admin_v1_admin_proto_init() }
@@ -3574,7 +3851,7 @@ func file_bifrost_integrations_admin_v1_admin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_bifrost_integrations_admin_v1_admin_proto_rawDesc), len(file_bifrost_integrations_admin_v1_admin_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   50,
+			NumMessages:   54,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -19,27 +19,29 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	AdminService_CreateIntegration_FullMethodName   = "/bifrost.integrations.admin.v1.AdminService/CreateIntegration"
-	AdminService_GetIntegration_FullMethodName      = "/bifrost.integrations.admin.v1.AdminService/GetIntegration"
-	AdminService_ListIntegrations_FullMethodName    = "/bifrost.integrations.admin.v1.AdminService/ListIntegrations"
-	AdminService_UpdateIntegration_FullMethodName   = "/bifrost.integrations.admin.v1.AdminService/UpdateIntegration"
-	AdminService_DeleteIntegration_FullMethodName   = "/bifrost.integrations.admin.v1.AdminService/DeleteIntegration"
-	AdminService_CreateConnection_FullMethodName    = "/bifrost.integrations.admin.v1.AdminService/CreateConnection"
-	AdminService_GetConnection_FullMethodName       = "/bifrost.integrations.admin.v1.AdminService/GetConnection"
-	AdminService_ListConnections_FullMethodName     = "/bifrost.integrations.admin.v1.AdminService/ListConnections"
-	AdminService_UpdateConnection_FullMethodName    = "/bifrost.integrations.admin.v1.AdminService/UpdateConnection"
-	AdminService_DeleteConnection_FullMethodName    = "/bifrost.integrations.admin.v1.AdminService/DeleteConnection"
-	AdminService_PutToken_FullMethodName            = "/bifrost.integrations.admin.v1.AdminService/PutToken"
-	AdminService_GetToken_FullMethodName            = "/bifrost.integrations.admin.v1.AdminService/GetToken"
-	AdminService_ListTokens_FullMethodName          = "/bifrost.integrations.admin.v1.AdminService/ListTokens"
-	AdminService_DeleteToken_FullMethodName         = "/bifrost.integrations.admin.v1.AdminService/DeleteToken"
-	AdminService_CreateApiKey_FullMethodName        = "/bifrost.integrations.admin.v1.AdminService/CreateApiKey"
-	AdminService_ListApiKeys_FullMethodName         = "/bifrost.integrations.admin.v1.AdminService/ListApiKeys"
-	AdminService_RevokeApiKey_FullMethodName        = "/bifrost.integrations.admin.v1.AdminService/RevokeApiKey"
-	AdminService_ListAuditEvents_FullMethodName     = "/bifrost.integrations.admin.v1.AdminService/ListAuditEvents"
-	AdminService_RotateEncryptionKey_FullMethodName = "/bifrost.integrations.admin.v1.AdminService/RotateEncryptionKey"
-	AdminService_GetEncryptionStatus_FullMethodName = "/bifrost.integrations.admin.v1.AdminService/GetEncryptionStatus"
-	AdminService_RetireEncryptionKey_FullMethodName = "/bifrost.integrations.admin.v1.AdminService/RetireEncryptionKey"
+	AdminService_CreateIntegration_FullMethodName        = "/bifrost.integrations.admin.v1.AdminService/CreateIntegration"
+	AdminService_GetIntegration_FullMethodName           = "/bifrost.integrations.admin.v1.AdminService/GetIntegration"
+	AdminService_ListIntegrations_FullMethodName         = "/bifrost.integrations.admin.v1.AdminService/ListIntegrations"
+	AdminService_UpdateIntegration_FullMethodName        = "/bifrost.integrations.admin.v1.AdminService/UpdateIntegration"
+	AdminService_DeleteIntegration_FullMethodName        = "/bifrost.integrations.admin.v1.AdminService/DeleteIntegration"
+	AdminService_CreateConnection_FullMethodName         = "/bifrost.integrations.admin.v1.AdminService/CreateConnection"
+	AdminService_GetConnection_FullMethodName            = "/bifrost.integrations.admin.v1.AdminService/GetConnection"
+	AdminService_ListConnections_FullMethodName          = "/bifrost.integrations.admin.v1.AdminService/ListConnections"
+	AdminService_UpdateConnection_FullMethodName         = "/bifrost.integrations.admin.v1.AdminService/UpdateConnection"
+	AdminService_DeleteConnection_FullMethodName         = "/bifrost.integrations.admin.v1.AdminService/DeleteConnection"
+	AdminService_PutToken_FullMethodName                 = "/bifrost.integrations.admin.v1.AdminService/PutToken"
+	AdminService_GetToken_FullMethodName                 = "/bifrost.integrations.admin.v1.AdminService/GetToken"
+	AdminService_ListTokens_FullMethodName               = "/bifrost.integrations.admin.v1.AdminService/ListTokens"
+	AdminService_DeleteToken_FullMethodName              = "/bifrost.integrations.admin.v1.AdminService/DeleteToken"
+	AdminService_StartAuthorization_FullMethodName       = "/bifrost.integrations.admin.v1.AdminService/StartAuthorization"
+	AdminService_ConnectClientCredentials_FullMethodName = "/bifrost.integrations.admin.v1.AdminService/ConnectClientCredentials"
+	AdminService_CreateApiKey_FullMethodName             = "/bifrost.integrations.admin.v1.AdminService/CreateApiKey"
+	AdminService_ListApiKeys_FullMethodName              = "/bifrost.integrations.admin.v1.AdminService/ListApiKeys"
+	AdminService_RevokeApiKey_FullMethodName             = "/bifrost.integrations.admin.v1.AdminService/RevokeApiKey"
+	AdminService_ListAuditEvents_FullMethodName          = "/bifrost.integrations.admin.v1.AdminService/ListAuditEvents"
+	AdminService_RotateEncryptionKey_FullMethodName      = "/bifrost.integrations.admin.v1.AdminService/RotateEncryptionKey"
+	AdminService_GetEncryptionStatus_FullMethodName      = "/bifrost.integrations.admin.v1.AdminService/GetEncryptionStatus"
+	AdminService_RetireEncryptionKey_FullMethodName      = "/bifrost.integrations.admin.v1.AdminService/RetireEncryptionKey"
 )
 
 // AdminServiceClient is the client API for AdminService service.
@@ -74,6 +76,13 @@ type AdminServiceClient interface {
 	GetToken(ctx context.Context, in *GetTokenRequest, opts ...grpc.CallOption) (*GetTokenResponse, error)
 	ListTokens(ctx context.Context, in *ListTokensRequest, opts ...grpc.CallOption) (*ListTokensResponse, error)
 	DeleteToken(ctx context.Context, in *DeleteTokenRequest, opts ...grpc.CallOption) (*DeleteTokenResponse, error)
+	// StartAuthorization begins connecting an account of an authorization_code
+	// connection: open authorization_url in a browser; the provider sends the user
+	// back to integrationsd's /oauth/callback, which stores the token.
+	StartAuthorization(ctx context.Context, in *StartAuthorizationRequest, opts ...grpc.CallOption) (*StartAuthorizationResponse, error)
+	// ConnectClientCredentials fetches and stores a client_credentials
+	// connection's token now.
+	ConnectClientCredentials(ctx context.Context, in *ConnectClientCredentialsRequest, opts ...grpc.CallOption) (*ConnectClientCredentialsResponse, error)
 	// CreateApiKey returns the new key's secret once; only its hash is stored.
 	CreateApiKey(ctx context.Context, in *CreateApiKeyRequest, opts ...grpc.CallOption) (*CreateApiKeyResponse, error)
 	ListApiKeys(ctx context.Context, in *ListApiKeysRequest, opts ...grpc.CallOption) (*ListApiKeysResponse, error)
@@ -239,6 +248,26 @@ func (c *adminServiceClient) DeleteToken(ctx context.Context, in *DeleteTokenReq
 	return out, nil
 }
 
+func (c *adminServiceClient) StartAuthorization(ctx context.Context, in *StartAuthorizationRequest, opts ...grpc.CallOption) (*StartAuthorizationResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(StartAuthorizationResponse)
+	err := c.cc.Invoke(ctx, AdminService_StartAuthorization_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminServiceClient) ConnectClientCredentials(ctx context.Context, in *ConnectClientCredentialsRequest, opts ...grpc.CallOption) (*ConnectClientCredentialsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ConnectClientCredentialsResponse)
+	err := c.cc.Invoke(ctx, AdminService_ConnectClientCredentials_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *adminServiceClient) CreateApiKey(ctx context.Context, in *CreateApiKeyRequest, opts ...grpc.CallOption) (*CreateApiKeyResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(CreateApiKeyResponse)
@@ -341,6 +370,13 @@ type AdminServiceServer interface {
 	GetToken(context.Context, *GetTokenRequest) (*GetTokenResponse, error)
 	ListTokens(context.Context, *ListTokensRequest) (*ListTokensResponse, error)
 	DeleteToken(context.Context, *DeleteTokenRequest) (*DeleteTokenResponse, error)
+	// StartAuthorization begins connecting an account of an authorization_code
+	// connection: open authorization_url in a browser; the provider sends the user
+	// back to integrationsd's /oauth/callback, which stores the token.
+	StartAuthorization(context.Context, *StartAuthorizationRequest) (*StartAuthorizationResponse, error)
+	// ConnectClientCredentials fetches and stores a client_credentials
+	// connection's token now.
+	ConnectClientCredentials(context.Context, *ConnectClientCredentialsRequest) (*ConnectClientCredentialsResponse, error)
 	// CreateApiKey returns the new key's secret once; only its hash is stored.
 	CreateApiKey(context.Context, *CreateApiKeyRequest) (*CreateApiKeyResponse, error)
 	ListApiKeys(context.Context, *ListApiKeysRequest) (*ListApiKeysResponse, error)
@@ -407,6 +443,12 @@ func (UnimplementedAdminServiceServer) ListTokens(context.Context, *ListTokensRe
 }
 func (UnimplementedAdminServiceServer) DeleteToken(context.Context, *DeleteTokenRequest) (*DeleteTokenResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DeleteToken not implemented")
+}
+func (UnimplementedAdminServiceServer) StartAuthorization(context.Context, *StartAuthorizationRequest) (*StartAuthorizationResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method StartAuthorization not implemented")
+}
+func (UnimplementedAdminServiceServer) ConnectClientCredentials(context.Context, *ConnectClientCredentialsRequest) (*ConnectClientCredentialsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ConnectClientCredentials not implemented")
 }
 func (UnimplementedAdminServiceServer) CreateApiKey(context.Context, *CreateApiKeyRequest) (*CreateApiKeyResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method CreateApiKey not implemented")
@@ -702,6 +744,42 @@ func _AdminService_DeleteToken_Handler(srv interface{}, ctx context.Context, dec
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AdminService_StartAuthorization_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(StartAuthorizationRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).StartAuthorization(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_StartAuthorization_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).StartAuthorization(ctx, req.(*StartAuthorizationRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AdminService_ConnectClientCredentials_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ConnectClientCredentialsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).ConnectClientCredentials(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_ConnectClientCredentials_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).ConnectClientCredentials(ctx, req.(*ConnectClientCredentialsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _AdminService_CreateApiKey_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(CreateApiKeyRequest)
 	if err := dec(in); err != nil {
@@ -890,6 +968,14 @@ var AdminService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "DeleteToken",
 			Handler:    _AdminService_DeleteToken_Handler,
+		},
+		{
+			MethodName: "StartAuthorization",
+			Handler:    _AdminService_StartAuthorization_Handler,
+		},
+		{
+			MethodName: "ConnectClientCredentials",
+			Handler:    _AdminService_ConnectClientCredentials_Handler,
 		},
 		{
 			MethodName: "CreateApiKey",

@@ -81,6 +81,23 @@ class ConfigField(_message.Message):
     type: ConfigType
     def __init__(self, key: _Optional[str] = ..., type: _Optional[_Union[ConfigType, str]] = ..., required: bool = ..., description: _Optional[str] = ...) -> None: ...
 
+class ConnectClientCredentialsRequest(_message.Message):
+    __slots__ = ["connection", "entity_id", "org_id"]
+    CONNECTION_FIELD_NUMBER: _ClassVar[int]
+    ENTITY_ID_FIELD_NUMBER: _ClassVar[int]
+    GLOBAL_FIELD_NUMBER: _ClassVar[int]
+    ORG_ID_FIELD_NUMBER: _ClassVar[int]
+    connection: str
+    entity_id: str
+    org_id: str
+    def __init__(self, connection: _Optional[str] = ..., org_id: _Optional[str] = ..., entity_id: _Optional[str] = ..., **kwargs) -> None: ...
+
+class ConnectClientCredentialsResponse(_message.Message):
+    __slots__ = ["token"]
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    token: Token
+    def __init__(self, token: _Optional[_Union[Token, _Mapping]] = ...) -> None: ...
+
 class Connection(_message.Message):
     __slots__ = ["audience", "authorization_url", "client_id", "client_secret", "client_secret_set", "create_time", "flow", "id", "name", "refresh_margin", "scopes", "token_params", "token_url", "update_time"]
     class TokenParamsEntry(_message.Message):
@@ -427,6 +444,27 @@ class RotateEncryptionKeyResponse(_message.Message):
     KEY_ID_FIELD_NUMBER: _ClassVar[int]
     key_id: int
     def __init__(self, key_id: _Optional[int] = ...) -> None: ...
+
+class StartAuthorizationRequest(_message.Message):
+    __slots__ = ["connection", "mapping_integration", "org_id"]
+    CONNECTION_FIELD_NUMBER: _ClassVar[int]
+    GLOBAL_FIELD_NUMBER: _ClassVar[int]
+    MAPPING_INTEGRATION_FIELD_NUMBER: _ClassVar[int]
+    ORG_ID_FIELD_NUMBER: _ClassVar[int]
+    connection: str
+    mapping_integration: str
+    org_id: str
+    def __init__(self, connection: _Optional[str] = ..., org_id: _Optional[str] = ..., mapping_integration: _Optional[str] = ..., **kwargs) -> None: ...
+
+class StartAuthorizationResponse(_message.Message):
+    __slots__ = ["authorization_url", "expire_time", "redirect_uri"]
+    AUTHORIZATION_URL_FIELD_NUMBER: _ClassVar[int]
+    EXPIRE_TIME_FIELD_NUMBER: _ClassVar[int]
+    REDIRECT_URI_FIELD_NUMBER: _ClassVar[int]
+    authorization_url: str
+    expire_time: _timestamp_pb2.Timestamp
+    redirect_uri: str
+    def __init__(self, authorization_url: _Optional[str] = ..., redirect_uri: _Optional[str] = ..., expire_time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class Token(_message.Message):
     __slots__ = ["connection", "create_time", "entity_id", "expires_at", "has_refresh_token", "id", "last_error", "last_refreshed_at", "next_refresh_at", "org_id", "scopes", "status", "status_message", "token_type", "update_time", "version"]

@@ -90,6 +90,16 @@ class AdminServiceStub(object):
                 request_serializer=bifrost_dot_integrations_dot_admin_dot_v1_dot_admin__pb2.DeleteTokenRequest.SerializeToString,
                 response_deserializer=bifrost_dot_integrations_dot_admin_dot_v1_dot_admin__pb2.DeleteTokenResponse.FromString,
                 )
+        self.StartAuthorization = channel.unary_unary(
+                '/bifrost.integrations.admin.v1.AdminService/StartAuthorization',
+                request_serializer=bifrost_dot_integrations_dot_admin_dot_v1_dot_admin__pb2.StartAuthorizationRequest.SerializeToString,
+                response_deserializer=bifrost_dot_integrations_dot_admin_dot_v1_dot_admin__pb2.StartAuthorizationResponse.FromString,
+                )
+        self.ConnectClientCredentials = channel.unary_unary(
+                '/bifrost.integrations.admin.v1.AdminService/ConnectClientCredentials',
+                request_serializer=bifrost_dot_integrations_dot_admin_dot_v1_dot_admin__pb2.ConnectClientCredentialsRequest.SerializeToString,
+                response_deserializer=bifrost_dot_integrations_dot_admin_dot_v1_dot_admin__pb2.ConnectClientCredentialsResponse.FromString,
+                )
         self.CreateApiKey = channel.unary_unary(
                 '/bifrost.integrations.admin.v1.AdminService/CreateApiKey',
                 request_serializer=bifrost_dot_integrations_dot_admin_dot_v1_dot_admin__pb2.CreateApiKeyRequest.SerializeToString,
@@ -227,6 +237,23 @@ class AdminServiceServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def StartAuthorization(self, request, context):
+        """StartAuthorization begins connecting an account of an authorization_code
+        connection: open authorization_url in a browser; the provider sends the user
+        back to integrationsd's /oauth/callback, which stores the token.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ConnectClientCredentials(self, request, context):
+        """ConnectClientCredentials fetches and stores a client_credentials
+        connection's token now.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def CreateApiKey(self, request, context):
         """CreateApiKey returns the new key's secret once; only its hash is stored.
         """
@@ -349,6 +376,16 @@ def add_AdminServiceServicer_to_server(servicer, server):
                     servicer.DeleteToken,
                     request_deserializer=bifrost_dot_integrations_dot_admin_dot_v1_dot_admin__pb2.DeleteTokenRequest.FromString,
                     response_serializer=bifrost_dot_integrations_dot_admin_dot_v1_dot_admin__pb2.DeleteTokenResponse.SerializeToString,
+            ),
+            'StartAuthorization': grpc.unary_unary_rpc_method_handler(
+                    servicer.StartAuthorization,
+                    request_deserializer=bifrost_dot_integrations_dot_admin_dot_v1_dot_admin__pb2.StartAuthorizationRequest.FromString,
+                    response_serializer=bifrost_dot_integrations_dot_admin_dot_v1_dot_admin__pb2.StartAuthorizationResponse.SerializeToString,
+            ),
+            'ConnectClientCredentials': grpc.unary_unary_rpc_method_handler(
+                    servicer.ConnectClientCredentials,
+                    request_deserializer=bifrost_dot_integrations_dot_admin_dot_v1_dot_admin__pb2.ConnectClientCredentialsRequest.FromString,
+                    response_serializer=bifrost_dot_integrations_dot_admin_dot_v1_dot_admin__pb2.ConnectClientCredentialsResponse.SerializeToString,
             ),
             'CreateApiKey': grpc.unary_unary_rpc_method_handler(
                     servicer.CreateApiKey,
@@ -636,6 +673,40 @@ class AdminService(object):
         return grpc.experimental.unary_unary(request, target, '/bifrost.integrations.admin.v1.AdminService/DeleteToken',
             bifrost_dot_integrations_dot_admin_dot_v1_dot_admin__pb2.DeleteTokenRequest.SerializeToString,
             bifrost_dot_integrations_dot_admin_dot_v1_dot_admin__pb2.DeleteTokenResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def StartAuthorization(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/bifrost.integrations.admin.v1.AdminService/StartAuthorization',
+            bifrost_dot_integrations_dot_admin_dot_v1_dot_admin__pb2.StartAuthorizationRequest.SerializeToString,
+            bifrost_dot_integrations_dot_admin_dot_v1_dot_admin__pb2.StartAuthorizationResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def ConnectClientCredentials(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/bifrost.integrations.admin.v1.AdminService/ConnectClientCredentials',
+            bifrost_dot_integrations_dot_admin_dot_v1_dot_admin__pb2.ConnectClientCredentialsRequest.SerializeToString,
+            bifrost_dot_integrations_dot_admin_dot_v1_dot_admin__pb2.ConnectClientCredentialsResponse.FromString,
             options, channel_credentials,
             insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
 

@@ -1,0 +1,222 @@
+package connect_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bifrost/integrations/connect"
+	adminv1 "github.com/bifrost/integrations/gen/bifrost/integrations/admin/v1"
+	integrationsv1 "github.com/bifrost/integrations/gen/bifrost/integrations/v1"
+	"github.com/bifrost/integrations/internal/oauthtest"
+	"github.com/bifrost/integrations/internal/testutil"
+	"github.com/bifrost/integrations/oauth"
+	"github.com/bifrost/integrations/store"
+)
+
+type fixture struct {
+	env      *testutil.Env
+	provider *oauthtest.Provider
+	admin    adminv1.AdminServiceClient
+	api      integrationsv1.IntegrationsServiceClient
+	// noRedirect is a browser stand-in that stops at each redirect.
+	noRedirect *http.Client
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	p := oauthtest.New(t, time.Hour)
+	env := testutil.Start(t, oauth.Options{HTTPClient: p.Server.Client()})
+	f := &fixture{env: env, provider: p, admin: env.Admin(t), api: env.Integrations(t, env.AdminKey),
+		noRedirect: &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+	ctx := context.Background()
+	if _, err := f.admin.CreateConnection(ctx, &adminv1.CreateConnectionRequest{Connection: &adminv1.Connection{
+		Name: "graph", Flow: adminv1.Flow_FLOW_AUTHORIZATION_CODE, ClientId: p.ClientID, ClientSecret: p.ClientSecret,
+		AuthorizationUrl: p.AuthorizeURL(), TokenUrl: p.TokenURL(), Scopes: []string{"User.Read", "offline_access"},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.admin.CreateIntegration(ctx, &adminv1.CreateIntegrationRequest{Integration: &adminv1.Integration{Name: "Graph", OauthConnection: "graph"}}); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func (f *fixture) start(t *testing.T, org string) *url.URL {
+	t.Helper()
+	resp, err := f.admin.StartAuthorization(context.Background(), &adminv1.StartAuthorizationRequest{Connection: "graph", OrgId: org, MappingIntegration: "Graph"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := url.Parse(resp.GetAuthorizationUrl())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+// consent plays the user at the provider's consent page and returns where the
+// provider sends the browser back to.
+func (f *fixture) consent(t *testing.T, authURL *url.URL, decision string) string {
+	t.Helper()
+	page, err := http.Get(authURL.String())
+	if err != nil || page.StatusCode != http.StatusOK {
+		t.Fatalf("consent page: %v, %v", page, err)
+	}
+	page.Body.Close()
+	q := authURL.Query()
+	resp, err := f.noRedirect.PostForm(f.provider.AuthorizeURL(), url.Values{
+		"client_id": {q.Get("client_id")}, "redirect_uri": {q.Get("redirect_uri")}, "state": {q.Get("state")},
+		"code_challenge": {q.Get("code_challenge")}, "decision": {decision},
+	})
+	if err != nil || resp.StatusCode != http.StatusFound {
+		t.Fatalf("decision: %v, %v", resp, err)
+	}
+	resp.Body.Close()
+	return resp.Header.Get("Location")
+}
+
+func get(t *testing.T, rawURL string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(rawURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body)
+}
+
+func TestAuthorizationURLCarriesStateAndPKCEAndNoSecret(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	u := f.start(t, "org-a")
+	q := u.Query()
+	if q.Get("state") == "" || len(q.Get("state")) < 40 || q.Get("code_challenge_method") != "S256" || len(q.Get("code_challenge")) != 43 ||
+		q.Get("response_type") != "code" || q.Get("client_id") != f.provider.ClientID ||
+		q.Get("redirect_uri") != f.env.CallbackURL+connect.CallbackPath || q.Get("scope") != "User.Read offline_access" {
+		t.Fatalf("authorization URL %s", u)
+	}
+	if strings.Contains(u.String(), f.provider.ClientSecret) || q.Has("code_verifier") {
+		t.Fatalf("authorization URL carries a secret: %s", u)
+	}
+}
+
+func TestConnectStoresTheTokenAndLinksTheMapping(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	back := f.consent(t, f.start(t, "org-a"), "approve")
+	status, page := get(t, back)
+	if status != http.StatusOK || !strings.Contains(page, "Connected") || !strings.Contains(page, "graph") || !strings.Contains(page, "org-a") {
+		t.Fatalf("callback page %d: %s", status, page)
+	}
+	for _, secret := range f.provider.Issued() {
+		if strings.Contains(page, secret) {
+			t.Fatal("the callback page shows a token")
+		}
+	}
+	ctx := context.Background()
+	resp, err := f.api.GetIntegration(ctx, &integrationsv1.GetIntegrationRequest{Name: "Graph", OrgId: "org-a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := resp.GetIntegration().GetOauth()
+	if !f.provider.Valid(o.GetAccessToken()) || o.GetRefreshToken() == "" || o.GetStatus() != integrationsv1.ConnectionStatus_CONNECTION_STATUS_CONNECTED {
+		t.Fatalf("token after connect: %v", o)
+	}
+	m, err := f.api.GetMapping(ctx, &integrationsv1.GetMappingRequest{Name: "Graph", OrgId: "org-a"})
+	if err != nil || m.GetMapping().GetOauthTokenId() == "" {
+		t.Fatalf("mapping not linked to the token: %v, %v", m, err)
+	}
+	// The same callback again: the state is single-use, and so is the code.
+	if status, page := get(t, back); status != http.StatusBadRequest || !strings.Contains(page, "already used") {
+		t.Fatalf("reused state: %d %s", status, page)
+	}
+}
+
+func TestCallbackRefusals(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	cases := []struct {
+		name   string
+		url    func(t *testing.T) string
+		status int
+		says   string
+	}{
+		{"no state", func(*testing.T) string { return f.env.CallbackURL + connect.CallbackPath + "?code=x" }, http.StatusBadRequest, "no state"},
+		{"tampered state", func(t *testing.T) string {
+			back, _ := url.Parse(f.consent(t, f.start(t, "org-a"), "approve"))
+			q := back.Query()
+			q.Set("state", q.Get("state")+"x")
+			back.RawQuery = q.Encode()
+			return back.String()
+		}, http.StatusBadRequest, "unknown"},
+		{"user denied", func(t *testing.T) string { return f.consent(t, f.start(t, "org-b"), "deny") }, http.StatusForbidden, "denied"},
+		{"expired state", func(t *testing.T) string {
+			state := "expired-state-0123456789"
+			sum := sha256.Sum256([]byte(state))
+			if err := f.env.Store.CreateAuthState(ctx, store.AuthState{StateHash: sum[:], ConnectionName: "graph", OrgID: "org-c",
+				Verifier: "v", RedirectURI: f.env.CallbackURL + connect.CallbackPath, ExpiresAt: time.Now().Add(-time.Second)}); err != nil {
+				t.Fatal(err)
+			}
+			return f.env.CallbackURL + connect.CallbackPath + "?code=x&state=" + state
+		}, http.StatusBadRequest, "expired"},
+		{"PKCE verifier does not match the challenge", func(t *testing.T) string {
+			// A code issued for another verifier's challenge, redeemed with ours.
+			state := "pkce-state-0123456789"
+			sum := sha256.Sum256([]byte(state))
+			redirect := f.env.CallbackURL + connect.CallbackPath
+			if err := f.env.Store.CreateAuthState(ctx, store.AuthState{StateHash: sum[:], ConnectionName: "graph", OrgID: "org-d",
+				Verifier: "our-verifier-0123456789012345678901234567890123", RedirectURI: redirect, ExpiresAt: time.Now().Add(time.Minute)}); err != nil {
+				t.Fatal(err)
+			}
+			other := sha256.Sum256([]byte("another-verifier"))
+			u, _ := url.Parse(f.provider.AuthorizeURL())
+			u.RawQuery = url.Values{"response_type": {"code"}, "client_id": {f.provider.ClientID}, "redirect_uri": {redirect}, "state": {state},
+				"code_challenge": {base64.RawURLEncoding.EncodeToString(other[:])}, "code_challenge_method": {"S256"}}.Encode()
+			return f.consent(t, u, "approve")
+		}, http.StatusBadGateway, "refused the code"},
+		{"provider error", func(t *testing.T) string {
+			back := f.consent(t, f.start(t, "org-e"), "approve")
+			f.provider.FailNext(http.StatusInternalServerError)
+			return back
+		}, http.StatusBadGateway, "provider"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			status, page := get(t, tc.url(t))
+			if status != tc.status || !strings.Contains(page, tc.says) {
+				t.Fatalf("callback %d %q, want %d saying %q", status, page, tc.status, tc.says)
+			}
+		})
+	}
+	tokens, err := f.admin.ListTokens(ctx, &adminv1.ListTokensRequest{})
+	if err != nil || len(tokens.GetTokens()) != 0 {
+		t.Fatalf("a refused callback stored a token: %v, %v", tokens, err)
+	}
+}
+
+func TestStartRefusesClientCredentialsConnections(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	if _, err := f.admin.CreateConnection(ctx, &adminv1.CreateConnectionRequest{Connection: &adminv1.Connection{
+		Name: "halo", Flow: adminv1.Flow_FLOW_CLIENT_CREDENTIALS, ClientId: f.provider.ClientID, ClientSecret: f.provider.ClientSecret, TokenUrl: f.provider.TokenURL(),
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.admin.StartAuthorization(ctx, &adminv1.StartAuthorizationRequest{Connection: "halo", Global: true}); err == nil {
+		t.Fatal("StartAuthorization accepted a client_credentials connection")
+	}
+	resp, err := f.admin.ConnectClientCredentials(ctx, &adminv1.ConnectClientCredentialsRequest{Connection: "halo", OrgId: "org-a", EntityId: "e1"})
+	if err != nil || resp.GetToken().GetStatus() != adminv1.TokenStatus_TOKEN_STATUS_CONNECTED || f.provider.Calls("client_credentials") != 1 {
+		t.Fatalf("ConnectClientCredentials: %v, %v", resp, err)
+	}
+}
