@@ -78,6 +78,8 @@ func newRootCommand(in io.Reader, out, errOut io.Writer, lookupEnv func(string) 
 		a.keysCommand(),
 		a.getCommand(),
 		a.auditCommand(),
+		a.connectCommand(),
+		a.disconnectCommand(),
 	)
 	return root
 }
