@@ -7,7 +7,7 @@ GO_TOOL := go tool -modfile=tools/go.mod
 BUF := $(GO_TOOL) buf
 DATA_DIR ?= ./data
 
-.PHONY: all build generate check-generate lint test test-go test-python fuzz run bench clean
+.PHONY: all build generate check-generate lint test test-go test-postgres test-python fuzz run bench clean
 
 all: check-generate lint test build
 
@@ -39,10 +39,16 @@ lint:
 	go vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed" >&2; exit 1; }
 
-test: test-go test-python
+test: test-go test-postgres test-python
 
 test-go:
 	go test -race -count=1 ./...
+
+# The store, server and client suites again on PostgreSQL (a schema per test).
+# Without a reachable PostgreSQL they skip with a message, except in CI.
+PG_PACKAGES := ./store/ ./server/ ./connect/ ./client/ ./cmd/integrationsctl/
+test-postgres:
+	BIFROST_TEST_DB=postgres go test -race -count=1 $(PG_PACKAGES)
 
 # The Python client's tests run on Debian's python3 with Debian's grpcio,
 # protobuf, pytest and httpx (.ci/run installs them). Where they are missing

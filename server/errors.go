@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"strings"
 
-	"github.com/mattn/go-sqlite3"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -119,7 +118,6 @@ func toStatus(ctx context.Context, logger *slog.Logger, method string, err error
 func classify(err error) *apiError {
 	var api *apiError
 	var fe *config.FieldError
-	var se sqlite3.Error
 	var unmet *oauth.UnmetError
 	switch {
 	case errors.As(err, &api):
@@ -142,8 +140,8 @@ func classify(err error) *apiError {
 		return &apiError{code: codes.DeadlineExceeded, msg: "deadline exceeded"}
 	case errors.Is(err, context.Canceled):
 		return &apiError{code: codes.Canceled, msg: "canceled"}
-	case errors.As(err, &se) && (se.Code == sqlite3.ErrBusy || se.Code == sqlite3.ErrLocked):
-		return &apiError{code: codes.Unavailable, msg: "database busy, retry", reason: "DATABASE_BUSY"}
+	case store.IsUnavailable(err):
+		return &apiError{code: codes.Unavailable, msg: "database unavailable, retry", reason: "DATABASE_UNAVAILABLE"}
 	}
 	return nil
 }

@@ -125,7 +125,7 @@ func (s *Store) RevokeAPIKey(ctx context.Context, id string) (APIKey, error) {
 // HasAPIKeys reports whether any key exists, revoked or not.
 func (s *Store) HasAPIKeys(ctx context.Context) (bool, error) {
 	var n int
-	if err := sqlx.GetContext(ctx, s.reader(), &n, `SELECT COUNT(*) FROM (SELECT 1 FROM api_keys LIMIT 1)`); err != nil {
+	if err := sqlx.GetContext(ctx, s.reader(), &n, `SELECT COUNT(*) FROM (SELECT 1 FROM api_keys LIMIT 1) AS any_key`); err != nil {
 		return false, fmt.Errorf("counting api keys: %w", err)
 	}
 	return n > 0, nil

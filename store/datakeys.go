@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"encoding/binary"
-	"encoding/hex"
 	"fmt"
 	"time"
 
@@ -86,19 +85,18 @@ func ciphertextCounts(ctx context.Context, q sqlx.QueryerContext) (map[uint32]in
 	counts := map[uint32]int64{}
 	for _, c := range secretColumns {
 		var rows []struct {
-			Key   string `db:"k"`
+			Key   []byte `db:"k"`
 			Count int64  `db:"n"`
 		}
-		query := fmt.Sprintf(`SELECT hex(substr(%[2]s, 2, 4)) AS k, COUNT(*) AS n FROM %[1]s WHERE %[2]s IS NOT NULL GROUP BY k`, c.table, c.column)
+		query := fmt.Sprintf(`SELECT substr(%[2]s, 2, 4) AS k, COUNT(*) AS n FROM %[1]s WHERE %[2]s IS NOT NULL GROUP BY substr(%[2]s, 2, 4)`, c.table, c.column)
 		if err := sqlx.SelectContext(ctx, q, &rows, query); err != nil {
 			return nil, fmt.Errorf("counting ciphertexts of %s.%s: %w", c.table, c.column, err)
 		}
 		for _, r := range rows {
-			raw, err := hex.DecodeString(r.Key)
-			if err != nil || len(raw) != 4 {
+			if len(r.Key) != 4 {
 				return nil, fmt.Errorf("%s.%s holds a value that is no ciphertext", c.table, c.column)
 			}
-			counts[binary.BigEndian.Uint32(raw)] += r.Count
+			counts[binary.BigEndian.Uint32(r.Key)] += r.Count
 		}
 	}
 	return counts, nil

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -79,7 +80,7 @@ func OpenSQLite(ctx context.Context, path string, cipher Cipher, opts ...Option)
 		return nil, fmt.Errorf("opening %s: %w", path, err)
 	}
 	write.SetMaxOpenConns(1)
-	if err := migrate(ctx, write.DB); err != nil {
+	if err := migrate(ctx, write.DB, goose.DialectSQLite3, "migrations/sqlite"); err != nil {
 		write.Close()
 		return nil, err
 	}
@@ -101,19 +102,54 @@ func OpenSQLite(ctx context.Context, path string, cipher Cipher, opts ...Option)
 		return nil, fmt.Errorf("opening %s: %w", path, err)
 	}
 	keys.SetMaxOpenConns(1)
+	return newStore(write, read, keys, cipher, opts), nil
+}
+
+// Open opens the database a URL names: postgres://... or postgresql://... for
+// PostgreSQL; sqlite:PATH, sqlite://PATH or a bare path for SQLite.
+func Open(ctx context.Context, dbURL string, cipher Cipher, opts ...Option) (*Store, error) {
+	if IsPostgres(dbURL) {
+		return OpenPostgres(ctx, dbURL, cipher, opts...)
+	}
+	path, err := SQLitePath(dbURL)
+	if err != nil {
+		return nil, err
+	}
+	return OpenSQLite(ctx, path, cipher, opts...)
+}
+
+// IsPostgres reports whether a database URL names PostgreSQL.
+func IsPostgres(dbURL string) bool {
+	return strings.HasPrefix(dbURL, "postgres://") || strings.HasPrefix(dbURL, "postgresql://")
+}
+
+// SQLitePath returns the file a SQLite database URL names.
+func SQLitePath(dbURL string) (string, error) {
+	switch {
+	case strings.HasPrefix(dbURL, "sqlite://"):
+		return strings.TrimPrefix(dbURL, "sqlite://"), nil
+	case strings.HasPrefix(dbURL, "sqlite:"):
+		return strings.TrimPrefix(dbURL, "sqlite:"), nil
+	case strings.Contains(dbURL, "://"):
+		return "", fmt.Errorf("database URL %s://...: want postgres://, postgresql:// or sqlite:", strings.SplitN(dbURL, "://", 2)[0])
+	}
+	return dbURL, nil
+}
+
+func newStore(write, read, keys *sqlx.DB, cipher Cipher, opts []Option) *Store {
 	s := &Store{write: write, read: read, keys: keys, stmts: &stmtCache{db: read}, cache: newReadCache(), cipher: cipher, now: time.Now}
 	for _, opt := range opts {
 		opt(s)
 	}
-	return s, nil
+	return s
 }
 
-func migrate(ctx context.Context, db *sql.DB) error {
-	fsys, err := fs.Sub(migrations, "migrations/sqlite")
+func migrate(ctx context.Context, db *sql.DB, dialect goose.Dialect, dir string, opts ...goose.ProviderOption) error {
+	fsys, err := fs.Sub(migrations, dir)
 	if err != nil {
 		return fmt.Errorf("migrations: %w", err)
 	}
-	provider, err := goose.NewProvider(goose.DialectSQLite3, db, fsys)
+	provider, err := goose.NewProvider(dialect, db, fsys, opts...)
 	if err != nil {
 		return fmt.Errorf("migrations: %w", err)
 	}
@@ -275,6 +311,9 @@ func (s *Store) openOptional(table, column, rowID string, ciphertext []byte) (st
 func translate(err error, what string) error {
 	if err == nil {
 		return nil
+	}
+	if pgErr, ok := translatePostgres(err, what); ok {
+		return pgErr
 	}
 	var se sqlite3.Error
 	if errors.As(err, &se) && se.Code == sqlite3.ErrConstraint {

@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -17,14 +15,14 @@ import (
 
 func openStore(t *testing.T) (*store.Store, string) {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "bifrost.db")
+	path := testutil.Database(t)
 	return openAt(t, path, testutil.Keyring(t)), path
 }
 
 // openAt opens another store (a replica) on the database at path.
 func openAt(t *testing.T, path string, cipher store.Cipher) *store.Store {
 	t.Helper()
-	s, err := store.OpenSQLite(context.Background(), path, cipher)
+	s, err := store.Open(context.Background(), path, cipher)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,14 +67,7 @@ func TestDatabaseFileHoldsNoSecretInPlainText(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	var dump []byte
-	for _, suffix := range []string{"", "-wal", "-shm"} {
-		b, err := os.ReadFile(path + suffix)
-		if err != nil && !errors.Is(err, os.ErrNotExist) {
-			t.Fatal(err)
-		}
-		dump = append(dump, b...)
-	}
+	dump := rawDump(t, path)
 	if !bytes.Contains(dump, []byte("common")) {
 		t.Fatal("dump does not even hold the plain default; the test reads the wrong file")
 	}
@@ -138,7 +129,7 @@ func TestMigrationsApplyOnceAcrossReopen(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	reopened, err := store.OpenSQLite(context.Background(), path, testutil.Keyring(t))
+	reopened, err := store.Open(context.Background(), path, testutil.Keyring(t))
 	if err != nil {
 		t.Fatalf("reopening: %v", err)
 	}
@@ -193,7 +184,7 @@ func TestSchemaChangeRefusedWhileValuesOfTheKeyAreStored(t *testing.T) {
 // database cached: reads never serve data older than the last write.
 func TestWriteOnOneReplicaInvalidatesAnothersCache(t *testing.T) {
 	t.Parallel()
-	path := filepath.Join(t.TempDir(), "bifrost.db")
+	path := testutil.Database(t)
 	ring := testutil.Keyring(t)
 	a, b := openAt(t, path, ring), openAt(t, path, ring)
 	seed(t, a)

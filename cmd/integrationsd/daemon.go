@@ -12,7 +12,6 @@ import (
 	"net/http/pprof"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -52,15 +51,17 @@ func start(ctx context.Context, cfg config, logger *slog.Logger) (*daemon, error
 	if err != nil {
 		return nil, err
 	}
-	path, err := sqlitePath(cfg.db)
-	if err != nil {
-		return nil, err
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, fmt.Errorf("creating database directory: %w", err)
+	if !store.IsPostgres(cfg.db) {
+		path, err := store.SQLitePath(cfg.db)
+		if err != nil {
+			return nil, err
+		}
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			return nil, fmt.Errorf("creating database directory: %w", err)
+		}
 	}
 	ring := keyring.NewRotating()
-	st, err := store.OpenSQLite(ctx, path, ring)
+	st, err := store.Open(ctx, cfg.db, ring)
 	if err != nil {
 		return nil, err
 	}
@@ -165,18 +166,6 @@ func serverTLS(cfg config) (*tls.Config, error) {
 	return c, nil
 }
 
-// sqlitePath takes the database URL: sqlite:PATH, sqlite://PATH or a bare path.
-func sqlitePath(db string) (string, error) {
-	switch {
-	case strings.HasPrefix(db, "sqlite://"):
-		return strings.TrimPrefix(db, "sqlite://"), nil
-	case strings.HasPrefix(db, "sqlite:"):
-		return strings.TrimPrefix(db, "sqlite:"), nil
-	case strings.Contains(db, "://"):
-		return "", fmt.Errorf("--db %s: only SQLite (sqlite:PATH) is supported", strings.SplitN(db, "://", 2)[0]+"://...")
-	}
-	return db, nil
-}
 
 // bootstrapAdminKey gives a new installation its first admin key, written to a
 // file only its owner can read; the key itself is never logged.

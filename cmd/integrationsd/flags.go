@@ -38,7 +38,7 @@ func parseFlags(args []string, lookupEnv func(string) (string, bool), stderr io.
 	fs.StringVar(&c.listen, "listen", "127.0.0.1:50051", "gRPC listen address (BIFROST_LISTEN)")
 	fs.StringVar(&c.httpListen, "http-listen", "127.0.0.1:8080", "HTTP listen address for /healthz and /readyz (BIFROST_HTTP_LISTEN)")
 	fs.StringVar(&c.dataDir, "data-dir", "./data", "directory for the SQLite database, key ring and admin key (BIFROST_DATA_DIR)")
-	fs.StringVar(&c.db, "db", "", "database URL: sqlite:PATH (default: sqlite:<data-dir>/bifrost.db) (BIFROST_DB)")
+	fs.StringVar(&c.db, "db", "", "database URL: sqlite:PATH or postgres://... (default: sqlite:<data-dir>/bifrost.db) (BIFROST_DB)")
 	fs.StringVar(&c.keyring, "keyring", "", "key ring file (default: <data-dir>/keyring.json) (BIFROST_KEYRING)")
 	fs.BoolVar(&c.dev, "dev", false, "development mode: create a key ring if there is none, log as text (BIFROST_DEV)")
 	fs.TextVar(&c.logLevel, "log-level", slog.LevelInfo, "debug, info, warn or error (BIFROST_LOG_LEVEL)")

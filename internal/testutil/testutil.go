@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -37,7 +36,7 @@ type Env struct {
 	Store     *store.Store
 	Refresher *oauth.Refresher
 	Keys      *datakeys.Manager
-	// Master is the master key ring, Path the database file, for tests that
+	// Master is the master key ring, Path the database URL, for tests that
 	// open the database as a second replica.
 	Master   *keyring.Keyring
 	Path     string
@@ -86,8 +85,8 @@ func Keyring(t testing.TB) *keyring.Keyring {
 func Start(t testing.TB, refresh ...oauth.Options) *Env {
 	t.Helper()
 	ring := keyring.NewRotating()
-	path := filepath.Join(t.TempDir(), "bifrost.db")
-	st, err := store.OpenSQLite(context.Background(), path, ring)
+	path := Database(t)
+	st, err := store.Open(context.Background(), path, ring)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,112 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/jmoiron/sqlx"
+	"github.com/mattn/go-sqlite3"
+	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
+)
+
+// OpenPostgres opens the PostgreSQL database at url (postgres://...) and applies
+// the migrations it lacks, under a session lock so that replicas starting
+// together migrate once.
+func OpenPostgres(ctx context.Context, url string, cipher Cipher, opts ...Option) (*Store, error) {
+	cfg, err := pgx.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("parsing the PostgreSQL URL: %w", err)
+	}
+	connector := rebindConnector{stdlib.GetConnector(*cfg)}
+	open := func(maxConns int) *sqlx.DB {
+		db := sqlx.NewDb(sql.OpenDB(connector), "pgx")
+		db.SetMaxOpenConns(maxConns)
+		db.SetMaxIdleConns(maxConns)
+		return db
+	}
+	write, read, keys := open(8), open(16), open(1)
+	closeAll := func() { write.Close(); read.Close(); keys.Close() }
+	if err := write.PingContext(ctx); err != nil {
+		closeAll()
+		return nil, fmt.Errorf("connecting to PostgreSQL: %w", err)
+	}
+	locker, err := lock.NewPostgresSessionLocker()
+	if err != nil {
+		closeAll()
+		return nil, fmt.Errorf("migrations: %w", err)
+	}
+	if err := migrate(ctx, write.DB, goose.DialectPostgres, "migrations/postgres", goose.WithSessionLocker(locker)); err != nil {
+		closeAll()
+		return nil, err
+	}
+	return newStore(write, read, keys, cipher, opts), nil
+}
+
+// rebindConnector lets the store write every query once, with ? placeholders:
+// it turns them into PostgreSQL's $1, $2 ... on their way to pgx.
+type rebindConnector struct{ driver.Connector }
+
+func (c rebindConnector) Connect(ctx context.Context) (driver.Conn, error) {
+	conn, err := c.Connector.Connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return rebindConn{conn.(*stdlib.Conn)}, nil
+}
+
+type rebindConn struct{ *stdlib.Conn }
+
+func rebind(query string) string { return sqlx.Rebind(sqlx.DOLLAR, query) }
+
+func (c rebindConn) Prepare(query string) (driver.Stmt, error) { return c.Conn.Prepare(rebind(query)) }
+
+func (c rebindConn) PrepareContext(ctx context.Context, query string) (driver.Stmt, error) {
+	return c.Conn.PrepareContext(ctx, rebind(query))
+}
+
+func (c rebindConn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
+	return c.Conn.ExecContext(ctx, rebind(query), args)
+}
+
+func (c rebindConn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
+	return c.Conn.QueryContext(ctx, rebind(query), args)
+}
+
+// translatePostgres maps PostgreSQL constraint violations to the store's errors.
+func translatePostgres(err error, what string) (error, bool) {
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) {
+		return nil, false
+	}
+	switch pe.Code {
+	case "23505": // unique_violation
+		return fmt.Errorf("%s: %w", what, ErrAlreadyExists), true
+	case "23503": // foreign_key_violation
+		return fmt.Errorf("%s: %w", what, ErrInUse), true
+	}
+	return nil, false
+}
+
+// IsUnavailable reports whether err says the database is busy or unreachable
+// for now, so the call may be retried: SQLite busy or locked, a PostgreSQL
+// connection failure, shutdown or lack of connections.
+func IsUnavailable(err error) bool {
+	var se sqlite3.Error
+	if errors.As(err, &se) {
+		return se.Code == sqlite3.ErrBusy || se.Code == sqlite3.ErrLocked
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return strings.HasPrefix(pe.Code, "08") || strings.HasPrefix(pe.Code, "57P") || pe.Code == "53300" || pe.Code == "40001"
+	}
+	var ce *pgconn.ConnectError
+	return errors.As(err, &ce) || errors.Is(err, driver.ErrBadConn) || pgconn.SafeToRetry(err)
+}
