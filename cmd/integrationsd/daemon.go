@@ -166,7 +166,6 @@ func serverTLS(cfg config) (*tls.Config, error) {
 	return c, nil
 }
 
-
 // bootstrapAdminKey gives a new installation its first admin key, written to a
 // file only its owner can read; the key itself is never logged.
 func (d *daemon) bootstrapAdminKey(ctx context.Context) error {
