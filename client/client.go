@@ -7,12 +7,15 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/resolver"
+	"google.golang.org/grpc/resolver/manual"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/structpb"
@@ -58,21 +61,56 @@ func WithDialOptions(opts ...grpc.DialOption) Option {
 	return func(o *options) { o.dialOpts = append(o.dialOpts, opts...) }
 }
 
-// New connects lazily to addr (any gRPC target: host:port, dns:///name).
+// serviceConfig balances calls over every address round robin and retries the
+// idempotent ones when a replica is UNAVAILABLE.
+const serviceConfig = `{
+  "loadBalancingConfig": [{"round_robin": {}}],
+  "methodConfig": [{
+    "name": [
+      {"service": "bifrost.integrations.v1.IntegrationsService", "method": "GetIntegration"},
+      {"service": "bifrost.integrations.v1.IntegrationsService", "method": "ListMappings"},
+      {"service": "bifrost.integrations.v1.IntegrationsService", "method": "GetMapping"},
+      {"service": "bifrost.integrations.v1.IntegrationsService", "method": "UpsertMapping"}
+    ],
+    "retryPolicy": {
+      "maxAttempts": 4,
+      "initialBackoff": "0.05s",
+      "maxBackoff": "1s",
+      "backoffMultiplier": 2,
+      "retryableStatusCodes": ["UNAVAILABLE"]
+    }
+  }]
+}`
+
+// New connects lazily to addr: any gRPC target (host:port, or dns:///name:port
+// for every address a name resolves to), or several host:port separated by
+// commas. Calls are balanced round robin over the addresses.
 func New(addr string, opts ...Option) (*Client, error) {
 	var o options
 	for _, opt := range opts {
 		opt(&o)
 	}
+	target := addr
+	var resolvers []grpc.DialOption
+	if strings.Contains(addr, ",") {
+		r := manual.NewBuilderWithScheme("bifrost-replicas")
+		var state resolver.State
+		for _, a := range strings.Split(addr, ",") {
+			state.Addresses = append(state.Addresses, resolver.Address{Addr: strings.TrimSpace(a)})
+		}
+		r.InitialState(state)
+		target, resolvers = r.Scheme()+":///replicas", []grpc.DialOption{grpc.WithResolvers(r)}
+	}
 	transport := credentials.NewTLS(o.tls)
 	if o.insecure {
 		transport = insecure.NewCredentials()
 	}
-	dialOpts := append([]grpc.DialOption{grpc.WithTransportCredentials(transport)}, o.dialOpts...)
+	dialOpts := append([]grpc.DialOption{grpc.WithTransportCredentials(transport), grpc.WithDefaultServiceConfig(serviceConfig)}, resolvers...)
+	dialOpts = append(dialOpts, o.dialOpts...)
 	if o.apiKey != "" {
 		dialOpts = append(dialOpts, grpc.WithPerRPCCredentials(bearer{key: o.apiKey, requireTLS: !o.insecure}))
 	}
-	conn, err := grpc.NewClient(addr, dialOpts...)
+	conn, err := grpc.NewClient(target, dialOpts...)
 	if err != nil {
 		return nil, fmt.Errorf("integrations client: %w", err)
 	}

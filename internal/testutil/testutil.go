@@ -46,6 +46,7 @@ type Env struct {
 	// Logs holds everything the server logged, to search for leaked secrets.
 	Logs     *SyncBuffer
 	listener *bufconn.Listener
+	grpc     *grpc.Server
 }
 
 // SyncBuffer is a bytes.Buffer safe for the server's concurrent log writes.
@@ -84,13 +85,31 @@ func Keyring(t testing.TB) *keyring.Keyring {
 // (the provider's HTTP client, backoff); the background refresher is not started.
 func Start(t testing.TB, refresh ...oauth.Options) *Env {
 	t.Helper()
+	env := start(t, Database(t), Keyring(t), refresh)
+	var err error
+	_, env.AdminKey, err = server.CreateAPIKey(context.Background(), env.Store, store.APIKey{Name: "test admin", Role: store.RoleAdmin})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return env
+}
+
+// StartReplica runs another server on of's database, with the same master key
+// and admin key: a second replica.
+func StartReplica(t testing.TB, of *Env, refresh ...oauth.Options) *Env {
+	t.Helper()
+	env := start(t, of.Path, of.Master, refresh)
+	env.AdminKey = of.AdminKey
+	return env
+}
+
+func start(t testing.TB, path string, master *keyring.Keyring, refresh []oauth.Options) *Env {
+	t.Helper()
 	ring := keyring.NewRotating()
-	path := Database(t)
 	st, err := store.Open(context.Background(), path, ring)
 	if err != nil {
 		t.Fatal(err)
 	}
-	master := Keyring(t)
 	keys, err := datakeys.New(context.Background(), st, master, ring, datakeys.Options{RetireGrace: time.Nanosecond})
 	if err != nil {
 		t.Fatal(err)
@@ -122,12 +141,22 @@ func Start(t testing.TB, refresh ...oauth.Options) *Env {
 		recorder.Close()
 		st.Close()
 	})
-	env := &Env{Store: st, Refresher: refresher, Keys: keys, Master: master, Path: path, Logs: logs, CallbackURL: callback.URL, listener: lis}
-	_, env.AdminKey, err = server.CreateAPIKey(context.Background(), st, store.APIKey{Name: "test admin", Role: store.RoleAdmin})
+	return &Env{Store: st, Refresher: refresher, Keys: keys, Master: master, Path: path, Logs: logs, CallbackURL: callback.URL, listener: lis, grpc: gs}
+}
+
+// Stop stops the server at once, closing every connection: a replica dying.
+func (e *Env) Stop() { e.grpc.Stop() }
+
+// ServeTCP serves the same server on a loopback TCP port too and returns its
+// address, for clients that dial real addresses; stop closes that listener.
+func (e *Env) ServeTCP(t testing.TB) (addr string, stop func()) {
+	t.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	return env
+	go e.grpc.Serve(lis) //nolint:errcheck // ends when lis closes or the server stops
+	return lis.Addr().String(), func() { lis.Close() }
 }
 
 // Conn returns a client connection that sends key (none when empty).
