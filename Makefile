@@ -46,7 +46,7 @@ test-go:
 
 # The store, server and client suites again on PostgreSQL (a schema per test).
 # Without a reachable PostgreSQL they skip with a message, except in CI.
-PG_PACKAGES := ./store/ ./server/ ./connect/ ./client/ ./cmd/integrationsctl/
+PG_PACKAGES := ./store/ ./server/ ./connect/ ./client/ ./cmd/integrationsctl/ ./cmd/integrationsd/
 test-postgres:
 	BIFROST_TEST_DB=postgres go test -race -count=1 $(PG_PACKAGES)
 

@@ -91,7 +91,7 @@ func start(ctx context.Context, cfg config, logger *slog.Logger) (*daemon, error
 	}
 	d.audit = audit.New(auditWriter, audit.Options{Logger: logger})
 	d.registry = newRegistry(st, d.audit)
-	d.refresher = oauth.New(st, oauth.Options{Logger: logger, Audit: d.audit.Record, Metrics: d.registry})
+	d.refresher = oauth.New(st, oauth.Options{Logger: logger, Audit: d.audit.Record, Metrics: d.registry, LeaseTTL: cfg.refreshLease})
 	if d.grpcListener, err = net.Listen("tcp", cfg.listen); err != nil {
 		st.Close()
 		return nil, fmt.Errorf("gRPC listener: %w", err)

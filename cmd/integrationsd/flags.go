@@ -29,6 +29,7 @@ type config struct {
 	discardAudit    bool
 	pprof           bool
 	publicURL       string
+	refreshLease    time.Duration
 }
 
 func parseFlags(args []string, lookupEnv func(string) (string, bool), stderr io.Writer) (config, error) {
@@ -49,6 +50,7 @@ func parseFlags(args []string, lookupEnv func(string) (string, bool), stderr io.
 	fs.StringVar(&c.clientCA, "client-ca", "", "PEM CA bundle; when set, clients must present a certificate it signed (mTLS) (BIFROST_CLIENT_CA)")
 	fs.DurationVar(&c.auditRetention, "audit-retention", 90*24*time.Hour, "audit events older than this are deleted (BIFROST_AUDIT_RETENTION)")
 	fs.StringVar(&c.publicURL, "public-url", "", "base URL browsers reach the HTTP listener at, for OAuth redirect URIs (default: http(s)://<http-listen>) (BIFROST_PUBLIC_URL)")
+	fs.DurationVar(&c.refreshLease, "refresh-lease", 30*time.Second, "how long a replica may hold a token's refresh; a replica that dies holding one blocks that token this long (BIFROST_REFRESH_LEASE)")
 	fs.BoolVar(&c.pprof, "pprof", false, "serve net/http/pprof under /debug/pprof/ on the HTTP listener (BIFROST_PPROF)")
 	fs.BoolVar(&c.discardAudit, "dev-discard-audit", false, "development only: record no audit events, to measure their cost (make bench)")
 	if err := applyEnv(fs, lookupEnv); err != nil {

@@ -42,6 +42,7 @@ type Provider struct {
 	// rotate off: refresh responses carry no refresh_token (the old one stays good).
 	rotate        bool
 	dead          bool
+	arrived       int
 	issuedRefresh []string
 	// codes issued by the consent page, single-use.
 	codes map[string]*authCode
@@ -122,6 +123,13 @@ func (p *Provider) Calls(grantType string) int {
 	return p.calls[grantType]
 }
 
+// Arrived is how many token requests reached the provider, answered or not.
+func (p *Provider) Arrived() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.arrived
+}
+
 // InvalidGrants is how many requests were refused with invalid_grant.
 func (p *Provider) InvalidGrants() int { return p.Calls("invalid_grant") }
 
@@ -173,8 +181,14 @@ func (p *Provider) serveToken(w http.ResponseWriter, r *http.Request) {
 	}
 	p.mu.Lock()
 	delay := p.delay
+	p.arrived++
 	p.mu.Unlock()
 	time.Sleep(delay)
+	if r.Context().Err() != nil {
+		// The client went away while we were slow: like a provider whose
+		// transaction rolls back, nothing is issued or rotated.
+		return
+	}
 
 	p.mu.Lock()
 	defer p.mu.Unlock()

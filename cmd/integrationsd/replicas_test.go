@@ -1,0 +1,183 @@
+package main
+
+import (
+	"context"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	adminv1 "github.com/bifrost/integrations/gen/bifrost/integrations/admin/v1"
+	integrationsv1 "github.com/bifrost/integrations/gen/bifrost/integrations/v1"
+	"github.com/bifrost/integrations/internal/oauthtest"
+	"github.com/bifrost/integrations/internal/testutil"
+	"github.com/bifrost/integrations/keyring"
+)
+
+// replica is one integrationsd process.
+type replica struct {
+	cmd  *exec.Cmd
+	conn *grpc.ClientConn
+	api  integrationsv1.IntegrationsServiceClient
+}
+
+// TestReplicasOnPostgreSQLActAsOne runs three integrationsd processes on one
+// PostgreSQL database against a provider that rotates refresh tokens and
+// rejects reuse.
+func TestReplicasOnPostgreSQLActAsOne(t *testing.T) {
+	if !testutil.IsPostgres() {
+		t.Skip("needs BIFROST_TEST_DB=postgres (make test runs it so)")
+	}
+	db := testutil.Database(t)
+	dir := t.TempDir()
+	binary := filepath.Join(dir, "integrationsd")
+	if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	ringPath := filepath.Join(dir, "keyring.json")
+	if _, err := keyring.CreateFile(ringPath); err != nil {
+		t.Fatal(err)
+	}
+	p := oauthtest.New(t, time.Hour)
+
+	start := func(name string) *replica {
+		addr := freeAddr(t)
+		cmd := exec.Command(binary, "--db", db, "--keyring", ringPath, "--data-dir", filepath.Join(dir, name),
+			"--listen", addr, "--http-listen", freeAddr(t), "--refresh-lease", "2s", "--log-level", "warn")
+		cmd.Stderr = os.Stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+		conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { conn.Close() })
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			resp, err := healthpb.NewHealthClient(conn).Check(context.Background(), &healthpb.HealthCheckRequest{})
+			if err == nil && resp.GetStatus() == healthpb.HealthCheckResponse_SERVING {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("replica %s did not start", name)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		return &replica{cmd: cmd, conn: conn, api: integrationsv1.NewIntegrationsServiceClient(conn)}
+	}
+	first := start("r1") // the first one creates the admin key; the others find it
+	key, err := os.ReadFile(filepath.Join(dir, "r1", "admin.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	replicas := []*replica{first, start("r2"), start("r3")}
+	ctx := metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer "+strings.TrimSpace(string(key)))
+	admin := adminv1.NewAdminServiceClient(first.conn)
+	if _, err := admin.CreateConnection(ctx, &adminv1.CreateConnectionRequest{Connection: &adminv1.Connection{
+		Name: "graph", Flow: adminv1.Flow_FLOW_AUTHORIZATION_CODE, ClientId: p.ClientID, ClientSecret: p.ClientSecret,
+		AuthorizationUrl: p.AuthorizeURL(), TokenUrl: p.TokenURL(),
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.CreateIntegration(ctx, &adminv1.CreateIntegrationRequest{Integration: &adminv1.Integration{Name: "Graph", OauthConnection: "graph"}}); err != nil {
+		t.Fatal(err)
+	}
+	put := func(org string, expires time.Time) {
+		access, refresh := p.Issue()
+		if _, err := admin.PutToken(ctx, &adminv1.PutTokenRequest{Connection: "graph", OrgId: org, AccessToken: access, RefreshToken: refresh,
+			ExpiresAt: timestamppb.New(expires)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	get := func(r *replica, org string) (string, error) {
+		resp, err := r.api.GetIntegration(ctx, &integrationsv1.GetIntegrationRequest{Name: "Graph", OrgId: org})
+		return resp.GetIntegration().GetOauth().GetAccessToken(), err
+	}
+
+	t.Run("300 concurrent reads of an expired token over three replicas refresh it once", func(t *testing.T) {
+		p.SetDelay(300 * time.Millisecond)
+		put("org-a", time.Now().Add(-time.Minute))
+		before := p.Calls("refresh_token")
+		tokens := make([]string, 300)
+		var wg sync.WaitGroup
+		for i := range tokens {
+			wg.Go(func() {
+				tok, err := get(replicas[i%3], "org-a")
+				if err != nil {
+					t.Errorf("call %d: %v", i, err)
+				}
+				tokens[i] = tok
+			})
+		}
+		wg.Wait()
+		if n := p.Calls("refresh_token") - before; n != 1 {
+			t.Fatalf("provider saw %d refreshes, want 1", n)
+		}
+		for i, tok := range tokens {
+			if tok != tokens[0] || !p.Valid(tok) {
+				t.Fatalf("call %d got %q, call 0 %q", i, tok, tokens[0])
+			}
+		}
+		if p.InvalidGrants() != 0 {
+			t.Fatal("invalid_grant")
+		}
+	})
+
+	t.Run("the background refreshers of three replicas renew a token once", func(t *testing.T) {
+		p.SetDelay(0)
+		before := p.Calls("refresh_token")
+		put("org-b", time.Now().Add(5*time.Minute+10*time.Second)) // 10s before its 5m margin
+		deadline := time.Now().Add(20 * time.Second)
+		for p.Calls("refresh_token") == before && time.Now().Before(deadline) {
+			time.Sleep(50 * time.Millisecond)
+		}
+		time.Sleep(6 * time.Second) // every replica has looked again since
+		if n := p.Calls("refresh_token") - before; n != 1 {
+			t.Fatalf("background refreshes = %d, want 1", n)
+		}
+	})
+
+	t.Run("a replica killed holding the lease is taken over and no token is lost", func(t *testing.T) {
+		p.SetDelay(3 * time.Second)
+		put("org-k", time.Now().Add(-time.Minute))
+		arrived := p.Arrived()
+		go func() { _, _ = get(replicas[0], "org-k") }()
+		for p.Arrived() == arrived {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if err := replicas[0].cmd.Process.Signal(syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		p.SetDelay(0)
+		tok, err := get(replicas[1], "org-k")
+		if err != nil || !p.Valid(tok) {
+			t.Fatalf("takeover: %q, %v", tok, err)
+		}
+		if p.InvalidGrants() != 0 {
+			t.Fatal("the takeover refresh was refused: a token was lost")
+		}
+	})
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
