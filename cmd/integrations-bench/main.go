@@ -28,6 +28,7 @@ type config struct {
 	refreshRound    time.Duration
 	providerDelay   time.Duration
 	tokenLifetime   time.Duration
+	postgres        string
 }
 
 func main() {
@@ -42,6 +43,7 @@ func main() {
 	flag.DurationVar(&c.refreshRound, "refresh-round", 10*time.Second, "round length in the refresh scenario")
 	flag.DurationVar(&c.providerDelay, "provider-delay", 300*time.Millisecond, "how slowly the refresh scenario's provider answers")
 	flag.DurationVar(&c.tokenLifetime, "token-lifetime", time.Minute, "how long the refresh scenario's tokens live")
+	flag.StringVar(&c.postgres, "postgres", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable", "PostgreSQL to compare SQLite with (a fresh schema is used and dropped); empty to skip")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
@@ -81,6 +83,9 @@ func run(ctx context.Context, c config) (bool, error) {
 	}
 
 	if err := measureAudit(ctx, c, b, &t); err != nil {
+		return false, err
+	}
+	if err := measurePostgres(ctx, c, b, &t); err != nil {
 		return false, err
 	}
 
