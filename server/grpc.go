@@ -14,6 +14,8 @@ import (
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/logging"
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/recovery"
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/selector"
+	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
+	"go.opentelemetry.io/otel/propagation"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/health"
@@ -74,6 +76,10 @@ func (s *Server) NewGRPCServer(healthServer *health.Server, opts ...grpc.ServerO
 			selector.StreamServerInterceptor(grpcauth.StreamServerInterceptor(s.authenticate), needsKey),
 		),
 	)
+	if s.tracing != nil {
+		opts = append(opts, grpc.StatsHandler(otelgrpc.NewServerHandler(
+			otelgrpc.WithTracerProvider(s.tracing), otelgrpc.WithPropagators(propagation.TraceContext{}))))
+	}
 	gs := grpc.NewServer(opts...)
 	s.Register(gs)
 	healthpb.RegisterHealthServer(gs, healthServer)

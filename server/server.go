@@ -16,6 +16,7 @@ import (
 	"github.com/bifrost/integrations/oauth"
 	"github.com/bifrost/integrations/store"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 )
 
@@ -32,6 +33,8 @@ type Deps struct {
 	Connect *connect.Flow
 	// Metrics receives per-RPC counts, codes and latency histograms; nil for none.
 	Metrics prometheus.Registerer
+	// Tracing traces every call (W3C trace context in, spans out); nil for none.
+	Tracing trace.TracerProvider
 	Logger  *slog.Logger
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
@@ -45,13 +48,14 @@ type Server struct {
 	keys      *datakeys.Manager
 	connect   *connect.Flow
 	metrics   prometheus.Registerer
+	tracing   trace.TracerProvider
 	logger    *slog.Logger
 	now       func() time.Time
 }
 
 // New returns a Server over d.
 func New(d Deps) *Server {
-	s := &Server{store: d.Store, refresher: d.Refresher, audit: d.Audit, keys: d.Keys, connect: d.Connect, metrics: d.Metrics, logger: d.Logger, now: d.Now}
+	s := &Server{store: d.Store, refresher: d.Refresher, audit: d.Audit, keys: d.Keys, connect: d.Connect, metrics: d.Metrics, tracing: d.Tracing, logger: d.Logger, now: d.Now}
 	if s.now == nil {
 		s.now = time.Now
 	}

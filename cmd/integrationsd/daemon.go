@@ -16,6 +16,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
@@ -46,7 +47,7 @@ type daemon struct {
 	httpListener net.Listener
 }
 
-func start(ctx context.Context, cfg config, logger *slog.Logger) (*daemon, error) {
+func start(ctx context.Context, cfg config, logger *slog.Logger, tracing trace.TracerProvider) (*daemon, error) {
 	master, err := loadKeyring(cfg, logger)
 	if err != nil {
 		return nil, err
@@ -110,7 +111,7 @@ func start(ctx context.Context, cfg config, logger *slog.Logger) (*daemon, error
 		publicURL = scheme + "://" + d.httpListener.Addr().String()
 	}
 	d.connect = connect.New(st, connect.Options{PublicURL: publicURL, Logger: logger, Audit: d.audit.Record})
-	d.grpc = server.New(server.Deps{Store: st, Refresher: d.refresher, Audit: d.audit, Keys: keys, Connect: d.connect, Metrics: d.registry, Logger: logger}).
+	d.grpc = server.New(server.Deps{Store: st, Refresher: d.refresher, Audit: d.audit, Keys: keys, Connect: d.connect, Metrics: d.registry, Tracing: tracing, Logger: logger}).
 		NewGRPCServer(d.health, grpcOpts...)
 	d.http = &http.Server{Handler: d.httpHandler(), ReadHeaderTimeout: 5 * time.Second, TLSConfig: tlsConfig}
 	if tlsConfig != nil {

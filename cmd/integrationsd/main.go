@@ -16,7 +16,7 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stderr, nil); err != nil {
+	if err := run(ctx, os.LookupEnv, os.Args[1:], os.Stderr, nil); err != nil {
 		if !errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintln(os.Stderr, "integrationsd:", err)
 		}
@@ -26,13 +26,24 @@ func main() {
 
 // run parses args, starts the daemon, and serves until ctx ends. ready, when not
 // nil, receives the daemon once it listens.
-func run(ctx context.Context, args []string, stderr io.Writer, ready chan<- *daemon) error {
-	cfg, err := parseFlags(args, os.LookupEnv, stderr)
+func run(ctx context.Context, lookupEnv func(string) (string, bool), args []string, stderr io.Writer, ready chan<- *daemon) error {
+	cfg, err := parseFlags(args, lookupEnv, stderr)
 	if err != nil {
 		return err
 	}
 	logger := newLogger(cfg, stderr)
-	d, err := start(ctx, cfg, logger)
+	tracing, stopTracing, err := setupTracing(ctx, lookupEnv)
+	if err != nil {
+		return err
+	}
+	if stopTracing != nil {
+		defer func() {
+			if err := stopTracing(context.WithoutCancel(ctx)); err != nil {
+				logger.Warn("flushing traces", "error", err)
+			}
+		}()
+	}
+	d, err := start(ctx, cfg, logger, tracing)
 	if err != nil {
 		return err
 	}

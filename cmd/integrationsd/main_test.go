@@ -42,7 +42,7 @@ func TestFlagsOverrideEnvironmentWhichOverridesDefaults(t *testing.T) {
 func TestRefusesToStartWithoutKeyRingOutsideDevMode(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	err := run(context.Background(), []string{"--data-dir", dir, "--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0"}, io.Discard, nil)
+	err := run(context.Background(), noEnv, []string{"--data-dir", dir, "--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0"}, io.Discard, nil)
 	if err == nil || !strings.Contains(err.Error(), "no key ring") {
 		t.Fatalf("err = %v, want a clear 'no key ring' error", err)
 	}
@@ -55,7 +55,7 @@ func TestDevModeStartsServesAndStopsGracefully(t *testing.T) {
 	ready := make(chan *daemon, 1)
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"--dev", "--data-dir", dir, "--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0"}, io.Discard, ready)
+		done <- run(ctx, noEnv, []string{"--dev", "--data-dir", dir, "--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0"}, io.Discard, ready)
 	}()
 	var d *daemon
 	select {
@@ -130,3 +130,6 @@ func TestDevModeStartsServesAndStopsGracefully(t *testing.T) {
 		t.Fatal("daemon did not stop")
 	}
 }
+
+// noEnv is an environment with no BIFROST_* or OTEL_* variables.
+func noEnv(string) (string, bool) { return "", false }

@@ -25,7 +25,7 @@ func TestMutualTLSAdmitsOnlyClientsWithACertificate(t *testing.T) {
 	ready := make(chan *daemon, 1)
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"--dev", "--data-dir", t.TempDir(), "--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0",
+		done <- run(ctx, noEnv, []string{"--dev", "--data-dir", t.TempDir(), "--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0",
 			"--tls-cert", certs.ServerCert, "--tls-key", certs.ServerKey, "--client-ca", certs.CA}, io.Discard, ready)
 	}()
 	var d *daemon

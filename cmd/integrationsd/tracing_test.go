@@ -1,0 +1,102 @@
+package main
+
+import (
+	"context"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+
+	integrationsv1 "github.com/bifrost/integrations/gen/bifrost/integrations/v1"
+)
+
+// collector is an OTLP trace receiver that remembers span names.
+type collector struct {
+	coltracepb.UnimplementedTraceServiceServer
+	mu    sync.Mutex
+	spans []string
+}
+
+func (c *collector) Export(_ context.Context, req *coltracepb.ExportTraceServiceRequest) (*coltracepb.ExportTraceServiceResponse, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, rs := range req.GetResourceSpans() {
+		for _, ss := range rs.GetScopeSpans() {
+			for _, s := range ss.GetSpans() {
+				c.spans = append(c.spans, s.GetName())
+			}
+		}
+	}
+	return &coltracepb.ExportTraceServiceResponse{}, nil
+}
+
+func TestTracesGoToTheOTLPEndpointTheEnvironmentNames(t *testing.T) {
+	t.Parallel()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	col := &collector{}
+	gs := grpc.NewServer()
+	coltracepb.RegisterTraceServiceServer(gs, col)
+	go gs.Serve(lis) //nolint:errcheck // ends with Stop
+	defer gs.Stop()
+
+	env := map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://" + lis.Addr().String()}
+	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan *daemon, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, lookup, []string{"--dev", "--data-dir", dir, "--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0"}, io.Discard, ready)
+	}()
+	var d *daemon
+	select {
+	case d = <-ready:
+	case err := <-done:
+		t.Fatalf("run: %v", err)
+	}
+	key, err := os.ReadFile(filepath.Join(dir, "admin.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := grpc.NewClient(d.grpcListener.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	callCtx := metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer "+strings.TrimSpace(string(key)))
+	_, _ = integrationsv1.NewIntegrationsServiceClient(conn).GetIntegration(callCtx, &integrationsv1.GetIntegrationRequest{Name: "Traced"})
+	cancel()
+	select {
+	case <-done: // shutdown flushes the spans
+	case <-time.After(30 * time.Second):
+		t.Fatal("integrationsd did not stop")
+	}
+	col.mu.Lock()
+	defer col.mu.Unlock()
+	for _, name := range col.spans {
+		if name == "bifrost.integrations.v1.IntegrationsService/GetIntegration" {
+			return
+		}
+	}
+	t.Fatalf("no GetIntegration span among %v", col.spans)
+}
+
+func TestTracingIsOffByDefault(t *testing.T) {
+	t.Parallel()
+	tp, stop, err := setupTracing(context.Background(), noEnv)
+	if tp != nil || stop != nil || err != nil {
+		t.Fatalf("setupTracing without OTEL_* = %v, %v", tp, err)
+	}
+}
