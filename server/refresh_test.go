@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -141,6 +142,10 @@ func TestTokenInsideMarginIsRefreshedOnRead(t *testing.T) {
 	if err != nil || o.GetAccessToken() == access || o.GetExpiresAt().AsTime().Before(time.Now().Add(50*time.Minute)) {
 		t.Fatalf("got %v, %v; want a new token living about an hour", o, err)
 	}
+	// The refresh's own log line carries the request ID of the read that caused it.
+	if !strings.Contains(f.env.Logs.String(), `"msg":"token refreshed"`) || !regexpRefreshWithRequestID.MatchString(f.env.Logs.String()) {
+		t.Fatalf("the refresh log line has no request_id:\n%s", f.env.Logs.String())
+	}
 	events := auditEvents(t, &fixture{env: f.env, admin: f.admin}, &adminv1.ListAuditEventsRequest{OrgId: "org-a"}, 2)
 	var refreshed bool
 	for _, e := range events {
@@ -232,6 +237,8 @@ func TestInvalidGrantMarksNeedsReauthAndStopsCallingTheProvider(t *testing.T) {
 		t.Fatalf("after a new token was put: %v, %v", o, err)
 	}
 }
+
+var regexpRefreshWithRequestID = regexp.MustCompile(`"msg":"token refreshed"[^\n]*"request_id":"[0-9a-f-]{36}"`)
 
 func tokenID(t *testing.T, f *refreshFixture, org string) string {
 	t.Helper()

@@ -11,6 +11,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/bifrost/integrations/server"
 )
 
 func main() {
@@ -56,7 +58,7 @@ func run(ctx context.Context, lookupEnv func(string) (string, bool), args []stri
 func newLogger(cfg config, w io.Writer) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: cfg.logLevel}
 	if cfg.logFormat == "text" {
-		return slog.New(slog.NewTextHandler(w, opts))
+		return slog.New(server.WithRequestIDs(slog.NewTextHandler(w, opts)))
 	}
-	return slog.New(slog.NewJSONHandler(w, opts))
+	return slog.New(server.WithRequestIDs(slog.NewJSONHandler(w, opts)))
 }

@@ -115,7 +115,7 @@ func start(t testing.TB, path string, master *keyring.Keyring, refresh []oauth.O
 		t.Fatal(err)
 	}
 	logs := &SyncBuffer{}
-	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	logger := slog.New(server.WithRequestIDs(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	var opts oauth.Options
 	if len(refresh) > 0 {
 		opts = refresh[0]
