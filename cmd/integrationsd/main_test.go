@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"os"
@@ -51,20 +52,8 @@ func TestRefusesToStartWithoutKeyRingOutsideDevMode(t *testing.T) {
 func TestDevModeStartsServesAndStopsGracefully(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan *daemon, 1)
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, noEnv, []string{"--dev", "--data-dir", dir, "--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0"}, io.Discard, ready)
-	}()
-	var d *daemon
-	select {
-	case d = <-ready:
-	case err := <-done:
-		t.Fatalf("run ended early: %v", err)
-	case <-time.After(30 * time.Second):
-		t.Fatal("daemon did not start")
-	}
+	d, stop := runDaemon(t, noEnv, dir)
+	ctx := context.Background()
 	for _, name := range []string{"keyring.json", "admin.key"} {
 		info, err := os.Stat(filepath.Join(dir, name))
 		if err != nil || info.Mode().Perm() != 0o600 {
@@ -120,16 +109,46 @@ func TestDevModeStartsServesAndStopsGracefully(t *testing.T) {
 		t.Errorf("pprof served without --pprof: %v, %v", resp, err)
 	}
 
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("run after shutdown: %v", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("daemon did not stop")
+	if err := stop(); err != nil {
+		t.Fatalf("run after shutdown: %v", err)
 	}
 }
 
 // noEnv is an environment with no BIFROST_* or OTEL_* variables.
 func noEnv(string) (string, bool) { return "", false }
+
+// runDaemon runs integrationsd in development mode on dir with loopback ports
+// and extra flags until stop is called; stop returns what run returned.
+func runDaemon(t *testing.T, lookupEnv func(string) (string, bool), dir string, extra ...string) (d *daemon, stop func() error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan *daemon, 1)
+	done := make(chan error, 1)
+	args := append([]string{"--dev", "--data-dir", dir, "--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0"}, extra...)
+	go func() { done <- run(ctx, lookupEnv, args, io.Discard, ready) }()
+	select {
+	case d = <-ready:
+	case err := <-done:
+		cancel()
+		t.Fatalf("run ended early: %v", err)
+	case <-time.After(30 * time.Second):
+		cancel()
+		t.Fatal("integrationsd did not start")
+	}
+	stopped := false
+	stop = func() error {
+		if stopped {
+			return nil
+		}
+		stopped = true
+		cancel()
+		select {
+		case err := <-done:
+			return err
+		case <-time.After(30 * time.Second):
+			return errors.New("integrationsd did not stop")
+		}
+	}
+	t.Cleanup(func() { _ = stop() })
+	return d, stop
+}

@@ -20,21 +20,7 @@ import (
 func TestMutualTLSAdmitsOnlyClientsWithACertificate(t *testing.T) {
 	t.Parallel()
 	certs := testutil.NewCerts(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	ready := make(chan *daemon, 1)
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, noEnv, []string{"--dev", "--data-dir", t.TempDir(), "--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0",
-			"--tls-cert", certs.ServerCert, "--tls-key", certs.ServerKey, "--client-ca", certs.CA}, io.Discard, ready)
-	}()
-	var d *daemon
-	select {
-	case d = <-ready:
-	case err := <-done:
-		t.Fatalf("run: %v", err)
-	}
-	defer func() { cancel(); <-done }()
+	d, _ := runDaemon(t, noEnv, t.TempDir(), "--tls-cert", certs.ServerCert, "--tls-key", certs.ServerKey, "--client-ca", certs.CA)
 
 	pem, err := os.ReadFile(certs.CA)
 	if err != nil {

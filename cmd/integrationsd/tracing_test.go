@@ -2,14 +2,12 @@ package main
 
 import (
 	"context"
-	"io"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	"google.golang.org/grpc"
@@ -54,18 +52,7 @@ func TestTracesGoToTheOTLPEndpointTheEnvironmentNames(t *testing.T) {
 	env := map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://" + lis.Addr().String()}
 	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
 	dir := t.TempDir()
-	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan *daemon, 1)
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, lookup, []string{"--dev", "--data-dir", dir, "--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0"}, io.Discard, ready)
-	}()
-	var d *daemon
-	select {
-	case d = <-ready:
-	case err := <-done:
-		t.Fatalf("run: %v", err)
-	}
+	d, stop := runDaemon(t, lookup, dir)
 	key, err := os.ReadFile(filepath.Join(dir, "admin.key"))
 	if err != nil {
 		t.Fatal(err)
@@ -77,11 +64,8 @@ func TestTracesGoToTheOTLPEndpointTheEnvironmentNames(t *testing.T) {
 	defer conn.Close()
 	callCtx := metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer "+strings.TrimSpace(string(key)))
 	_, _ = integrationsv1.NewIntegrationsServiceClient(conn).GetIntegration(callCtx, &integrationsv1.GetIntegrationRequest{Name: "Traced"})
-	cancel()
-	select {
-	case <-done: // shutdown flushes the spans
-	case <-time.After(30 * time.Second):
-		t.Fatal("integrationsd did not stop")
+	if err := stop(); err != nil { // shutdown flushes the spans
+		t.Fatal(err)
 	}
 	col.mu.Lock()
 	defer col.mu.Unlock()
