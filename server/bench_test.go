@@ -2,6 +2,8 @@ package server_test
 
 import (
 	"context"
+	"fmt"
+	"sync/atomic"
 	"testing"
 
 	integrationsv1 "github.com/bifrost/integrations/gen/bifrost/integrations/v1"
@@ -22,6 +24,26 @@ func BenchmarkGetIntegration(b *testing.B) {
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			if _, err := c.GetIntegration(ctx, req); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
+
+// BenchmarkUpsertMapping is for profiling the write path in-process.
+func BenchmarkUpsertMapping(b *testing.B) {
+	f := newFixture(b)
+	ctx := context.Background()
+	c := f.env.Integrations(b, f.env.AdminKey)
+	cfg := mustStruct(b, map[string]any{"page_size": 5, "tenant_id": "t"})
+	var n atomic.Int64
+	b.SetParallelism(16)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			org := fmt.Sprintf("org-%d", n.Add(1))
+			if _, err := c.UpsertMapping(ctx, &integrationsv1.UpsertMappingRequest{Name: "Microsoft_Graph", OrgId: org, EntityId: "e", Config: cfg}); err != nil {
 				b.Error(err)
 				return
 			}
