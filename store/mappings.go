@@ -134,6 +134,10 @@ type MappingUpsert struct {
 // The patched config is checked against the schema, and the merged config must
 // hold every required key.
 func (s *Store) UpsertMapping(ctx context.Context, u MappingUpsert) (Mapping, error) {
+	return retryCreateRace(func() (Mapping, error) { return s.upsertMapping(ctx, u) })
+}
+
+func (s *Store) upsertMapping(ctx context.Context, u MappingUpsert) (Mapping, error) {
 	var out Mapping
 	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
 		in, err := s.getIntegration(ctx, tx, u.Integration)

@@ -360,3 +360,16 @@ func jsonText(v any) string {
 	}
 	return string(b)
 }
+
+// retryCreateRace runs an upsert that looks a row up and inserts it when it is
+// missing once more when it lost a race to insert the same row: on PostgreSQL
+// two such transactions can both see nothing, and the second then finds the
+// row. (The row's ID is chosen before the insert because it seals the row's
+// secrets, so ON CONFLICT on the natural key cannot do it.)
+func retryCreateRace[T any](upsert func() (T, error)) (T, error) {
+	out, err := upsert()
+	if errors.Is(err, ErrAlreadyExists) {
+		return upsert()
+	}
+	return out, err
+}

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -212,5 +214,50 @@ func TestWriteOnOneReplicaInvalidatesAnothersCache(t *testing.T) {
 	}
 	if got, err := b.APIKeyByHash(ctx, []byte("hash-1")); err != nil || got.RevokedAt == nil {
 		t.Fatalf("revocation on one replica not seen by the other: %+v, %v", got, err)
+	}
+}
+
+// Concurrent first puts of one token and first upserts of one mapping (which
+// race to insert the same row on PostgreSQL) all succeed, on one row each.
+func TestConcurrentCreatesOfTheSameRowAllSucceed(t *testing.T) {
+	t.Parallel()
+	s, _ := openStore(t)
+	seed(t, s)
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	errs := make(chan error, 40)
+	for i := range 20 {
+		wg.Go(func() {
+			<-start
+			_, err := s.PutToken(ctx, store.Token{ConnectionName: "graph", OrgID: "org-race", AccessToken: fmt.Sprint("a", i)})
+			errs <- err
+		})
+		wg.Go(func() {
+			<-start
+			_, err := s.UpsertMapping(ctx, store.MappingUpsert{Integration: "Graph", OrgID: "org-race", EntityID: fmt.Sprint("e", i)})
+			errs <- err
+		})
+	}
+	close(start)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	tokens, err := s.ListTokens(ctx, "graph", store.Page{Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, tok := range tokens {
+		if tok.OrgID == "org-race" {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Fatalf("%d tokens for one (connection, org)", n)
 	}
 }

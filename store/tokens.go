@@ -79,6 +79,10 @@ FROM oauth_tokens t JOIN oauth_connections c ON c.id = t.connection_id`
 // linkIntegration, the org's mapping of that integration (created if needed)
 // names the token as its own, in the same transaction.
 func (s *Store) PutToken(ctx context.Context, t Token, linkIntegration ...string) (Token, error) {
+	return retryCreateRace(func() (Token, error) { return s.putToken(ctx, t, linkIntegration) })
+}
+
+func (s *Store) putToken(ctx context.Context, t Token, linkIntegration []string) (Token, error) {
 	if t.TokenType == "" {
 		t.TokenType = "Bearer"
 	}
