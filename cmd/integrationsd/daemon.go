@@ -12,6 +12,7 @@ import (
 	"net/http/pprof"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -45,13 +46,48 @@ type daemon struct {
 	http         *http.Server
 	grpcListener net.Listener
 	httpListener net.Listener
+	handler      swappableHandler
+	httpErrs     chan error
 }
 
-func start(ctx context.Context, cfg config, logger *slog.Logger, tracing trace.TracerProvider) (*daemon, error) {
+func start(ctx context.Context, cfg config, logger *slog.Logger, tracing trace.TracerProvider) (d *daemon, err error) {
 	master, err := loadKeyring(cfg, logger)
 	if err != nil {
 		return nil, err
 	}
+	tlsConfig, err := serverTLS(cfg)
+	if err != nil {
+		return nil, err
+	}
+	// HTTP answers from the start, so probes see "alive, not ready" while the
+	// database opens and migrations run, instead of a refused connection.
+	d = &daemon{cfg: cfg, logger: logger, health: health.NewServer(), httpErrs: make(chan error, 1)}
+	d.handler.Store(startingHandler())
+	if d.httpListener, err = net.Listen("tcp", cfg.httpListen); err != nil {
+		return nil, fmt.Errorf("HTTP listener: %w", err)
+	}
+	d.http = &http.Server{Handler: &d.handler, ReadHeaderTimeout: 5 * time.Second, TLSConfig: tlsConfig}
+	publicURL := cfg.publicURL
+	if publicURL == "" {
+		scheme := "http"
+		if tlsConfig != nil {
+			scheme = "https"
+		}
+		publicURL = scheme + "://" + d.httpListener.Addr().String()
+	}
+	if tlsConfig != nil {
+		d.httpListener = tls.NewListener(d.httpListener, tlsConfig)
+	}
+	go func() {
+		if err := d.http.Serve(d.httpListener); !errors.Is(err, http.ErrServerClosed) {
+			d.httpErrs <- err
+		}
+	}()
+	defer func() {
+		if err != nil {
+			_ = d.http.Close()
+		}
+	}()
 	if !store.IsPostgres(cfg.db) {
 		path, err := store.SQLitePath(cfg.db)
 		if err != nil {
@@ -71,13 +107,8 @@ func start(ctx context.Context, cfg config, logger *slog.Logger, tracing trace.T
 		st.Close()
 		return nil, err
 	}
-	d := &daemon{cfg: cfg, logger: logger, store: st, keys: keys, health: health.NewServer()}
+	d.store, d.keys = st, keys
 	if err := d.bootstrapAdminKey(ctx); err != nil {
-		st.Close()
-		return nil, err
-	}
-	tlsConfig, err := serverTLS(cfg)
-	if err != nil {
 		st.Close()
 		return nil, err
 	}
@@ -97,27 +128,31 @@ func start(ctx context.Context, cfg config, logger *slog.Logger, tracing trace.T
 		st.Close()
 		return nil, fmt.Errorf("gRPC listener: %w", err)
 	}
-	if d.httpListener, err = net.Listen("tcp", cfg.httpListen); err != nil {
-		d.grpcListener.Close()
-		st.Close()
-		return nil, fmt.Errorf("HTTP listener: %w", err)
-	}
-	publicURL := cfg.publicURL
-	if publicURL == "" {
-		scheme := "http"
-		if tlsConfig != nil {
-			scheme = "https"
-		}
-		publicURL = scheme + "://" + d.httpListener.Addr().String()
-	}
 	d.connect = connect.New(st, connect.Options{PublicURL: publicURL, Logger: logger, Audit: d.audit.Record})
 	d.grpc = server.New(server.Deps{Store: st, Refresher: d.refresher, Audit: d.audit, Keys: keys, Connect: d.connect, Metrics: d.registry, Tracing: tracing, Logger: logger}).
 		NewGRPCServer(d.health, grpcOpts...)
-	d.http = &http.Server{Handler: d.httpHandler(), ReadHeaderTimeout: 5 * time.Second, TLSConfig: tlsConfig}
-	if tlsConfig != nil {
-		d.httpListener = tls.NewListener(d.httpListener, tlsConfig)
-	}
+	d.handler.Store(d.httpHandler())
 	return d, nil
+}
+
+// swappableHandler serves whichever handler is current: the starting page,
+// then the full set.
+type swappableHandler struct{ atomic.Pointer[http.Handler] }
+
+func (h *swappableHandler) Store(handler http.Handler) { h.Pointer.Store(&handler) }
+
+func (h *swappableHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	(*h.Load()).ServeHTTP(w, r)
+}
+
+// startingHandler answers while the database opens: alive, not ready.
+func startingHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
+		http.Error(w, "starting: opening the database and applying migrations", http.StatusServiceUnavailable)
+	})
+	return mux
 }
 
 // loadKeyring reads the key ring, or in development mode creates one. Outside it
@@ -225,7 +260,7 @@ func (d *daemon) httpHandler() http.Handler {
 // balancers stop sending, in-flight calls get shutdownTimeout to finish, and
 // whatever is left is cut.
 func (d *daemon) serve(ctx context.Context) error {
-	errs := make(chan error, 2)
+	errs := make(chan error, 1)
 	refreshCtx, stopRefresher := context.WithCancel(context.WithoutCancel(ctx))
 	refresherDone := make(chan struct{})
 	go func() {
@@ -235,16 +270,12 @@ func (d *daemon) serve(ctx context.Context) error {
 	go audit.Prune(refreshCtx, d.store, d.cfg.auditRetention, time.Hour, d.logger)
 	go d.keys.Run(refreshCtx)
 	go func() { errs <- d.grpc.Serve(d.grpcListener) }()
-	go func() {
-		if err := d.http.Serve(d.httpListener); !errors.Is(err, http.ErrServerClosed) {
-			errs <- err
-		}
-	}()
 	d.logger.Info("integrationsd serving", "grpc", d.grpcListener.Addr().String(), "http", d.httpListener.Addr().String())
 	var serveErr error
 	select {
 	case <-ctx.Done():
 	case serveErr = <-errs:
+	case serveErr = <-d.httpErrs:
 	}
 	d.logger.Info("shutting down", "timeout", d.cfg.shutdownTimeout)
 	deadline := time.Now().Add(d.cfg.shutdownTimeout)

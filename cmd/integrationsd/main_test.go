@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -151,4 +152,20 @@ func runDaemon(t *testing.T, lookupEnv func(string) (string, bool), dir string, 
 	}
 	t.Cleanup(func() { _ = stop() })
 	return d, stop
+}
+
+func TestStartingHandlerIsAliveButNotReady(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(startingHandler())
+	defer srv.Close()
+	for path, want := range map[string]int{"/healthz": http.StatusOK, "/readyz": http.StatusServiceUnavailable, "/metrics": http.StatusServiceUnavailable} {
+		resp, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("%s while starting = %d, want %d", path, resp.StatusCode, want)
+		}
+	}
 }
