@@ -140,56 +140,65 @@ func (s *Store) UpsertMapping(ctx context.Context, u MappingUpsert) (Mapping, er
 func (s *Store) upsertMapping(ctx context.Context, u MappingUpsert) (Mapping, error) {
 	var out Mapping
 	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
-		in, err := s.getIntegration(ctx, tx, u.Integration)
-		if err != nil {
-			return err
+		var err error
+		out, err = s.upsertMappingTx(ctx, tx, u)
+		return err
+	})
+	return out, err
+}
+
+// upsertMappingTx is UpsertMapping inside tx, for writes that change a mapping
+// along with other rows (connecting an account links its token).
+func (s *Store) upsertMappingTx(ctx context.Context, tx *sqlx.Tx, u MappingUpsert) (Mapping, error) {
+	in, err := s.getIntegration(ctx, tx, u.Integration)
+	if err != nil {
+		return Mapping{}, err
+	}
+	if err := in.Schema.ValidatePatch(u.ConfigPatch); err != nil {
+		return Mapping{}, err
+	}
+	if u.OAuthTokenID != "" {
+		if err := checkTokenFits(ctx, tx, in, u.OAuthTokenID); err != nil {
+			return Mapping{}, err
 		}
-		if err := in.Schema.ValidatePatch(u.ConfigPatch); err != nil {
-			return err
-		}
-		if u.OAuthTokenID != "" {
-			if err := checkTokenFits(ctx, tx, in, u.OAuthTokenID); err != nil {
-				return err
-			}
-		}
-		var row mappingRow
-		err = sqlx.GetContext(ctx, tx, &row, `
+	}
+	var row mappingRow
+	err = sqlx.GetContext(ctx, tx, &row, `
 SELECT id, integration_id, org_id, entity_id, entity_name, oauth_token_id, created_at, updated_at
 FROM mappings WHERE integration_id = ? AND org_id = ?`, in.ID, u.OrgID)
-		now := s.timestamp()
-		switch {
-		case errors.Is(err, sql.ErrNoRows):
-			row = mappingRow{ID: newID(), IntegrationID: in.ID, OrgID: u.OrgID, CreatedAt: now}
-		case err != nil:
-			return fmt.Errorf("looking up mapping: %w", err)
-		}
-		row.EntityID = keepIfEmpty(u.EntityID, row.EntityID)
-		row.EntityName = keepIfEmpty(u.EntityName, row.EntityName)
-		if u.OAuthTokenID != "" {
-			row.OAuthTokenID = sql.NullString{String: u.OAuthTokenID, Valid: true}
-		}
-		_, err = tx.ExecContext(ctx, `
+	now := s.timestamp()
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		row = mappingRow{ID: newID(), IntegrationID: in.ID, OrgID: u.OrgID, CreatedAt: now}
+	case err != nil:
+		return Mapping{}, fmt.Errorf("looking up mapping: %w", err)
+	}
+	row.EntityID = keepIfEmpty(u.EntityID, row.EntityID)
+	row.EntityName = keepIfEmpty(u.EntityName, row.EntityName)
+	if u.OAuthTokenID != "" {
+		row.OAuthTokenID = sql.NullString{String: u.OAuthTokenID, Valid: true}
+	}
+	_, err = tx.ExecContext(ctx, `
 INSERT INTO mappings (id, integration_id, org_id, entity_id, entity_name, oauth_token_id, created_at, updated_at)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (id) DO UPDATE SET entity_id = excluded.entity_id, entity_name = excluded.entity_name,
     oauth_token_id = excluded.oauth_token_id, updated_at = excluded.updated_at`,
-			row.ID, row.IntegrationID, row.OrgID, row.EntityID, row.EntityName, row.OAuthTokenID, row.CreatedAt, now)
-		if err != nil {
-			return translate(err, "mapping")
-		}
-		if err := s.patchConfig(ctx, tx, mappingConfig, row.ID, in.Schema, u.ConfigPatch); err != nil {
-			return err
-		}
-		row.UpdatedAt = now
-		if out, err = s.completeMapping(ctx, tx, row); err != nil {
-			return err
-		}
-		if missing := in.Schema.MissingRequired(config.Merge(in.Defaults, out.Config)); len(missing) > 0 {
-			return &config.FieldError{Key: missing[0], Reason: "is required and has no default"}
-		}
-		return nil
-	})
-	return out, err
+		row.ID, row.IntegrationID, row.OrgID, row.EntityID, row.EntityName, row.OAuthTokenID, row.CreatedAt, now)
+	if err != nil {
+		return Mapping{}, translate(err, "mapping")
+	}
+	if err := s.patchConfig(ctx, tx, mappingConfig, row.ID, in.Schema, u.ConfigPatch); err != nil {
+		return Mapping{}, err
+	}
+	row.UpdatedAt = now
+	out, err := s.completeMapping(ctx, tx, row)
+	if err != nil {
+		return Mapping{}, err
+	}
+	if missing := in.Schema.MissingRequired(config.Merge(in.Defaults, out.Config)); len(missing) > 0 {
+		return Mapping{}, &config.FieldError{Key: missing[0], Reason: "is required and has no default"}
+	}
+	return out, nil
 }
 
 // checkTokenFits refuses a token of another connection than the integration's.

@@ -136,7 +136,10 @@ ON CONFLICT (id) DO UPDATE SET
 			return translate(err, "oauth token")
 		}
 		for _, integration := range linkIntegration {
-			if err := linkMapping(ctx, tx, integration, t.OrgID, conn.ID, id, now); err != nil {
+			if t.OrgID == "" {
+				return fmt.Errorf("a global token cannot be linked to a mapping: %w", ErrInvalid)
+			}
+			if _, err := s.upsertMappingTx(ctx, tx, MappingUpsert{Integration: integration, OrgID: t.OrgID, OAuthTokenID: id}); err != nil {
 				return err
 			}
 		}
@@ -144,29 +147,6 @@ ON CONFLICT (id) DO UPDATE SET
 		return err
 	})
 	return out, err
-}
-
-// linkMapping makes the org's mapping of integration use token id.
-func linkMapping(ctx context.Context, tx *sqlx.Tx, integration, orgID, connectionID, tokenID string, now time.Time) error {
-	if orgID == "" {
-		return fmt.Errorf("a global token cannot be linked to a mapping: %w", ErrInvalid)
-	}
-	var in struct {
-		ID           string         `db:"id"`
-		ConnectionID sql.NullString `db:"oauth_connection_id"`
-	}
-	if err := sqlx.GetContext(ctx, tx, &in, `SELECT id, oauth_connection_id FROM integrations WHERE name = ?`, integration); err != nil {
-		return translate(err, fmt.Sprintf("integration %q", integration))
-	}
-	if in.ConnectionID.String != connectionID {
-		return fmt.Errorf("integration %q does not use this connection: %w", integration, ErrInvalid)
-	}
-	integrationID := in.ID
-	_, err := tx.ExecContext(ctx, `
-INSERT INTO mappings (id, integration_id, org_id, oauth_token_id, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)
-ON CONFLICT (integration_id, org_id) DO UPDATE SET oauth_token_id = excluded.oauth_token_id, updated_at = excluded.updated_at`,
-		newID(), integrationID, orgID, tokenID, now, now)
-	return translate(err, "mapping")
 }
 
 // GetToken returns a token without its secrets.
