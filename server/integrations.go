@@ -257,15 +257,18 @@ func oauthCredentials(c store.Connection, t *store.Token, entityID string) *inte
 	creds.RefreshToken = t.RefreshToken
 	creds.ExpiresAt = timestampOrNil(t.ExpiresAt)
 	creds.StatusMessage = t.StatusMessage
-	creds.Status = map[store.TokenStatus]integrationsv1.ConnectionStatus{
-		store.TokenConnected:     integrationsv1.ConnectionStatus_CONNECTION_STATUS_CONNECTED,
-		store.TokenRefreshFailed: integrationsv1.ConnectionStatus_CONNECTION_STATUS_REFRESH_FAILED,
-		store.TokenNeedsReauth:   integrationsv1.ConnectionStatus_CONNECTION_STATUS_NEEDS_REAUTH,
-	}[t.Status]
+	creds.Status = connectionStatuses[t.Status]
 	if len(t.Scopes) > 0 {
 		creds.Scopes = t.Scopes
 	}
 	return creds
+}
+
+// connectionStatuses is built once, not on every read.
+var connectionStatuses = map[store.TokenStatus]integrationsv1.ConnectionStatus{
+	store.TokenConnected:     integrationsv1.ConnectionStatus_CONNECTION_STATUS_CONNECTED,
+	store.TokenRefreshFailed: integrationsv1.ConnectionStatus_CONNECTION_STATUS_REFRESH_FAILED,
+	store.TokenNeedsReauth:   integrationsv1.ConnectionStatus_CONNECTION_STATUS_NEEDS_REAUTH,
 }
 
 func mappingProto(m store.Mapping) (*integrationsv1.IntegrationMapping, error) {

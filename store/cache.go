@@ -36,10 +36,14 @@ func (c *readCache) get(key string, generation int64) (any, bool) {
 	return v.(cachedRead).value, true
 }
 
+// put stores value for key; replacing a key's stale entry does not count
+// toward the bound, only new keys do.
 func (c *readCache) put(key string, generation int64, value any) {
+	if _, replaced := c.entries.Load().Swap(key, cachedRead{generation: generation, value: value}); replaced {
+		return
+	}
 	if c.size.Add(1) > maxCached {
 		c.entries.Store(&sync.Map{})
-		c.size.Store(1)
+		c.size.Store(0)
 	}
-	c.entries.Load().Store(key, cachedRead{generation: generation, value: value})
 }
