@@ -175,24 +175,26 @@ func (f *Flow) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_ = page.Execute(w, res)
 }
 
+// failed is the page of a connect that did not work, with its HTTP status.
+func failed(status int, detail string) (result, int) {
+	return result{Title: "Connecting failed", Detail: detail}, status
+}
+
 func (f *Flow) finish(ctx context.Context, q url.Values) (result, int) {
-	fail := func(status int, detail string) (result, int) {
-		return result{Title: "Connecting failed", Detail: detail}, status
-	}
 	if q.Get("state") == "" {
-		return fail(http.StatusBadRequest, "The request carries no state.")
+		return failed(http.StatusBadRequest, "The request carries no state.")
 	}
 	st, err := f.store.ConsumeAuthState(ctx, hash(q.Get("state")))
 	switch {
 	case errors.Is(err, store.ErrStateUsed):
-		return fail(http.StatusBadRequest, "This sign-in link was already used.")
+		return failed(http.StatusBadRequest, "This sign-in link was already used.")
 	case errors.Is(err, store.ErrStateExpired):
-		return fail(http.StatusBadRequest, "This sign-in link has expired.")
+		return failed(http.StatusBadRequest, "This sign-in link has expired.")
 	case errors.Is(err, store.ErrStateUnknown):
-		return fail(http.StatusBadRequest, "This sign-in link is unknown.")
+		return failed(http.StatusBadRequest, "This sign-in link is unknown.")
 	case err != nil:
 		f.logger.ErrorContext(ctx, "oauth callback: consuming state", "error", err)
-		return fail(http.StatusInternalServerError, "Internal error.")
+		return failed(http.StatusInternalServerError, "Internal error.")
 	}
 	target := st.OrgID
 	if target == "" {
@@ -215,21 +217,18 @@ func (f *Flow) finish(ctx context.Context, q url.Values) (result, int) {
 }
 
 func (f *Flow) exchange(ctx context.Context, st store.AuthState, q url.Values) (result, int) {
-	fail := func(status int, detail string) (result, int) {
-		return result{Title: "Connecting failed", Detail: detail}, status
-	}
 	if e := q.Get("error"); e != "" {
 		if e == "access_denied" {
-			return fail(http.StatusForbidden, "The request was denied at the provider.")
+			return failed(http.StatusForbidden, "The request was denied at the provider.")
 		}
-		return fail(http.StatusBadGateway, "The provider answered: "+truncate(e, 100))
+		return failed(http.StatusBadGateway, "The provider answered: "+truncate(e, 100))
 	}
 	if q.Get("code") == "" {
-		return fail(http.StatusBadRequest, "The provider sent no code.")
+		return failed(http.StatusBadRequest, "The provider sent no code.")
 	}
 	conn, err := f.store.GetConnection(ctx, st.ConnectionName)
 	if err != nil {
-		return fail(http.StatusNotFound, "The connection no longer exists.")
+		return failed(http.StatusNotFound, "The connection no longer exists.")
 	}
 	opts := []oauth2.AuthCodeOption{oauth2.VerifierOption(st.Verifier)}
 	for k, v := range conn.TokenParams {
@@ -243,7 +242,7 @@ func (f *Flow) exchange(ctx context.Context, st store.AuthState, q url.Values) (
 			detail = fmt.Sprintf("The provider refused the code (HTTP %d %s).", re.Response.StatusCode, truncate(re.ErrorCode, 64))
 		}
 		f.logger.WarnContext(ctx, "oauth callback: code exchange failed", "connection", conn.Name, "org_id", st.OrgID, "detail", detail)
-		return fail(http.StatusBadGateway, detail)
+		return failed(http.StatusBadGateway, detail)
 	}
 	t := store.Token{ConnectionName: conn.Name, OrgID: st.OrgID, AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken, TokenType: tok.TokenType}
 	if !tok.Expiry.IsZero() {
@@ -258,7 +257,7 @@ func (f *Flow) exchange(ctx context.Context, st store.AuthState, q url.Values) (
 	}
 	if _, err := f.store.PutToken(ctx, t, link...); err != nil {
 		f.logger.ErrorContext(ctx, "oauth callback: storing token", "error", err)
-		return fail(http.StatusInternalServerError, "The token could not be stored.")
+		return failed(http.StatusInternalServerError, "The token could not be stored.")
 	}
 	f.logger.InfoContext(ctx, "oauth account connected", "connection", conn.Name, "org_id", st.OrgID)
 	return result{OK: true, Title: "Connected"}, http.StatusOK

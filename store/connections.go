@@ -90,16 +90,12 @@ func (s *Store) writeConnection(ctx context.Context, tx *sqlx.Tx, c Connection, 
 	if err != nil {
 		return err
 	}
-	scopes, err := json.Marshal(nonNil(c.Scopes))
-	if err != nil {
-		return fmt.Errorf("encoding scopes: %w", err)
-	}
 	params := c.TokenParams
 	if params == nil {
 		params = map[string]string{}
 	}
 	_, err = tx.ExecContext(ctx, query, secret, string(c.Flow), c.ClientID, c.AuthorizationURL, c.TokenURL,
-		string(scopes), c.Audience, jsonText(params), int64(c.RefreshMargin/time.Second), s.timestamp(), c.Name, c.CreatedAt, c.ID)
+		jsonText(nonNil(c.Scopes)), c.Audience, jsonText(params), int64(c.RefreshMargin/time.Second), s.timestamp(), c.Name, c.CreatedAt, c.ID)
 	return translate(err, fmt.Sprintf("oauth connection %q", c.Name))
 }
 

@@ -113,10 +113,6 @@ func (s *Store) putToken(ctx context.Context, t Token, linkIntegration []string)
 		if err != nil {
 			return err
 		}
-		scopes, err := json.Marshal(nonNil(t.Scopes))
-		if err != nil {
-			return fmt.Errorf("encoding scopes: %w", err)
-		}
 		now := s.timestamp()
 		refreshable := t.RefreshToken != "" || conn.Flow == FlowClientCredentials
 		expires := assumeLifetime(t.ExpiresAt, refreshable, now)
@@ -130,7 +126,7 @@ ON CONFLICT (id) DO UPDATE SET
     status = excluded.status, status_message = '', last_error = '', next_refresh_at = excluded.next_refresh_at,
     failures = 0, lease_owner = NULL, lease_until = NULL,
     version = oauth_tokens.version + 1, updated_at = excluded.updated_at`,
-			id, conn.ID, t.OrgID, t.EntityID, access, refresh, t.TokenType, string(scopes),
+			id, conn.ID, t.OrgID, t.EntityID, access, refresh, t.TokenType, jsonText(nonNil(t.Scopes)),
 			nullTime(expires), string(TokenConnected), nullTime(nextRefresh(expires, conn.RefreshMargin, refreshable)), now, now)
 		if err != nil {
 			return translate(err, "oauth token")
