@@ -42,6 +42,14 @@ func (s *stats) percentile(p float64) time.Duration {
 func drive(ctx context.Context, inFlight int, d time.Duration, op func(context.Context) error) stats {
 	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
+	return measure(inFlight,
+		func() (int, bool) { return 0, ctx.Err() == nil },
+		func(int) error { return op(context.WithoutCancel(ctx)) })
+}
+
+// measure calls op from inFlight goroutines as long as next hands out work,
+// and measures every call.
+func measure(inFlight int, next func() (int, bool), op func(i int) error) stats {
 	results := make([]stats, inFlight)
 	var wg sync.WaitGroup
 	start := time.Now()
@@ -49,14 +57,13 @@ func drive(ctx context.Context, inFlight int, d time.Duration, op func(context.C
 		wg.Go(func() {
 			r := &results[w]
 			r.latencies = make([]time.Duration, 0, 4096)
-			for ctx.Err() == nil {
+			for i, ok := next(); ok; i, ok = next() {
 				t0 := time.Now()
-				err := op(context.WithoutCancel(ctx))
-				r.latencies = append(r.latencies, time.Since(t0))
-				r.calls++
-				if err != nil {
+				if op(i) != nil {
 					r.errors++
 				}
+				r.latencies = append(r.latencies, time.Since(t0))
+				r.calls++
 			}
 		})
 	}
@@ -83,27 +90,8 @@ func alternate(ctx context.Context, rounds, inFlight int, round time.Duration, a
 // count runs op for i in [0, n) from inFlight goroutines and measures it.
 func count(inFlight, n int, op func(i int) error) stats {
 	var next atomic.Int64
-	results := make([]stats, inFlight)
-	var wg sync.WaitGroup
-	start := time.Now()
-	for w := range inFlight {
-		wg.Go(func() {
-			r := &results[w]
-			for i := int(next.Add(1) - 1); i < n; i = int(next.Add(1) - 1) {
-				t0 := time.Now()
-				if op(i) != nil {
-					r.errors++
-				}
-				r.latencies = append(r.latencies, time.Since(t0))
-				r.calls++
-			}
-		})
-	}
-	wg.Wait()
-	total := stats{}
-	for _, r := range results {
-		total.add(r)
-	}
-	total.elapsed = time.Since(start)
-	return total
+	return measure(inFlight, func() (int, bool) {
+		i := int(next.Add(1) - 1)
+		return i, i < n
+	}, op)
 }
