@@ -261,3 +261,55 @@ func TestConcurrentCreatesOfTheSameRowAllSucceed(t *testing.T) {
 		t.Fatalf("%d tokens for one (connection, org)", n)
 	}
 }
+
+// On PostgreSQL two first puts of one token can both see no row; the second's
+// insert then waits for the first and fails on the unique key. This test makes
+// that happen every time (a competing insert is held uncommitted until PutToken
+// waits on it) and requires PutToken to retry and update the row the other
+// transaction created.
+func TestPutTokenRetriesAnInsertRaceItLost(t *testing.T) {
+	t.Parallel()
+	if !testutil.IsPostgres() {
+		t.Skip("SQLite has one writer: two inserts of one row cannot interleave")
+	}
+	s, path := openStore(t)
+	seed(t, s)
+	raw := rawDB(t, path)
+	competitor, err := raw.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer competitor.Rollback() //nolint:errcheck // committed below
+	if _, err := competitor.Exec(`
+INSERT INTO oauth_tokens (id, connection_id, org_id, entity_id, access_token, status, created_at, updated_at)
+SELECT 'competitor', id, 'org-race', '', '\x00'::bytea, 'connected', now(), now() FROM oauth_connections WHERE name = 'graph'`); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	var put store.Token
+	go func() {
+		var err error
+		put, err = s.PutToken(context.Background(), store.Token{ConnectionName: "graph", OrgID: "org-race", AccessToken: "ours"})
+		done <- err
+	}()
+	for waiting := 0; waiting == 0; {
+		if err := raw.QueryRow(`SELECT COUNT(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()
+  AND query LIKE '%INSERT INTO oauth_tokens%' AND query NOT LIKE '%competitor%'`).Scan(&waiting); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("PutToken finished before the race: %v", err)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	if err := competitor.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("PutToken after losing the insert race: %v", err)
+	}
+	if put.ID != "competitor" || put.AccessToken != "ours" {
+		t.Fatalf("PutToken wrote %s/%q; want our token in the competitor's row", put.ID, put.AccessToken)
+	}
+}
