@@ -115,18 +115,8 @@ func (h *adminService) ListIntegrations(ctx context.Context, req *adminv1.ListIn
 	if err != nil {
 		return nil, err
 	}
-	resp := &adminv1.ListIntegrationsResponse{}
-	for _, in := range list {
-		out, err := integrationProto(in)
-		if err != nil {
-			return nil, err
-		}
-		resp.Integrations = append(resp.Integrations, out)
-	}
-	if n := len(list); n > 0 {
-		resp.NextPageToken = nextPageToken(page, n, list[n-1].Name)
-	}
-	return resp, nil
+	items, next, err := pageOf(page, list, func(in store.Integration) string { return in.Name }, integrationProto)
+	return &adminv1.ListIntegrationsResponse{Integrations: items, NextPageToken: next}, err
 }
 
 func (h *adminService) UpdateIntegration(ctx context.Context, req *adminv1.UpdateIntegrationRequest) (*adminv1.UpdateIntegrationResponse, error) {
@@ -336,14 +326,8 @@ func (h *adminService) ListConnections(ctx context.Context, req *adminv1.ListCon
 	if err != nil {
 		return nil, err
 	}
-	resp := &adminv1.ListConnectionsResponse{}
-	for _, c := range list {
-		resp.Connections = append(resp.Connections, connectionProto(c))
-	}
-	if n := len(list); n > 0 {
-		resp.NextPageToken = nextPageToken(page, n, list[n-1].Name)
-	}
-	return resp, nil
+	items, next, err := pageOf(page, list, func(c store.Connection) string { return c.Name }, infallible(connectionProto))
+	return &adminv1.ListConnectionsResponse{Connections: items, NextPageToken: next}, err
 }
 
 func (h *adminService) UpdateConnection(ctx context.Context, req *adminv1.UpdateConnectionRequest) (*adminv1.UpdateConnectionResponse, error) {
@@ -454,14 +438,8 @@ func (h *adminService) ListTokens(ctx context.Context, req *adminv1.ListTokensRe
 	if err != nil {
 		return nil, err
 	}
-	resp := &adminv1.ListTokensResponse{}
-	for _, t := range list {
-		resp.Tokens = append(resp.Tokens, tokenProto(t))
-	}
-	if n := len(list); n > 0 {
-		resp.NextPageToken = nextPageToken(page, n, list[n-1].ID)
-	}
-	return resp, nil
+	items, next, err := pageOf(page, list, func(t store.Token) string { return t.ID }, infallible(tokenProto))
+	return &adminv1.ListTokensResponse{Tokens: items, NextPageToken: next}, err
 }
 
 func (h *adminService) DeleteToken(ctx context.Context, req *adminv1.DeleteTokenRequest) (*adminv1.DeleteTokenResponse, error) {
@@ -566,14 +544,8 @@ func (h *adminService) ListApiKeys(ctx context.Context, req *adminv1.ListApiKeys
 	if err != nil {
 		return nil, err
 	}
-	resp := &adminv1.ListApiKeysResponse{}
-	for _, k := range list {
-		resp.ApiKeys = append(resp.ApiKeys, apiKeyProto(k))
-	}
-	if n := len(list); n > 0 {
-		resp.NextPageToken = nextPageToken(page, n, list[n-1].ID)
-	}
-	return resp, nil
+	items, next, err := pageOf(page, list, func(k store.APIKey) string { return k.ID }, infallible(apiKeyProto))
+	return &adminv1.ListApiKeysResponse{ApiKeys: items, NextPageToken: next}, err
 }
 
 func (h *adminService) RevokeApiKey(ctx context.Context, req *adminv1.RevokeApiKeyRequest) (*adminv1.RevokeApiKeyResponse, error) {
@@ -660,17 +632,15 @@ func (h *adminService) ListAuditEvents(ctx context.Context, req *adminv1.ListAud
 	if err != nil {
 		return nil, err
 	}
-	resp := &adminv1.ListAuditEventsResponse{}
-	for _, e := range events {
-		resp.Events = append(resp.Events, &adminv1.AuditEvent{
-			Id: e.ID, Time: timestamppb.New(e.Time), ApiKeyId: e.APIKeyID, Role: keyOf(roles, store.Role(e.Role)),
-			Method: e.Method, Integration: e.Integration, OrgId: e.OrgID, Outcome: e.Outcome, RequestId: e.RequestID, Detail: e.Detail,
-		})
+	items, next, err := pageOf(page, events, func(e store.AuditEvent) string { return e.ID }, infallible(auditEventProto))
+	return &adminv1.ListAuditEventsResponse{Events: items, NextPageToken: next}, err
+}
+
+func auditEventProto(e store.AuditEvent) *adminv1.AuditEvent {
+	return &adminv1.AuditEvent{
+		Id: e.ID, Time: timestamppb.New(e.Time), ApiKeyId: e.APIKeyID, Role: keyOf(roles, store.Role(e.Role)),
+		Method: e.Method, Integration: e.Integration, OrgId: e.OrgID, Outcome: e.Outcome, RequestId: e.RequestID, Detail: e.Detail,
 	}
-	if n := len(events); n > 0 {
-		resp.NextPageToken = nextPageToken(page, n, events[n-1].ID)
-	}
-	return resp, nil
 }
 
 // Encryption keys

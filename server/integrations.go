@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -71,21 +72,11 @@ func (h *integrationsService) ListMappings(ctx context.Context, req *integration
 	if err != nil {
 		return nil, err
 	}
-	resp := &integrationsv1.ListMappingsResponse{Mappings: make([]*integrationsv1.IntegrationMapping, 0, len(mappings))}
-	for _, m := range mappings {
-		if len(m.SecretKeys) > 0 {
-			notedSecrets(ctx, req.GetName(), caller(ctx).OrgID)
-		}
-		pm, err := mappingProto(m)
-		if err != nil {
-			return nil, err
-		}
-		resp.Mappings = append(resp.Mappings, pm)
+	if slices.ContainsFunc(mappings, func(m store.Mapping) bool { return len(m.SecretKeys) > 0 }) {
+		notedSecrets(ctx, req.GetName(), caller(ctx).OrgID)
 	}
-	if n := len(mappings); n > 0 {
-		resp.NextPageToken = nextPageToken(page, n, mappings[n-1].OrgID)
-	}
-	return resp, nil
+	items, next, err := pageOf(page, mappings, func(m store.Mapping) string { return m.OrgID }, mappingProto)
+	return &integrationsv1.ListMappingsResponse{Mappings: items, NextPageToken: next}, err
 }
 
 func (h *integrationsService) GetMapping(ctx context.Context, req *integrationsv1.GetMappingRequest) (*integrationsv1.GetMappingResponse, error) {

@@ -94,12 +94,26 @@ func (v *violations) page(size int32, token string) store.Page {
 	return p
 }
 
-// nextPageToken returns the token for the page after rows, or "" when rows did
-// not fill the page (so it was the last).
-func nextPageToken(p store.Page, returned int, lastKey string) string {
-	if returned < p.Limit {
-		return ""
+// pageOf converts one page of rows for a List response and returns the token of
+// the page after it: "" when the rows did not fill the page (it was the last),
+// else one that starts after the last row's sort key.
+func pageOf[T, P any](page store.Page, rows []T, sortKey func(T) string, convert func(T) (P, error)) ([]P, string, error) {
+	out := make([]P, 0, len(rows))
+	for _, r := range rows {
+		p, err := convert(r)
+		if err != nil {
+			return nil, "", err
+		}
+		out = append(out, p)
 	}
-	raw, _ := json.Marshal(pageToken{After: lastKey})
-	return base64.RawURLEncoding.EncodeToString(raw)
+	if len(rows) == 0 || len(rows) < page.Limit {
+		return out, "", nil
+	}
+	raw, _ := json.Marshal(pageToken{After: sortKey(rows[len(rows)-1])})
+	return out, base64.RawURLEncoding.EncodeToString(raw), nil
+}
+
+// infallible adapts a conversion that cannot fail to pageOf.
+func infallible[T, P any](convert func(T) P) func(T) (P, error) {
+	return func(t T) (P, error) { return convert(t), nil }
 }
