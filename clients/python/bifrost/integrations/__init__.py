@@ -130,12 +130,13 @@ def _mapping(m: pb.IntegrationMapping) -> IntegrationMappingResponse:
     )
 
 
-async def _call(method, request):
-    """Calls method; NOT_FOUND becomes None, other failures exceptions."""
+async def _call(method, request, *, none_if_not_found: bool = True):
+    """Calls method; NOT_FOUND becomes None where the SDK page says so, other
+    failures become exceptions."""
     try:
         return await method(request, metadata=_channel.metadata())
     except grpc.aio.AioRpcError as err:
-        if err.code() == grpc.StatusCode.NOT_FOUND:
+        if none_if_not_found and err.code() == grpc.StatusCode.NOT_FOUND:
             return None
         raise translate(err) from None
 
@@ -196,13 +197,11 @@ async def upsert_mapping(
     cfg = struct_pb2.Struct()
     if config:
         cfg.update(config)
-    try:
-        resp = await _stub().UpsertMapping(
-            pb.UpsertMappingRequest(name=name, org_id=_org(org_id), entity_id=entity_id or "", entity_name=entity_name or "", config=cfg),
-            metadata=_channel.metadata(),
-        )
-    except grpc.aio.AioRpcError as err:
-        raise translate(err) from None
+    resp = await _call(
+        _stub().UpsertMapping,
+        pb.UpsertMappingRequest(name=name, org_id=_org(org_id), entity_id=entity_id or "", entity_name=entity_name or "", config=cfg),
+        none_if_not_found=False,
+    )
     return _mapping(resp.mapping)
 
 
@@ -211,8 +210,5 @@ async def delete_mapping(
     org_id: str,
 ) -> bool:
     """Delete an organization mapping for an integration; False if there was none."""
-    try:
-        resp = await _stub().DeleteMapping(pb.DeleteMappingRequest(name=name, org_id=_org(org_id)), metadata=_channel.metadata())
-    except grpc.aio.AioRpcError as err:
-        raise translate(err) from None
+    resp = await _call(_stub().DeleteMapping, pb.DeleteMappingRequest(name=name, org_id=_org(org_id)), none_if_not_found=False)
     return resp.deleted
