@@ -61,21 +61,12 @@ func TestDevModeStartsServesAndStopsGracefully(t *testing.T) {
 			t.Fatalf("%s: %v, mode %v; want 0600", name, err, info.Mode().Perm())
 		}
 	}
-	adminKey, err := os.ReadFile(filepath.Join(dir, "admin.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn, err := grpc.NewClient(d.grpcListener.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn, authed := dialAsAdmin(t, d, dir)
 	c := integrationsv1.NewIntegrationsServiceClient(conn)
-	_, err = c.GetIntegration(ctx, &integrationsv1.GetIntegrationRequest{Name: "Unknown"})
+	_, err := c.GetIntegration(ctx, &integrationsv1.GetIntegrationRequest{Name: "Unknown"})
 	if status.Code(err) != codes.Unauthenticated {
 		t.Fatalf("without a key: %v, want UNAUTHENTICATED", err)
 	}
-	authed := metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+strings.TrimSpace(string(adminKey)))
 	_, err = c.GetIntegration(authed, &integrationsv1.GetIntegrationRequest{Name: "Unknown"})
 	if status.Code(err) != codes.NotFound {
 		t.Fatalf("with the admin key: %v, want NOT_FOUND", err)
@@ -113,6 +104,22 @@ func TestDevModeStartsServesAndStopsGracefully(t *testing.T) {
 	if err := stop(); err != nil {
 		t.Fatalf("run after shutdown: %v", err)
 	}
+}
+
+// dialAsAdmin connects to d in plaintext and returns a context carrying the
+// admin key integrationsd wrote to dir.
+func dialAsAdmin(t *testing.T, d *daemon, dir string) (*grpc.ClientConn, context.Context) {
+	t.Helper()
+	key, err := os.ReadFile(filepath.Join(dir, "admin.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := grpc.NewClient(d.grpcListener.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn, metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer "+strings.TrimSpace(string(key)))
 }
 
 // noEnv is an environment with no BIFROST_* or OTEL_* variables.

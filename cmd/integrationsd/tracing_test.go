@@ -3,16 +3,11 @@ package main
 import (
 	"context"
 	"net"
-	"os"
-	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/metadata"
 
 	integrationsv1 "github.com/bifrost/integrations/gen/bifrost/integrations/v1"
 )
@@ -53,16 +48,7 @@ func TestTracesGoToTheOTLPEndpointTheEnvironmentNames(t *testing.T) {
 	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
 	dir := t.TempDir()
 	d, stop := runDaemon(t, lookup, dir)
-	key, err := os.ReadFile(filepath.Join(dir, "admin.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn, err := grpc.NewClient(d.grpcListener.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	callCtx := metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer "+strings.TrimSpace(string(key)))
+	conn, callCtx := dialAsAdmin(t, d, dir)
 	_, _ = integrationsv1.NewIntegrationsServiceClient(conn).GetIntegration(callCtx, &integrationsv1.GetIntegrationRequest{Name: "Traced"})
 	if err := stop(); err != nil { // shutdown flushes the spans
 		t.Fatal(err)
