@@ -257,7 +257,8 @@ func tokenID(t *testing.T, f *refreshFixture, org string) string {
 
 func TestProviderOutageBacksOffServesOldTokenAndRecovers(t *testing.T) {
 	t.Parallel()
-	f := newRefreshFixture(t, time.Hour, oauth.Options{BackoffBase: 300 * time.Millisecond, BackoffMax: time.Second})
+	clock := testutil.NewClock()
+	f := newRefreshFixture(t, time.Hour, oauth.Options{BackoffBase: time.Minute, BackoffMax: time.Hour, Now: clock.Now})
 	ctx := context.Background()
 	old, _ := f.putIssued(t, "org-a", time.Now().Add(2*time.Minute))
 	f.provider.FailNext(http.StatusServiceUnavailable)
@@ -278,8 +279,9 @@ func TestProviderOutageBacksOffServesOldTokenAndRecovers(t *testing.T) {
 	if n := f.provider.Calls("refresh_token"); n != calls {
 		t.Fatalf("%d provider calls during backoff", n-calls)
 	}
-	// ...and after it, the next read refreshes and the token is CONNECTED again.
-	time.Sleep(400 * time.Millisecond)
+	// ...and after it (one minute plus at most 20% jitter), the next read
+	// refreshes and the token is CONNECTED again.
+	clock.Advance(73 * time.Second)
 	o, err = f.get(ctx, &integrationsv1.GetIntegrationRequest{Name: "Graph", OrgId: "org-a"})
 	if err != nil || o.GetAccessToken() == old || o.GetStatus() != integrationsv1.ConnectionStatus_CONNECTION_STATUS_CONNECTED {
 		t.Fatalf("after the outage: %v, %v", o, err)
