@@ -47,13 +47,14 @@ var migrations embed.FS
 type Store struct {
 	// SQLite allows one writer at a time: writes go through one connection so they
 	// queue in Go instead of failing with SQLITE_BUSY, while reads use a pool.
-	write  *sqlx.DB
-	read   *sqlx.DB
-	keys   *sqlx.DB
-	stmts  *stmtCache // prepared statements of the read pool
-	cache  *readCache
-	cipher Cipher
-	now    func() time.Time
+	write       *sqlx.DB
+	read        *sqlx.DB
+	keys        *sqlx.DB
+	stmts       *stmtCache // prepared statements of the read pool
+	generations *generationReader
+	cache       *readCache
+	cipher      Cipher
+	now         func() time.Time
 }
 
 // Option configures a Store.
@@ -138,6 +139,7 @@ func SQLitePath(dbURL string) (string, error) {
 
 func newStore(write, read, keys *sqlx.DB, cipher Cipher, opts []Option) *Store {
 	s := &Store{write: write, read: read, keys: keys, stmts: &stmtCache{db: read}, cache: newReadCache(), cipher: cipher, now: time.Now}
+	s.generations = newGenerationReader(s.reader())
 	for _, opt := range opts {
 		opt(s)
 	}
@@ -163,38 +165,6 @@ func migrate(ctx context.Context, db *sql.DB, dialect goose.Dialect, dir string,
 func (s *Store) Close() error {
 	s.stmts.close()
 	return errors.Join(s.read.Close(), s.write.Close(), s.keys.Close())
-}
-
-// Generation is the counter every tracked write advances. Within a context from
-// WithGenerationScope it is read once and reused.
-func (s *Store) Generation(ctx context.Context) (int64, error) {
-	scope, _ := ctx.Value(generationScopeKey{}).(*generationScope)
-	if scope != nil && scope.read {
-		return scope.value, nil
-	}
-	var g int64
-	if err := sqlx.GetContext(ctx, s.reader(), &g, `SELECT value FROM generation WHERE id = 1`); err != nil {
-		return 0, fmt.Errorf("reading the generation: %w", err)
-	}
-	if scope != nil {
-		scope.value, scope.read = g, true
-	}
-	return g, nil
-}
-
-type generationScopeKey struct{}
-
-// generationScope is not safe for concurrent use: one call, one goroutine.
-type generationScope struct {
-	value int64
-	read  bool
-}
-
-// WithGenerationScope returns a context in which the generation is read once:
-// one gRPC call checks its caches against one reading (a change made during
-// the call is seen from the next call on).
-func WithGenerationScope(ctx context.Context) context.Context {
-	return context.WithValue(ctx, generationScopeKey{}, &generationScope{})
 }
 
 // Pools returns the read and write connection pools, for their metrics.

@@ -1,0 +1,110 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+)
+
+// generationReadTimeout bounds one shared read of the generation; it is not
+// any one caller's context, since it answers many.
+const generationReadTimeout = 10 * time.Second
+
+// Generation is the counter every tracked write advances. Within a context from
+// WithGenerationScope it is read once and reused.
+func (s *Store) Generation(ctx context.Context) (int64, error) {
+	scope, _ := ctx.Value(generationScopeKey{}).(*generationScope)
+	if scope != nil && scope.read {
+		return scope.value, nil
+	}
+	g, err := s.generations.read(ctx)
+	if err != nil {
+		return 0, err
+	}
+	if scope != nil {
+		scope.value, scope.read = g, true
+	}
+	return g, nil
+}
+
+type generationScopeKey struct{}
+
+// generationScope is not safe for concurrent use: one call, one goroutine.
+type generationScope struct {
+	value int64
+	read  bool
+}
+
+// WithGenerationScope returns a context in which the generation is read once:
+// one gRPC call checks its caches against one reading (a change made during
+// the call is seen from the next call on).
+func WithGenerationScope(ctx context.Context) context.Context {
+	return context.WithValue(ctx, generationScopeKey{}, &generationScope{})
+}
+
+// generationReader shares one SELECT of the generation among the calls that
+// want it at the same time, so that under load the check costs a fraction of a
+// query per call. It never answers a caller with a read that began before the
+// caller asked: a write committed before a call started (an API key revoked,
+// say) is always seen by that call, on every replica.
+type generationReader struct {
+	query func(context.Context) (int64, error)
+
+	mu      sync.Mutex
+	reading bool             // a read is in flight
+	next    *generationBatch // callers waiting for the read after it
+}
+
+type generationBatch struct {
+	done  chan struct{}
+	value int64
+	err   error
+}
+
+func newGenerationReader(db sqlx.QueryerContext) *generationReader {
+	return &generationReader{query: func(ctx context.Context) (int64, error) {
+		var g int64
+		if err := sqlx.GetContext(ctx, db, &g, `SELECT value FROM generation WHERE id = 1`); err != nil {
+			return 0, fmt.Errorf("reading the generation: %w", err)
+		}
+		return g, nil
+	}}
+}
+
+func (r *generationReader) read(ctx context.Context) (int64, error) {
+	r.mu.Lock()
+	if r.next == nil {
+		r.next = &generationBatch{done: make(chan struct{})}
+	}
+	batch := r.next
+	if !r.reading {
+		r.reading, r.next = true, nil
+		go r.run(batch)
+	}
+	r.mu.Unlock()
+	select {
+	case <-batch.done:
+		return batch.value, batch.err
+	case <-ctx.Done():
+		return 0, fmt.Errorf("reading the generation: %w", ctx.Err())
+	}
+}
+
+// run reads for batch, then for each batch that gathered meanwhile, until none
+// did. It runs on its own goroutine so that every caller, the first included,
+// stops waiting when its own context ends.
+func (r *generationReader) run(batch *generationBatch) {
+	for batch != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), generationReadTimeout)
+		batch.value, batch.err = r.query(ctx)
+		cancel()
+		close(batch.done)
+		r.mu.Lock()
+		batch, r.next = r.next, nil
+		r.reading = batch != nil
+		r.mu.Unlock()
+	}
+}

@@ -1,0 +1,76 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// TestGenerationReadsAreSharedButNeverOlderThanTheCall drives many concurrent
+// callers, each of which "commits a write" (advances the counter the fake
+// query returns) right before it asks: every answer must include its own
+// write, and far fewer queries than calls must have run.
+func TestGenerationReadsAreSharedButNeverOlderThanTheCall(t *testing.T) {
+	t.Parallel()
+	var committed, queries atomic.Int64
+	r := &generationReader{query: func(context.Context) (int64, error) {
+		queries.Add(1)
+		seen := committed.Load()
+		time.Sleep(time.Millisecond) // a query takes a while: callers pile up meanwhile
+		return seen, nil
+	}}
+	const callers, callsEach = 32, 20
+	var wg sync.WaitGroup
+	for range callers {
+		wg.Go(func() {
+			for range callsEach {
+				mine := committed.Add(1)
+				got, err := r.read(context.Background())
+				if err != nil || got < mine {
+					t.Errorf("read = %d, %v after the caller's own write %d: a stale read was shared", got, err, mine)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if n := queries.Load(); n > callers*callsEach/2 {
+		t.Fatalf("%d queries for %d calls: reads were not shared", n, callers*callsEach)
+	}
+}
+
+func TestGenerationReadErrorReachesItsBatchAndTheNextReadTriesAgain(t *testing.T) {
+	t.Parallel()
+	fail := errors.New("database gone")
+	var calls atomic.Int64
+	r := &generationReader{query: func(context.Context) (int64, error) {
+		if calls.Add(1) == 1 {
+			return 0, fail
+		}
+		return 7, nil
+	}}
+	if _, err := r.read(context.Background()); !errors.Is(err, fail) {
+		t.Fatalf("first read: %v, want the query's error", err)
+	}
+	if g, err := r.read(context.Background()); err != nil || g != 7 {
+		t.Fatalf("second read: %d, %v; want a fresh query's answer", g, err)
+	}
+}
+
+func TestGenerationReadStopsWaitingWhenTheCallersContextEnds(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	r := &generationReader{query: func(context.Context) (int64, error) {
+		<-release
+		return 1, nil
+	}}
+	defer close(release)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if _, err := r.read(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("read on a hung database: %v, want the caller's deadline", err)
+	}
+}
