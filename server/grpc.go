@@ -59,6 +59,11 @@ func (s *Server) NewGRPCServer(healthServer *health.Server, opts ...grpc.ServerO
 	}
 	opts = append(opts,
 		grpc.MaxRecvMsgSize(maxRequestBytes),
+		// A call's stack grows through the interceptors, the store and cgo to
+		// tens of KB; a fresh goroutine per call pays to grow and copy it every
+		// time. Reused workers keep their grown stacks (grpc-go falls back to
+		// a new goroutine when all are busy).
+		grpc.NumStreamWorkers(128),
 		grpc.ChainUnaryInterceptor(
 			metrics.UnaryServerInterceptor(),
 			recovery.UnaryServerInterceptor(recoverToInternal),
