@@ -52,7 +52,7 @@ const apiKeySelect = `SELECT id, name, role, org_id, created_at, expires_at, rev
 // chosen by the caller, because it is part of the key handed out.
 func (s *Store) CreateAPIKey(ctx context.Context, k APIKey, hash []byte) (APIKey, error) {
 	var out APIKey
-	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+	err := s.inTx(ctx, func(tx writeTx) error {
 		_, err := tx.ExecContext(ctx, `
 INSERT INTO api_keys (id, name, key_hash, role, org_id, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
 			k.ID, k.Name, hash, string(k.Role), k.OrgID, s.timestamp(), nullTime(k.ExpiresAt))
@@ -104,7 +104,7 @@ func (s *Store) ListAPIKeys(ctx context.Context, page Page) ([]APIKey, error) {
 // RevokeAPIKey marks a key revoked; revoking twice keeps the first time.
 func (s *Store) RevokeAPIKey(ctx context.Context, id string) (APIKey, error) {
 	var out APIKey
-	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+	err := s.inTx(ctx, func(tx writeTx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?`, s.timestamp(), id)
 		if err != nil {
 			return translate(err, fmt.Sprintf("api key %s", id))

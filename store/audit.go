@@ -33,7 +33,7 @@ const auditRowsPerInsert = 100
 // InsertAuditEvents writes a batch in one transaction, many rows per statement:
 // one round trip to the database per hundred events instead of per event.
 func (s *Store) InsertAuditEvents(ctx context.Context, events []AuditEvent) error {
-	return s.inUntrackedTx(ctx, func(tx *sqlx.Tx) error {
+	return s.inUntrackedTx(ctx, func(tx writeTx) error {
 		for len(events) > 0 {
 			n := min(len(events), auditRowsPerInsert)
 			var query strings.Builder
@@ -107,7 +107,7 @@ func (s *Store) PruneAuditEvents(ctx context.Context, before time.Time) (int64, 
 	var total int64
 	for {
 		var n int64
-		err := s.inUntrackedTx(ctx, func(tx *sqlx.Tx) error {
+		err := s.inUntrackedTx(ctx, func(tx writeTx) error {
 			res, err := tx.ExecContext(ctx, `DELETE FROM audit_events WHERE id IN (SELECT id FROM audit_events WHERE time < ? LIMIT 1000)`, before.UTC())
 			if err != nil {
 				return fmt.Errorf("pruning audit events: %w", err)

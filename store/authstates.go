@@ -33,7 +33,7 @@ var (
 
 // CreateAuthState stores a pending connect; the verifier is sealed.
 func (s *Store) CreateAuthState(ctx context.Context, a AuthState) error {
-	return s.inUntrackedTx(ctx, func(tx *sqlx.Tx) error {
+	return s.inUntrackedTx(ctx, func(tx writeTx) error {
 		conn, err := s.getConnection(ctx, tx, a.ConnectionName)
 		if err != nil {
 			return err
@@ -63,7 +63,7 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, id, a.StateHash, conn.ID, a.OrgID, integ
 // with ErrInvalid wrapping the reason.
 func (s *Store) ConsumeAuthState(ctx context.Context, stateHash []byte) (AuthState, error) {
 	var out AuthState
-	err := s.inUntrackedTx(ctx, func(tx *sqlx.Tx) error {
+	err := s.inUntrackedTx(ctx, func(tx writeTx) error {
 		var row struct {
 			ID          string         `db:"id"`
 			Connection  string         `db:"connection"`
@@ -108,7 +108,7 @@ WHERE st.state_hash = ?`, stateHash)
 
 // PruneAuthStates deletes states that expired before before.
 func (s *Store) PruneAuthStates(ctx context.Context, before time.Time) error {
-	return s.inUntrackedTx(ctx, func(tx *sqlx.Tx) error {
+	return s.inUntrackedTx(ctx, func(tx writeTx) error {
 		_, err := tx.ExecContext(ctx, `DELETE FROM oauth_states WHERE expires_at < ?`, before.UTC())
 		return err
 	})

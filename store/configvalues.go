@@ -63,7 +63,7 @@ func (s *Store) loadConfig(ctx context.Context, q sqlx.QueryerContext, t configT
 
 // patchConfig applies a validated patch: keys with a value are set, keys with nil
 // removed. A replaced value gets a new row, and so a new associated data.
-func (s *Store) patchConfig(ctx context.Context, tx *sqlx.Tx, t configTable, ownerID string, schema config.Schema, patch map[string]any) error {
+func (s *Store) patchConfig(ctx context.Context, tx writeTx, t configTable, ownerID string, schema config.Schema, patch map[string]any) error {
 	keys := make([]string, 0, len(patch))
 	for k := range patch {
 		keys = append(keys, k)
@@ -120,7 +120,7 @@ func loadSchema(ctx context.Context, q sqlx.QueryerContext, integrationID string
 	return schema, nil
 }
 
-func replaceSchema(ctx context.Context, tx *sqlx.Tx, integrationID string, schema config.Schema) error {
+func replaceSchema(ctx context.Context, tx writeTx, integrationID string, schema config.Schema) error {
 	if _, err := tx.ExecContext(ctx, `DELETE FROM config_fields WHERE integration_id = ?`, integrationID); err != nil {
 		return fmt.Errorf("replacing config schema: %w", err)
 	}

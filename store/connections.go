@@ -67,7 +67,7 @@ func (s *Store) CreateConnection(ctx context.Context, c Connection) (Connection,
 		c.RefreshMargin = DefaultRefreshMargin
 	}
 	var out Connection
-	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+	err := s.inTx(ctx, func(tx writeTx) error {
 		c.ID = newID()
 		c.CreatedAt = s.timestamp()
 		if err := s.writeConnection(ctx, tx, c, `
@@ -85,7 +85,7 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`); err != nil {
 
 // writeConnection runs an INSERT or UPDATE whose placeholders come in the order
 // of the INSERT in CreateConnection; the last three are name, created_at, id.
-func (s *Store) writeConnection(ctx context.Context, tx *sqlx.Tx, c Connection, query string) error {
+func (s *Store) writeConnection(ctx context.Context, tx writeTx, c Connection, query string) error {
 	secret, err := s.sealOptional("oauth_connections", "client_secret", c.ID, c.ClientSecret)
 	if err != nil {
 		return err
@@ -171,7 +171,7 @@ func (s *Store) ListConnections(ctx context.Context, page Page) ([]Connection, e
 // result unless update fails; name, ID and creation time cannot change.
 func (s *Store) UpdateConnection(ctx context.Context, name string, update func(*Connection) error) (Connection, error) {
 	var out Connection
-	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+	err := s.inTx(ctx, func(tx writeTx) error {
 		c, err := s.getConnection(ctx, tx, name)
 		if err != nil {
 			return err
@@ -203,7 +203,7 @@ WHERE id = ?`); err != nil {
 // DeleteConnection removes the connection and its tokens. It fails with ErrInUse
 // while an integration links to it.
 func (s *Store) DeleteConnection(ctx context.Context, name string) error {
-	return s.inTx(ctx, func(tx *sqlx.Tx) error {
+	return s.inTx(ctx, func(tx writeTx) error {
 		what := fmt.Sprintf("oauth connection %q", name)
 		var users []string
 		err := sqlx.SelectContext(ctx, tx, &users, `

@@ -48,7 +48,7 @@ func (s *Store) DataKeys(ctx context.Context) ([]DataKey, error) {
 // transaction. It fails with ErrAlreadyExists when the ID is taken (another
 // replica rotated at the same moment).
 func (s *Store) AddDataKey(ctx context.Context, id uint32, wrapped []byte) error {
-	return s.inTx(ctx, func(tx *sqlx.Tx) error {
+	return s.inTx(ctx, func(tx writeTx) error {
 		now := s.timestamp()
 		if _, err := tx.ExecContext(ctx, `UPDATE data_keys SET current = FALSE, superseded_at = ? WHERE current`, now); err != nil {
 			return fmt.Errorf("superseding the current data key: %w", err)
@@ -60,7 +60,7 @@ func (s *Store) AddDataKey(ctx context.Context, id uint32, wrapped []byte) error
 
 // DeleteDataKey removes a data key that is not current and seals nothing.
 func (s *Store) DeleteDataKey(ctx context.Context, id uint32) error {
-	return s.inTx(ctx, func(tx *sqlx.Tx) error {
+	return s.inTx(ctx, func(tx writeTx) error {
 		counts, err := ciphertextCounts(ctx, tx)
 		if err != nil {
 			return err
@@ -109,7 +109,7 @@ func (s *Store) Reencrypt(ctx context.Context, current uint32, limit int) (int, 
 	done := 0
 	// Untracked: values change their ciphertext, not their plaintext, so what
 	// caches hold stays right.
-	err := s.inUntrackedTx(ctx, func(tx *sqlx.Tx) error {
+	err := s.inUntrackedTx(ctx, func(tx writeTx) error {
 		for _, c := range secretColumns {
 			if done >= limit {
 				return nil

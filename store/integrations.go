@@ -52,7 +52,7 @@ func (s *Store) CreateIntegration(ctx context.Context, in Integration) (Integrat
 		return Integration{}, err
 	}
 	var out Integration
-	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+	err := s.inTx(ctx, func(tx writeTx) error {
 		connID, err := connectionIDByName(ctx, tx, in.ConnectionName)
 		if err != nil {
 			return err
@@ -155,7 +155,7 @@ type IntegrationUpdate struct {
 // UpdateIntegration applies u to the integration called name.
 func (s *Store) UpdateIntegration(ctx context.Context, name string, u IntegrationUpdate) (Integration, error) {
 	var out Integration
-	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+	err := s.inTx(ctx, func(tx writeTx) error {
 		cur, err := s.getIntegration(ctx, tx, name)
 		if err != nil {
 			return err
@@ -207,7 +207,7 @@ WHERE id = ?`, cur.Description, cur.DefaultEntityID, connID, s.timestamp(), cur.
 
 // checkStoredValuesFit refuses a schema under which stored values would lose
 // their meaning: a key with values must stay, with its type.
-func checkStoredValuesFit(ctx context.Context, tx *sqlx.Tx, cur Integration, schema config.Schema) error {
+func checkStoredValuesFit(ctx context.Context, tx writeTx, cur Integration, schema config.Schema) error {
 	var keys []string
 	err := sqlx.SelectContext(ctx, tx, &keys, `
 SELECT key FROM integration_config WHERE integration_id = ?
@@ -230,7 +230,7 @@ ORDER BY key`, cur.ID, cur.ID)
 
 // DeleteIntegration removes the integration, its schema, defaults and mappings.
 func (s *Store) DeleteIntegration(ctx context.Context, name string) error {
-	return s.inTx(ctx, func(tx *sqlx.Tx) error {
+	return s.inTx(ctx, func(tx writeTx) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM integrations WHERE name = ?`, name)
 		if err != nil {
 			return translate(err, fmt.Sprintf("integration %q", name))

@@ -139,7 +139,7 @@ func (s *Store) UpsertMapping(ctx context.Context, u MappingUpsert) (Mapping, er
 
 func (s *Store) upsertMapping(ctx context.Context, u MappingUpsert) (Mapping, error) {
 	var out Mapping
-	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+	err := s.inTx(ctx, func(tx writeTx) error {
 		var err error
 		out, err = s.upsertMappingTx(ctx, tx, u)
 		return err
@@ -149,7 +149,7 @@ func (s *Store) upsertMapping(ctx context.Context, u MappingUpsert) (Mapping, er
 
 // upsertMappingTx is UpsertMapping inside tx, for writes that change a mapping
 // along with other rows (connecting an account links its token).
-func (s *Store) upsertMappingTx(ctx context.Context, tx *sqlx.Tx, u MappingUpsert) (Mapping, error) {
+func (s *Store) upsertMappingTx(ctx context.Context, tx writeTx, u MappingUpsert) (Mapping, error) {
 	in, err := s.getIntegration(ctx, tx, u.Integration)
 	if err != nil {
 		return Mapping{}, err
@@ -202,7 +202,7 @@ ON CONFLICT (id) DO UPDATE SET entity_id = excluded.entity_id, entity_name = exc
 }
 
 // checkTokenFits refuses a token of another connection than the integration's.
-func checkTokenFits(ctx context.Context, tx *sqlx.Tx, in Integration, tokenID string) error {
+func checkTokenFits(ctx context.Context, tx writeTx, in Integration, tokenID string) error {
 	var connID string
 	err := sqlx.GetContext(ctx, tx, &connID, `SELECT connection_id FROM oauth_tokens WHERE id = ?`, tokenID)
 	if err != nil {
@@ -225,7 +225,7 @@ func keepIfEmpty(v, stored string) string {
 // there was none.
 func (s *Store) DeleteMapping(ctx context.Context, integration, orgID string) (bool, error) {
 	var deleted bool
-	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+	err := s.inTx(ctx, func(tx writeTx) error {
 		in, err := s.getIntegration(ctx, tx, integration)
 		if err != nil {
 			return err

@@ -66,7 +66,7 @@ type preparedQueryer struct {
 }
 
 // unprepared is where a query runs without a statement.
-func (q preparedQueryer) unprepared() sqlx.QueryerContext {
+func (q preparedQueryer) unprepared() sqlx.ExtContext {
 	if q.tx != nil {
 		return q.tx
 	}
@@ -111,4 +111,11 @@ func (q preparedQueryer) QueryRowxContext(ctx context.Context, query string, arg
 		return st.QueryRowxContext(ctx, args...)
 	}
 	return q.unprepared().QueryRowxContext(ctx, query, args...)
+}
+
+func (q preparedQueryer) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if st := q.stmt(ctx, query); st != nil {
+		return st.ExecContext(ctx, args...)
+	}
+	return q.unprepared().ExecContext(ctx, query, args...)
 }

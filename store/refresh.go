@@ -52,7 +52,7 @@ func (s *Store) ConnectionByID(ctx context.Context, id string) (Connection, erro
 // owner holds an unexpired claim. It reports whether owner now holds it.
 func (s *Store) AcquireLease(ctx context.Context, id, owner string, until time.Time) (bool, error) {
 	var acquired bool
-	err := s.inUntrackedTx(ctx, func(tx *sqlx.Tx) error {
+	err := s.inUntrackedTx(ctx, func(tx writeTx) error {
 		res, err := tx.ExecContext(ctx, `
 UPDATE oauth_tokens SET lease_owner = ?, lease_until = ?
 WHERE id = ? AND (lease_owner IS NULL OR lease_owner = ? OR lease_until < ?)`,
@@ -69,7 +69,7 @@ WHERE id = ? AND (lease_owner IS NULL OR lease_owner = ? OR lease_until < ?)`,
 
 // ReleaseLease gives up owner's claim, if it still holds it.
 func (s *Store) ReleaseLease(ctx context.Context, id, owner string) error {
-	return s.inUntrackedTx(ctx, func(tx *sqlx.Tx) error {
+	return s.inUntrackedTx(ctx, func(tx writeTx) error {
 		_, err := tx.ExecContext(ctx, `UPDATE oauth_tokens SET lease_owner = NULL, lease_until = NULL WHERE id = ? AND lease_owner = ?`, id, owner)
 		if err != nil {
 			return fmt.Errorf("releasing refresh lease: %w", err)
@@ -94,7 +94,7 @@ type Refreshed struct {
 // ErrLeaseLost and nothing is written.
 func (s *Store) StoreRefreshed(ctx context.Context, id, owner string, version int64, r Refreshed) (Token, error) {
 	var out Token
-	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
+	err := s.inTx(ctx, func(tx writeTx) error {
 		var row struct {
 			ConnectionID string `db:"connection_id"`
 			HasRefresh   bool   `db:"has_refresh"`
@@ -163,7 +163,7 @@ type RefreshFailure struct {
 // RecordRefreshFailure records a failed refresh and releases owner's lease. It
 // writes nothing when the token changed meanwhile (a new token was put).
 func (s *Store) RecordRefreshFailure(ctx context.Context, id, owner string, version int64, f RefreshFailure) error {
-	return s.inTx(ctx, func(tx *sqlx.Tx) error {
+	return s.inTx(ctx, func(tx writeTx) error {
 		_, err := tx.ExecContext(ctx, `
 UPDATE oauth_tokens SET status = ?, status_message = ?, last_error = ?, next_refresh_at = ?,
     failures = failures + 1, updated_at = ?, lease_owner = NULL, lease_until = NULL
@@ -210,7 +210,7 @@ func (s *Store) ClientCredentialsToken(ctx context.Context, conn Connection, org
 	if !errors.Is(err, ErrNotFound) {
 		return t, err
 	}
-	err = s.inTx(ctx, func(tx *sqlx.Tx) error {
+	err = s.inTx(ctx, func(tx writeTx) error {
 		id := newID()
 		access, err := s.seal("oauth_tokens", "access_token", id, "")
 		if err != nil {

@@ -51,6 +51,7 @@ type Store struct {
 	read        *sqlx.DB
 	keys        *sqlx.DB
 	stmts       *stmtCache // prepared statements of the read pool
+	writeStmts  *stmtCache // and of the write pool
 	generations *generationReader
 	cache       *readCache
 	cipher      Cipher
@@ -138,7 +139,7 @@ func SQLitePath(dbURL string) (string, error) {
 }
 
 func newStore(write, read, keys *sqlx.DB, cipher Cipher, opts []Option) *Store {
-	s := &Store{write: write, read: read, keys: keys, stmts: &stmtCache{db: read}, cache: newReadCache(), cipher: cipher, now: time.Now}
+	s := &Store{write: write, read: read, keys: keys, stmts: &stmtCache{db: read}, writeStmts: &stmtCache{db: write}, cache: newReadCache(), cipher: cipher, now: time.Now}
 	s.generations = newGenerationReader(s.reader())
 	for _, opt := range opts {
 		opt(s)
@@ -164,6 +165,7 @@ func migrate(ctx context.Context, db *sql.DB, dialect goose.Dialect, dir string,
 // Close closes the database.
 func (s *Store) Close() error {
 	s.stmts.close()
+	s.writeStmts.close()
 	return errors.Join(s.read.Close(), s.write.Close(), s.keys.Close())
 }
 
@@ -191,32 +193,40 @@ func (s *Store) Ping(ctx context.Context) error { return s.read.PingContext(ctx)
 
 // inTx runs fn in a write transaction, committing if it returns nil, and
 // advances the generation so that every replica's caches see the change.
-func (s *Store) inTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
+func (s *Store) inTx(ctx context.Context, fn func(tx writeTx) error) error {
 	return s.runTx(ctx, true, fn)
 }
 
 // inUntrackedTx is inTx for writes that change nothing a read serves (audit
 // events, refresh leases), so caches stay valid.
-func (s *Store) inUntrackedTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
+func (s *Store) inUntrackedTx(ctx context.Context, fn func(tx writeTx) error) error {
 	return s.runTx(ctx, false, fn)
 }
 
-func (s *Store) runTx(ctx context.Context, tracked bool, fn func(tx *sqlx.Tx) error) error {
-	tx, err := s.write.BeginTxx(ctx, nil)
+// writeTx is what a write transaction's statements run through: prepared
+// statements of the write pool, bound to the transaction.
+type writeTx interface {
+	sqlx.QueryerContext
+	sqlx.ExecerContext
+}
+
+func (s *Store) runTx(ctx context.Context, tracked bool, fn func(tx writeTx) error) error {
+	sqlTx, err := s.write.BeginTxx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
+	tx := preparedQueryer{cache: s.writeStmts, tx: sqlTx}
 	if err := fn(tx); err != nil {
-		_ = tx.Rollback()
+		_ = sqlTx.Rollback()
 		return err
 	}
 	if tracked {
 		if _, err := tx.ExecContext(ctx, `UPDATE generation SET value = value + 1 WHERE id = 1`); err != nil {
-			_ = tx.Rollback()
+			_ = sqlTx.Rollback()
 			return fmt.Errorf("advancing the generation: %w", err)
 		}
 	}
-	if err := tx.Commit(); err != nil {
+	if err := sqlTx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
 	return nil
