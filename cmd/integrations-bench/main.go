@@ -2,7 +2,7 @@
 // loopback: GetIntegration against the health Check (the cost of a gRPC call that
 // does nothing) on the same connection, the same read with 100 and 100,000
 // mappings, UpsertMapping throughput, peak memory, and reads while tokens expire
-// every minute at a slow provider. Compared figures come from interleaved rounds
+// every 45 seconds at a slow provider. Compared figures come from interleaved rounds
 // of one run, so machine noise hits both sides alike; it prints ratios and
 // whether each target holds.
 package main
@@ -39,10 +39,10 @@ func main() {
 	flag.IntVar(&c.inFlight, "concurrency", 32, "calls in flight for the concurrent figures")
 	flag.IntVar(&c.mappings, "mappings", 100_000, "mappings of the large integration")
 	flag.IntVar(&c.integrations, "integrations", 1000, "integrations in the database")
-	flag.DurationVar(&c.refreshDuration, "refresh-duration", 2*time.Minute, "length of the token refresh scenario")
+	flag.DurationVar(&c.refreshDuration, "refresh-duration", 40*time.Second, "length of the token refresh scenario")
 	flag.DurationVar(&c.refreshRound, "refresh-round", 10*time.Second, "round length in the refresh scenario")
 	flag.DurationVar(&c.providerDelay, "provider-delay", 300*time.Millisecond, "how slowly the refresh scenario's provider answers")
-	flag.DurationVar(&c.tokenLifetime, "token-lifetime", time.Minute, "how long the refresh scenario's tokens live")
+	flag.DurationVar(&c.tokenLifetime, "token-lifetime", 45*time.Second, "how long the refresh scenario's tokens live")
 	flag.StringVar(&c.postgres, "postgres", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable", "PostgreSQL to compare SQLite with (a fresh schema is used and dropped); empty to skip")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
