@@ -128,7 +128,7 @@ func config(conn store.Connection, entity, redirect string) *oauth2.Config {
 		Endpoint: oauth2.Endpoint{
 			AuthURL:   oauth.FillEntity(conn.AuthorizationURL, entity),
 			TokenURL:  oauth.FillEntity(conn.TokenURL, entity),
-			AuthStyle: oauth2.AuthStyleInHeader,
+			AuthStyle: oauth.AuthStyle(conn),
 		},
 		RedirectURL: redirect,
 		Scopes:      conn.Scopes,

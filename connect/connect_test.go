@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
+
 	"github.com/bifrost/integrations/connect"
 	adminv1 "github.com/bifrost/integrations/gen/bifrost/integrations/admin/v1"
 	integrationsv1 "github.com/bifrost/integrations/gen/bifrost/integrations/v1"
@@ -218,5 +220,28 @@ func TestStartRefusesClientCredentialsConnections(t *testing.T) {
 	resp, err := f.admin.ConnectClientCredentials(ctx, &adminv1.ConnectClientCredentialsRequest{Connection: "halo", OrgId: "org-a", EntityId: "e1"})
 	if err != nil || resp.GetToken().GetStatus() != adminv1.TokenStatus_TOKEN_STATUS_CONNECTED || f.provider.Calls("client_credentials") != 1 {
 		t.Fatalf("ConnectClientCredentials: %v, %v", resp, err)
+	}
+}
+
+func TestConnectAtAProviderThatTakesClientCredentialsOnlyInTheBody(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	f.provider.RequirePostAuth()
+	ctx := context.Background()
+	if _, err := f.admin.UpdateConnection(ctx, &adminv1.UpdateConnectionRequest{
+		Connection: &adminv1.Connection{Name: "graph", TokenAuthMethod: adminv1.TokenAuthMethod_TOKEN_AUTH_METHOD_CLIENT_SECRET_POST},
+		UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"token_auth_method"}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if status, page := get(t, f.consent(t, f.start(t, "org-a"), "approve")); status != http.StatusOK || !strings.Contains(page, "Connected") {
+		t.Fatalf("callback page %d: %s", status, page)
+	}
+	resp, err := f.api.GetIntegration(ctx, &integrationsv1.GetIntegrationRequest{Name: "Graph", OrgId: "org-a", ForceRefresh: true})
+	if err != nil || !f.provider.Valid(resp.GetIntegration().GetOauth().GetAccessToken()) {
+		t.Fatalf("refresh after connect: %v, %v", resp, err)
+	}
+	if n := f.provider.Calls("invalid_client"); n != 0 {
+		t.Fatalf("%d requests refused for their client authentication", n)
 	}
 }

@@ -310,9 +310,7 @@ func (r *Refresher) exchange(ctx context.Context, t store.Token, conn store.Conn
 			ClientSecret: conn.ClientSecret,
 			TokenURL:     tokenURL,
 			Scopes:       conn.Scopes,
-			// Explicit, because auto-detection retries a failed call with the
-			// other style: two provider calls for one refresh.
-			AuthStyle: oauth2.AuthStyleInHeader,
+			AuthStyle:    AuthStyle(conn),
 		}
 		cc.EndpointParams = url.Values{}
 		for k, v := range conn.TokenParams {
@@ -326,7 +324,7 @@ func (r *Refresher) exchange(ctx context.Context, t store.Token, conn store.Conn
 	cfg := oauth2.Config{
 		ClientID:     conn.ClientID,
 		ClientSecret: conn.ClientSecret,
-		Endpoint:     oauth2.Endpoint{TokenURL: tokenURL, AuthStyle: oauth2.AuthStyleInHeader},
+		Endpoint:     oauth2.Endpoint{TokenURL: tokenURL, AuthStyle: AuthStyle(conn)},
 		Scopes:       conn.Scopes,
 	}
 	return cfg.TokenSource(ctx, &oauth2.Token{RefreshToken: t.RefreshToken}).Token()
@@ -408,6 +406,16 @@ func truncate(s string, n int) string {
 		return s[:n] + "…"
 	}
 	return s
+}
+
+// AuthStyle is how x/oauth2 sends the connection's client credentials. Never
+// auto-detection: it retries a rejected call the other way, which is two
+// provider calls for one refresh and, with a rotating refresh token, a reuse.
+func AuthStyle(conn store.Connection) oauth2.AuthStyle {
+	if conn.TokenAuthMethod == store.AuthClientSecretPost {
+		return oauth2.AuthStyleInParams
+	}
+	return oauth2.AuthStyleInHeader
 }
 
 // FillEntity puts the URL-escaped entity ID where a URL says {entity_id}.

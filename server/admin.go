@@ -203,6 +203,11 @@ var flows = map[adminv1.Flow]store.Flow{
 	adminv1.Flow_FLOW_CLIENT_CREDENTIALS: store.FlowClientCredentials,
 }
 
+var tokenAuthMethods = map[adminv1.TokenAuthMethod]store.TokenAuthMethod{
+	adminv1.TokenAuthMethod_TOKEN_AUTH_METHOD_CLIENT_SECRET_BASIC: store.AuthClientSecretBasic,
+	adminv1.TokenAuthMethod_TOKEN_AUTH_METHOD_CLIENT_SECRET_POST:  store.AuthClientSecretPost,
+}
+
 // connectionFields copies the fields named by paths from the request into c.
 func (v *violations) connectionFields(c *store.Connection, in *adminv1.Connection, paths []string) {
 	for _, p := range paths {
@@ -224,6 +229,11 @@ func (v *violations) connectionFields(c *store.Connection, in *adminv1.Connectio
 			c.Audience = in.GetAudience()
 		case "token_params":
 			c.TokenParams = in.GetTokenParams()
+		case "token_auth_method":
+			c.TokenAuthMethod = store.AuthClientSecretBasic
+			if m := in.GetTokenAuthMethod(); m != adminv1.TokenAuthMethod_TOKEN_AUTH_METHOD_UNSPECIFIED {
+				c.TokenAuthMethod = tokenAuthMethods[m]
+			}
 		case "refresh_margin":
 			c.RefreshMargin = store.DefaultRefreshMargin
 			if rm := in.GetRefreshMargin(); rm != nil {
@@ -240,6 +250,9 @@ func (v *violations) connectionFields(c *store.Connection, in *adminv1.Connectio
 func (v *violations) connection(c store.Connection) {
 	if c.Flow == "" {
 		v.add("connection.flow", "must be AUTHORIZATION_CODE or CLIENT_CREDENTIALS")
+	}
+	if c.TokenAuthMethod == "" {
+		v.add("connection.token_auth_method", "must be CLIENT_SECRET_BASIC or CLIENT_SECRET_POST")
 	}
 	if c.ClientID == "" {
 		v.add("connection.client_id", "is required")
@@ -277,7 +290,7 @@ func (v *violations) url(field, raw string, required bool) {
 	v.text(field, raw, maxTextLen)
 }
 
-var connectionPaths = []string{"flow", "client_id", "client_secret", "authorization_url", "token_url", "scopes", "audience", "refresh_margin", "token_params"}
+var connectionPaths = []string{"flow", "client_id", "client_secret", "authorization_url", "token_url", "scopes", "audience", "refresh_margin", "token_params", "token_auth_method"}
 
 // paramPattern and reservedParams keep extra token parameters from overriding
 // the ones the OAuth flows set themselves.
@@ -370,6 +383,7 @@ func connectionProto(c store.Connection) *adminv1.Connection {
 		Scopes:           c.Scopes,
 		Audience:         c.Audience,
 		TokenParams:      c.TokenParams,
+		TokenAuthMethod:  keyOf(tokenAuthMethods, c.TokenAuthMethod),
 		RefreshMargin:    durationpb.New(c.RefreshMargin),
 		ClientSecretSet:  c.ClientSecret != "",
 		CreateTime:       timestamppb.New(c.CreatedAt),

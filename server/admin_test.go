@@ -103,7 +103,8 @@ func TestConnectionLifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := updated.GetConnection()
-	if c.GetRefreshMargin().AsDuration() != 10*time.Minute || c.GetClientId() != "client-1" || c.GetClientSecret() != "" {
+	if c.GetRefreshMargin().AsDuration() != 10*time.Minute || c.GetClientId() != "client-1" || c.GetClientSecret() != "" ||
+		c.GetTokenAuthMethod() != adminv1.TokenAuthMethod_TOKEN_AUTH_METHOD_CLIENT_SECRET_BASIC {
 		t.Fatalf("after update: %v", c)
 	}
 	got, err := f.env.Integrations(t, f.env.AdminKey).GetIntegration(ctx, &integrationsv1.GetIntegrationRequest{Name: "Microsoft_Graph"})
@@ -115,6 +116,19 @@ func TestConnectionLifecycle(t *testing.T) {
 		UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"token_url"}},
 	})
 	wantField(t, err, "connection.token_url")
+	for method, wantErr := range map[adminv1.TokenAuthMethod]bool{
+		adminv1.TokenAuthMethod_TOKEN_AUTH_METHOD_CLIENT_SECRET_POST: false, adminv1.TokenAuthMethod(99): true,
+	} {
+		updated, err = f.admin.UpdateConnection(ctx, &adminv1.UpdateConnectionRequest{
+			Connection: &adminv1.Connection{Name: "graph", TokenAuthMethod: method},
+			UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"token_auth_method"}},
+		})
+		if wantErr {
+			wantField(t, err, "connection.token_auth_method")
+		} else if err != nil || updated.GetConnection().GetTokenAuthMethod() != method {
+			t.Fatalf("token auth method %v: %v, %v", method, updated, err)
+		}
+	}
 
 	_, err = f.admin.DeleteConnection(ctx, &adminv1.DeleteConnectionRequest{Name: "graph"})
 	wantCode(t, err, codes.FailedPrecondition)

@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	adminv1 "github.com/bifrost/integrations/gen/bifrost/integrations/admin/v1"
@@ -410,5 +411,54 @@ func TestNoTokenInAnyLogLineOrAuditRecordOfAFullScenario(t *testing.T) {
 		if strings.Contains(records, secret) {
 			t.Errorf("logs or audit records contain secret %q", secret)
 		}
+	}
+}
+
+func TestTokenRequestsAuthenticateTheClientTheWayTheConnectionSays(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name             string
+		providerPostOnly bool
+		method           adminv1.TokenAuthMethod
+		wantOK           bool
+	}{
+		{"unspecified is basic, at a provider taking basic", false, adminv1.TokenAuthMethod_TOKEN_AUTH_METHOD_UNSPECIFIED, true},
+		{"post at a provider taking only post", true, adminv1.TokenAuthMethod_TOKEN_AUTH_METHOD_CLIENT_SECRET_POST, true},
+		{"post at a provider taking only basic", false, adminv1.TokenAuthMethod_TOKEN_AUTH_METHOD_CLIENT_SECRET_POST, false},
+		{"basic at a provider taking only post", true, adminv1.TokenAuthMethod_TOKEN_AUTH_METHOD_CLIENT_SECRET_BASIC, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			f := newRefreshFixture(t, time.Hour, oauth.Options{})
+			ctx := context.Background()
+			if tc.providerPostOnly {
+				f.provider.RequirePostAuth()
+			}
+			for _, conn := range []string{"graph", "halo"} {
+				if _, err := f.admin.UpdateConnection(ctx, &adminv1.UpdateConnectionRequest{
+					Connection: &adminv1.Connection{Name: conn, TokenAuthMethod: tc.method},
+					UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"token_auth_method"}},
+				}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			f.putIssued(t, "org-a", time.Now().Add(time.Hour))
+			_, refreshErr := f.get(ctx, &integrationsv1.GetIntegrationRequest{Name: "Graph", OrgId: "org-a", ForceRefresh: true})
+			fetched, fetchErr := f.get(ctx, &integrationsv1.GetIntegrationRequest{Name: "Halo", OrgId: "org-a"})
+			if tc.wantOK && (refreshErr != nil || fetchErr != nil) {
+				t.Fatalf("refresh: %v; client credentials: %v", refreshErr, fetchErr)
+			}
+			if !tc.wantOK {
+				wantReason(t, refreshErr, oauth.ReasonNeedsReauth)
+				if fetchErr == nil && fetched.GetAccessToken() != "" {
+					t.Fatalf("client credentials fetched with credentials the provider refuses: %v", fetched)
+				}
+			}
+			// One request per grant either way: a refused method is not retried
+			// the other way (that would reuse the refresh token).
+			if r, c := f.provider.Calls("refresh_token"), f.provider.Calls("client_credentials"); r != 1 || c != 1 {
+				t.Fatalf("%d refresh and %d client-credentials requests, want 1 each", r, c)
+			}
+		})
 	}
 }

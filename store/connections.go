@@ -18,6 +18,19 @@ const (
 	FlowClientCredentials Flow = "client_credentials"
 )
 
+// TokenAuthMethod is how the client authenticates at the token endpoint, by
+// its OpenID Connect name (token_endpoint_auth_method).
+type TokenAuthMethod string
+
+const (
+	// AuthClientSecretBasic sends the client credentials as HTTP Basic, which
+	// RFC 6749 requires every server to support; the default.
+	AuthClientSecretBasic TokenAuthMethod = "client_secret_basic"
+	// AuthClientSecretPost sends them in the form body, for providers that
+	// accept nothing else.
+	AuthClientSecretPost TokenAuthMethod = "client_secret_post"
+)
+
 // DefaultRefreshMargin is how close to expiry a token is refreshed before use,
 // for a connection that does not say.
 const DefaultRefreshMargin = 5 * time.Minute
@@ -34,10 +47,11 @@ type Connection struct {
 	Scopes           []string
 	Audience         string
 	// TokenParams are extra form parameters for token requests.
-	TokenParams   map[string]string
-	RefreshMargin time.Duration
-	CreatedAt     time.Time
-	UpdatedAt     time.Time
+	TokenParams     map[string]string
+	TokenAuthMethod TokenAuthMethod
+	RefreshMargin   time.Duration
+	CreatedAt       time.Time
+	UpdatedAt       time.Time
 }
 
 type connectionRow struct {
@@ -51,6 +65,7 @@ type connectionRow struct {
 	Scopes               string    `db:"scopes"`
 	Audience             string    `db:"audience"`
 	TokenParams          string    `db:"token_params"`
+	TokenAuthMethod      string    `db:"token_auth_method"`
 	RefreshMarginSeconds int64     `db:"refresh_margin_seconds"`
 	CreatedAt            time.Time `db:"created_at"`
 	UpdatedAt            time.Time `db:"updated_at"`
@@ -58,7 +73,7 @@ type connectionRow struct {
 
 const connectionSelect = `
 SELECT id, name, flow, client_id, client_secret, authorization_url, token_url, scopes,
-       audience, token_params, refresh_margin_seconds, created_at, updated_at
+       audience, token_params, token_auth_method, refresh_margin_seconds, created_at, updated_at
 FROM oauth_connections`
 
 // CreateConnection stores a new connection, its client secret sealed.
@@ -66,14 +81,17 @@ func (s *Store) CreateConnection(ctx context.Context, c Connection) (Connection,
 	if c.RefreshMargin == 0 {
 		c.RefreshMargin = DefaultRefreshMargin
 	}
+	if c.TokenAuthMethod == "" {
+		c.TokenAuthMethod = AuthClientSecretBasic
+	}
 	var out Connection
 	err := s.inTx(ctx, func(tx writeTx) error {
 		c.ID = newID()
 		c.CreatedAt = s.timestamp()
 		if err := s.writeConnection(ctx, tx, c, `
 INSERT INTO oauth_connections (client_secret, flow, client_id, authorization_url, token_url, scopes,
-       audience, token_params, refresh_margin_seconds, updated_at, name, created_at, id)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`); err != nil {
+       audience, token_params, token_auth_method, refresh_margin_seconds, updated_at, name, created_at, id)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`); err != nil {
 			return err
 		}
 		var err error
@@ -95,7 +113,7 @@ func (s *Store) writeConnection(ctx context.Context, tx writeTx, c Connection, q
 		params = map[string]string{}
 	}
 	_, err = tx.ExecContext(ctx, query, secret, string(c.Flow), c.ClientID, c.AuthorizationURL, c.TokenURL,
-		jsonText(nonNil(c.Scopes)), c.Audience, jsonText(params), int64(c.RefreshMargin/time.Second), s.timestamp(), c.Name, c.CreatedAt, c.ID)
+		jsonText(nonNil(c.Scopes)), c.Audience, jsonText(params), string(c.TokenAuthMethod), int64(c.RefreshMargin/time.Second), s.timestamp(), c.Name, c.CreatedAt, c.ID)
 	return translate(err, fmt.Sprintf("oauth connection %q", c.Name))
 }
 
@@ -144,6 +162,7 @@ func (s *Store) connectionFromRow(row connectionRow) (Connection, error) {
 		Scopes:           scopes,
 		Audience:         row.Audience,
 		TokenParams:      params,
+		TokenAuthMethod:  TokenAuthMethod(row.TokenAuthMethod),
 		RefreshMargin:    time.Duration(row.RefreshMarginSeconds) * time.Second,
 		CreatedAt:        row.CreatedAt,
 		UpdatedAt:        row.UpdatedAt,
@@ -190,7 +209,7 @@ WHERE connection_id = ? AND status <> 'connected'`, s.timestamp(), c.ID); err !=
 		}
 		if err := s.writeConnection(ctx, tx, c, `
 UPDATE oauth_connections SET client_secret = ?, flow = ?, client_id = ?, authorization_url = ?, token_url = ?,
-       scopes = ?, audience = ?, token_params = ?, refresh_margin_seconds = ?, updated_at = ?, name = ?, created_at = ?
+       scopes = ?, audience = ?, token_params = ?, token_auth_method = ?, refresh_margin_seconds = ?, updated_at = ?, name = ?, created_at = ?
 WHERE id = ?`); err != nil {
 			return err
 		}

@@ -62,7 +62,7 @@ func (a *app) connectionsCommand() *cobra.Command {
 
 func (a *app) connectionWriteCommand(create bool) *cobra.Command {
 	var c adminv1.Connection
-	var flow, secretFile string
+	var flow, authMethod, secretFile string
 	var margin time.Duration
 	cmd := &cobra.Command{Use: "update NAME", Short: "Change an OAuth connection; only the flags given are changed", Args: cobra.ExactArgs(1)}
 	if create {
@@ -78,6 +78,7 @@ func (a *app) connectionWriteCommand(create bool) *cobra.Command {
 	f.StringVar(&c.Audience, "audience", "", "audience parameter some providers require")
 	f.DurationVar(&margin, "refresh-margin", 5*time.Minute, "refresh tokens this long before they expire")
 	f.StringToStringVar(&c.TokenParams, "token-param", nil, "extra token request parameter key=value (repeat)")
+	f.StringVar(&authMethod, "token-auth-method", "client_secret_basic", "how the client authenticates at the token endpoint: client_secret_basic or client_secret_post")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		c.Name = args[0]
 		v, ok := adminv1.Flow_value["FLOW_"+strings.ToUpper(flow)]
@@ -85,6 +86,11 @@ func (a *app) connectionWriteCommand(create bool) *cobra.Command {
 			return fmt.Errorf("--flow must be authorization_code or client_credentials, not %q", flow)
 		}
 		c.Flow = adminv1.Flow(v)
+		m, ok := adminv1.TokenAuthMethod_value["TOKEN_AUTH_METHOD_"+strings.ToUpper(authMethod)]
+		if !ok || m == 0 {
+			return fmt.Errorf("--token-auth-method must be client_secret_basic or client_secret_post, not %q", authMethod)
+		}
+		c.TokenAuthMethod = adminv1.TokenAuthMethod(m)
 		c.RefreshMargin = durationpb.New(margin)
 		if secretFile != "" {
 			secret, err := readSecret(a.in, secretFile)
@@ -103,7 +109,7 @@ func (a *app) connectionWriteCommand(create bool) *cobra.Command {
 		mask := changedPaths(cmd, map[string]string{
 			"flow": "flow", "client-id": "client_id", "client-secret-file": "client_secret", "authorization-url": "authorization_url",
 			"token-url": "token_url", "scope": "scopes", "audience": "audience", "refresh-margin": "refresh_margin",
-			"token-param": "token_params",
+			"token-param": "token_params", "token-auth-method": "token_auth_method",
 		})
 		resp, err := a.admin.UpdateConnection(cmd.Context(), &adminv1.UpdateConnectionRequest{Connection: &c, UpdateMask: mask})
 		if err != nil {
@@ -125,6 +131,7 @@ func (a *app) printConnection(c *adminv1.Connection, resp proto.Message) error {
 		add("scopes", c.GetScopes())
 		add("audience", c.GetAudience())
 		add("refresh margin", c.GetRefreshMargin().AsDuration())
+		add("token auth method", strings.ToLower(strings.TrimPrefix(c.GetTokenAuthMethod().String(), "TOKEN_AUTH_METHOD_")))
 		for _, k := range slices.Sorted(maps.Keys(c.GetTokenParams())) {
 			add("token param "+k, c.GetTokenParams()[k])
 		}

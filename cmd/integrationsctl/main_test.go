@@ -74,6 +74,12 @@ func TestQuickstartThroughTheCommandLine(t *testing.T) {
 	if !strings.Contains(got, "Graph") || strings.Contains(got, "default beta") || !strings.Contains(got, "default page_size") {
 		t.Errorf("after update:\n%s", got)
 	}
+	if out := mustCtl(t, env, "", "connections", "update", "graph", "--token-auth-method", "client_secret_post"); !strings.Contains(out, "client_secret_post") || !strings.Contains(out, "User.Read") {
+		t.Errorf("connections update --token-auth-method changed more or less than the method:\n%s", out)
+	}
+	if _, err := ctl(t, env, "", "connections", "update", "graph", "--token-auth-method", "private_key_jwt"); err == nil || !strings.Contains(err.Error(), "--token-auth-method") {
+		t.Errorf("an unsupported token auth method: %v", err)
+	}
 	keyOut := mustCtl(t, env, "", "keys", "create", "--role", "worker", "--org", "org-123")
 	if !strings.HasPrefix(keyOut, "bfk_") {
 		t.Errorf("keys create does not print the secret first:\n%s", keyOut)

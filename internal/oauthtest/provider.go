@@ -42,6 +42,7 @@ type Provider struct {
 	// rotate off: refresh responses carry no refresh_token (the old one stays good).
 	rotate        bool
 	dead          bool
+	postAuth      bool
 	arrived       int
 	issuedRefresh []string
 	// codes issued by the consent page, single-use.
@@ -112,6 +113,25 @@ func (p *Provider) FailNext(statuses ...int) {
 
 // SetRotation switches refresh-token rotation on or off.
 func (p *Provider) SetRotation(on bool) { p.mu.Lock(); p.rotate = on; p.mu.Unlock() }
+
+// RequirePostAuth makes the provider accept client credentials only in the
+// form body (client_secret_post), as some providers do: Basic is rejected.
+func (p *Provider) RequirePostAuth() { p.mu.Lock(); p.postAuth = true; p.mu.Unlock() }
+
+// clientAuthenticatedLocked checks the client's credentials the one way the
+// provider accepts; a request using two methods at once is refused, as RFC
+// 6749 section 2.3 forbids it.
+func (p *Provider) clientAuthenticatedLocked(r *http.Request) bool {
+	id, secret, basic := r.BasicAuth()
+	inBody := r.PostForm.Has("client_secret")
+	switch {
+	case basic && inBody, p.postAuth && basic, !p.postAuth && !basic:
+		return false
+	case p.postAuth:
+		id, secret = r.PostForm.Get("client_id"), r.PostForm.Get("client_secret")
+	}
+	return id == p.ClientID && secret == p.ClientSecret
+}
 
 // RevokeGrants makes every refresh token invalid, as a user revoking consent.
 func (p *Provider) RevokeGrants() { p.mu.Lock(); p.dead = true; p.mu.Unlock() }
@@ -204,7 +224,7 @@ func (p *Provider) serveToken(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if id, secret, ok := r.BasicAuth(); !ok || id != p.ClientID || secret != p.ClientSecret {
+	if !p.clientAuthenticatedLocked(r) {
 		p.calls["invalid_client"]++
 		oauthError(w, http.StatusUnauthorized, "invalid_client")
 		return

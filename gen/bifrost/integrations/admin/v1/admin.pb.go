@@ -135,6 +135,61 @@ func (Flow) EnumDescriptor() ([]byte, []int) {
 	return file_bifrost_integrations_admin_v1_admin_proto_rawDescGZIP(), []int{1}
 }
 
+// How the client authenticates at the token endpoint (RFC 6749 section 2.3.1;
+// the names are OpenID Connect's token_endpoint_auth_method values).
+type TokenAuthMethod int32
+
+const (
+	// Stored as CLIENT_SECRET_BASIC.
+	TokenAuthMethod_TOKEN_AUTH_METHOD_UNSPECIFIED TokenAuthMethod = 0
+	// client_id and client_secret as HTTP Basic: what every server must accept.
+	TokenAuthMethod_TOKEN_AUTH_METHOD_CLIENT_SECRET_BASIC TokenAuthMethod = 1
+	// client_id and client_secret in the form body, for providers that accept
+	// nothing else.
+	TokenAuthMethod_TOKEN_AUTH_METHOD_CLIENT_SECRET_POST TokenAuthMethod = 2
+)
+
+// Enum value maps for TokenAuthMethod.
+var (
+	TokenAuthMethod_name = map[int32]string{
+		0: "TOKEN_AUTH_METHOD_UNSPECIFIED",
+		1: "TOKEN_AUTH_METHOD_CLIENT_SECRET_BASIC",
+		2: "TOKEN_AUTH_METHOD_CLIENT_SECRET_POST",
+	}
+	TokenAuthMethod_value = map[string]int32{
+		"TOKEN_AUTH_METHOD_UNSPECIFIED":         0,
+		"TOKEN_AUTH_METHOD_CLIENT_SECRET_BASIC": 1,
+		"TOKEN_AUTH_METHOD_CLIENT_SECRET_POST":  2,
+	}
+)
+
+func (x TokenAuthMethod) Enum() *TokenAuthMethod {
+	p := new(TokenAuthMethod)
+	*p = x
+	return p
+}
+
+func (x TokenAuthMethod) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (TokenAuthMethod) Descriptor() protoreflect.EnumDescriptor {
+	return file_bifrost_integrations_admin_v1_admin_proto_enumTypes[2].Descriptor()
+}
+
+func (TokenAuthMethod) Type() protoreflect.EnumType {
+	return &file_bifrost_integrations_admin_v1_admin_proto_enumTypes[2]
+}
+
+func (x TokenAuthMethod) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use TokenAuthMethod.Descriptor instead.
+func (TokenAuthMethod) EnumDescriptor() ([]byte, []int) {
+	return file_bifrost_integrations_admin_v1_admin_proto_rawDescGZIP(), []int{2}
+}
+
 type TokenStatus int32
 
 const (
@@ -171,11 +226,11 @@ func (x TokenStatus) String() string {
 }
 
 func (TokenStatus) Descriptor() protoreflect.EnumDescriptor {
-	return file_bifrost_integrations_admin_v1_admin_proto_enumTypes[2].Descriptor()
+	return file_bifrost_integrations_admin_v1_admin_proto_enumTypes[3].Descriptor()
 }
 
 func (TokenStatus) Type() protoreflect.EnumType {
-	return &file_bifrost_integrations_admin_v1_admin_proto_enumTypes[2]
+	return &file_bifrost_integrations_admin_v1_admin_proto_enumTypes[3]
 }
 
 func (x TokenStatus) Number() protoreflect.EnumNumber {
@@ -184,7 +239,7 @@ func (x TokenStatus) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use TokenStatus.Descriptor instead.
 func (TokenStatus) EnumDescriptor() ([]byte, []int) {
-	return file_bifrost_integrations_admin_v1_admin_proto_rawDescGZIP(), []int{2}
+	return file_bifrost_integrations_admin_v1_admin_proto_rawDescGZIP(), []int{3}
 }
 
 type Role int32
@@ -226,11 +281,11 @@ func (x Role) String() string {
 }
 
 func (Role) Descriptor() protoreflect.EnumDescriptor {
-	return file_bifrost_integrations_admin_v1_admin_proto_enumTypes[3].Descriptor()
+	return file_bifrost_integrations_admin_v1_admin_proto_enumTypes[4].Descriptor()
 }
 
 func (Role) Type() protoreflect.EnumType {
-	return &file_bifrost_integrations_admin_v1_admin_proto_enumTypes[3]
+	return &file_bifrost_integrations_admin_v1_admin_proto_enumTypes[4]
 }
 
 func (x Role) Number() protoreflect.EnumNumber {
@@ -239,7 +294,7 @@ func (x Role) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Role.Descriptor instead.
 func (Role) EnumDescriptor() ([]byte, []int) {
-	return file_bifrost_integrations_admin_v1_admin_proto_rawDescGZIP(), []int{3}
+	return file_bifrost_integrations_admin_v1_admin_proto_rawDescGZIP(), []int{4}
 }
 
 type ConfigField struct {
@@ -917,9 +972,10 @@ type Connection struct {
 	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,13,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
 	// Extra form parameters sent with client-credentials and authorization-code
 	// token requests (e.g. "resource"). Refresh requests carry the standard ones.
-	TokenParams   map[string]string `protobuf:"bytes,14,rep,name=token_params,json=tokenParams,proto3" json:"token_params,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	TokenParams     map[string]string `protobuf:"bytes,14,rep,name=token_params,json=tokenParams,proto3" json:"token_params,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	TokenAuthMethod TokenAuthMethod   `protobuf:"varint,15,opt,name=token_auth_method,json=tokenAuthMethod,proto3,enum=bifrost.integrations.admin.v1.TokenAuthMethod" json:"token_auth_method,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *Connection) Reset() {
@@ -1048,6 +1104,13 @@ func (x *Connection) GetTokenParams() map[string]string {
 		return x.TokenParams
 	}
 	return nil
+}
+
+func (x *Connection) GetTokenAuthMethod() TokenAuthMethod {
+	if x != nil {
+		return x.TokenAuthMethod
+	}
+	return TokenAuthMethod_TOKEN_AUTH_METHOD_UNSPECIFIED
 }
 
 type CreateConnectionRequest struct {
@@ -1335,7 +1398,7 @@ type UpdateConnectionRequest struct {
 	// Identified by connection.name.
 	Connection *Connection `protobuf:"bytes,1,opt,name=connection,proto3" json:"connection,omitempty"`
 	// Paths: flow, client_id, client_secret, authorization_url, token_url, scopes,
-	// audience, refresh_margin, token_params.
+	// audience, refresh_margin, token_params, token_auth_method.
 	UpdateMask    *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -3393,7 +3456,7 @@ const file_bifrost_integrations_admin_v1_admin_proto_rawDesc = "" +
 	"\vintegration\x18\x01 \x01(\v2*.bifrost.integrations.admin.v1.IntegrationR\vintegration\".\n" +
 	"\x18DeleteIntegrationRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\"\x1b\n" +
-	"\x19DeleteIntegrationResponse\"\xb0\x05\n" +
+	"\x19DeleteIntegrationResponse\"\x8c\x06\n" +
 	"\n" +
 	"Connection\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
@@ -3412,7 +3475,8 @@ const file_bifrost_integrations_admin_v1_admin_proto_rawDesc = "" +
 	"createTime\x12;\n" +
 	"\vupdate_time\x18\r \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"updateTime\x12]\n" +
-	"\ftoken_params\x18\x0e \x03(\v2:.bifrost.integrations.admin.v1.Connection.TokenParamsEntryR\vtokenParams\x1a>\n" +
+	"\ftoken_params\x18\x0e \x03(\v2:.bifrost.integrations.admin.v1.Connection.TokenParamsEntryR\vtokenParams\x12Z\n" +
+	"\x11token_auth_method\x18\x0f \x01(\x0e2..bifrost.integrations.admin.v1.TokenAuthMethodR\x0ftokenAuthMethod\x1a>\n" +
 	"\x10TokenParamsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"d\n" +
@@ -3615,7 +3679,11 @@ const file_bifrost_integrations_admin_v1_admin_proto_rawDesc = "" +
 	"\x04Flow\x12\x14\n" +
 	"\x10FLOW_UNSPECIFIED\x10\x00\x12\x1b\n" +
 	"\x17FLOW_AUTHORIZATION_CODE\x10\x01\x12\x1b\n" +
-	"\x17FLOW_CLIENT_CREDENTIALS\x10\x02*\x87\x01\n" +
+	"\x17FLOW_CLIENT_CREDENTIALS\x10\x02*\x89\x01\n" +
+	"\x0fTokenAuthMethod\x12!\n" +
+	"\x1dTOKEN_AUTH_METHOD_UNSPECIFIED\x10\x00\x12)\n" +
+	"%TOKEN_AUTH_METHOD_CLIENT_SECRET_BASIC\x10\x01\x12(\n" +
+	"$TOKEN_AUTH_METHOD_CLIENT_SECRET_POST\x10\x02*\x87\x01\n" +
 	"\vTokenStatus\x12\x1c\n" +
 	"\x18TOKEN_STATUS_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16TOKEN_STATUS_CONNECTED\x10\x01\x12\x1f\n" +
@@ -3667,177 +3735,179 @@ func file_bifrost_integrations_admin_v1_admin_proto_rawDescGZIP() []byte {
 	return file_bifrost_integrations_admin_v1_admin_proto_rawDescData
 }
 
-var file_bifrost_integrations_admin_v1_admin_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
+var file_bifrost_integrations_admin_v1_admin_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
 var file_bifrost_integrations_admin_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 54)
 var file_bifrost_integrations_admin_v1_admin_proto_goTypes = []any{
 	(ConfigType)(0),                          // 0: bifrost.integrations.admin.v1.ConfigType
 	(Flow)(0),                                // 1: bifrost.integrations.admin.v1.Flow
-	(TokenStatus)(0),                         // 2: bifrost.integrations.admin.v1.TokenStatus
-	(Role)(0),                                // 3: bifrost.integrations.admin.v1.Role
-	(*ConfigField)(nil),                      // 4: bifrost.integrations.admin.v1.ConfigField
-	(*Integration)(nil),                      // 5: bifrost.integrations.admin.v1.Integration
-	(*CreateIntegrationRequest)(nil),         // 6: bifrost.integrations.admin.v1.CreateIntegrationRequest
-	(*CreateIntegrationResponse)(nil),        // 7: bifrost.integrations.admin.v1.CreateIntegrationResponse
-	(*GetIntegrationRequest)(nil),            // 8: bifrost.integrations.admin.v1.GetIntegrationRequest
-	(*GetIntegrationResponse)(nil),           // 9: bifrost.integrations.admin.v1.GetIntegrationResponse
-	(*ListIntegrationsRequest)(nil),          // 10: bifrost.integrations.admin.v1.ListIntegrationsRequest
-	(*ListIntegrationsResponse)(nil),         // 11: bifrost.integrations.admin.v1.ListIntegrationsResponse
-	(*UpdateIntegrationRequest)(nil),         // 12: bifrost.integrations.admin.v1.UpdateIntegrationRequest
-	(*UpdateIntegrationResponse)(nil),        // 13: bifrost.integrations.admin.v1.UpdateIntegrationResponse
-	(*DeleteIntegrationRequest)(nil),         // 14: bifrost.integrations.admin.v1.DeleteIntegrationRequest
-	(*DeleteIntegrationResponse)(nil),        // 15: bifrost.integrations.admin.v1.DeleteIntegrationResponse
-	(*Connection)(nil),                       // 16: bifrost.integrations.admin.v1.Connection
-	(*CreateConnectionRequest)(nil),          // 17: bifrost.integrations.admin.v1.CreateConnectionRequest
-	(*CreateConnectionResponse)(nil),         // 18: bifrost.integrations.admin.v1.CreateConnectionResponse
-	(*GetConnectionRequest)(nil),             // 19: bifrost.integrations.admin.v1.GetConnectionRequest
-	(*GetConnectionResponse)(nil),            // 20: bifrost.integrations.admin.v1.GetConnectionResponse
-	(*ListConnectionsRequest)(nil),           // 21: bifrost.integrations.admin.v1.ListConnectionsRequest
-	(*ListConnectionsResponse)(nil),          // 22: bifrost.integrations.admin.v1.ListConnectionsResponse
-	(*UpdateConnectionRequest)(nil),          // 23: bifrost.integrations.admin.v1.UpdateConnectionRequest
-	(*UpdateConnectionResponse)(nil),         // 24: bifrost.integrations.admin.v1.UpdateConnectionResponse
-	(*DeleteConnectionRequest)(nil),          // 25: bifrost.integrations.admin.v1.DeleteConnectionRequest
-	(*DeleteConnectionResponse)(nil),         // 26: bifrost.integrations.admin.v1.DeleteConnectionResponse
-	(*Token)(nil),                            // 27: bifrost.integrations.admin.v1.Token
-	(*PutTokenRequest)(nil),                  // 28: bifrost.integrations.admin.v1.PutTokenRequest
-	(*PutTokenResponse)(nil),                 // 29: bifrost.integrations.admin.v1.PutTokenResponse
-	(*GetTokenRequest)(nil),                  // 30: bifrost.integrations.admin.v1.GetTokenRequest
-	(*GetTokenResponse)(nil),                 // 31: bifrost.integrations.admin.v1.GetTokenResponse
-	(*ListTokensRequest)(nil),                // 32: bifrost.integrations.admin.v1.ListTokensRequest
-	(*ListTokensResponse)(nil),               // 33: bifrost.integrations.admin.v1.ListTokensResponse
-	(*DeleteTokenRequest)(nil),               // 34: bifrost.integrations.admin.v1.DeleteTokenRequest
-	(*DeleteTokenResponse)(nil),              // 35: bifrost.integrations.admin.v1.DeleteTokenResponse
-	(*ApiKey)(nil),                           // 36: bifrost.integrations.admin.v1.ApiKey
-	(*CreateApiKeyRequest)(nil),              // 37: bifrost.integrations.admin.v1.CreateApiKeyRequest
-	(*CreateApiKeyResponse)(nil),             // 38: bifrost.integrations.admin.v1.CreateApiKeyResponse
-	(*ListApiKeysRequest)(nil),               // 39: bifrost.integrations.admin.v1.ListApiKeysRequest
-	(*ListApiKeysResponse)(nil),              // 40: bifrost.integrations.admin.v1.ListApiKeysResponse
-	(*RevokeApiKeyRequest)(nil),              // 41: bifrost.integrations.admin.v1.RevokeApiKeyRequest
-	(*RevokeApiKeyResponse)(nil),             // 42: bifrost.integrations.admin.v1.RevokeApiKeyResponse
-	(*AuditEvent)(nil),                       // 43: bifrost.integrations.admin.v1.AuditEvent
-	(*ListAuditEventsRequest)(nil),           // 44: bifrost.integrations.admin.v1.ListAuditEventsRequest
-	(*ListAuditEventsResponse)(nil),          // 45: bifrost.integrations.admin.v1.ListAuditEventsResponse
-	(*EncryptionKey)(nil),                    // 46: bifrost.integrations.admin.v1.EncryptionKey
-	(*RotateEncryptionKeyRequest)(nil),       // 47: bifrost.integrations.admin.v1.RotateEncryptionKeyRequest
-	(*RotateEncryptionKeyResponse)(nil),      // 48: bifrost.integrations.admin.v1.RotateEncryptionKeyResponse
-	(*GetEncryptionStatusRequest)(nil),       // 49: bifrost.integrations.admin.v1.GetEncryptionStatusRequest
-	(*GetEncryptionStatusResponse)(nil),      // 50: bifrost.integrations.admin.v1.GetEncryptionStatusResponse
-	(*RetireEncryptionKeyRequest)(nil),       // 51: bifrost.integrations.admin.v1.RetireEncryptionKeyRequest
-	(*RetireEncryptionKeyResponse)(nil),      // 52: bifrost.integrations.admin.v1.RetireEncryptionKeyResponse
-	(*StartAuthorizationRequest)(nil),        // 53: bifrost.integrations.admin.v1.StartAuthorizationRequest
-	(*StartAuthorizationResponse)(nil),       // 54: bifrost.integrations.admin.v1.StartAuthorizationResponse
-	(*ConnectClientCredentialsRequest)(nil),  // 55: bifrost.integrations.admin.v1.ConnectClientCredentialsRequest
-	(*ConnectClientCredentialsResponse)(nil), // 56: bifrost.integrations.admin.v1.ConnectClientCredentialsResponse
-	nil,                                      // 57: bifrost.integrations.admin.v1.Connection.TokenParamsEntry
-	(*structpb.Struct)(nil),                  // 58: google.protobuf.Struct
-	(*timestamppb.Timestamp)(nil),            // 59: google.protobuf.Timestamp
-	(*fieldmaskpb.FieldMask)(nil),            // 60: google.protobuf.FieldMask
-	(*durationpb.Duration)(nil),              // 61: google.protobuf.Duration
+	(TokenAuthMethod)(0),                     // 2: bifrost.integrations.admin.v1.TokenAuthMethod
+	(TokenStatus)(0),                         // 3: bifrost.integrations.admin.v1.TokenStatus
+	(Role)(0),                                // 4: bifrost.integrations.admin.v1.Role
+	(*ConfigField)(nil),                      // 5: bifrost.integrations.admin.v1.ConfigField
+	(*Integration)(nil),                      // 6: bifrost.integrations.admin.v1.Integration
+	(*CreateIntegrationRequest)(nil),         // 7: bifrost.integrations.admin.v1.CreateIntegrationRequest
+	(*CreateIntegrationResponse)(nil),        // 8: bifrost.integrations.admin.v1.CreateIntegrationResponse
+	(*GetIntegrationRequest)(nil),            // 9: bifrost.integrations.admin.v1.GetIntegrationRequest
+	(*GetIntegrationResponse)(nil),           // 10: bifrost.integrations.admin.v1.GetIntegrationResponse
+	(*ListIntegrationsRequest)(nil),          // 11: bifrost.integrations.admin.v1.ListIntegrationsRequest
+	(*ListIntegrationsResponse)(nil),         // 12: bifrost.integrations.admin.v1.ListIntegrationsResponse
+	(*UpdateIntegrationRequest)(nil),         // 13: bifrost.integrations.admin.v1.UpdateIntegrationRequest
+	(*UpdateIntegrationResponse)(nil),        // 14: bifrost.integrations.admin.v1.UpdateIntegrationResponse
+	(*DeleteIntegrationRequest)(nil),         // 15: bifrost.integrations.admin.v1.DeleteIntegrationRequest
+	(*DeleteIntegrationResponse)(nil),        // 16: bifrost.integrations.admin.v1.DeleteIntegrationResponse
+	(*Connection)(nil),                       // 17: bifrost.integrations.admin.v1.Connection
+	(*CreateConnectionRequest)(nil),          // 18: bifrost.integrations.admin.v1.CreateConnectionRequest
+	(*CreateConnectionResponse)(nil),         // 19: bifrost.integrations.admin.v1.CreateConnectionResponse
+	(*GetConnectionRequest)(nil),             // 20: bifrost.integrations.admin.v1.GetConnectionRequest
+	(*GetConnectionResponse)(nil),            // 21: bifrost.integrations.admin.v1.GetConnectionResponse
+	(*ListConnectionsRequest)(nil),           // 22: bifrost.integrations.admin.v1.ListConnectionsRequest
+	(*ListConnectionsResponse)(nil),          // 23: bifrost.integrations.admin.v1.ListConnectionsResponse
+	(*UpdateConnectionRequest)(nil),          // 24: bifrost.integrations.admin.v1.UpdateConnectionRequest
+	(*UpdateConnectionResponse)(nil),         // 25: bifrost.integrations.admin.v1.UpdateConnectionResponse
+	(*DeleteConnectionRequest)(nil),          // 26: bifrost.integrations.admin.v1.DeleteConnectionRequest
+	(*DeleteConnectionResponse)(nil),         // 27: bifrost.integrations.admin.v1.DeleteConnectionResponse
+	(*Token)(nil),                            // 28: bifrost.integrations.admin.v1.Token
+	(*PutTokenRequest)(nil),                  // 29: bifrost.integrations.admin.v1.PutTokenRequest
+	(*PutTokenResponse)(nil),                 // 30: bifrost.integrations.admin.v1.PutTokenResponse
+	(*GetTokenRequest)(nil),                  // 31: bifrost.integrations.admin.v1.GetTokenRequest
+	(*GetTokenResponse)(nil),                 // 32: bifrost.integrations.admin.v1.GetTokenResponse
+	(*ListTokensRequest)(nil),                // 33: bifrost.integrations.admin.v1.ListTokensRequest
+	(*ListTokensResponse)(nil),               // 34: bifrost.integrations.admin.v1.ListTokensResponse
+	(*DeleteTokenRequest)(nil),               // 35: bifrost.integrations.admin.v1.DeleteTokenRequest
+	(*DeleteTokenResponse)(nil),              // 36: bifrost.integrations.admin.v1.DeleteTokenResponse
+	(*ApiKey)(nil),                           // 37: bifrost.integrations.admin.v1.ApiKey
+	(*CreateApiKeyRequest)(nil),              // 38: bifrost.integrations.admin.v1.CreateApiKeyRequest
+	(*CreateApiKeyResponse)(nil),             // 39: bifrost.integrations.admin.v1.CreateApiKeyResponse
+	(*ListApiKeysRequest)(nil),               // 40: bifrost.integrations.admin.v1.ListApiKeysRequest
+	(*ListApiKeysResponse)(nil),              // 41: bifrost.integrations.admin.v1.ListApiKeysResponse
+	(*RevokeApiKeyRequest)(nil),              // 42: bifrost.integrations.admin.v1.RevokeApiKeyRequest
+	(*RevokeApiKeyResponse)(nil),             // 43: bifrost.integrations.admin.v1.RevokeApiKeyResponse
+	(*AuditEvent)(nil),                       // 44: bifrost.integrations.admin.v1.AuditEvent
+	(*ListAuditEventsRequest)(nil),           // 45: bifrost.integrations.admin.v1.ListAuditEventsRequest
+	(*ListAuditEventsResponse)(nil),          // 46: bifrost.integrations.admin.v1.ListAuditEventsResponse
+	(*EncryptionKey)(nil),                    // 47: bifrost.integrations.admin.v1.EncryptionKey
+	(*RotateEncryptionKeyRequest)(nil),       // 48: bifrost.integrations.admin.v1.RotateEncryptionKeyRequest
+	(*RotateEncryptionKeyResponse)(nil),      // 49: bifrost.integrations.admin.v1.RotateEncryptionKeyResponse
+	(*GetEncryptionStatusRequest)(nil),       // 50: bifrost.integrations.admin.v1.GetEncryptionStatusRequest
+	(*GetEncryptionStatusResponse)(nil),      // 51: bifrost.integrations.admin.v1.GetEncryptionStatusResponse
+	(*RetireEncryptionKeyRequest)(nil),       // 52: bifrost.integrations.admin.v1.RetireEncryptionKeyRequest
+	(*RetireEncryptionKeyResponse)(nil),      // 53: bifrost.integrations.admin.v1.RetireEncryptionKeyResponse
+	(*StartAuthorizationRequest)(nil),        // 54: bifrost.integrations.admin.v1.StartAuthorizationRequest
+	(*StartAuthorizationResponse)(nil),       // 55: bifrost.integrations.admin.v1.StartAuthorizationResponse
+	(*ConnectClientCredentialsRequest)(nil),  // 56: bifrost.integrations.admin.v1.ConnectClientCredentialsRequest
+	(*ConnectClientCredentialsResponse)(nil), // 57: bifrost.integrations.admin.v1.ConnectClientCredentialsResponse
+	nil,                                      // 58: bifrost.integrations.admin.v1.Connection.TokenParamsEntry
+	(*structpb.Struct)(nil),                  // 59: google.protobuf.Struct
+	(*timestamppb.Timestamp)(nil),            // 60: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil),            // 61: google.protobuf.FieldMask
+	(*durationpb.Duration)(nil),              // 62: google.protobuf.Duration
 }
 var file_bifrost_integrations_admin_v1_admin_proto_depIdxs = []int32{
 	0,  // 0: bifrost.integrations.admin.v1.ConfigField.type:type_name -> bifrost.integrations.admin.v1.ConfigType
-	4,  // 1: bifrost.integrations.admin.v1.Integration.config_schema:type_name -> bifrost.integrations.admin.v1.ConfigField
-	58, // 2: bifrost.integrations.admin.v1.Integration.default_config:type_name -> google.protobuf.Struct
-	59, // 3: bifrost.integrations.admin.v1.Integration.create_time:type_name -> google.protobuf.Timestamp
-	59, // 4: bifrost.integrations.admin.v1.Integration.update_time:type_name -> google.protobuf.Timestamp
-	5,  // 5: bifrost.integrations.admin.v1.CreateIntegrationRequest.integration:type_name -> bifrost.integrations.admin.v1.Integration
-	5,  // 6: bifrost.integrations.admin.v1.CreateIntegrationResponse.integration:type_name -> bifrost.integrations.admin.v1.Integration
-	5,  // 7: bifrost.integrations.admin.v1.GetIntegrationResponse.integration:type_name -> bifrost.integrations.admin.v1.Integration
-	5,  // 8: bifrost.integrations.admin.v1.ListIntegrationsResponse.integrations:type_name -> bifrost.integrations.admin.v1.Integration
-	5,  // 9: bifrost.integrations.admin.v1.UpdateIntegrationRequest.integration:type_name -> bifrost.integrations.admin.v1.Integration
-	60, // 10: bifrost.integrations.admin.v1.UpdateIntegrationRequest.update_mask:type_name -> google.protobuf.FieldMask
-	5,  // 11: bifrost.integrations.admin.v1.UpdateIntegrationResponse.integration:type_name -> bifrost.integrations.admin.v1.Integration
+	5,  // 1: bifrost.integrations.admin.v1.Integration.config_schema:type_name -> bifrost.integrations.admin.v1.ConfigField
+	59, // 2: bifrost.integrations.admin.v1.Integration.default_config:type_name -> google.protobuf.Struct
+	60, // 3: bifrost.integrations.admin.v1.Integration.create_time:type_name -> google.protobuf.Timestamp
+	60, // 4: bifrost.integrations.admin.v1.Integration.update_time:type_name -> google.protobuf.Timestamp
+	6,  // 5: bifrost.integrations.admin.v1.CreateIntegrationRequest.integration:type_name -> bifrost.integrations.admin.v1.Integration
+	6,  // 6: bifrost.integrations.admin.v1.CreateIntegrationResponse.integration:type_name -> bifrost.integrations.admin.v1.Integration
+	6,  // 7: bifrost.integrations.admin.v1.GetIntegrationResponse.integration:type_name -> bifrost.integrations.admin.v1.Integration
+	6,  // 8: bifrost.integrations.admin.v1.ListIntegrationsResponse.integrations:type_name -> bifrost.integrations.admin.v1.Integration
+	6,  // 9: bifrost.integrations.admin.v1.UpdateIntegrationRequest.integration:type_name -> bifrost.integrations.admin.v1.Integration
+	61, // 10: bifrost.integrations.admin.v1.UpdateIntegrationRequest.update_mask:type_name -> google.protobuf.FieldMask
+	6,  // 11: bifrost.integrations.admin.v1.UpdateIntegrationResponse.integration:type_name -> bifrost.integrations.admin.v1.Integration
 	1,  // 12: bifrost.integrations.admin.v1.Connection.flow:type_name -> bifrost.integrations.admin.v1.Flow
-	61, // 13: bifrost.integrations.admin.v1.Connection.refresh_margin:type_name -> google.protobuf.Duration
-	59, // 14: bifrost.integrations.admin.v1.Connection.create_time:type_name -> google.protobuf.Timestamp
-	59, // 15: bifrost.integrations.admin.v1.Connection.update_time:type_name -> google.protobuf.Timestamp
-	57, // 16: bifrost.integrations.admin.v1.Connection.token_params:type_name -> bifrost.integrations.admin.v1.Connection.TokenParamsEntry
-	16, // 17: bifrost.integrations.admin.v1.CreateConnectionRequest.connection:type_name -> bifrost.integrations.admin.v1.Connection
-	16, // 18: bifrost.integrations.admin.v1.CreateConnectionResponse.connection:type_name -> bifrost.integrations.admin.v1.Connection
-	16, // 19: bifrost.integrations.admin.v1.GetConnectionResponse.connection:type_name -> bifrost.integrations.admin.v1.Connection
-	16, // 20: bifrost.integrations.admin.v1.ListConnectionsResponse.connections:type_name -> bifrost.integrations.admin.v1.Connection
-	16, // 21: bifrost.integrations.admin.v1.UpdateConnectionRequest.connection:type_name -> bifrost.integrations.admin.v1.Connection
-	60, // 22: bifrost.integrations.admin.v1.UpdateConnectionRequest.update_mask:type_name -> google.protobuf.FieldMask
-	16, // 23: bifrost.integrations.admin.v1.UpdateConnectionResponse.connection:type_name -> bifrost.integrations.admin.v1.Connection
-	2,  // 24: bifrost.integrations.admin.v1.Token.status:type_name -> bifrost.integrations.admin.v1.TokenStatus
-	59, // 25: bifrost.integrations.admin.v1.Token.expires_at:type_name -> google.protobuf.Timestamp
-	59, // 26: bifrost.integrations.admin.v1.Token.last_refreshed_at:type_name -> google.protobuf.Timestamp
-	59, // 27: bifrost.integrations.admin.v1.Token.next_refresh_at:type_name -> google.protobuf.Timestamp
-	59, // 28: bifrost.integrations.admin.v1.Token.create_time:type_name -> google.protobuf.Timestamp
-	59, // 29: bifrost.integrations.admin.v1.Token.update_time:type_name -> google.protobuf.Timestamp
-	59, // 30: bifrost.integrations.admin.v1.PutTokenRequest.expires_at:type_name -> google.protobuf.Timestamp
-	27, // 31: bifrost.integrations.admin.v1.PutTokenResponse.token:type_name -> bifrost.integrations.admin.v1.Token
-	27, // 32: bifrost.integrations.admin.v1.GetTokenResponse.token:type_name -> bifrost.integrations.admin.v1.Token
-	27, // 33: bifrost.integrations.admin.v1.ListTokensResponse.tokens:type_name -> bifrost.integrations.admin.v1.Token
-	3,  // 34: bifrost.integrations.admin.v1.ApiKey.role:type_name -> bifrost.integrations.admin.v1.Role
-	59, // 35: bifrost.integrations.admin.v1.ApiKey.create_time:type_name -> google.protobuf.Timestamp
-	59, // 36: bifrost.integrations.admin.v1.ApiKey.expire_time:type_name -> google.protobuf.Timestamp
-	59, // 37: bifrost.integrations.admin.v1.ApiKey.revoke_time:type_name -> google.protobuf.Timestamp
-	3,  // 38: bifrost.integrations.admin.v1.CreateApiKeyRequest.role:type_name -> bifrost.integrations.admin.v1.Role
-	59, // 39: bifrost.integrations.admin.v1.CreateApiKeyRequest.expire_time:type_name -> google.protobuf.Timestamp
-	36, // 40: bifrost.integrations.admin.v1.CreateApiKeyResponse.api_key:type_name -> bifrost.integrations.admin.v1.ApiKey
-	36, // 41: bifrost.integrations.admin.v1.ListApiKeysResponse.api_keys:type_name -> bifrost.integrations.admin.v1.ApiKey
-	36, // 42: bifrost.integrations.admin.v1.RevokeApiKeyResponse.api_key:type_name -> bifrost.integrations.admin.v1.ApiKey
-	59, // 43: bifrost.integrations.admin.v1.AuditEvent.time:type_name -> google.protobuf.Timestamp
-	3,  // 44: bifrost.integrations.admin.v1.AuditEvent.role:type_name -> bifrost.integrations.admin.v1.Role
-	59, // 45: bifrost.integrations.admin.v1.ListAuditEventsRequest.start_time:type_name -> google.protobuf.Timestamp
-	59, // 46: bifrost.integrations.admin.v1.ListAuditEventsRequest.end_time:type_name -> google.protobuf.Timestamp
-	43, // 47: bifrost.integrations.admin.v1.ListAuditEventsResponse.events:type_name -> bifrost.integrations.admin.v1.AuditEvent
-	59, // 48: bifrost.integrations.admin.v1.EncryptionKey.create_time:type_name -> google.protobuf.Timestamp
-	59, // 49: bifrost.integrations.admin.v1.EncryptionKey.supersede_time:type_name -> google.protobuf.Timestamp
-	46, // 50: bifrost.integrations.admin.v1.GetEncryptionStatusResponse.keys:type_name -> bifrost.integrations.admin.v1.EncryptionKey
-	59, // 51: bifrost.integrations.admin.v1.StartAuthorizationResponse.expire_time:type_name -> google.protobuf.Timestamp
-	27, // 52: bifrost.integrations.admin.v1.ConnectClientCredentialsResponse.token:type_name -> bifrost.integrations.admin.v1.Token
-	6,  // 53: bifrost.integrations.admin.v1.AdminService.CreateIntegration:input_type -> bifrost.integrations.admin.v1.CreateIntegrationRequest
-	8,  // 54: bifrost.integrations.admin.v1.AdminService.GetIntegration:input_type -> bifrost.integrations.admin.v1.GetIntegrationRequest
-	10, // 55: bifrost.integrations.admin.v1.AdminService.ListIntegrations:input_type -> bifrost.integrations.admin.v1.ListIntegrationsRequest
-	12, // 56: bifrost.integrations.admin.v1.AdminService.UpdateIntegration:input_type -> bifrost.integrations.admin.v1.UpdateIntegrationRequest
-	14, // 57: bifrost.integrations.admin.v1.AdminService.DeleteIntegration:input_type -> bifrost.integrations.admin.v1.DeleteIntegrationRequest
-	17, // 58: bifrost.integrations.admin.v1.AdminService.CreateConnection:input_type -> bifrost.integrations.admin.v1.CreateConnectionRequest
-	19, // 59: bifrost.integrations.admin.v1.AdminService.GetConnection:input_type -> bifrost.integrations.admin.v1.GetConnectionRequest
-	21, // 60: bifrost.integrations.admin.v1.AdminService.ListConnections:input_type -> bifrost.integrations.admin.v1.ListConnectionsRequest
-	23, // 61: bifrost.integrations.admin.v1.AdminService.UpdateConnection:input_type -> bifrost.integrations.admin.v1.UpdateConnectionRequest
-	25, // 62: bifrost.integrations.admin.v1.AdminService.DeleteConnection:input_type -> bifrost.integrations.admin.v1.DeleteConnectionRequest
-	28, // 63: bifrost.integrations.admin.v1.AdminService.PutToken:input_type -> bifrost.integrations.admin.v1.PutTokenRequest
-	30, // 64: bifrost.integrations.admin.v1.AdminService.GetToken:input_type -> bifrost.integrations.admin.v1.GetTokenRequest
-	32, // 65: bifrost.integrations.admin.v1.AdminService.ListTokens:input_type -> bifrost.integrations.admin.v1.ListTokensRequest
-	34, // 66: bifrost.integrations.admin.v1.AdminService.DeleteToken:input_type -> bifrost.integrations.admin.v1.DeleteTokenRequest
-	53, // 67: bifrost.integrations.admin.v1.AdminService.StartAuthorization:input_type -> bifrost.integrations.admin.v1.StartAuthorizationRequest
-	55, // 68: bifrost.integrations.admin.v1.AdminService.ConnectClientCredentials:input_type -> bifrost.integrations.admin.v1.ConnectClientCredentialsRequest
-	37, // 69: bifrost.integrations.admin.v1.AdminService.CreateApiKey:input_type -> bifrost.integrations.admin.v1.CreateApiKeyRequest
-	39, // 70: bifrost.integrations.admin.v1.AdminService.ListApiKeys:input_type -> bifrost.integrations.admin.v1.ListApiKeysRequest
-	41, // 71: bifrost.integrations.admin.v1.AdminService.RevokeApiKey:input_type -> bifrost.integrations.admin.v1.RevokeApiKeyRequest
-	44, // 72: bifrost.integrations.admin.v1.AdminService.ListAuditEvents:input_type -> bifrost.integrations.admin.v1.ListAuditEventsRequest
-	47, // 73: bifrost.integrations.admin.v1.AdminService.RotateEncryptionKey:input_type -> bifrost.integrations.admin.v1.RotateEncryptionKeyRequest
-	49, // 74: bifrost.integrations.admin.v1.AdminService.GetEncryptionStatus:input_type -> bifrost.integrations.admin.v1.GetEncryptionStatusRequest
-	51, // 75: bifrost.integrations.admin.v1.AdminService.RetireEncryptionKey:input_type -> bifrost.integrations.admin.v1.RetireEncryptionKeyRequest
-	7,  // 76: bifrost.integrations.admin.v1.AdminService.CreateIntegration:output_type -> bifrost.integrations.admin.v1.CreateIntegrationResponse
-	9,  // 77: bifrost.integrations.admin.v1.AdminService.GetIntegration:output_type -> bifrost.integrations.admin.v1.GetIntegrationResponse
-	11, // 78: bifrost.integrations.admin.v1.AdminService.ListIntegrations:output_type -> bifrost.integrations.admin.v1.ListIntegrationsResponse
-	13, // 79: bifrost.integrations.admin.v1.AdminService.UpdateIntegration:output_type -> bifrost.integrations.admin.v1.UpdateIntegrationResponse
-	15, // 80: bifrost.integrations.admin.v1.AdminService.DeleteIntegration:output_type -> bifrost.integrations.admin.v1.DeleteIntegrationResponse
-	18, // 81: bifrost.integrations.admin.v1.AdminService.CreateConnection:output_type -> bifrost.integrations.admin.v1.CreateConnectionResponse
-	20, // 82: bifrost.integrations.admin.v1.AdminService.GetConnection:output_type -> bifrost.integrations.admin.v1.GetConnectionResponse
-	22, // 83: bifrost.integrations.admin.v1.AdminService.ListConnections:output_type -> bifrost.integrations.admin.v1.ListConnectionsResponse
-	24, // 84: bifrost.integrations.admin.v1.AdminService.UpdateConnection:output_type -> bifrost.integrations.admin.v1.UpdateConnectionResponse
-	26, // 85: bifrost.integrations.admin.v1.AdminService.DeleteConnection:output_type -> bifrost.integrations.admin.v1.DeleteConnectionResponse
-	29, // 86: bifrost.integrations.admin.v1.AdminService.PutToken:output_type -> bifrost.integrations.admin.v1.PutTokenResponse
-	31, // 87: bifrost.integrations.admin.v1.AdminService.GetToken:output_type -> bifrost.integrations.admin.v1.GetTokenResponse
-	33, // 88: bifrost.integrations.admin.v1.AdminService.ListTokens:output_type -> bifrost.integrations.admin.v1.ListTokensResponse
-	35, // 89: bifrost.integrations.admin.v1.AdminService.DeleteToken:output_type -> bifrost.integrations.admin.v1.DeleteTokenResponse
-	54, // 90: bifrost.integrations.admin.v1.AdminService.StartAuthorization:output_type -> bifrost.integrations.admin.v1.StartAuthorizationResponse
-	56, // 91: bifrost.integrations.admin.v1.AdminService.ConnectClientCredentials:output_type -> bifrost.integrations.admin.v1.ConnectClientCredentialsResponse
-	38, // 92: bifrost.integrations.admin.v1.AdminService.CreateApiKey:output_type -> bifrost.integrations.admin.v1.CreateApiKeyResponse
-	40, // 93: bifrost.integrations.admin.v1.AdminService.ListApiKeys:output_type -> bifrost.integrations.admin.v1.ListApiKeysResponse
-	42, // 94: bifrost.integrations.admin.v1.AdminService.RevokeApiKey:output_type -> bifrost.integrations.admin.v1.RevokeApiKeyResponse
-	45, // 95: bifrost.integrations.admin.v1.AdminService.ListAuditEvents:output_type -> bifrost.integrations.admin.v1.ListAuditEventsResponse
-	48, // 96: bifrost.integrations.admin.v1.AdminService.RotateEncryptionKey:output_type -> bifrost.integrations.admin.v1.RotateEncryptionKeyResponse
-	50, // 97: bifrost.integrations.admin.v1.AdminService.GetEncryptionStatus:output_type -> bifrost.integrations.admin.v1.GetEncryptionStatusResponse
-	52, // 98: bifrost.integrations.admin.v1.AdminService.RetireEncryptionKey:output_type -> bifrost.integrations.admin.v1.RetireEncryptionKeyResponse
-	76, // [76:99] is the sub-list for method output_type
-	53, // [53:76] is the sub-list for method input_type
-	53, // [53:53] is the sub-list for extension type_name
-	53, // [53:53] is the sub-list for extension extendee
-	0,  // [0:53] is the sub-list for field type_name
+	62, // 13: bifrost.integrations.admin.v1.Connection.refresh_margin:type_name -> google.protobuf.Duration
+	60, // 14: bifrost.integrations.admin.v1.Connection.create_time:type_name -> google.protobuf.Timestamp
+	60, // 15: bifrost.integrations.admin.v1.Connection.update_time:type_name -> google.protobuf.Timestamp
+	58, // 16: bifrost.integrations.admin.v1.Connection.token_params:type_name -> bifrost.integrations.admin.v1.Connection.TokenParamsEntry
+	2,  // 17: bifrost.integrations.admin.v1.Connection.token_auth_method:type_name -> bifrost.integrations.admin.v1.TokenAuthMethod
+	17, // 18: bifrost.integrations.admin.v1.CreateConnectionRequest.connection:type_name -> bifrost.integrations.admin.v1.Connection
+	17, // 19: bifrost.integrations.admin.v1.CreateConnectionResponse.connection:type_name -> bifrost.integrations.admin.v1.Connection
+	17, // 20: bifrost.integrations.admin.v1.GetConnectionResponse.connection:type_name -> bifrost.integrations.admin.v1.Connection
+	17, // 21: bifrost.integrations.admin.v1.ListConnectionsResponse.connections:type_name -> bifrost.integrations.admin.v1.Connection
+	17, // 22: bifrost.integrations.admin.v1.UpdateConnectionRequest.connection:type_name -> bifrost.integrations.admin.v1.Connection
+	61, // 23: bifrost.integrations.admin.v1.UpdateConnectionRequest.update_mask:type_name -> google.protobuf.FieldMask
+	17, // 24: bifrost.integrations.admin.v1.UpdateConnectionResponse.connection:type_name -> bifrost.integrations.admin.v1.Connection
+	3,  // 25: bifrost.integrations.admin.v1.Token.status:type_name -> bifrost.integrations.admin.v1.TokenStatus
+	60, // 26: bifrost.integrations.admin.v1.Token.expires_at:type_name -> google.protobuf.Timestamp
+	60, // 27: bifrost.integrations.admin.v1.Token.last_refreshed_at:type_name -> google.protobuf.Timestamp
+	60, // 28: bifrost.integrations.admin.v1.Token.next_refresh_at:type_name -> google.protobuf.Timestamp
+	60, // 29: bifrost.integrations.admin.v1.Token.create_time:type_name -> google.protobuf.Timestamp
+	60, // 30: bifrost.integrations.admin.v1.Token.update_time:type_name -> google.protobuf.Timestamp
+	60, // 31: bifrost.integrations.admin.v1.PutTokenRequest.expires_at:type_name -> google.protobuf.Timestamp
+	28, // 32: bifrost.integrations.admin.v1.PutTokenResponse.token:type_name -> bifrost.integrations.admin.v1.Token
+	28, // 33: bifrost.integrations.admin.v1.GetTokenResponse.token:type_name -> bifrost.integrations.admin.v1.Token
+	28, // 34: bifrost.integrations.admin.v1.ListTokensResponse.tokens:type_name -> bifrost.integrations.admin.v1.Token
+	4,  // 35: bifrost.integrations.admin.v1.ApiKey.role:type_name -> bifrost.integrations.admin.v1.Role
+	60, // 36: bifrost.integrations.admin.v1.ApiKey.create_time:type_name -> google.protobuf.Timestamp
+	60, // 37: bifrost.integrations.admin.v1.ApiKey.expire_time:type_name -> google.protobuf.Timestamp
+	60, // 38: bifrost.integrations.admin.v1.ApiKey.revoke_time:type_name -> google.protobuf.Timestamp
+	4,  // 39: bifrost.integrations.admin.v1.CreateApiKeyRequest.role:type_name -> bifrost.integrations.admin.v1.Role
+	60, // 40: bifrost.integrations.admin.v1.CreateApiKeyRequest.expire_time:type_name -> google.protobuf.Timestamp
+	37, // 41: bifrost.integrations.admin.v1.CreateApiKeyResponse.api_key:type_name -> bifrost.integrations.admin.v1.ApiKey
+	37, // 42: bifrost.integrations.admin.v1.ListApiKeysResponse.api_keys:type_name -> bifrost.integrations.admin.v1.ApiKey
+	37, // 43: bifrost.integrations.admin.v1.RevokeApiKeyResponse.api_key:type_name -> bifrost.integrations.admin.v1.ApiKey
+	60, // 44: bifrost.integrations.admin.v1.AuditEvent.time:type_name -> google.protobuf.Timestamp
+	4,  // 45: bifrost.integrations.admin.v1.AuditEvent.role:type_name -> bifrost.integrations.admin.v1.Role
+	60, // 46: bifrost.integrations.admin.v1.ListAuditEventsRequest.start_time:type_name -> google.protobuf.Timestamp
+	60, // 47: bifrost.integrations.admin.v1.ListAuditEventsRequest.end_time:type_name -> google.protobuf.Timestamp
+	44, // 48: bifrost.integrations.admin.v1.ListAuditEventsResponse.events:type_name -> bifrost.integrations.admin.v1.AuditEvent
+	60, // 49: bifrost.integrations.admin.v1.EncryptionKey.create_time:type_name -> google.protobuf.Timestamp
+	60, // 50: bifrost.integrations.admin.v1.EncryptionKey.supersede_time:type_name -> google.protobuf.Timestamp
+	47, // 51: bifrost.integrations.admin.v1.GetEncryptionStatusResponse.keys:type_name -> bifrost.integrations.admin.v1.EncryptionKey
+	60, // 52: bifrost.integrations.admin.v1.StartAuthorizationResponse.expire_time:type_name -> google.protobuf.Timestamp
+	28, // 53: bifrost.integrations.admin.v1.ConnectClientCredentialsResponse.token:type_name -> bifrost.integrations.admin.v1.Token
+	7,  // 54: bifrost.integrations.admin.v1.AdminService.CreateIntegration:input_type -> bifrost.integrations.admin.v1.CreateIntegrationRequest
+	9,  // 55: bifrost.integrations.admin.v1.AdminService.GetIntegration:input_type -> bifrost.integrations.admin.v1.GetIntegrationRequest
+	11, // 56: bifrost.integrations.admin.v1.AdminService.ListIntegrations:input_type -> bifrost.integrations.admin.v1.ListIntegrationsRequest
+	13, // 57: bifrost.integrations.admin.v1.AdminService.UpdateIntegration:input_type -> bifrost.integrations.admin.v1.UpdateIntegrationRequest
+	15, // 58: bifrost.integrations.admin.v1.AdminService.DeleteIntegration:input_type -> bifrost.integrations.admin.v1.DeleteIntegrationRequest
+	18, // 59: bifrost.integrations.admin.v1.AdminService.CreateConnection:input_type -> bifrost.integrations.admin.v1.CreateConnectionRequest
+	20, // 60: bifrost.integrations.admin.v1.AdminService.GetConnection:input_type -> bifrost.integrations.admin.v1.GetConnectionRequest
+	22, // 61: bifrost.integrations.admin.v1.AdminService.ListConnections:input_type -> bifrost.integrations.admin.v1.ListConnectionsRequest
+	24, // 62: bifrost.integrations.admin.v1.AdminService.UpdateConnection:input_type -> bifrost.integrations.admin.v1.UpdateConnectionRequest
+	26, // 63: bifrost.integrations.admin.v1.AdminService.DeleteConnection:input_type -> bifrost.integrations.admin.v1.DeleteConnectionRequest
+	29, // 64: bifrost.integrations.admin.v1.AdminService.PutToken:input_type -> bifrost.integrations.admin.v1.PutTokenRequest
+	31, // 65: bifrost.integrations.admin.v1.AdminService.GetToken:input_type -> bifrost.integrations.admin.v1.GetTokenRequest
+	33, // 66: bifrost.integrations.admin.v1.AdminService.ListTokens:input_type -> bifrost.integrations.admin.v1.ListTokensRequest
+	35, // 67: bifrost.integrations.admin.v1.AdminService.DeleteToken:input_type -> bifrost.integrations.admin.v1.DeleteTokenRequest
+	54, // 68: bifrost.integrations.admin.v1.AdminService.StartAuthorization:input_type -> bifrost.integrations.admin.v1.StartAuthorizationRequest
+	56, // 69: bifrost.integrations.admin.v1.AdminService.ConnectClientCredentials:input_type -> bifrost.integrations.admin.v1.ConnectClientCredentialsRequest
+	38, // 70: bifrost.integrations.admin.v1.AdminService.CreateApiKey:input_type -> bifrost.integrations.admin.v1.CreateApiKeyRequest
+	40, // 71: bifrost.integrations.admin.v1.AdminService.ListApiKeys:input_type -> bifrost.integrations.admin.v1.ListApiKeysRequest
+	42, // 72: bifrost.integrations.admin.v1.AdminService.RevokeApiKey:input_type -> bifrost.integrations.admin.v1.RevokeApiKeyRequest
+	45, // 73: bifrost.integrations.admin.v1.AdminService.ListAuditEvents:input_type -> bifrost.integrations.admin.v1.ListAuditEventsRequest
+	48, // 74: bifrost.integrations.admin.v1.AdminService.RotateEncryptionKey:input_type -> bifrost.integrations.admin.v1.RotateEncryptionKeyRequest
+	50, // 75: bifrost.integrations.admin.v1.AdminService.GetEncryptionStatus:input_type -> bifrost.integrations.admin.v1.GetEncryptionStatusRequest
+	52, // 76: bifrost.integrations.admin.v1.AdminService.RetireEncryptionKey:input_type -> bifrost.integrations.admin.v1.RetireEncryptionKeyRequest
+	8,  // 77: bifrost.integrations.admin.v1.AdminService.CreateIntegration:output_type -> bifrost.integrations.admin.v1.CreateIntegrationResponse
+	10, // 78: bifrost.integrations.admin.v1.AdminService.GetIntegration:output_type -> bifrost.integrations.admin.v1.GetIntegrationResponse
+	12, // 79: bifrost.integrations.admin.v1.AdminService.ListIntegrations:output_type -> bifrost.integrations.admin.v1.ListIntegrationsResponse
+	14, // 80: bifrost.integrations.admin.v1.AdminService.UpdateIntegration:output_type -> bifrost.integrations.admin.v1.UpdateIntegrationResponse
+	16, // 81: bifrost.integrations.admin.v1.AdminService.DeleteIntegration:output_type -> bifrost.integrations.admin.v1.DeleteIntegrationResponse
+	19, // 82: bifrost.integrations.admin.v1.AdminService.CreateConnection:output_type -> bifrost.integrations.admin.v1.CreateConnectionResponse
+	21, // 83: bifrost.integrations.admin.v1.AdminService.GetConnection:output_type -> bifrost.integrations.admin.v1.GetConnectionResponse
+	23, // 84: bifrost.integrations.admin.v1.AdminService.ListConnections:output_type -> bifrost.integrations.admin.v1.ListConnectionsResponse
+	25, // 85: bifrost.integrations.admin.v1.AdminService.UpdateConnection:output_type -> bifrost.integrations.admin.v1.UpdateConnectionResponse
+	27, // 86: bifrost.integrations.admin.v1.AdminService.DeleteConnection:output_type -> bifrost.integrations.admin.v1.DeleteConnectionResponse
+	30, // 87: bifrost.integrations.admin.v1.AdminService.PutToken:output_type -> bifrost.integrations.admin.v1.PutTokenResponse
+	32, // 88: bifrost.integrations.admin.v1.AdminService.GetToken:output_type -> bifrost.integrations.admin.v1.GetTokenResponse
+	34, // 89: bifrost.integrations.admin.v1.AdminService.ListTokens:output_type -> bifrost.integrations.admin.v1.ListTokensResponse
+	36, // 90: bifrost.integrations.admin.v1.AdminService.DeleteToken:output_type -> bifrost.integrations.admin.v1.DeleteTokenResponse
+	55, // 91: bifrost.integrations.admin.v1.AdminService.StartAuthorization:output_type -> bifrost.integrations.admin.v1.StartAuthorizationResponse
+	57, // 92: bifrost.integrations.admin.v1.AdminService.ConnectClientCredentials:output_type -> bifrost.integrations.admin.v1.ConnectClientCredentialsResponse
+	39, // 93: bifrost.integrations.admin.v1.AdminService.CreateApiKey:output_type -> bifrost.integrations.admin.v1.CreateApiKeyResponse
+	41, // 94: bifrost.integrations.admin.v1.AdminService.ListApiKeys:output_type -> bifrost.integrations.admin.v1.ListApiKeysResponse
+	43, // 95: bifrost.integrations.admin.v1.AdminService.RevokeApiKey:output_type -> bifrost.integrations.admin.v1.RevokeApiKeyResponse
+	46, // 96: bifrost.integrations.admin.v1.AdminService.ListAuditEvents:output_type -> bifrost.integrations.admin.v1.ListAuditEventsResponse
+	49, // 97: bifrost.integrations.admin.v1.AdminService.RotateEncryptionKey:output_type -> bifrost.integrations.admin.v1.RotateEncryptionKeyResponse
+	51, // 98: bifrost.integrations.admin.v1.AdminService.GetEncryptionStatus:output_type -> bifrost.integrations.admin.v1.GetEncryptionStatusResponse
+	53, // 99: bifrost.integrations.admin.v1.AdminService.RetireEncryptionKey:output_type -> bifrost.integrations.admin.v1.RetireEncryptionKeyResponse
+	77, // [77:100] is the sub-list for method output_type
+	54, // [54:77] is the sub-list for method input_type
+	54, // [54:54] is the sub-list for extension type_name
+	54, // [54:54] is the sub-list for extension extendee
+	0,  // [0:54] is the sub-list for field type_name
 }
 
 func init() { file_bifrost_integrations_admin_v1_admin_proto_init() }
@@ -3850,7 +3920,7 @@ func file_bifrost_integrations_admin_v1_admin_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_bifrost_integrations_admin_v1_admin_proto_rawDesc), len(file_bifrost_integrations_admin_v1_admin_proto_rawDesc)),
-			NumEnums:      4,
+			NumEnums:      5,
 			NumMessages:   54,
 			NumExtensions: 0,
 			NumServices:   1,

@@ -22,6 +22,9 @@ ROLE_ADMIN: Role
 ROLE_UNSPECIFIED: Role
 ROLE_WORKER: Role
 ROLE_WORKER_ALL_ORGS: Role
+TOKEN_AUTH_METHOD_CLIENT_SECRET_BASIC: TokenAuthMethod
+TOKEN_AUTH_METHOD_CLIENT_SECRET_POST: TokenAuthMethod
+TOKEN_AUTH_METHOD_UNSPECIFIED: TokenAuthMethod
 TOKEN_STATUS_CONNECTED: TokenStatus
 TOKEN_STATUS_NEEDS_REAUTH: TokenStatus
 TOKEN_STATUS_REFRESH_FAILED: TokenStatus
@@ -99,7 +102,7 @@ class ConnectClientCredentialsResponse(_message.Message):
     def __init__(self, token: _Optional[_Union[Token, _Mapping]] = ...) -> None: ...
 
 class Connection(_message.Message):
-    __slots__ = ["audience", "authorization_url", "client_id", "client_secret", "client_secret_set", "create_time", "flow", "id", "name", "refresh_margin", "scopes", "token_params", "token_url", "update_time"]
+    __slots__ = ["audience", "authorization_url", "client_id", "client_secret", "client_secret_set", "create_time", "flow", "id", "name", "refresh_margin", "scopes", "token_auth_method", "token_params", "token_url", "update_time"]
     class TokenParamsEntry(_message.Message):
         __slots__ = ["key", "value"]
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -118,6 +121,7 @@ class Connection(_message.Message):
     NAME_FIELD_NUMBER: _ClassVar[int]
     REFRESH_MARGIN_FIELD_NUMBER: _ClassVar[int]
     SCOPES_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_AUTH_METHOD_FIELD_NUMBER: _ClassVar[int]
     TOKEN_PARAMS_FIELD_NUMBER: _ClassVar[int]
     TOKEN_URL_FIELD_NUMBER: _ClassVar[int]
     UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
@@ -132,10 +136,11 @@ class Connection(_message.Message):
     name: str
     refresh_margin: _duration_pb2.Duration
     scopes: _containers.RepeatedScalarFieldContainer[str]
+    token_auth_method: TokenAuthMethod
     token_params: _containers.ScalarMap[str, str]
     token_url: str
     update_time: _timestamp_pb2.Timestamp
-    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., flow: _Optional[_Union[Flow, str]] = ..., client_id: _Optional[str] = ..., client_secret: _Optional[str] = ..., authorization_url: _Optional[str] = ..., token_url: _Optional[str] = ..., scopes: _Optional[_Iterable[str]] = ..., audience: _Optional[str] = ..., refresh_margin: _Optional[_Union[_duration_pb2.Duration, _Mapping]] = ..., client_secret_set: bool = ..., create_time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., token_params: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., flow: _Optional[_Union[Flow, str]] = ..., client_id: _Optional[str] = ..., client_secret: _Optional[str] = ..., authorization_url: _Optional[str] = ..., token_url: _Optional[str] = ..., scopes: _Optional[_Iterable[str]] = ..., audience: _Optional[str] = ..., refresh_margin: _Optional[_Union[_duration_pb2.Duration, _Mapping]] = ..., client_secret_set: bool = ..., create_time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., token_params: _Optional[_Mapping[str, str]] = ..., token_auth_method: _Optional[_Union[TokenAuthMethod, str]] = ...) -> None: ...
 
 class CreateApiKeyRequest(_message.Message):
     __slots__ = ["expire_time", "name", "org_id", "role"]
@@ -534,6 +539,9 @@ class ConfigType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = []
 
 class Flow(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = []
+
+class TokenAuthMethod(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = []
 
 class TokenStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
