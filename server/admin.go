@@ -548,6 +548,20 @@ func CreateAPIKey(ctx context.Context, s *store.Store, k store.APIKey) (store.AP
 	return created, secret, err
 }
 
+// CreateFirstAdminKey mints the installation's first admin key and returns its
+// secret, unless the installation has had a key before (created == false).
+func CreateFirstAdminKey(ctx context.Context, s *store.Store) (secret string, created bool, err error) {
+	id, secret, hash, err := auth.NewKey()
+	if err != nil {
+		return "", false, err
+	}
+	created, err = s.CreateFirstAPIKey(ctx, store.APIKey{ID: id, Name: "bootstrap admin", Role: store.RoleAdmin}, hash)
+	if !created {
+		return "", false, err
+	}
+	return secret, true, nil
+}
+
 func (h *adminService) ListApiKeys(ctx context.Context, req *adminv1.ListApiKeysRequest) (*adminv1.ListApiKeysResponse, error) {
 	var v violations
 	page := v.page(req.GetPageSize(), req.GetPageToken())

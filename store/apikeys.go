@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 
@@ -53,20 +54,48 @@ const apiKeySelect = `SELECT id, name, role, org_id, created_at, expires_at, rev
 func (s *Store) CreateAPIKey(ctx context.Context, k APIKey, hash []byte) (APIKey, error) {
 	var out APIKey
 	err := s.inTx(ctx, func(tx writeTx) error {
-		_, err := tx.ExecContext(ctx, `
-INSERT INTO api_keys (id, name, key_hash, role, org_id, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-			k.ID, k.Name, hash, string(k.Role), k.OrgID, s.timestamp(), nullTime(k.ExpiresAt))
-		if err != nil {
-			return translate(err, "api key")
-		}
-		var row apiKeyRow
-		if err := sqlx.GetContext(ctx, tx, &row, apiKeySelect+` WHERE id = ?`, k.ID); err != nil {
-			return translate(err, "api key")
-		}
-		out = row.key()
-		return nil
+		var err error
+		out, err = s.insertAPIKey(ctx, tx, k, hash)
+		return err
 	})
 	return out, err
+}
+
+// errInstalled is CreateFirstAPIKey finding that another call came first.
+var errInstalled = errors.New("the installation already has its first api key")
+
+// CreateFirstAPIKey creates k unless the installation has had an API key
+// before: of replicas starting together on an empty database, exactly one
+// creates it, and the others get created == false.
+func (s *Store) CreateFirstAPIKey(ctx context.Context, k APIKey, hash []byte) (created bool, err error) {
+	err = s.inTx(ctx, func(tx writeTx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO installation (id, created_at) VALUES (1, ?)`, s.timestamp()); err != nil {
+			if err := translate(err, "installation"); errors.Is(err, ErrAlreadyExists) {
+				return errInstalled
+			}
+			return fmt.Errorf("marking the installation: %w", err)
+		}
+		_, err := s.insertAPIKey(ctx, tx, k, hash)
+		return err
+	})
+	if errors.Is(err, errInstalled) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+func (s *Store) insertAPIKey(ctx context.Context, tx writeTx, k APIKey, hash []byte) (APIKey, error) {
+	_, err := tx.ExecContext(ctx, `
+INSERT INTO api_keys (id, name, key_hash, role, org_id, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		k.ID, k.Name, hash, string(k.Role), k.OrgID, s.timestamp(), nullTime(k.ExpiresAt))
+	if err != nil {
+		return APIKey{}, translate(err, "api key")
+	}
+	var row apiKeyRow
+	if err := sqlx.GetContext(ctx, tx, &row, apiKeySelect+` WHERE id = ?`, k.ID); err != nil {
+		return APIKey{}, translate(err, "api key")
+	}
+	return row.key(), nil
 }
 
 // APIKeyByHash returns the key whose secret hashes to hash. It is cached until

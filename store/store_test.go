@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -311,5 +312,38 @@ SELECT 'competitor', id, 'org-race', '', '\x00'::bytea, 'connected', now(), now(
 	}
 	if put.ID != "competitor" || put.AccessToken != "ours" {
 		t.Fatalf("PutToken wrote %s/%q; want our token in the competitor's row", put.ID, put.AccessToken)
+	}
+}
+
+func TestReplicasStartingTogetherOnAnEmptyDatabaseMintOneFirstKey(t *testing.T) {
+	t.Parallel()
+	path := testutil.Database(t)
+	ring := testutil.Keyring(t)
+	const replicas = 4
+	stores := make([]*store.Store, replicas)
+	for i := range stores {
+		stores[i] = openAt(t, path, ring)
+	}
+	var created atomic.Int32
+	var wg sync.WaitGroup
+	for i, s := range stores {
+		wg.Go(func() {
+			ok, err := s.CreateFirstAPIKey(context.Background(), store.APIKey{ID: fmt.Sprintf("first-%d", i), Role: store.RoleAdmin}, []byte(fmt.Sprintf("hash-%d", i)))
+			if err != nil {
+				t.Error(err)
+			}
+			if ok {
+				created.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	keys, err := stores[0].ListAPIKeys(context.Background(), store.Page{Limit: 10})
+	if created.Load() != 1 || err != nil || len(keys) != 1 {
+		t.Fatalf("%d replicas created a first key; keys stored: %v, %v", created.Load(), keys, err)
+	}
+	// Once the installation has had a key, it never mints another first one.
+	if ok, err := stores[1].CreateFirstAPIKey(context.Background(), store.APIKey{ID: "late", Role: store.RoleAdmin}, []byte("hash-late")); ok || err != nil {
+		t.Fatalf("a later start: created %v, %v", ok, err)
 	}
 }

@@ -203,30 +203,41 @@ func serverTLS(cfg config) (*tls.Config, error) {
 }
 
 // bootstrapAdminKey gives a new installation its first admin key, written to a
-// file only its owner can read; the key itself is never logged.
+// file only its owner can read; the key itself is never logged. Replicas
+// starting together on an empty database mint one key between them: the
+// others find the installation done and write no file.
 func (d *daemon) bootstrapAdminKey(ctx context.Context) error {
 	has, err := d.store.HasAPIKeys(ctx)
 	if err != nil || has {
 		return err
 	}
-	path := filepath.Join(d.cfg.dataDir, "admin.key")
 	if err := os.MkdirAll(d.cfg.dataDir, 0o700); err != nil {
 		return fmt.Errorf("creating data directory: %w", err)
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	// The file is made before the key, so a data directory that cannot take
+	// it fails the start without minting a key nobody could read.
+	f, err := os.CreateTemp(d.cfg.dataDir, ".admin.key-*")
 	if err != nil {
 		return fmt.Errorf("writing the first admin key: %w", err)
 	}
+	defer os.Remove(f.Name())
 	defer f.Close()
-	_, secret, err := server.CreateAPIKey(ctx, d.store, store.APIKey{Name: "bootstrap admin", Role: store.RoleAdmin})
-	if err != nil {
+	secret, created, err := server.CreateFirstAdminKey(ctx, d.store)
+	if err != nil || !created {
 		return err
 	}
 	if _, err := fmt.Fprintln(f, secret); err != nil {
 		return fmt.Errorf("writing the first admin key: %w", err)
 	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("writing the first admin key: %w", err)
+	}
+	path := filepath.Join(d.cfg.dataDir, "admin.key")
+	if err := os.Rename(f.Name(), path); err != nil {
+		return fmt.Errorf("writing the first admin key: %w", err)
+	}
 	d.logger.Info("created the first admin key", "path", path)
-	return f.Close()
+	return nil
 }
 
 func (d *daemon) httpHandler() http.Handler {

@@ -51,7 +51,10 @@ func TestReplicasOnPostgreSQLActAsOne(t *testing.T) {
 	}
 	p := oauthtest.New(t, time.Hour)
 
-	start := func(name string) *replica {
+	// launch starts a replica without waiting for it: the three start together
+	// on the empty database, as a deployment would start them. (Whether their
+	// bootstraps overlap is up to timing; the store's test forces the race.)
+	launch := func(name string) *replica {
 		addr := freeAddr(t)
 		cmd := exec.Command(binary, "--db", db, "--keyring", ringPath, "--data-dir", filepath.Join(dir, name),
 			"--listen", addr, "--http-listen", freeAddr(t), "--refresh-lease", "2s", "--log-level", "warn")
@@ -65,25 +68,43 @@ func TestReplicasOnPostgreSQLActAsOne(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { conn.Close() })
-		deadline := time.Now().Add(30 * time.Second)
+		return &replica{cmd: cmd, conn: conn, api: integrationsv1.NewIntegrationsServiceClient(conn)}
+	}
+	names := []string{"r1", "r2", "r3"}
+	replicas := make([]*replica, len(names))
+	for i, name := range names {
+		replicas[i] = launch(name)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for i, r := range replicas {
 		for {
-			resp, err := healthpb.NewHealthClient(conn).Check(context.Background(), &healthpb.HealthCheckRequest{})
+			resp, err := healthpb.NewHealthClient(r.conn).Check(context.Background(), &healthpb.HealthCheckRequest{})
 			if err == nil && resp.GetStatus() == healthpb.HealthCheckResponse_SERVING {
 				break
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("replica %s did not start", name)
+				t.Fatalf("replica %s did not start", names[i])
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
-		return &replica{cmd: cmd, conn: conn, api: integrationsv1.NewIntegrationsServiceClient(conn)}
 	}
-	first := start("r1") // the first one creates the admin key; the others find it
-	key, err := os.ReadFile(filepath.Join(dir, "r1", "admin.key"))
-	if err != nil {
-		t.Fatal(err)
+	// Exactly one of them minted the first admin key and wrote it down.
+	var key []byte
+	var first *replica
+	for i, name := range names {
+		k, err := os.ReadFile(filepath.Join(dir, name, "admin.key"))
+		switch {
+		case err == nil && first == nil:
+			key, first = k, replicas[i]
+		case err == nil:
+			t.Fatalf("replicas starting together minted more than one first admin key (%s too)", name)
+		case !os.IsNotExist(err):
+			t.Fatal(err)
+		}
 	}
-	replicas := []*replica{first, start("r2"), start("r3")}
+	if first == nil {
+		t.Fatal("no replica wrote the first admin key")
+	}
 	ctx := metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer "+strings.TrimSpace(string(key)))
 	admin := adminv1.NewAdminServiceClient(first.conn)
 	if _, err := admin.CreateConnection(ctx, &adminv1.CreateConnectionRequest{Connection: &adminv1.Connection{
