@@ -300,34 +300,34 @@ func expiry(t *oauth2.Token) *time.Time {
 }
 
 // exchange asks the provider for a new token: a refresh_token grant, or for a
-// client-credentials connection a client_credentials grant.
+// client-credentials connection a client_credentials grant, each with the
+// connection's extra token parameters.
 func (r *Refresher) exchange(ctx context.Context, t store.Token, conn store.Connection, entityID string) (*oauth2.Token, error) {
 	ctx = context.WithValue(ctx, oauth2.HTTPClient, r.opts.HTTPClient)
-	tokenURL := FillEntity(conn.TokenURL, entityID)
+	params := url.Values{}
+	for k, v := range conn.TokenParams {
+		params.Set(k, v)
+	}
+	cfg := clientcredentials.Config{
+		ClientID:       conn.ClientID,
+		ClientSecret:   conn.ClientSecret,
+		TokenURL:       FillEntity(conn.TokenURL, entityID),
+		AuthStyle:      AuthStyle(conn),
+		EndpointParams: params,
+	}
 	if conn.Flow == store.FlowClientCredentials {
-		cc := clientcredentials.Config{
-			ClientID:     conn.ClientID,
-			ClientSecret: conn.ClientSecret,
-			TokenURL:     tokenURL,
-			Scopes:       conn.Scopes,
-			AuthStyle:    AuthStyle(conn),
-		}
-		cc.EndpointParams = url.Values{}
-		for k, v := range conn.TokenParams {
-			cc.EndpointParams.Set(k, v)
-		}
+		cfg.Scopes = conn.Scopes
 		if conn.Audience != "" {
-			cc.EndpointParams.Set("audience", conn.Audience)
+			params.Set("audience", conn.Audience)
 		}
-		return cc.Token(ctx)
+	} else {
+		// x/oauth2's own refresh sends no extra parameters, while some providers
+		// want theirs (resource=...) on every token request. clientcredentials
+		// lets grant_type be overridden, and answers are parsed the same way.
+		params.Set("grant_type", "refresh_token")
+		params.Set("refresh_token", t.RefreshToken)
 	}
-	cfg := oauth2.Config{
-		ClientID:     conn.ClientID,
-		ClientSecret: conn.ClientSecret,
-		Endpoint:     oauth2.Endpoint{TokenURL: tokenURL, AuthStyle: AuthStyle(conn)},
-		Scopes:       conn.Scopes,
-	}
-	return cfg.TokenSource(ctx, &oauth2.Token{RefreshToken: t.RefreshToken}).Token()
+	return cfg.Token(ctx)
 }
 
 // recordFailure sorts a failed exchange: a dead grant or client stops refreshes

@@ -462,3 +462,23 @@ func TestTokenRequestsAuthenticateTheClientTheWayTheConnectionSays(t *testing.T)
 		})
 	}
 }
+
+func TestRefreshSendsTheConnectionsTokenParams(t *testing.T) {
+	t.Parallel()
+	f := newRefreshFixture(t, time.Hour, oauth.Options{})
+	ctx := context.Background()
+	if _, err := f.admin.UpdateConnection(ctx, &adminv1.UpdateConnectionRequest{
+		Connection: &adminv1.Connection{Name: "graph", TokenParams: map[string]string{"resource": "https://graph.example"}},
+		UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"token_params"}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	_, refresh := f.putIssued(t, "org-a", time.Now().Add(time.Hour))
+	if _, err := f.get(ctx, &integrationsv1.GetIntegrationRequest{Name: "Graph", OrgId: "org-a", ForceRefresh: true}); err != nil {
+		t.Fatal(err)
+	}
+	got := f.provider.LastParams()
+	if got.Get("grant_type") != "refresh_token" || got.Get("refresh_token") != refresh || got.Get("resource") != "https://graph.example" {
+		t.Fatalf("refresh request params = %v", got)
+	}
+}

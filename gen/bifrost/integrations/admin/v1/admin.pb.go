@@ -970,8 +970,8 @@ type Connection struct {
 	CreateTime *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
 	// Output only.
 	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,13,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
-	// Extra form parameters sent with client-credentials and authorization-code
-	// token requests (e.g. "resource"). Refresh requests carry the standard ones.
+	// Extra form parameters sent with every token request: code exchange,
+	// refresh and client credentials (e.g. "resource").
 	TokenParams     map[string]string `protobuf:"bytes,14,rep,name=token_params,json=tokenParams,proto3" json:"token_params,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	TokenAuthMethod TokenAuthMethod   `protobuf:"varint,15,opt,name=token_auth_method,json=tokenAuthMethod,proto3,enum=bifrost.integrations.admin.v1.TokenAuthMethod" json:"token_auth_method,omitempty"`
 	unknownFields   protoimpl.UnknownFields
