@@ -2,12 +2,16 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
 
 	"github.com/jmoiron/sqlx"
 )
+
+// errStoreClosed answers a read that arrives after Close.
+var errStoreClosed = errors.New("reading the generation: the store is closed")
 
 // generationReadTimeout bounds one shared read of the generation; it is not
 // any one caller's context, since it answers many.
@@ -56,6 +60,8 @@ type generationReader struct {
 	mu      sync.Mutex
 	reading bool             // a read is in flight
 	next    *generationBatch // callers waiting for the read after it
+	closed  bool
+	running sync.WaitGroup
 }
 
 type generationBatch struct {
@@ -81,8 +87,12 @@ func (r *generationReader) read(ctx context.Context) (int64, error) {
 	}
 	batch := r.next
 	if !r.reading {
+		if r.closed {
+			r.mu.Unlock()
+			return 0, errStoreClosed
+		}
 		r.reading, r.next = true, nil
-		go r.run(batch)
+		r.running.Go(func() { r.run(batch) })
 	}
 	r.mu.Unlock()
 	select {
@@ -91,6 +101,14 @@ func (r *generationReader) read(ctx context.Context) (int64, error) {
 	case <-ctx.Done():
 		return 0, fmt.Errorf("reading the generation: %w", ctx.Err())
 	}
+}
+
+// close waits for the read in flight, so that no query runs on a closed store.
+func (r *generationReader) close() {
+	r.mu.Lock()
+	r.closed = true
+	r.mu.Unlock()
+	r.running.Wait()
 }
 
 // run reads for batch, then for each batch that gathered meanwhile, until none

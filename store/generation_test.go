@@ -74,3 +74,27 @@ func TestGenerationReadStopsWaitingWhenTheCallersContextEnds(t *testing.T) {
 		t.Fatalf("read on a hung database: %v, want the caller's deadline", err)
 	}
 }
+
+func TestGenerationReaderCloseWaitsForTheReadInFlightAndRefusesNewOnes(t *testing.T) {
+	t.Parallel()
+	started, release := make(chan struct{}), make(chan struct{})
+	r := &generationReader{query: func(context.Context) (int64, error) {
+		close(started)
+		<-release
+		return 1, nil
+	}}
+	go func() { _, _ = r.read(context.Background()) }()
+	<-started
+	closed := make(chan struct{})
+	go func() { r.close(); close(closed) }()
+	select {
+	case <-closed:
+		t.Fatal("close returned while a read was still running")
+	case <-time.After(20 * time.Millisecond):
+	}
+	close(release)
+	<-closed
+	if _, err := r.read(context.Background()); !errors.Is(err, errStoreClosed) {
+		t.Fatalf("read after close: %v", err)
+	}
+}

@@ -15,6 +15,10 @@ type stmtCache struct {
 	db        *sqlx.DB
 	m         sync.Map // query -> *sqlx.Stmt
 	preparing sync.Map // query -> struct{}, while a background prepare runs
+
+	mu         sync.Mutex // guards closed against new background prepares
+	closed     bool
+	background sync.WaitGroup
 }
 
 func (c *stmtCache) cached(query string) *sqlx.Stmt {
@@ -44,13 +48,25 @@ func (c *stmtCache) prepareLater(query string) {
 	if _, running := c.preparing.LoadOrStore(query, struct{}{}); running {
 		return
 	}
-	go func() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		c.preparing.Delete(query)
+		return
+	}
+	c.background.Go(func() {
 		defer c.preparing.Delete(query)
 		_, _ = c.prepare(context.Background(), query)
-	}()
+	})
 }
 
+// close waits for background prepares, which would otherwise open connections
+// (and database files) after the store is closed, then closes every statement.
 func (c *stmtCache) close() {
+	c.mu.Lock()
+	c.closed = true
+	c.mu.Unlock()
+	c.background.Wait()
 	c.m.Range(func(_, st any) bool {
 		st.(*sqlx.Stmt).Close()
 		return true

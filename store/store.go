@@ -164,6 +164,7 @@ func migrate(ctx context.Context, db *sql.DB, dialect goose.Dialect, dir string,
 
 // Close closes the database.
 func (s *Store) Close() error {
+	s.generations.close()
 	s.stmts.close()
 	s.writeStmts.close()
 	return errors.Join(s.read.Close(), s.write.Close(), s.keys.Close())
