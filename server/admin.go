@@ -548,18 +548,19 @@ func CreateAPIKey(ctx context.Context, s *store.Store, k store.APIKey) (store.AP
 	return created, secret, err
 }
 
-// CreateFirstAdminKey mints the installation's first admin key and returns its
-// secret, unless the installation has had a key before (created == false).
-func CreateFirstAdminKey(ctx context.Context, s *store.Store) (secret string, created bool, err error) {
+// CreateFirstAdminKey mints the installation's first admin key unless the
+// installation has had a key before (created == false). keep gets the secret
+// first and must put it where the operator will find it: only if it succeeds
+// is the key stored, so no key exists that nobody can read.
+func CreateFirstAdminKey(ctx context.Context, s *store.Store, keep func(secret string) error) (created bool, err error) {
 	id, secret, hash, err := auth.NewKey()
 	if err != nil {
-		return "", false, err
+		return false, err
 	}
-	created, err = s.CreateFirstAPIKey(ctx, store.APIKey{ID: id, Name: "bootstrap admin", Role: store.RoleAdmin}, hash)
-	if !created {
-		return "", false, err
+	if err := keep(secret); err != nil {
+		return false, err
 	}
-	return secret, true, nil
+	return s.CreateFirstAPIKey(ctx, store.APIKey{ID: id, Name: "bootstrap admin", Role: store.RoleAdmin}, hash)
 }
 
 func (h *adminService) ListApiKeys(ctx context.Context, req *adminv1.ListApiKeysRequest) (*adminv1.ListApiKeysResponse, error) {

@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +15,9 @@ import (
 
 	adminv1 "github.com/bifrost/integrations/gen/bifrost/integrations/admin/v1"
 	integrationsv1 "github.com/bifrost/integrations/gen/bifrost/integrations/v1"
+	"github.com/bifrost/integrations/internal/testutil"
+	"github.com/bifrost/integrations/server"
+	"github.com/bifrost/integrations/store"
 )
 
 func TestAdminResponsesNeverContainSecrets(t *testing.T) {
@@ -196,5 +200,30 @@ func TestLogsNeverContainSecrets(t *testing.T) {
 		if strings.Contains(logs, secret) {
 			t.Errorf("logs contain secret %q", secret)
 		}
+	}
+}
+
+func TestFirstAdminKeyIsStoredOnlyOnceItWasKept(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t) // has keys already: no first key is minted
+	ctx := context.Background()
+	created, err := server.CreateFirstAdminKey(ctx, f.env.Store, func(string) error { return nil })
+	if created || err != nil {
+		t.Fatalf("on an installation with keys: created %v, %v", created, err)
+	}
+
+	s, err := store.Open(ctx, testutil.Database(t), testutil.Keyring(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	lost := errors.New("disk full")
+	if created, err := server.CreateFirstAdminKey(ctx, s, func(string) error { return lost }); created || !errors.Is(err, lost) {
+		t.Fatalf("when the secret cannot be kept: created %v, %v", created, err)
+	}
+	var kept string
+	created, err = server.CreateFirstAdminKey(ctx, s, func(secret string) error { kept = secret; return nil })
+	if !created || err != nil || !strings.HasPrefix(kept, "bfk_") {
+		t.Fatalf("after the failed attempt: created %v, %v, a key-shaped secret kept: %v", created, err, strings.HasPrefix(kept, "bfk_"))
 	}
 }

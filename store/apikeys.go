@@ -75,6 +75,13 @@ func (s *Store) CreateFirstAPIKey(ctx context.Context, k APIKey, hash []byte) (c
 			}
 			return fmt.Errorf("marking the installation: %w", err)
 		}
+		var keys int
+		if err := sqlx.GetContext(ctx, tx, &keys, `SELECT COUNT(*) FROM api_keys`); err != nil {
+			return fmt.Errorf("counting api keys: %w", err)
+		}
+		if keys > 0 {
+			return errInstalled
+		}
 		_, err := s.insertAPIKey(ctx, tx, k, hash)
 		return err
 	})

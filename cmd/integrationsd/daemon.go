@@ -214,27 +214,34 @@ func (d *daemon) bootstrapAdminKey(ctx context.Context) error {
 	if err := os.MkdirAll(d.cfg.dataDir, 0o700); err != nil {
 		return fmt.Errorf("creating data directory: %w", err)
 	}
-	// The file is made before the key, so a data directory that cannot take
-	// it fails the start without minting a key nobody could read.
 	f, err := os.CreateTemp(d.cfg.dataDir, ".admin.key-*")
 	if err != nil {
 		return fmt.Errorf("writing the first admin key: %w", err)
 	}
-	defer os.Remove(f.Name())
+	tmp := f.Name()
 	defer f.Close()
-	secret, created, err := server.CreateFirstAdminKey(ctx, d.store)
+	removeTmp := true // unless it holds a stored key it could not be renamed to
+	defer func() {
+		if removeTmp {
+			os.Remove(tmp)
+		}
+	}()
+	created, err := server.CreateFirstAdminKey(ctx, d.store, func(secret string) error {
+		if _, err := fmt.Fprintln(f, secret); err != nil {
+			return fmt.Errorf("writing the first admin key: %w", err)
+		}
+		if err := f.Close(); err != nil {
+			return fmt.Errorf("writing the first admin key: %w", err)
+		}
+		return nil
+	})
 	if err != nil || !created {
 		return err
 	}
-	if _, err := fmt.Fprintln(f, secret); err != nil {
-		return fmt.Errorf("writing the first admin key: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("writing the first admin key: %w", err)
-	}
 	path := filepath.Join(d.cfg.dataDir, "admin.key")
-	if err := os.Rename(f.Name(), path); err != nil {
-		return fmt.Errorf("writing the first admin key: %w", err)
+	if err := os.Rename(tmp, path); err != nil {
+		removeTmp = false
+		return fmt.Errorf("the first admin key is stored, but moving it to %s failed (it is in %s): %w", path, tmp, err)
 	}
 	d.logger.Info("created the first admin key", "path", path)
 	return nil
