@@ -27,15 +27,22 @@ type AuditEvent struct {
 func NewAuditID() string { return newID() }
 
 // auditRowsPerInsert bounds one multi-row INSERT (10 values a row stays far
-// below both databases' limits on bound parameters).
-const auditRowsPerInsert = 100
+// below both databases' limits on bound parameters). A power of two: see
+// InsertAuditEvents.
+const auditRowsPerInsert = 64
 
 // InsertAuditEvents writes a batch in one transaction, many rows per statement:
-// one round trip to the database per hundred events instead of per event.
+// one round trip to the database per few dozen events instead of per event.
+// Statements hold a power-of-two number of rows, so that the prepared
+// statements kept for them are a handful (64, 32, ... 1 rows), not one per
+// batch size.
 func (s *Store) InsertAuditEvents(ctx context.Context, events []AuditEvent) error {
 	return s.inUntrackedTx(ctx, func(tx writeTx) error {
 		for len(events) > 0 {
-			n := min(len(events), auditRowsPerInsert)
+			n := auditRowsPerInsert
+			for n > len(events) {
+				n /= 2
+			}
 			var query strings.Builder
 			query.WriteString(`INSERT INTO audit_events (id, time, api_key_id, role, method, integration, org_id, outcome, request_id, detail) VALUES `)
 			args := make([]any, 0, n*10)

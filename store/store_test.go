@@ -347,3 +347,24 @@ func TestReplicasStartingTogetherOnAnEmptyDatabaseMintOneFirstKey(t *testing.T) 
 		t.Fatalf("a later start: created %v, %v", ok, err)
 	}
 }
+
+func TestAuditBatchesOfAnySizeAreStoredWhole(t *testing.T) {
+	t.Parallel()
+	s, _ := openStore(t)
+	ctx := context.Background()
+	total := 0
+	for _, size := range []int{1, 3, 63, 64, 65, 127, 200} {
+		events := make([]store.AuditEvent, size)
+		for i := range events {
+			events[i] = store.AuditEvent{ID: store.NewAuditID(), Time: time.Now(), Method: fmt.Sprint(size), Outcome: "OK"}
+		}
+		if err := s.InsertAuditEvents(ctx, events); err != nil {
+			t.Fatalf("batch of %d: %v", size, err)
+		}
+		total += size
+	}
+	stored, err := s.ListAuditEvents(ctx, store.AuditFilter{}, store.Page{Limit: 1000})
+	if err != nil || len(stored) != total {
+		t.Fatalf("stored %d of %d events, %v", len(stored), total, err)
+	}
+}
