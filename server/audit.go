@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"github.com/google/uuid"
-	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/logging"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
@@ -15,9 +14,9 @@ import (
 	"github.com/bifrost/integrations/store"
 )
 
-// callRecord is what the audit interceptor learns about a call from the layers
-// inside it: who called (authentication), and what the handler resolved and
-// handed out.
+// callRecord is what the audit and logging interceptors learn about a call
+// from the layers inside them: who called (authentication), and what the
+// handler resolved and handed out. requestID puts one in every call's context.
 type callRecord struct {
 	apiKeyID    string
 	role        string
@@ -32,7 +31,7 @@ func recordOf(ctx context.Context) *callRecord {
 	if r, ok := ctx.Value(callRecordKey{}).(*callRecord); ok {
 		return r
 	}
-	return &callRecord{} // outside the audit interceptor (tests of handlers alone)
+	return &callRecord{} // outside the interceptor chain (tests of handlers alone)
 }
 
 // notedSecrets marks the call as one that returned secrets, for org.
@@ -59,8 +58,8 @@ func requestID(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler gr
 		id = uuid.NewString()
 	}
 	_ = grpc.SetHeader(ctx, metadata.Pairs("x-request-id", id))
-	ctx = logging.InjectFields(ctx, logging.Fields{"request_id", id})
 	ctx = store.WithGenerationScope(ctx)
+	ctx = context.WithValue(ctx, callRecordKey{}, &callRecord{})
 	return handler(context.WithValue(ctx, requestIDKey{}, id), req)
 }
 
@@ -68,14 +67,14 @@ func requestID(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler gr
 // denied call, after it ran and before its answer leaves: when the audit log
 // cannot take the event, the caller gets an error instead of the secret.
 func (s *Server) auditCalls(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-	rec := &callRecord{}
+	rec := recordOf(ctx)
 	if named, ok := req.(interface{ GetName() string }); ok && strings.HasPrefix(info.FullMethod, "/bifrost.integrations.v1.") {
 		rec.integration = named.GetName()
 	}
 	if org, ok := req.(interface{ GetOrgId() string }); ok {
 		rec.org = org.GetOrgId()
 	}
-	resp, err := handler(context.WithValue(ctx, callRecordKey{}, rec), req)
+	resp, err := handler(ctx, req)
 	code := status.Code(err)
 	method := info.FullMethod[strings.LastIndex(info.FullMethod, "/")+1:]
 	isWrite := !strings.HasPrefix(method, "Get") && !strings.HasPrefix(method, "List")

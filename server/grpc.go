@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -11,7 +10,6 @@ import (
 	grpcprom "github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus"
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors"
 	grpcauth "github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/auth"
-	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/logging"
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/recovery"
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/selector"
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
@@ -41,13 +39,6 @@ func (s *Server) NewGRPCServer(healthServer *health.Server, opts ...grpc.ServerO
 		s.logger.ErrorContext(ctx, "panic in handler", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 		return status.Error(codes.Internal, "internal error")
 	})
-	logger := logging.LoggerFunc(func(ctx context.Context, level logging.Level, msg string, fields ...any) {
-		s.logger.Log(ctx, slog.Level(level), msg, fields...)
-	})
-	// Requests and responses carry secrets: log the call, never its payload.
-	// Successful calls log at debug: at thousands of reads a second an info line
-	// each would cost more than the read.
-	logOpts := []logging.Option{logging.WithLogOnEvents(logging.FinishCall), logging.WithLevels(callLogLevel)}
 	needsKey := selector.MatchFunc(func(_ context.Context, c interceptors.CallMeta) bool {
 		return c.Service != healthpb.Health_ServiceDesc.ServiceName && !strings.HasPrefix(c.Service, "grpc.reflection.")
 	})
@@ -69,7 +60,7 @@ func (s *Server) NewGRPCServer(healthServer *health.Server, opts ...grpc.ServerO
 			recovery.UnaryServerInterceptor(recoverToInternal),
 			boundDeadline,
 			requestID,
-			logging.UnaryServerInterceptor(logger, logOpts...),
+			s.logCalls,
 			selector.UnaryServerInterceptor(s.auditCalls, needsKey),
 			selector.UnaryServerInterceptor(grpcauth.UnaryServerInterceptor(s.authenticate), needsKey),
 			s.mapErrors,
@@ -77,7 +68,7 @@ func (s *Server) NewGRPCServer(healthServer *health.Server, opts ...grpc.ServerO
 		grpc.ChainStreamInterceptor(
 			metrics.StreamServerInterceptor(),
 			recovery.StreamServerInterceptor(recoverToInternal),
-			logging.StreamServerInterceptor(logger, logOpts...),
+			s.logStreams,
 			selector.StreamServerInterceptor(grpcauth.StreamServerInterceptor(s.authenticate), needsKey),
 		),
 	)
@@ -94,16 +85,6 @@ func (s *Server) NewGRPCServer(healthServer *health.Server, opts ...grpc.ServerO
 		healthServer.SetServingStatus(svc, healthpb.HealthCheckResponse_SERVING)
 	}
 	return gs
-}
-
-func callLogLevel(c codes.Code) logging.Level {
-	switch c {
-	case codes.OK:
-		return logging.LevelDebug
-	case codes.Internal, codes.Unknown, codes.DataLoss, codes.Unavailable:
-		return logging.LevelError
-	}
-	return logging.LevelInfo
 }
 
 // Limits on every call.
@@ -136,7 +117,6 @@ func (s *Server) authenticate(ctx context.Context) (context.Context, error) {
 	if err != nil {
 		return nil, toStatus(ctx, s.logger, method, err)
 	}
-	logging.AddFields(ctx, logging.Fields{"api_key_id", p.KeyID, "role", string(p.Role)})
 	rec := recordOf(ctx)
 	rec.apiKeyID, rec.role = p.KeyID, string(p.Role)
 	if strings.HasPrefix(method, "/"+adminv1.AdminService_ServiceDesc.ServiceName+"/") && !p.IsAdmin() {

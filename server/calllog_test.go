@@ -1,0 +1,57 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"testing"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// Not parallel: AllocsPerRun counts the whole process's allocations.
+func TestCallLogLineIsBuiltOnlyWhenItsLevelIsEnabled(t *testing.T) {
+	var out bytes.Buffer
+	s := New(Deps{Logger: slog.New(slog.NewJSONHandler(&out, &slog.HandlerOptions{Level: slog.LevelInfo}))})
+	info := &grpc.UnaryServerInfo{FullMethod: "/bifrost.integrations.v1.IntegrationsService/GetIntegration"}
+	ok := func(context.Context, any) (any, error) { return nil, nil }
+	ctx := context.Background()
+	if allocs := testing.AllocsPerRun(100, func() { _, _ = s.logCalls(ctx, nil, info, ok) }); allocs != 0 {
+		t.Fatalf("a successful call at info level allocated %v times for its unwritten log line", allocs)
+	}
+	if out.Len() != 0 {
+		t.Fatalf("a successful call logged at info level: %s", out.String())
+	}
+}
+
+func TestCallLogLineNamesTheCallerCodeAndErrorOnce(t *testing.T) {
+	t.Parallel()
+	var out bytes.Buffer
+	s := New(Deps{Logger: slog.New(WithRequestIDs(slog.NewJSONHandler(&out, nil)))})
+	info := &grpc.UnaryServerInfo{FullMethod: "/bifrost.integrations.v1.IntegrationsService/GetIntegration"}
+	notFound := func(ctx context.Context, _ any) (any, error) {
+		rec := recordOf(ctx)
+		rec.apiKeyID, rec.role = "key-1", "worker"
+		return nil, status.Error(codes.NotFound, `integration "Nope" not found`)
+	}
+	logged := func(ctx context.Context, req any) (any, error) { return s.logCalls(ctx, req, info, notFound) }
+	_, _ = requestID(context.Background(), nil, info, logged)
+	var line map[string]any
+	if err := json.Unmarshal(out.Bytes(), &line); err != nil {
+		t.Fatalf("log line %q: %v", out.String(), err)
+	}
+	if bytes.Count(out.Bytes(), []byte(`"request_id"`)) != 1 {
+		t.Errorf("request_id not exactly once: %s", out.String())
+	}
+	for key, want := range map[string]any{
+		"level": "INFO", "msg": "finished call", "grpc.service": "bifrost.integrations.v1.IntegrationsService", "grpc.method": "GetIntegration",
+		"grpc.code": "NotFound", "grpc.error": `integration "Nope" not found`, "api_key_id": "key-1", "role": "worker",
+	} {
+		if line[key] != want {
+			t.Errorf("%s = %v, want %v", key, line[key], want)
+		}
+	}
+}
