@@ -16,14 +16,14 @@ import (
 	"github.com/bifrost/integrations/store"
 )
 
-func openStore(t *testing.T) (*store.Store, string) {
+func openStore(t testing.TB) (*store.Store, string) {
 	t.Helper()
 	path := testutil.Database(t)
 	return openAt(t, path, testutil.Keyring(t)), path
 }
 
 // openAt opens another store (a replica) on the database at path.
-func openAt(t *testing.T, path string, cipher store.Cipher) *store.Store {
+func openAt(t testing.TB, path string, cipher store.Cipher) *store.Store {
 	t.Helper()
 	s, err := store.Open(context.Background(), path, cipher)
 	if err != nil {
