@@ -8,11 +8,13 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 )
 
-// logCall logs a finished call: service, method, code, duration, the caller's
-// key ID and role when it was authenticated and, when it failed, the message its caller got (errors are mapped before they reach
+// logCall logs a finished call: service, method, code, duration, the peer's
+// address, the caller's key ID and role when it was authenticated and, when it
+// failed, the message its caller got (errors are mapped before they reach
 // here, and mapped messages carry no secrets). Never the payload: requests and
 // responses carry secrets. The line is built only when its level is enabled,
 // so successful calls, logged at debug, cost nothing at the default level.
@@ -28,6 +30,9 @@ func (s *Server) logCall(ctx context.Context, fullMethod string, start time.Time
 		slog.String("grpc.method", method),
 		slog.String("grpc.code", code.String()),
 		slog.Float64("grpc.time_ms", float64(time.Since(start).Microseconds())/1000),
+	}
+	if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
+		attrs = append(attrs, slog.String("peer.address", p.Addr.String()))
 	}
 	if rec := recordOf(ctx); rec.apiKeyID != "" {
 		attrs = append(attrs, slog.String("api_key_id", rec.apiKeyID), slog.String("role", rec.role))

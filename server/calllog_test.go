@@ -5,10 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"net"
 	"testing"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 )
 
@@ -38,7 +40,8 @@ func TestCallLogLineNamesTheCallerCodeAndErrorOnce(t *testing.T) {
 		return nil, status.Error(codes.NotFound, `integration "Nope" not found`)
 	}
 	logged := func(ctx context.Context, req any) (any, error) { return s.logCalls(ctx, req, info, notFound) }
-	_, _ = requestID(context.Background(), nil, info, logged)
+	from := peer.NewContext(context.Background(), &peer.Peer{Addr: &net.TCPAddr{IP: net.IPv4(10, 0, 0, 7), Port: 50123}})
+	_, _ = requestID(from, nil, info, logged)
 	var line map[string]any
 	if err := json.Unmarshal(out.Bytes(), &line); err != nil {
 		t.Fatalf("log line %q: %v", out.String(), err)
@@ -49,6 +52,7 @@ func TestCallLogLineNamesTheCallerCodeAndErrorOnce(t *testing.T) {
 	for key, want := range map[string]any{
 		"level": "INFO", "msg": "finished call", "grpc.service": "bifrost.integrations.v1.IntegrationsService", "grpc.method": "GetIntegration",
 		"grpc.code": "NotFound", "grpc.error": `integration "Nope" not found`, "api_key_id": "key-1", "role": "worker",
+		"peer.address": "10.0.0.7:50123",
 	} {
 		if line[key] != want {
 			t.Errorf("%s = %v, want %v", key, line[key], want)
