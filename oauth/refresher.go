@@ -126,7 +126,9 @@ type Need struct {
 	MinValidity time.Duration
 }
 
-func (n Need) demanding() bool { return n.Force || n.MinValidity > 0 }
+// Demanding reports whether the caller asked for more than the stored token:
+// then a token that cannot be had is an error, not a status.
+func (n Need) Demanding() bool { return n.Force || n.MinValidity > 0 }
 
 // Ensure returns the token fresh enough for need: refreshed first when it
 // expires within the connection's margin (or need asks more). When a refresh is
@@ -162,7 +164,7 @@ func (r *Refresher) Ensure(ctx context.Context, t store.Token, conn store.Connec
 
 // unmet returns err only to callers that demanded a fresh token.
 func (r *Refresher) unmet(need Need, err *UnmetError) error {
-	if need.demanding() {
+	if need.Demanding() {
 		return err
 	}
 	return nil

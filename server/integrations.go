@@ -182,7 +182,7 @@ func (h *integrationsService) freshToken(ctx context.Context, r *store.Resolved,
 		r.Token = &t
 	}
 	if r.Token == nil {
-		if need.Force || need.MinValidity > 0 {
+		if need.Demanding() {
 			return failedPrecondition(oauth.ReasonNeedsReauth, "no token is stored for this organization or the global scope; connect the account")
 		}
 		return nil
