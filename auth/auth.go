@@ -83,16 +83,3 @@ func Authenticate(ctx context.Context, keys KeyLookup, secret string, now time.T
 	}
 	return Principal{KeyID: k.ID, Role: k.Role, OrgID: k.OrgID}, nil
 }
-
-type principalKey struct{}
-
-// WithPrincipal returns ctx carrying p.
-func WithPrincipal(ctx context.Context, p Principal) context.Context {
-	return context.WithValue(ctx, principalKey{}, p)
-}
-
-// FromContext returns the caller put there by WithPrincipal.
-func FromContext(ctx context.Context) (Principal, bool) {
-	p, ok := ctx.Value(principalKey{}).(Principal)
-	return p, ok
-}

@@ -11,15 +11,17 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
+	"github.com/bifrost/integrations/auth"
 	"github.com/bifrost/integrations/store"
 )
 
 // callRecord is what the audit and logging interceptors learn about a call
 // from the layers inside them: who called (authentication), and what the
-// handler resolved and handed out. requestID puts one in every call's context.
+// handler resolved and handed out. requestID puts one, with the call's ID, in
+// every call's context.
 type callRecord struct {
-	apiKeyID    string
-	role        string
+	requestID   string
+	caller      auth.Principal // zero until authenticated
 	integration string
 	org         string
 	secrets     bool
@@ -43,8 +45,6 @@ func notedSecrets(ctx context.Context, integration, org string) {
 // requestIDPattern bounds a caller-chosen request ID so it is safe in logs.
 var requestIDPattern = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,64}$`)
 
-type requestIDKey struct{}
-
 // requestID gives every call an ID, the caller's x-request-id when it is sane,
 // returned in the response header and carried by its log lines and audit event.
 func requestID(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
@@ -59,8 +59,7 @@ func requestID(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler gr
 	}
 	_ = grpc.SetHeader(ctx, metadata.Pairs("x-request-id", id))
 	ctx = store.WithGenerationScope(ctx)
-	ctx = context.WithValue(ctx, callRecordKey{}, &callRecord{})
-	return handler(context.WithValue(ctx, requestIDKey{}, id), req)
+	return handler(context.WithValue(ctx, callRecordKey{}, &callRecord{requestID: id}), req)
 }
 
 // auditCalls records every change, every call that returned a secret and every
@@ -86,10 +85,9 @@ func (s *Server) auditCalls(ctx context.Context, req any, info *grpc.UnaryServer
 	if rec.secrets && err == nil {
 		detail = "returned secrets"
 	}
-	requestID, _ := ctx.Value(requestIDKey{}).(string)
 	if auditErr := s.audit.Record(ctx, store.AuditEvent{
-		APIKeyID: rec.apiKeyID, Role: rec.role, Method: info.FullMethod, Integration: rec.integration,
-		OrgID: rec.org, Outcome: code.String(), RequestID: requestID, Detail: detail,
+		APIKeyID: rec.caller.KeyID, Role: string(rec.caller.Role), Method: info.FullMethod, Integration: rec.integration,
+		OrgID: rec.org, Outcome: code.String(), RequestID: rec.requestID, Detail: detail,
 	}); auditErr != nil {
 		s.logger.ErrorContext(ctx, "audit event not recorded; withholding the answer", "method", info.FullMethod, "error", auditErr)
 		return nil, status.Error(codes.Unavailable, "audit log unavailable, retry")

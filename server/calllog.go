@@ -34,8 +34,8 @@ func (s *Server) logCall(ctx context.Context, fullMethod string, start time.Time
 	if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
 		attrs = append(attrs, slog.String("peer.address", p.Addr.String()))
 	}
-	if rec := recordOf(ctx); rec.apiKeyID != "" {
-		attrs = append(attrs, slog.String("api_key_id", rec.apiKeyID), slog.String("role", rec.role))
+	if caller := recordOf(ctx).caller; caller.KeyID != "" {
+		attrs = append(attrs, slog.String("api_key_id", caller.KeyID), slog.String("role", string(caller.Role)))
 	}
 	if err != nil {
 		attrs = append(attrs, slog.String("grpc.error", status.Convert(err).Message()))

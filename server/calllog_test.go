@@ -12,6 +12,9 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
+
+	"github.com/bifrost/integrations/auth"
+	"github.com/bifrost/integrations/store"
 )
 
 // Not parallel: AllocsPerRun counts the whole process's allocations.
@@ -35,8 +38,7 @@ func TestCallLogLineNamesTheCallerCodeAndErrorOnce(t *testing.T) {
 	s := New(Deps{Logger: slog.New(WithRequestIDs(slog.NewJSONHandler(&out, nil)))})
 	info := &grpc.UnaryServerInfo{FullMethod: "/bifrost.integrations.v1.IntegrationsService/GetIntegration"}
 	notFound := func(ctx context.Context, _ any) (any, error) {
-		rec := recordOf(ctx)
-		rec.apiKeyID, rec.role = "key-1", "worker"
+		recordOf(ctx).caller = auth.Principal{KeyID: "key-1", Role: store.RoleWorker}
 		return nil, status.Error(codes.NotFound, `integration "Nope" not found`)
 	}
 	logged := func(ctx context.Context, req any) (any, error) { return s.logCalls(ctx, req, info, notFound) }

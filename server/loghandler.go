@@ -13,8 +13,8 @@ func WithRequestIDs(h slog.Handler) slog.Handler { return requestIDHandler{h} }
 type requestIDHandler struct{ slog.Handler }
 
 func (h requestIDHandler) Handle(ctx context.Context, r slog.Record) error {
-	if id, ok := ctx.Value(requestIDKey{}).(string); ok {
-		r.AddAttrs(slog.String("request_id", id))
+	if rec, ok := ctx.Value(callRecordKey{}).(*callRecord); ok {
+		r.AddAttrs(slog.String("request_id", rec.requestID))
 	}
 	return h.Handler.Handle(ctx, r)
 }

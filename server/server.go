@@ -72,11 +72,8 @@ func (s *Server) Register(r grpc.ServiceRegistrar) {
 }
 
 // caller returns the authenticated principal; the auth interceptor guarantees
-// one on every service method.
-func caller(ctx context.Context) auth.Principal {
-	p, _ := auth.FromContext(ctx)
-	return p
-}
+// one on every service method (unary, the only kind the services have).
+func caller(ctx context.Context) auth.Principal { return recordOf(ctx).caller }
 
 // resolveOrg returns the organization a request is about: the one asked for,
 // else the caller's own. Empty means the caller is bound to no organization and
