@@ -8,7 +8,6 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/bifrost/integrations/config"
 	integrationsv1 "github.com/bifrost/integrations/gen/bifrost/integrations/v1"
 	"github.com/bifrost/integrations/oauth"
 	"github.com/bifrost/integrations/store"
@@ -208,22 +207,20 @@ func requireOrg(ctx context.Context, requested string) (string, error) {
 // sees it: defaults merged with the mapping's overrides, the mapped entity, and
 // the chosen token.
 func integrationData(r store.Resolved) (*integrationsv1.IntegrationData, error) {
-	merged := r.Integration.Defaults
-	data := &integrationsv1.IntegrationData{
-		IntegrationId:   r.Integration.ID,
-		IntegrationName: r.Integration.Name,
-		EntityId:        r.EntityID,
-	}
-	if m := r.Mapping; m != nil {
-		merged = config.Merge(merged, m.Config)
-		data.EntityName = m.EntityName
-	}
-	cfg, err := structpb.NewStruct(merged)
+	cfg, err := structpb.NewStruct(r.Config)
 	if err != nil {
 		return nil, fmt.Errorf("encoding config of %q: %w", r.Integration.Name, err)
 	}
-	data.Config = cfg
-	data.ConfigSecretKeys = r.Integration.Schema.SecretKeys(merged)
+	data := &integrationsv1.IntegrationData{
+		IntegrationId:    r.Integration.ID,
+		IntegrationName:  r.Integration.Name,
+		EntityId:         r.EntityID,
+		Config:           cfg,
+		ConfigSecretKeys: r.SecretKeys,
+	}
+	if m := r.Mapping; m != nil {
+		data.EntityName = m.EntityName
+	}
 	if c := r.Connection; c != nil {
 		data.Oauth = oauthCredentials(*c, r.Token, r.EntityID)
 	}

@@ -6,6 +6,8 @@ import (
 	"fmt"
 
 	"github.com/jmoiron/sqlx"
+
+	"github.com/bifrost/integrations/config"
 )
 
 // Resolved is everything GetIntegration needs, read from one snapshot.
@@ -21,6 +23,11 @@ type Resolved struct {
 	// EntityID is the external entity: the mapping's, else the integration's
 	// default.
 	EntityID string
+	// Config is the defaults merged with the mapping's overrides, and
+	// SecretKeys the keys of it that are secrets: worked out once per read of
+	// the database, not once per call served from the cache.
+	Config     map[string]any
+	SecretKeys []string
 }
 
 // Resolve reads the integration as orgID sees it; orgID empty is the global
@@ -55,9 +62,14 @@ func (s *Store) Resolve(ctx context.Context, integration, orgID string) (Resolve
 			}
 		}
 		r.EntityID = r.Integration.DefaultEntityID
-		if r.Mapping != nil && r.Mapping.EntityID != "" {
-			r.EntityID = r.Mapping.EntityID
+		r.Config = r.Integration.Defaults
+		if r.Mapping != nil {
+			r.Config = config.Merge(r.Config, r.Mapping.Config)
+			if r.Mapping.EntityID != "" {
+				r.EntityID = r.Mapping.EntityID
+			}
 		}
+		r.SecretKeys = r.Integration.Schema.SecretKeys(r.Config)
 		if r.Integration.ConnectionID == "" {
 			return nil
 		}
