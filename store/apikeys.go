@@ -108,20 +108,15 @@ INSERT INTO api_keys (id, name, key_hash, role, org_id, created_at, expires_at) 
 // APIKeyByHash returns the key whose secret hashes to hash. It is cached until
 // the next write anywhere, so a revocation counts from the next call on.
 func (s *Store) APIKeyByHash(ctx context.Context, hash []byte) (APIKey, error) {
-	generation, err := s.Generation(ctx)
-	if err != nil {
-		return APIKey{}, err
-	}
-	key := "apikey\x00" + string(hash)
-	if v, ok := s.cache.get(key, generation); ok {
-		return v.(APIKey), nil
-	}
-	var row apiKeyRow
-	if err := sqlx.GetContext(ctx, s.reader(), &row, apiKeySelect+` WHERE key_hash = ?`, hash); err != nil {
-		return APIKey{}, translate(err, "api key")
-	}
-	s.cache.put(key, generation, row.key())
-	return row.key(), nil
+	// Tagged with the generation read before the row: a write in between moves
+	// the generation, so the entry is never served past it.
+	return readThrough(ctx, s, "apikey\x00"+string(hash), func(generation int64) (APIKey, int64, error) {
+		var row apiKeyRow
+		if err := sqlx.GetContext(ctx, s.reader(), &row, apiKeySelect+` WHERE key_hash = ?`, hash); err != nil {
+			return APIKey{}, 0, translate(err, "api key")
+		}
+		return row.key(), generation, nil
+	})
 }
 
 // ListAPIKeys lists keys ordered by ID (creation order).

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"sync"
 	"sync/atomic"
 )
@@ -46,4 +47,23 @@ func (c *readCache) put(key string, generation int64, value any) {
 		c.entries.Store(&sync.Map{})
 		c.size.Store(0)
 	}
+}
+
+// readThrough returns the value cached under key while the generation it was
+// read at is current, else what load reads, cached under the generation load
+// says it holds (load gets the current one to use when it reads nothing newer).
+func readThrough[T any](ctx context.Context, s *Store, key string, load func(current int64) (T, int64, error)) (T, error) {
+	current, err := s.Generation(ctx)
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	if v, ok := s.cache.get(key, current); ok {
+		return v.(T), nil
+	}
+	v, generation, err := load(current)
+	if err == nil {
+		s.cache.put(key, generation, v)
+	}
+	return v, err
 }

@@ -10,6 +10,8 @@ import (
 	"github.com/jmoiron/sqlx"
 )
 
+const generationQuery = `SELECT value FROM generation WHERE id = 1`
+
 // errStoreClosed answers a read that arrives after Close.
 var errStoreClosed = errors.New("reading the generation: the store is closed")
 
@@ -73,7 +75,7 @@ type generationBatch struct {
 func newGenerationReader(db sqlx.QueryerContext) *generationReader {
 	return &generationReader{query: func(ctx context.Context) (int64, error) {
 		var g int64
-		if err := sqlx.GetContext(ctx, db, &g, `SELECT value FROM generation WHERE id = 1`); err != nil {
+		if err := sqlx.GetContext(ctx, db, &g, generationQuery); err != nil {
 			return 0, fmt.Errorf("reading the generation: %w", err)
 		}
 		return g, nil

@@ -38,18 +38,17 @@ type Resolved struct {
 // Results are cached until the next write anywhere (the generation moves), so a
 // repeated read costs one query. Callers must not modify what it returns.
 func (s *Store) Resolve(ctx context.Context, integration, orgID string) (Resolved, error) {
-	generation, err := s.Generation(ctx)
-	if err != nil {
-		return Resolved{}, err
-	}
-	key := "resolve\x00" + integration + "\x00" + orgID
-	if v, ok := s.cache.get(key, generation); ok {
-		return v.(Resolved), nil
-	}
-	var r Resolved
+	return readThrough(ctx, s, "resolve\x00"+integration+"\x00"+orgID, func(int64) (Resolved, int64, error) {
+		return s.resolve(ctx, integration, orgID)
+	})
+}
+
+// resolve reads what Resolve returns from one snapshot, with the generation
+// that snapshot is at.
+func (s *Store) resolve(ctx context.Context, integration, orgID string) (r Resolved, generation int64, err error) {
 	err = s.inReadTx(ctx, func(tx sqlx.QueryerContext) error {
 		// The generation read in the snapshot tags what the snapshot holds.
-		if err := sqlx.GetContext(ctx, tx, &generation, `SELECT value FROM generation WHERE id = 1`); err != nil {
+		if err := sqlx.GetContext(ctx, tx, &generation, generationQuery); err != nil {
 			return fmt.Errorf("reading the generation: %w", err)
 		}
 		var err error
@@ -81,10 +80,7 @@ func (s *Store) Resolve(ctx context.Context, integration, orgID string) (Resolve
 		r.Token, err = s.chooseToken(ctx, tx, conn, orgID, r.EntityID, r.Mapping)
 		return err
 	})
-	if err == nil {
-		s.cache.put(key, generation, r)
-	}
-	return r, err
+	return r, generation, err
 }
 
 func (s *Store) mappingOf(ctx context.Context, q sqlx.QueryerContext, integrationID, orgID string) (*Mapping, error) {
