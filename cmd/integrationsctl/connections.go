@@ -81,13 +81,13 @@ func (a *app) connectionWriteCommand(create bool) *cobra.Command {
 	f.StringVar(&authMethod, "token-auth-method", "client_secret_basic", "how the client authenticates at the token endpoint: client_secret_basic or client_secret_post")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		c.Name = args[0]
-		v, ok := adminv1.Flow_value["FLOW_"+strings.ToUpper(flow)]
-		if !ok || v == 0 {
+		v, ok := enumValue(adminv1.Flow_value, "FLOW_", flow)
+		if !ok {
 			return fmt.Errorf("--flow must be authorization_code or client_credentials, not %q", flow)
 		}
 		c.Flow = adminv1.Flow(v)
-		m, ok := adminv1.TokenAuthMethod_value["TOKEN_AUTH_METHOD_"+strings.ToUpper(authMethod)]
-		if !ok || m == 0 {
+		m, ok := enumValue(adminv1.TokenAuthMethod_value, "TOKEN_AUTH_METHOD_", authMethod)
+		if !ok {
 			return fmt.Errorf("--token-auth-method must be client_secret_basic or client_secret_post, not %q", authMethod)
 		}
 		c.TokenAuthMethod = adminv1.TokenAuthMethod(m)

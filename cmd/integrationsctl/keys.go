@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -22,8 +21,8 @@ func (a *app) keysCommand() *cobra.Command {
 	create := &cobra.Command{
 		Use: "create --role admin|worker|worker_all_orgs [--org ORG]", Short: "Create an API key; its secret is shown once", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			v, ok := adminv1.Role_value["ROLE_"+strings.ToUpper(strings.ReplaceAll(role, "-", "_"))]
-			if !ok || v == 0 {
+			v, ok := enumValue(adminv1.Role_value, "ROLE_", role)
+			if !ok {
 				return fmt.Errorf("--role must be admin, worker or worker_all_orgs, not %q", role)
 			}
 			req.Role = adminv1.Role(v)

@@ -96,11 +96,19 @@ func parseSchema(fields []string) ([]*adminv1.ConfigField, error) {
 		if len(parts) < 2 || len(parts) > 3 || (len(parts) == 3 && parts[2] != "required") {
 			return nil, fmt.Errorf("--field %q: want key:type or key:type:required", spec)
 		}
-		t, ok := adminv1.ConfigType_value["CONFIG_TYPE_"+strings.ToUpper(parts[1])]
-		if !ok || t == 0 {
+		t, ok := enumValue(adminv1.ConfigType_value, "CONFIG_TYPE_", parts[1])
+		if !ok {
 			return nil, fmt.Errorf("--field %q: type must be string, int, bool, json or secret", spec)
 		}
 		out = append(out, &adminv1.ConfigField{Key: parts[0], Type: adminv1.ConfigType(t), Required: len(parts) == 3})
 	}
 	return out, nil
+}
+
+// enumValue returns the number of the proto enum value a flag names in lower
+// case (client_secret_post for TOKEN_AUTH_METHOD_CLIENT_SECRET_POST, dashes or
+// underscores); never the UNSPECIFIED zero.
+func enumValue(values map[string]int32, prefix, flag string) (int32, bool) {
+	v, ok := values[prefix+strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))]
+	return v, ok && v != 0
 }
