@@ -15,8 +15,8 @@ const generationQuery = `SELECT value FROM generation WHERE id = 1`
 // errStoreClosed answers a read that arrives after Close.
 var errStoreClosed = errors.New("reading the generation: the store is closed")
 
-// generationReadTimeout bounds one shared read of the generation; it is not
-// any one caller's context, since it answers many.
+// generationReadTimeout bounds one shared read of the generation on PostgreSQL;
+// it is not any one caller's context, since it answers many.
 const generationReadTimeout = 10 * time.Second
 
 // Generation is the counter every tracked write advances. Within a context from
@@ -56,14 +56,20 @@ func WithGenerationScope(ctx context.Context) context.Context {
 // query per call. It never answers a caller with a read that began before the
 // caller asked: a write committed before a call started (an API key revoked,
 // say) is always seen by that call, on every replica.
+//
+// Reads run on one long-lived goroutine: a goroutine per read would pay to
+// start and to grow its stack through cgo on every call.
 type generationReader struct {
 	query func(context.Context) (int64, error)
+	// timeout bounds each query; zero when the database bounds it itself.
+	timeout time.Duration
+	work    chan *generationBatch // the batch to read for; one at a time
+	stopped chan struct{}
 
 	mu      sync.Mutex
 	reading bool             // a read is in flight
 	next    *generationBatch // callers waiting for the read after it
 	closed  bool
-	running sync.WaitGroup
 }
 
 type generationBatch struct {
@@ -72,14 +78,21 @@ type generationBatch struct {
 	err   error
 }
 
-func newGenerationReader(db sqlx.QueryerContext) *generationReader {
-	return &generationReader{query: func(ctx context.Context) (int64, error) {
+func newGenerationReader(query func(context.Context) (int64, error), timeout time.Duration) *generationReader {
+	r := &generationReader{query: query, timeout: timeout, work: make(chan *generationBatch, 1), stopped: make(chan struct{})}
+	go r.serve()
+	return r
+}
+
+// queryGeneration reads the generation from db.
+func queryGeneration(db sqlx.QueryerContext) func(context.Context) (int64, error) {
+	return func(ctx context.Context) (int64, error) {
 		var g int64
 		if err := sqlx.GetContext(ctx, db, &g, generationQuery); err != nil {
 			return 0, fmt.Errorf("reading the generation: %w", err)
 		}
 		return g, nil
-	}}
+	}
 }
 
 func (r *generationReader) read(ctx context.Context) (int64, error) {
@@ -94,7 +107,7 @@ func (r *generationReader) read(ctx context.Context) (int64, error) {
 			return 0, errStoreClosed
 		}
 		r.reading, r.next = true, nil
-		r.running.Go(func() { r.run(batch) })
+		r.work <- batch // never blocks: reading guards the one slot
 	}
 	r.mu.Unlock()
 	select {
@@ -108,23 +121,38 @@ func (r *generationReader) read(ctx context.Context) (int64, error) {
 // close waits for the read in flight, so that no query runs on a closed store.
 func (r *generationReader) close() {
 	r.mu.Lock()
-	r.closed = true
+	if !r.closed {
+		r.closed = true
+		close(r.work)
+	}
 	r.mu.Unlock()
-	r.running.Wait()
+	<-r.stopped
 }
 
-// run reads for batch, then for each batch that gathered meanwhile, until none
-// did. It runs on its own goroutine so that every caller, the first included,
-// stops waiting when its own context ends.
-func (r *generationReader) run(batch *generationBatch) {
-	for batch != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), generationReadTimeout)
-		batch.value, batch.err = r.query(ctx)
-		cancel()
-		close(batch.done)
-		r.mu.Lock()
-		batch, r.next = r.next, nil
-		r.reading = batch != nil
-		r.mu.Unlock()
+// serve reads for each batch it is handed, then for each batch that gathered
+// meanwhile, until none did. Callers wait on their batch, not on the query,
+// so every caller, the first included, stops waiting when its own context
+// ends.
+func (r *generationReader) serve() {
+	defer close(r.stopped)
+	for batch := range r.work {
+		for batch != nil {
+			batch.value, batch.err = r.queryOnce()
+			close(batch.done)
+			r.mu.Lock()
+			batch, r.next = r.next, nil
+			r.reading = batch != nil
+			r.mu.Unlock()
+		}
 	}
+}
+
+func (r *generationReader) queryOnce() (int64, error) {
+	ctx := context.Background()
+	if r.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, r.timeout)
+		defer cancel()
+	}
+	return r.query(ctx)
 }

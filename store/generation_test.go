@@ -16,12 +16,13 @@ import (
 func TestGenerationReadsAreSharedButNeverOlderThanTheCall(t *testing.T) {
 	t.Parallel()
 	var committed, queries atomic.Int64
-	r := &generationReader{query: func(context.Context) (int64, error) {
+	r := newGenerationReader(func(context.Context) (int64, error) {
 		queries.Add(1)
 		seen := committed.Load()
 		time.Sleep(time.Millisecond) // a query takes a while: callers pile up meanwhile
 		return seen, nil
-	}}
+	}, 0)
+	defer r.close()
 	const callers, callsEach = 32, 20
 	var wg sync.WaitGroup
 	for range callers {
@@ -46,12 +47,13 @@ func TestGenerationReadErrorReachesItsBatchAndTheNextReadTriesAgain(t *testing.T
 	t.Parallel()
 	fail := errors.New("database gone")
 	var calls atomic.Int64
-	r := &generationReader{query: func(context.Context) (int64, error) {
+	r := newGenerationReader(func(context.Context) (int64, error) {
 		if calls.Add(1) == 1 {
 			return 0, fail
 		}
 		return 7, nil
-	}}
+	}, 0)
+	defer r.close()
 	if _, err := r.read(context.Background()); !errors.Is(err, fail) {
 		t.Fatalf("first read: %v, want the query's error", err)
 	}
@@ -63,10 +65,11 @@ func TestGenerationReadErrorReachesItsBatchAndTheNextReadTriesAgain(t *testing.T
 func TestGenerationReadStopsWaitingWhenTheCallersContextEnds(t *testing.T) {
 	t.Parallel()
 	release := make(chan struct{})
-	r := &generationReader{query: func(context.Context) (int64, error) {
+	r := newGenerationReader(func(context.Context) (int64, error) {
 		<-release
 		return 1, nil
-	}}
+	}, 0)
+	defer r.close()
 	defer close(release)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
@@ -78,11 +81,12 @@ func TestGenerationReadStopsWaitingWhenTheCallersContextEnds(t *testing.T) {
 func TestGenerationReaderCloseWaitsForTheReadInFlightAndRefusesNewOnes(t *testing.T) {
 	t.Parallel()
 	started, release := make(chan struct{}), make(chan struct{})
-	r := &generationReader{query: func(context.Context) (int64, error) {
+	r := newGenerationReader(func(context.Context) (int64, error) {
 		close(started)
 		<-release
 		return 1, nil
-	}}
+	}, 0)
+	defer r.close()
 	go func() { _, _ = r.read(context.Background()) }()
 	<-started
 	closed := make(chan struct{})

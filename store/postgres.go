@@ -47,7 +47,7 @@ func OpenPostgres(ctx context.Context, url string, cipher Cipher, opts ...Option
 		closeAll()
 		return nil, err
 	}
-	return newStore(write, read, keys, cipher, opts), nil
+	return newStore(write, read, keys, cipher, generationReadTimeout, opts), nil
 }
 
 // rebindConnector lets the store write every query once, with ? placeholders:

@@ -104,7 +104,10 @@ func OpenSQLite(ctx context.Context, path string, cipher Cipher, opts ...Option)
 		return nil, fmt.Errorf("opening %s: %w", path, err)
 	}
 	keys.SetMaxOpenConns(1)
-	return newStore(write, read, keys, cipher, opts), nil
+	// No deadline on generation reads: a WAL read waits for no writer, and
+	// busy_timeout bounds the rare wait for recovery; a context with a deadline
+	// would cost more than the read itself.
+	return newStore(write, read, keys, cipher, 0, opts), nil
 }
 
 // Open opens the database a URL names: postgres://... or postgresql://... for
@@ -138,9 +141,11 @@ func SQLitePath(dbURL string) (string, error) {
 	return dbURL, nil
 }
 
-func newStore(write, read, keys *sqlx.DB, cipher Cipher, opts []Option) *Store {
+// newStore wraps opened pools; generationTimeout bounds each generation read
+// (zero: the database bounds it).
+func newStore(write, read, keys *sqlx.DB, cipher Cipher, generationTimeout time.Duration, opts []Option) *Store {
 	s := &Store{write: write, read: read, keys: keys, stmts: &stmtCache{db: read}, writeStmts: &stmtCache{db: write}, cache: newReadCache(), cipher: cipher, now: time.Now}
-	s.generations = newGenerationReader(s.reader())
+	s.generations = newGenerationReader(queryGeneration(s.reader()), generationTimeout)
 	for _, opt := range opts {
 		opt(s)
 	}

@@ -27,3 +27,18 @@ func BenchmarkInsertAuditEvents(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkGeneration is the check every call makes against the caches (go test
+// -bench Generation -cpu 1,16): one read, and reads shared under concurrency.
+func BenchmarkGeneration(b *testing.B) {
+	s, _ := openStore(b)
+	ctx := context.Background()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := s.Generation(ctx); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
