@@ -6,6 +6,8 @@ import (
 	"sync/atomic"
 	"testing"
 
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
 	integrationsv1 "github.com/bifrost/integrations/gen/bifrost/integrations/v1"
 )
 
@@ -24,6 +26,24 @@ func BenchmarkGetIntegration(b *testing.B) {
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			if _, err := c.GetIntegration(ctx, req); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
+
+// BenchmarkHealthCheck is the floor GetIntegration is held against, in-process
+// on the same kind of connection: profile both and compare with pprof
+// -diff_base to see what a Get adds.
+func BenchmarkHealthCheck(b *testing.B) {
+	f := newFixture(b)
+	h := healthpb.NewHealthClient(f.env.Conn(b, ""))
+	b.SetParallelism(16)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := h.Check(context.Background(), &healthpb.HealthCheckRequest{}); err != nil {
 				b.Error(err)
 				return
 			}
