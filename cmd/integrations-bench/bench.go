@@ -67,7 +67,8 @@ func (b *bench) close() {
 }
 
 // seedBench creates integration Bench: a schema with a secret, defaults, a
-// mapping for org-bench with overrides (one secret), and a valid token.
+// mapping for org-bench with overrides (one secret), and a valid token; and a
+// mapping of org-bench on Small whose overrides hold no secret.
 func (b *bench) seedBench() error {
 	ctx := b.auth
 	for name, p := range map[string]*oauthtest.Provider{"fast": b.fast, "slow": b.slow} {
@@ -89,6 +90,10 @@ func (b *bench) seedBench() error {
 	}
 	overrides, _ := structpb.NewStruct(map[string]any{"page_size": 50, "api_key": "org-secret-value"})
 	if _, err := b.api.UpsertMapping(ctx, &integrationsv1.UpsertMappingRequest{Name: "Bench", OrgId: benchOrg, EntityId: "tenant-bench", Config: overrides}); err != nil {
+		return fmt.Errorf("seeding mapping: %w", err)
+	}
+	plain, _ := structpb.NewStruct(map[string]any{"page_size": 50})
+	if _, err := b.api.UpsertMapping(ctx, &integrationsv1.UpsertMappingRequest{Name: "Small", OrgId: benchOrg, EntityId: "tenant-bench", Config: plain}); err != nil {
 		return fmt.Errorf("seeding mapping: %w", err)
 	}
 	access, refresh := b.fast.Issue()
@@ -158,6 +163,15 @@ func (b *bench) seedRefresh() error {
 func (b *bench) check(ctx context.Context) error {
 	_, err := b.health.Check(ctx, &healthpb.HealthCheckRequest{})
 	return err
+}
+
+// getMapping reads a mapping whose overrides hold no secret.
+func (b *bench) getMapping(name, org string) func(context.Context) error {
+	req := &integrationsv1.GetMappingRequest{Name: name, OrgId: org}
+	return func(context.Context) error {
+		_, err := b.api.GetMapping(b.auth, req)
+		return err
+	}
 }
 
 func (b *bench) get(name, org string) func(context.Context) error {
