@@ -45,8 +45,17 @@ SELECT m.id, m.integration_id, m.org_id, m.entity_id, m.entity_name, m.oauth_tok
 FROM mappings m JOIN integrations i ON i.id = m.integration_id`
 
 // GetMapping returns the mapping of orgID to the integration called integration.
+// It is part of what Resolve reads and caches: a workflow that reads its
+// mapping and its integration costs one database read between writes.
 func (s *Store) GetMapping(ctx context.Context, integration, orgID string) (Mapping, error) {
-	return s.readMapping(ctx, integration, ` AND m.org_id = ?`, orgID)
+	r, err := s.Resolve(ctx, integration, orgID)
+	if err != nil {
+		return Mapping{}, err
+	}
+	if r.Mapping == nil {
+		return Mapping{}, fmt.Errorf("mapping of integration %q for organization %q: %w", integration, orgID, ErrNotFound)
+	}
+	return *r.Mapping, nil
 }
 
 // FindMappingByEntity returns the mapping of the integration to entityID; when

@@ -203,6 +203,15 @@ func TestWriteOnOneReplicaInvalidatesAnothersCache(t *testing.T) {
 	if err != nil || second.Mapping.EntityID != "tenant-2" {
 		t.Fatalf("read after another replica's write: %+v, %v", second.Mapping, err)
 	}
+	if m, err := b.GetMapping(ctx, "Graph", "org-1"); err != nil || m.EntityID != "tenant-2" {
+		t.Fatalf("mapping after another replica's write: %+v, %v", m, err)
+	}
+	if _, err := a.DeleteMapping(ctx, "Graph", "org-1"); err != nil {
+		t.Fatal(err)
+	}
+	if m, err := b.GetMapping(ctx, "Graph", "org-1"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("mapping after another replica deleted it: %+v, %v; want ErrNotFound", m, err)
+	}
 	k, err := a.CreateAPIKey(ctx, store.APIKey{ID: "k1", Role: store.RoleAdmin}, []byte("hash-1"))
 	if err != nil {
 		t.Fatal(err)
