@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bifrost/integrations/config"
 	"github.com/bifrost/integrations/store"
 )
 
@@ -38,6 +39,34 @@ func BenchmarkGeneration(b *testing.B) {
 			if _, err := s.Generation(ctx); err != nil {
 				b.Error(err)
 				return
+			}
+		}
+	})
+}
+
+// BenchmarkUncachedReads are reads the cache does not serve: a page of one
+// mapping, and the mapping of an entity (-cpu 1 for a single caller's cost).
+func BenchmarkUncachedReads(b *testing.B) {
+	s, _ := openStore(b)
+	ctx := context.Background()
+	schema := config.Schema{{Key: "tenant", Type: config.String}, {Key: "page_size", Type: config.Int}}
+	if _, err := s.CreateIntegration(ctx, store.Integration{Name: "Graph", Schema: schema, Defaults: map[string]any{"tenant": "common"}}); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := s.UpsertMapping(ctx, store.MappingUpsert{Integration: "Graph", OrgID: "org-1", EntityID: "tenant-1", ConfigPatch: map[string]any{"page_size": float64(50)}}); err != nil {
+		b.Fatal(err)
+	}
+	b.Run("ListMappings", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := s.ListMappings(ctx, "Graph", "", store.Page{Limit: 1}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("FindMappingByEntity", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := s.FindMappingByEntity(ctx, "Graph", "tenant-1"); err != nil {
+				b.Fatal(err)
 			}
 		}
 	})

@@ -42,7 +42,7 @@ type mappingRow struct {
 
 const mappingSelect = `
 SELECT m.id, m.integration_id, m.org_id, m.entity_id, m.entity_name, m.oauth_token_id, m.created_at, m.updated_at
-FROM mappings m JOIN integrations i ON i.id = m.integration_id`
+FROM mappings m`
 
 // GetMapping returns the mapping of orgID to the integration called integration.
 // It is part of what Resolve reads and caches: a workflow that reads its
@@ -61,20 +61,17 @@ func (s *Store) GetMapping(ctx context.Context, integration, orgID string) (Mapp
 // FindMappingByEntity returns the mapping of the integration to entityID; when
 // several organizations map to it, the first by organization ID.
 func (s *Store) FindMappingByEntity(ctx context.Context, integration, entityID string) (Mapping, error) {
-	return s.readMapping(ctx, integration, ` AND m.entity_id = ? ORDER BY m.org_id LIMIT 1`, entityID)
-}
-
-func (s *Store) readMapping(ctx context.Context, integration, where string, arg string) (Mapping, error) {
 	var out Mapping
 	err := s.inReadTx(ctx, func(tx sqlx.QueryerContext) error {
-		if _, err := s.getIntegration(ctx, tx, integration); err != nil {
+		integrationID, err := integrationIDOf(ctx, tx, integration)
+		if err != nil {
 			return err
 		}
 		var row mappingRow
-		if err := sqlx.GetContext(ctx, tx, &row, mappingSelect+` WHERE i.name = ?`+where, integration, arg); err != nil {
-			return translate(err, fmt.Sprintf("mapping of integration %q", integration))
+		err = sqlx.GetContext(ctx, tx, &row, mappingSelect+` WHERE m.integration_id = ? AND m.entity_id = ? ORDER BY m.org_id LIMIT 1`, integrationID, entityID)
+		if err != nil {
+			return translate(err, fmt.Sprintf("mapping of integration %q to entity %q", integration, entityID))
 		}
-		var err error
 		out, err = s.completeMapping(ctx, tx, row)
 		return err
 	})
@@ -105,13 +102,14 @@ func (s *Store) completeMapping(ctx context.Context, q sqlx.QueryerContext, row 
 func (s *Store) ListMappings(ctx context.Context, integration, orgID string, page Page) ([]Mapping, error) {
 	var out []Mapping
 	err := s.inReadTx(ctx, func(tx sqlx.QueryerContext) error {
-		if _, err := s.getIntegration(ctx, tx, integration); err != nil {
+		integrationID, err := integrationIDOf(ctx, tx, integration)
+		if err != nil {
 			return err
 		}
 		var rows []mappingRow
-		err := sqlx.SelectContext(ctx, tx, &rows,
-			mappingSelect+` WHERE i.name = ? AND (? = '' OR m.org_id = ?) AND m.org_id > ? ORDER BY m.org_id LIMIT ?`,
-			integration, orgID, orgID, page.After, page.Limit)
+		err = sqlx.SelectContext(ctx, tx, &rows,
+			mappingSelect+` WHERE m.integration_id = ? AND (? = '' OR m.org_id = ?) AND m.org_id > ? ORDER BY m.org_id LIMIT ?`,
+			integrationID, orgID, orgID, page.After, page.Limit)
 		if err != nil {
 			return fmt.Errorf("listing mappings: %w", err)
 		}
@@ -172,9 +170,7 @@ func (s *Store) upsertMappingTx(ctx context.Context, tx writeTx, u MappingUpsert
 		}
 	}
 	var row mappingRow
-	err = sqlx.GetContext(ctx, tx, &row, `
-SELECT id, integration_id, org_id, entity_id, entity_name, oauth_token_id, created_at, updated_at
-FROM mappings WHERE integration_id = ? AND org_id = ?`, in.ID, u.OrgID)
+	err = sqlx.GetContext(ctx, tx, &row, mappingSelect+` WHERE m.integration_id = ? AND m.org_id = ?`, in.ID, u.OrgID)
 	now := s.timestamp()
 	switch {
 	case errors.Is(err, sql.ErrNoRows):

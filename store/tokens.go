@@ -68,10 +68,11 @@ type tokenRow struct {
 }
 
 const tokenSelect = `
-SELECT t.id, t.connection_id, c.name AS connection_name, t.org_id, t.entity_id, t.access_token,
+SELECT t.id, t.connection_id, (SELECT c.name FROM oauth_connections c WHERE c.id = t.connection_id) AS connection_name,
+       t.org_id, t.entity_id, t.access_token,
        t.refresh_token, t.token_type, t.scopes, t.expires_at, t.status, t.status_message, t.version,
        t.last_refreshed_at, t.next_refresh_at, t.last_error, t.created_at, t.updated_at
-FROM oauth_tokens t JOIN oauth_connections c ON c.id = t.connection_id`
+FROM oauth_tokens t`
 
 // PutToken stores a token for (connection, org, entity), replacing the one there
 // before in place (so mappings that name it keep it) and bumping its version. The
@@ -212,7 +213,7 @@ func (s *Store) tokenFromRow(row tokenRow, withSecrets bool) (Token, error) {
 func (s *Store) ListTokens(ctx context.Context, connectionName string, page Page) ([]Token, error) {
 	var rows []tokenRow
 	err := sqlx.SelectContext(ctx, s.reader(), &rows,
-		tokenSelect+` WHERE (? = '' OR c.name = ?) AND t.id > ? ORDER BY t.id LIMIT ?`,
+		tokenSelect+` WHERE (? = '' OR t.connection_id = (SELECT id FROM oauth_connections WHERE name = ?)) AND t.id > ? ORDER BY t.id LIMIT ?`,
 		connectionName, connectionName, page.After, page.Limit)
 	if err != nil {
 		return nil, fmt.Errorf("listing oauth tokens: %w", err)
