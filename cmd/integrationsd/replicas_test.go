@@ -2,7 +2,7 @@ package main
 
 import (
 	"context"
-	"net"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -54,36 +54,46 @@ func TestReplicasOnPostgreSQLActAsOne(t *testing.T) {
 	// launch starts a replica without waiting for it: the three start together
 	// on the empty database, as a deployment would start them. (Whether their
 	// bootstraps overlap is up to timing; the store's test forces the race.)
-	launch := func(name string) *replica {
-		addr := freeAddr(t)
+	// Each binds port 0 and logs what it bound: a port picked free beforehand
+	// can be taken by another process before the replica binds it.
+	launch := func(name string) (*exec.Cmd, string) {
+		logPath := filepath.Join(dir, name+".log")
+		logFile, err := os.Create(logPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer logFile.Close()
 		cmd := exec.Command(binary, "--db", db, "--keyring", ringPath, "--data-dir", filepath.Join(dir, name),
-			"--listen", addr, "--http-listen", freeAddr(t), "--refresh-lease", "2s", "--log-level", "warn")
-		cmd.Stderr = os.Stderr
+			"--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0", "--refresh-lease", "2s", "--log-format", "json")
+		cmd.Stdout, cmd.Stderr = logFile, logFile
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+		return cmd, logPath
+	}
+	names := []string{"r1", "r2", "r3"}
+	cmds, logs := make([]*exec.Cmd, len(names)), make([]string, len(names))
+	for i, name := range names {
+		cmds[i], logs[i] = launch(name)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	replicas := make([]*replica, len(names))
+	for i, name := range names {
+		addr := servingAddr(t, name, logs[i], deadline)
 		conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { conn.Close() })
-		return &replica{cmd: cmd, conn: conn, api: integrationsv1.NewIntegrationsServiceClient(conn)}
-	}
-	names := []string{"r1", "r2", "r3"}
-	replicas := make([]*replica, len(names))
-	for i, name := range names {
-		replicas[i] = launch(name)
-	}
-	deadline := time.Now().Add(30 * time.Second)
-	for i, r := range replicas {
+		replicas[i] = &replica{cmd: cmds[i], conn: conn, api: integrationsv1.NewIntegrationsServiceClient(conn)}
 		for {
-			resp, err := healthpb.NewHealthClient(r.conn).Check(context.Background(), &healthpb.HealthCheckRequest{})
+			resp, err := healthpb.NewHealthClient(conn).Check(context.Background(), &healthpb.HealthCheckRequest{})
 			if err == nil && resp.GetStatus() == healthpb.HealthCheckResponse_SERVING {
 				break
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("replica %s did not start", names[i])
+				t.Fatalf("replica %s did not serve on %s", name, addr)
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
@@ -193,12 +203,26 @@ func TestReplicasOnPostgreSQLActAsOne(t *testing.T) {
 	})
 }
 
-func freeAddr(t *testing.T) string {
+// servingAddr waits until the replica's JSON log says where it serves gRPC.
+func servingAddr(t *testing.T, name, logPath string, deadline time.Time) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for {
+		content, err := os.ReadFile(logPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for line := range strings.Lines(string(content)) {
+			var entry struct {
+				Msg  string `json:"msg"`
+				GRPC string `json:"grpc"`
+			}
+			if json.Unmarshal([]byte(line), &entry) == nil && entry.Msg == "integrationsd serving" {
+				return entry.GRPC
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("replica %s did not start; its log:\n%s", name, content)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
-	defer l.Close()
-	return l.Addr().String()
 }

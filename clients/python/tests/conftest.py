@@ -1,10 +1,10 @@
 """A real integrationsd for the tests: built from this repository (or the binary
-in BIFROST_INTEGRATIONSD), started in development mode on free loopback ports,
+in BIFROST_INTEGRATIONSD), started in development mode on loopback ports it picks itself,
 seeded over its admin API."""
 
+import json
 import os
 import pathlib
-import socket
 import subprocess
 import tempfile
 import time
@@ -17,12 +17,6 @@ from bifrost.integrations.admin.v1 import admin_pb2 as admin
 from bifrost.integrations.admin.v1 import admin_pb2_grpc as admin_grpc
 
 REPO = pathlib.Path(__file__).resolve().parents[3]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Service:
@@ -44,29 +38,44 @@ def service():
     if not binary:
         binary = os.path.join(tmp, "integrationsd")
         subprocess.run(["go", "build", "-o", binary, "./cmd/integrationsd"], cwd=REPO, check=True)
-    port = free_port()
     data = os.path.join(tmp, "data")
-    proc = subprocess.Popen(
-        [binary, "--dev", "--data-dir", data, "--listen", f"127.0.0.1:{port}", "--http-listen", f"127.0.0.1:{free_port()}", "--log-level", "warn"],
-    )
+    # Port 0, and the address read back from the log: a port picked free
+    # beforehand can be taken by another process before integrationsd binds it.
+    log_path = os.path.join(tmp, "integrationsd.log")
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(
+            [binary, "--dev", "--data-dir", data, "--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0", "--log-format", "json"],
+            stdout=log, stderr=log,
+        )
     key_file = os.path.join(data, "admin.key")
     deadline = time.time() + 30
-    while not os.path.exists(key_file) or not _listening(port):
+    addr = None
+    while addr is None or not os.path.exists(key_file):
         if time.time() > deadline or proc.poll() is not None:
             proc.kill()
-            raise RuntimeError("integrationsd did not start")
+            with open(log_path) as f:
+                raise RuntimeError("integrationsd did not start:\n" + f.read())
+        addr = addr or _serving_addr(log_path)
         time.sleep(0.05)
     with open(key_file) as f:
-        svc = Service(f"127.0.0.1:{port}", f.read().strip())
+        svc = Service(addr, f.read().strip())
     _seed(svc)
     yield svc
     proc.terminate()
     proc.wait(timeout=20)
 
 
-def _listening(port: int) -> bool:
-    with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) == 0
+def _serving_addr(log_path: str):
+    """The gRPC address from integrationsd's "serving" log line, once written."""
+    with open(log_path) as f:
+        for line in f:
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            if entry.get("msg") == "integrationsd serving":
+                return entry["grpc"]
+    return None
 
 
 def _seed(svc: Service):
