@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +15,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/bifrost/integrations/internal/daemonlog"
 )
 
 // daemon is integrationsd running as a separate process on loopback.
@@ -24,6 +25,7 @@ type daemon struct {
 	addr     string
 	adminKey string
 	dataDir  string
+	exited   chan struct{} // closed once the process has exited
 }
 
 func startDaemon(ctx context.Context, binary string, extraArgs ...string) (*daemon, error) {
@@ -31,17 +33,47 @@ func startDaemon(ctx context.Context, binary string, extraArgs ...string) (*daem
 	if err != nil {
 		return nil, err
 	}
-	grpcAddr, httpAddr := freeAddr(), freeAddr()
-	args := append([]string{"--dev", "--data-dir", dataDir, "--listen", grpcAddr, "--http-listen", httpAddr, "--log-level", "warn"}, extraArgs...)
+	// The daemon picks its ports and logs them; ports picked free here could be
+	// taken by another process before it binds them.
+	logPath := filepath.Join(dataDir, "integrationsd.log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		os.RemoveAll(dataDir)
+		return nil, err
+	}
+	defer logFile.Close()
+	args := append([]string{"--dev", "--data-dir", dataDir, "--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0", "--log-format", "json"}, extraArgs...)
 	cmd := exec.CommandContext(ctx, binary, args...)
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {
+		os.RemoveAll(dataDir)
 		return nil, fmt.Errorf("starting %s: %w", binary, err)
 	}
-	d := &daemon{cmd: cmd, addr: grpcAddr, dataDir: dataDir}
-	if err := d.waitServing(ctx); err != nil {
+	d := &daemon{cmd: cmd, dataDir: dataDir, exited: make(chan struct{})}
+	go func() { _ = cmd.Wait(); close(d.exited) }()
+	starting, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	go func() {
+		select {
+		case <-d.exited: // no use waiting for a daemon that is gone
+			cancel()
+		case <-starting.Done():
+		}
+	}()
+	serving, err := daemonlog.WaitServing(starting, logPath)
+	if err == nil {
+		d.addr = serving.GRPC
+		err = d.waitServing(starting)
+	}
+	if err != nil {
+		select {
+		case <-d.exited:
+			err = fmt.Errorf("integrationsd exited (%s) before it served", cmd.ProcessState)
+		default:
+		}
+		log, _ := os.ReadFile(logPath)
 		d.stop()
-		return nil, err
+		return nil, fmt.Errorf("%w; integrationsd's log:\n%s", err, log)
 	}
 	key, err := os.ReadFile(filepath.Join(dataDir, "admin.key"))
 	if err != nil {
@@ -52,30 +84,23 @@ func startDaemon(ctx context.Context, binary string, extraArgs ...string) (*daem
 	return d, nil
 }
 
-func freeAddr() string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		panic(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
 func (d *daemon) waitServing(ctx context.Context) error {
 	conn, err := grpc.NewClient(d.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
+	for {
 		resp, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{})
 		if err == nil && resp.GetStatus() == healthpb.HealthCheckResponse_SERVING {
 			return nil
 		}
-		time.Sleep(50 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("integrationsd did not serve on %s: %w", d.addr, ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
 	}
-	return fmt.Errorf("integrationsd did not serve on %s within 30s", d.addr)
 }
 
 // peakRSS is the process's peak resident set (VmHWM), in bytes.
@@ -97,12 +122,11 @@ func (d *daemon) peakRSS() (int64, error) {
 
 func (d *daemon) stop() {
 	_ = d.cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() { _ = d.cmd.Wait(); close(done) }()
 	select {
-	case <-done:
+	case <-d.exited:
 	case <-time.After(20 * time.Second):
 		_ = d.cmd.Process.Kill()
+		<-d.exited
 	}
 	os.RemoveAll(d.dataDir)
 }

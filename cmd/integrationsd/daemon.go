@@ -25,6 +25,7 @@ import (
 	"github.com/bifrost/integrations/audit"
 	"github.com/bifrost/integrations/connect"
 	"github.com/bifrost/integrations/datakeys"
+	"github.com/bifrost/integrations/internal/daemonlog"
 	"github.com/bifrost/integrations/keyring"
 	"github.com/bifrost/integrations/oauth"
 	"github.com/bifrost/integrations/server"
@@ -288,7 +289,7 @@ func (d *daemon) serve(ctx context.Context) error {
 	go audit.Prune(refreshCtx, d.store, d.cfg.auditRetention, time.Hour, d.logger)
 	go d.keys.Run(refreshCtx)
 	go func() { errs <- d.grpc.Serve(d.grpcListener) }()
-	d.logger.Info("integrationsd serving", "grpc", d.grpcListener.Addr().String(), "http", d.httpListener.Addr().String())
+	d.logger.Info(daemonlog.ServingMessage, "grpc", d.grpcListener.Addr().String(), "http", d.httpListener.Addr().String())
 	var serveErr error
 	select {
 	case <-ctx.Done():

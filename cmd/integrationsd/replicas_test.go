@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,6 +19,7 @@ import (
 
 	adminv1 "github.com/bifrost/integrations/gen/bifrost/integrations/admin/v1"
 	integrationsv1 "github.com/bifrost/integrations/gen/bifrost/integrations/v1"
+	"github.com/bifrost/integrations/internal/daemonlog"
 	"github.com/bifrost/integrations/internal/oauthtest"
 	"github.com/bifrost/integrations/internal/testutil"
 	"github.com/bifrost/integrations/keyring"
@@ -77,10 +77,16 @@ func TestReplicasOnPostgreSQLActAsOne(t *testing.T) {
 	for i, name := range names {
 		cmds[i], logs[i] = launch(name)
 	}
-	deadline := time.Now().Add(30 * time.Second)
+	starting, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
 	replicas := make([]*replica, len(names))
 	for i, name := range names {
-		addr := servingAddr(t, name, logs[i], deadline)
+		serving, err := daemonlog.WaitServing(starting, logs[i])
+		if err != nil {
+			content, _ := os.ReadFile(logs[i])
+			t.Fatalf("replica %s: %v; its log:\n%s", name, err, content)
+		}
+		addr := serving.GRPC
 		conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 		if err != nil {
 			t.Fatal(err)
@@ -92,7 +98,7 @@ func TestReplicasOnPostgreSQLActAsOne(t *testing.T) {
 			if err == nil && resp.GetStatus() == healthpb.HealthCheckResponse_SERVING {
 				break
 			}
-			if time.Now().After(deadline) {
+			if starting.Err() != nil {
 				t.Fatalf("replica %s did not serve on %s", name, addr)
 			}
 			time.Sleep(50 * time.Millisecond)
@@ -201,28 +207,4 @@ func TestReplicasOnPostgreSQLActAsOne(t *testing.T) {
 			t.Fatal("the takeover refresh was refused: a token was lost")
 		}
 	})
-}
-
-// servingAddr waits until the replica's JSON log says where it serves gRPC.
-func servingAddr(t *testing.T, name, logPath string, deadline time.Time) string {
-	t.Helper()
-	for {
-		content, err := os.ReadFile(logPath)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for line := range strings.Lines(string(content)) {
-			var entry struct {
-				Msg  string `json:"msg"`
-				GRPC string `json:"grpc"`
-			}
-			if json.Unmarshal([]byte(line), &entry) == nil && entry.Msg == "integrationsd serving" {
-				return entry.GRPC
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("replica %s did not start; its log:\n%s", name, content)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
