@@ -38,9 +38,9 @@ type integrationRow struct {
 	UpdatedAt       time.Time      `db:"updated_at"`
 }
 
-// The select lists below read a joined name through a subquery, not a JOIN:
-// SQLite re-prepares a statement that joins tables on every new binding of its
-// parameters (5-10 us each time), a subquery it does not.
+// connection_name comes from a subquery, not a JOIN: SQLite re-prepares a
+// statement that joins tables every time its parameters are bound anew (5-10
+// us a run), and one with a subquery it does not.
 const integrationSelect = `
 SELECT i.id, i.name, i.description, i.default_entity_id, i.oauth_connection_id,
        (SELECT c.name FROM oauth_connections c WHERE c.id = i.oauth_connection_id) AS connection_name,

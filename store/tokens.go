@@ -67,6 +67,7 @@ type tokenRow struct {
 	UpdatedAt       time.Time    `db:"updated_at"`
 }
 
+// connection_name: a subquery, not a JOIN, as in integrationSelect.
 const tokenSelect = `
 SELECT t.id, t.connection_id, (SELECT c.name FROM oauth_connections c WHERE c.id = t.connection_id) AS connection_name,
        t.org_id, t.entity_id, t.access_token,
