@@ -69,6 +69,23 @@ func New(st *store.Store, o Options) *Flow {
 	return f
 }
 
+// PruneStates deletes expired states now and every interval after, until ctx
+// ends. A state works once and briefly, but one never redeemed (a consent
+// abandoned halfway) and a redeemed one alike would otherwise stay forever,
+// the first with its sealed verifier.
+func (f *Flow) PruneStates(ctx context.Context, interval time.Duration) {
+	for {
+		if err := f.store.PruneAuthStates(ctx, f.now()); err != nil && ctx.Err() == nil {
+			f.logger.Warn("pruning expired connect states", "error", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(interval):
+		}
+	}
+}
+
 // ErrNotAuthorizationCode is returned by Start for a connection of another flow.
 var ErrNotAuthorizationCode = errors.New("not an authorization_code connection")
 

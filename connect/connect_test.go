@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
+	"errors"
 	"io"
 	"net/http"
 	"net/url"
@@ -243,5 +244,40 @@ func TestConnectAtAProviderThatTakesClientCredentialsOnlyInTheBody(t *testing.T)
 	}
 	if n := f.provider.Calls("invalid_client"); n != 0 {
 		t.Fatalf("%d requests refused for their client authentication", n)
+	}
+}
+
+// Expired states go, used or not; a live one stays and still works.
+func TestPruneStatesDeletesExpiredStatesOnly(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	put := func(state string, expires time.Time) []byte {
+		sum := sha256.Sum256([]byte(state))
+		if err := f.env.Store.CreateAuthState(ctx, store.AuthState{StateHash: sum[:], ConnectionName: "graph", OrgID: "org-p",
+			Verifier: "v", RedirectURI: f.env.CallbackURL + connect.CallbackPath, ExpiresAt: expires}); err != nil {
+			t.Fatal(err)
+		}
+		return sum[:]
+	}
+	expired, live := put("expired-state-for-pruning", time.Now().Add(-time.Second)), put("live-state-for-pruning", time.Now().Add(time.Minute))
+	if _, err := f.env.Store.ConsumeAuthState(ctx, expired); !errors.Is(err, store.ErrStateExpired) {
+		t.Fatalf("before pruning: %v, want ErrStateExpired", err)
+	}
+
+	pruning, stop := context.WithCancel(ctx)
+	defer stop()
+	go connect.New(f.env.Store, connect.Options{}).PruneStates(pruning, time.Hour)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		_, err := f.env.Store.ConsumeAuthState(ctx, expired)
+		if errors.Is(err, store.ErrStateUnknown) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("expired state still there: %v", err)
+		}
+	}
+	if _, err := f.env.Store.ConsumeAuthState(ctx, live); err != nil {
+		t.Fatalf("the live state after pruning: %v", err)
 	}
 }

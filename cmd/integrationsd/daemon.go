@@ -287,6 +287,7 @@ func (d *daemon) serve(ctx context.Context) error {
 		d.refresher.Run(refreshCtx)
 	}()
 	go audit.Prune(refreshCtx, d.store, d.cfg.auditRetention, time.Hour, d.logger)
+	go d.connect.PruneStates(refreshCtx, time.Hour)
 	go d.keys.Run(refreshCtx)
 	go func() { errs <- d.grpc.Serve(d.grpcListener) }()
 	d.logger.Info(daemonlog.ServingMessage, "grpc", d.grpcListener.Addr().String(), "http", d.httpListener.Addr().String())
