@@ -9,16 +9,22 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/bifrost/integrations/client"
 	adminv1 "github.com/bifrost/integrations/gen/bifrost/integrations/admin/v1"
 	"github.com/bifrost/integrations/internal/oauthtest"
 	"github.com/bifrost/integrations/internal/testutil"
 	"github.com/bifrost/integrations/oauth"
 )
 
-func TestHTTPClientSendsAFreshTokenWithoutRefreshLogicOfItsOwn(t *testing.T) {
-	t.Parallel()
+// startWithToken starts a service whose Microsoft_Graph integration uses a
+// provider issuing one-hour tokens, and gives org-a a token of that provider
+// expiring at expiresAt; it returns the access token.
+func startWithToken(t *testing.T, expiresAt time.Time) (*testutil.Env, *oauthtest.Provider, string) {
+	t.Helper()
 	p := oauthtest.New(t, time.Hour)
 	env := testutil.Start(t, oauth.Options{HTTPClient: p.Server.Client()})
 	ctx := context.Background()
@@ -34,9 +40,16 @@ func TestHTTPClientSendsAFreshTokenWithoutRefreshLogicOfItsOwn(t *testing.T) {
 	}
 	access, refresh := p.Issue()
 	if _, err := admin.PutToken(ctx, &adminv1.PutTokenRequest{Connection: "graph", OrgId: "org-a", AccessToken: access, RefreshToken: refresh,
-		ExpiresAt: timestamppb.New(time.Now().Add(-time.Minute))}); err != nil {
+		ExpiresAt: timestamppb.New(expiresAt)}); err != nil {
 		t.Fatal(err)
 	}
+	return env, p, access
+}
+
+func TestHTTPClientSendsAFreshTokenWithoutRefreshLogicOfItsOwn(t *testing.T) {
+	t.Parallel()
+	env, p, _ := startWithToken(t, time.Now().Add(-time.Minute))
+	ctx := context.Background()
 	var requests, valid atomic.Int32
 	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		requests.Add(1)
@@ -63,5 +76,38 @@ func TestHTTPClientSendsAFreshTokenWithoutRefreshLogicOfItsOwn(t *testing.T) {
 	}
 	if _, err := c.TokenSource(ctx, "Nope").Token(); err == nil || !strings.Contains(err.Error(), "does not exist") {
 		t.Fatalf("token of an unknown integration: %v", err)
+	}
+}
+
+// ForceRefresh and MinValidity reach the service: a forced read refreshes a
+// fresh token, a validity the token has needs no refresh, and one no token of
+// this provider can have is refused with FAILED_PRECONDITION.
+func TestGetForceRefreshAndMinValidity(t *testing.T) {
+	t.Parallel()
+	env, p, first := startWithToken(t, time.Now().Add(time.Hour))
+	ctx := context.Background()
+	c := newClient(t, env, env.NewKey(t, adminv1.Role_ROLE_WORKER, "org-a"))
+	accessToken := func(opts ...client.CallOption) string {
+		t.Helper()
+		data, err := c.Get(ctx, "Microsoft_Graph", opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return data.OAuth.AccessToken
+	}
+	if got := accessToken(); got != first || p.Calls("refresh_token") != 0 {
+		t.Fatalf("plain read: a new token or a refresh (%d) for a fresh token", p.Calls("refresh_token"))
+	}
+	forced := accessToken(client.ForceRefresh())
+	if forced == first || !p.Valid(forced) || p.Calls("refresh_token") != 1 {
+		t.Fatalf("forced read: same token %v, valid %v, %d refreshes; want a new valid token from one refresh",
+			forced == first, p.Valid(forced), p.Calls("refresh_token"))
+	}
+	if got := accessToken(client.MinValidity(30 * time.Minute)); got != forced || p.Calls("refresh_token") != 1 {
+		t.Fatalf("30m asked of a 1h token: new token %v, %d refreshes; want neither", got != forced, p.Calls("refresh_token"))
+	}
+	_, err := c.Get(ctx, "Microsoft_Graph", client.MinValidity(2*time.Hour))
+	if status.Code(err) != codes.FailedPrecondition {
+		t.Fatalf("2h asked of a provider issuing 1h tokens: %v, want FAILED_PRECONDITION", err)
 	}
 }
