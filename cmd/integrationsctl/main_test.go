@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -123,5 +124,83 @@ func TestCommandLineErrorsAreClear(t *testing.T) {
 				t.Fatalf("err = %v, want it to mention %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// What the quickstart creates can be listed, shown, revoked and deleted again,
+// and every listing keeps secrets out.
+func TestListShowAndDeleteThroughTheCommandLine(t *testing.T) {
+	t.Parallel()
+	env := testutil.Start(t)
+	tokenFile := filepath.Join(t.TempDir(), "access")
+	if err := os.WriteFile(tokenFile, []byte("access-secret-1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	mustCtl(t, env, "client-secret-1\n", "connections", "create", "graph", "--client-id", "cid-1", "--client-secret-file", "-",
+		"--token-url", "https://login.example/token", "--authorization-url", "https://login.example/authorize")
+	mustCtl(t, env, "", "integrations", "create", "Halo", "--connection", "graph", "--field", "site:string")
+	mustCtl(t, env, "", "tokens", "put", "graph", "--org", "org-1", "--access-token-file", tokenFile, "--expires-in", "1h")
+	mustCtl(t, env, "", "mappings", "upsert", "Halo", "--org", "org-1", "--entity-id", "tenant-1", "--set", "site=eu")
+	var created struct {
+		APIKey struct {
+			ID string `json:"id"`
+		} `json:"apiKey"`
+	}
+	if err := json.Unmarshal([]byte(mustCtl(t, env, "", "keys", "create", "--role", "worker", "--org", "org-1", "--name", "ci", "-o", "json")), &created); err != nil || created.APIKey.ID == "" {
+		t.Fatalf("keys create -o json: %v", err)
+	}
+	var tokens struct {
+		Tokens []struct {
+			ID string `json:"id"`
+		} `json:"tokens"`
+	}
+	if err := json.Unmarshal([]byte(mustCtl(t, env, "", "tokens", "list", "graph", "-o", "json")), &tokens); err != nil || len(tokens.Tokens) != 1 {
+		t.Fatalf("tokens list graph -o json: %+v, %v", tokens, err)
+	}
+
+	shows := []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"connections", "list"}, []string{"graph", "cid-1"}},
+		{[]string{"connections", "get", "graph"}, []string{"graph", "cid-1", "https://login.example/token"}},
+		{[]string{"integrations", "list"}, []string{"Halo", "graph"}},
+		{[]string{"tokens", "list"}, []string{tokens.Tokens[0].ID, "org-1", "CONNECTED"}},
+		{[]string{"mappings", "get", "Halo", "--org", "org-1"}, []string{"tenant-1", "eu"}},
+		{[]string{"mappings", "get", "Halo", "--entity-id", "tenant-1"}, []string{"org-1"}},
+		{[]string{"keys", "list"}, []string{created.APIKey.ID, "ci", "WORKER", "org-1"}},
+		{[]string{"keys", "revoke", created.APIKey.ID}, []string{created.APIKey.ID}},
+		{[]string{"mappings", "delete", "Halo", "--org", "org-1"}, nil},
+		{[]string{"tokens", "delete", tokens.Tokens[0].ID}, []string{tokens.Tokens[0].ID}},
+		{[]string{"integrations", "delete", "Halo"}, nil},
+		{[]string{"connections", "delete", "graph"}, nil},
+	}
+	for _, s := range shows {
+		out := mustCtl(t, env, "", s.args...)
+		for _, want := range s.want {
+			if !strings.Contains(out, want) {
+				t.Errorf("integrationsctl %s lacks %q:\n%s", strings.Join(s.args, " "), want, out)
+			}
+		}
+		for _, secret := range []string{"client-secret-1", "access-secret-1"} {
+			if strings.Contains(out, secret) {
+				t.Errorf("integrationsctl %s prints a secret:\n%s", strings.Join(s.args, " "), out)
+			}
+		}
+	}
+	for _, gone := range [][]string{
+		{"mappings", "get", "Halo", "--org", "org-1"},
+		{"integrations", "get", "Halo"},
+		{"connections", "get", "graph"},
+	} {
+		if _, err := ctl(t, env, "", gone...); err == nil || !strings.Contains(err.Error(), "NotFound") {
+			t.Errorf("integrationsctl %s after the delete: %v, want NotFound", strings.Join(gone, " "), err)
+		}
+	}
+	out := mustCtl(t, env, "", "keys", "list")
+	for line := range strings.Lines(out) {
+		if fields := strings.Fields(line); len(fields) > 0 && fields[0] == created.APIKey.ID && fields[len(fields)-1] == "-" {
+			t.Errorf("keys list shows the revoked key without its revocation time:\n%s", out)
+		}
 	}
 }
