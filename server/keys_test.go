@@ -123,3 +123,42 @@ func TestRotationOnOneReplicaReachesAnother(t *testing.T) {
 		t.Fatalf("nothing sealed under key 2: %v, %v", st, err)
 	}
 }
+
+// After a rotation through the admin API, the background job a replica runs
+// reloads the keys and re-encrypts every old value to the new one by itself.
+func TestBackgroundJobReencryptsOldValuesAfterARotation(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	before, err := f.admin.GetEncryptionStatus(ctx, &adminv1.GetEncryptionStatusRequest{})
+	if err != nil || before.GetPending() != 0 || before.GetKeys()[0].GetCiphertexts() == 0 {
+		t.Fatalf("status before rotating: %v, %v", before, err)
+	}
+	job, err := datakeys.New(ctx, f.env.Store, f.env.Master, keyring.NewRotating(), datakeys.Options{ReloadInterval: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	running, stop := context.WithCancel(ctx)
+	defer stop()
+	go job.Run(running)
+	if _, err := f.admin.RotateEncryptionKey(ctx, &adminv1.RotateEncryptionKeyRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		st, err := f.admin.GetEncryptionStatus(ctx, &adminv1.GetEncryptionStatusRequest{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys := st.GetKeys()
+		if st.GetPending() == 0 && len(keys) == 2 && keys[0].GetCiphertexts() == 0 && keys[1].GetCiphertexts() == before.GetKeys()[0].GetCiphertexts() {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("old values were not re-encrypted in the background: %v", st)
+		}
+	}
+	resp, err := f.env.Integrations(t, f.env.AdminKey).GetIntegration(ctx, &integrationsv1.GetIntegrationRequest{Name: "Microsoft_Graph", OrgId: "org-a"})
+	if err != nil || resp.GetIntegration().GetOauth().GetClientSecret() != clientSecret {
+		t.Fatalf("read after re-encryption: %v", err)
+	}
+}
