@@ -6,6 +6,8 @@ import (
 	"crypto/x509"
 	"io"
 	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -14,6 +16,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	"github.com/bifrost/integrations/client"
 	"github.com/bifrost/integrations/internal/testutil"
 )
 
@@ -55,6 +58,40 @@ func TestMutualTLSAdmitsOnlyClientsWithACertificate(t *testing.T) {
 				t.Fatalf("health check err = %v, want ok=%v", err, tc.wantOK)
 			}
 		})
+	}
+}
+
+// The Go client's WithTLS carries a workflow's key over mutual TLS: an
+// authenticated call reaches the service.
+func TestGoClientCallsOverMutualTLS(t *testing.T) {
+	t.Parallel()
+	certs := testutil.NewCerts(t)
+	dir := t.TempDir()
+	d, _ := runDaemon(t, noEnv, dir, "--tls-cert", certs.ServerCert, "--tls-key", certs.ServerKey, "--client-ca", certs.CA)
+	key, err := os.ReadFile(filepath.Join(dir, "admin.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pem, err := os.ReadFile(certs.CA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(pem)
+	clientCert, err := tls.LoadX509KeyPair(certs.ClientCert, certs.ClientKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.New(d.grpcListener.Addr().String(), client.WithAPIKey(strings.TrimSpace(string(key))),
+		client.WithTLS(&tls.Config{RootCAs: roots, Certificates: []tls.Certificate{clientCert}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if data, err := c.Get(ctx, "Nope"); data != nil || err != nil {
+		t.Fatalf("Get of an unknown integration over mTLS: %v, %v; want nil, nil", data, err)
 	}
 }
 

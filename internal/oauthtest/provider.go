@@ -100,9 +100,6 @@ func (p *Provider) Issue() (access, refresh string) {
 // SetDelay makes every answer wait d.
 func (p *Provider) SetDelay(d time.Duration) { p.mu.Lock(); p.delay = d; p.mu.Unlock() }
 
-// SetLifetime changes how long tokens issued from now on live.
-func (p *Provider) SetLifetime(d time.Duration) { p.mu.Lock(); p.lifetime = d; p.mu.Unlock() }
-
 // FailNext makes the next len(statuses) requests answer with these HTTP
 // statuses (503, 429, ...).
 func (p *Provider) FailNext(statuses ...int) {
