@@ -6,6 +6,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"strings"
 	"testing"
@@ -38,6 +39,7 @@ func TestToStatusMapsEveryKindOfError(t *testing.T) {
 		{"in use", fmt.Errorf("oauth connection graph: %w", store.ErrInUse), codes.FailedPrecondition, "IN_USE", "graph", "", "", ""},
 		{"SQLite busy", fmt.Errorf("begin: %w", sqlite3.Error{Code: sqlite3.ErrBusy}), codes.Unavailable, "DATABASE_UNAVAILABLE", "retry", "begin", "WARN", "begin"},
 		{"connection lost", fmt.Errorf("reading the generation: %w", driver.ErrBadConn), codes.Unavailable, "DATABASE_UNAVAILABLE", "retry", "generation", "WARN", "reading the generation"},
+		{"connection cut mid-query", fmt.Errorf("reading the generation: %w", io.ErrUnexpectedEOF), codes.Unavailable, "DATABASE_UNAVAILABLE", "retry", "generation", "WARN", "unexpected EOF"},
 		{"deadline", fmt.Errorf("resolve: %w", context.DeadlineExceeded), codes.DeadlineExceeded, "", "deadline", "resolve", "", ""},
 		{"a status made for the caller", status.Error(codes.PermissionDenied, "not yours"), codes.PermissionDenied, "", "not yours", "", "", ""},
 		{"unforeseen", errors.New("opening oauth_tokens.access_token of row 7: message authentication failed"), codes.Internal, "", "internal error", "row 7", "ERROR", "of row 7"},

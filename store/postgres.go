@@ -6,6 +6,8 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -97,7 +99,7 @@ func translatePostgres(err error, what string) (error, bool) {
 
 // IsUnavailable reports whether err says the database is busy or unreachable
 // for now, so the call may be retried: SQLite busy or locked, a PostgreSQL
-// connection failure, shutdown or lack of connections.
+// connection failure or loss, shutdown or lack of connections.
 func IsUnavailable(err error) bool {
 	var se sqlite3.Error
 	if errors.As(err, &se) {
@@ -107,6 +109,10 @@ func IsUnavailable(err error) bool {
 	if errors.As(err, &pe) {
 		return strings.HasPrefix(pe.Code, "08") || strings.HasPrefix(pe.Code, "57P") || pe.Code == "53300" || pe.Code == "40001"
 	}
+	// A connection lost mid-query reaches here as pgx's read or write error:
+	// an unexpected EOF, a network error or a closed connection.
 	var ce *pgconn.ConnectError
-	return errors.As(err, &ce) || errors.Is(err, driver.ErrBadConn) || pgconn.SafeToRetry(err)
+	var ne net.Error
+	return errors.As(err, &ce) || errors.Is(err, driver.ErrBadConn) || pgconn.SafeToRetry(err) ||
+		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, pgconn.ErrConnClosed) || errors.As(err, &ne)
 }
