@@ -6,6 +6,7 @@ package audit
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -36,12 +37,16 @@ var ErrClosed = errors.New("audit recorder closed")
 // Recorder queues events and writes them in batches. Record blocks while the
 // queue is full: back-pressure instead of dropping.
 type Recorder struct {
-	w      Writer
-	opts   Options
-	queue  chan store.AuditEvent
-	mu     sync.RWMutex
-	closed bool
-	done   chan struct{}
+	w     Writer
+	opts  Options
+	queue chan store.AuditEvent
+	// writing is cancelled when Close gives up waiting for the database.
+	writing context.Context
+	giveUp  context.CancelFunc
+	lost    int // events dropped after giving up; the writer's, until done
+	mu      sync.RWMutex
+	closed  bool
+	done    chan struct{}
 }
 
 // New starts a Recorder's writer.
@@ -61,7 +66,8 @@ func New(w Writer, opts Options) *Recorder {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	r := &Recorder{w: w, opts: opts, queue: make(chan store.AuditEvent, opts.QueueSize), done: make(chan struct{})}
+	writing, giveUp := context.WithCancel(context.Background())
+	r := &Recorder{w: w, opts: opts, queue: make(chan store.AuditEvent, opts.QueueSize), writing: writing, giveUp: giveUp, done: make(chan struct{})}
 	go r.run()
 	return r
 }
@@ -87,15 +93,27 @@ func (r *Recorder) Record(ctx context.Context, e store.AuditEvent) error {
 	}
 }
 
-// Close writes what is queued and stops the writer.
-func (r *Recorder) Close() {
+// Close writes what is queued and stops the writer. While the database is down
+// the writer keeps retrying; once ctx ends, Close stops it and says how many
+// events were never written, so that a shutdown ends even then.
+func (r *Recorder) Close(ctx context.Context) error {
 	r.mu.Lock()
 	if !r.closed {
 		r.closed = true
 		close(r.queue)
 	}
 	r.mu.Unlock()
-	<-r.done
+	select {
+	case <-r.done:
+	case <-ctx.Done():
+		r.giveUp()
+		<-r.done
+	}
+	r.giveUp()
+	if r.lost > 0 {
+		return fmt.Errorf("%d audit events were not written: %w", r.lost, context.Cause(ctx))
+	}
+	return nil
 }
 
 func (r *Recorder) run() {
@@ -124,18 +142,26 @@ func (r *Recorder) run() {
 
 // write retries a failed batch until it is stored: an audit log with holes is
 // worse than a writer that waits for the database to come back. While it
-// retries, the queue fills and callers feel the back-pressure.
+// retries, the queue fills and callers feel the back-pressure. Only Close, at
+// its deadline, makes it give up, counting what it drops.
 func (r *Recorder) write(batch []store.AuditEvent) {
 	if len(batch) == 0 {
 		return
 	}
 	for wait := 10 * time.Millisecond; ; wait = min(2*wait, 5*time.Second) {
-		err := r.w.InsertAuditEvents(context.Background(), batch)
+		err := r.w.InsertAuditEvents(r.writing, batch)
 		if err == nil {
 			return
 		}
+		if r.writing.Err() != nil {
+			r.lost += len(batch)
+			return
+		}
 		r.opts.Logger.Error("writing audit events failed; retrying", "events", len(batch), "error", err)
-		time.Sleep(wait)
+		select {
+		case <-r.writing.Done():
+		case <-time.After(wait):
+		}
 	}
 }
 

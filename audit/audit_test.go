@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -64,7 +65,9 @@ func TestFullQueueMakesCallersWaitAndLosesNothing(t *testing.T) {
 	}
 	close(w.gate) // the database comes back (after two more failures)
 	wg.Wait()
-	r.Close()
+	if err := r.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	seen := map[string]bool{}
 	for _, e := range w.events {
 		seen[e.Method] = true
@@ -82,5 +85,35 @@ func TestFullQueueMakesCallersWaitAndLosesNothing(t *testing.T) {
 	}
 	if err := r.Record(context.Background(), store.AuditEvent{}); !errors.Is(err, audit.ErrClosed) {
 		t.Fatalf("Record after Close: %v", err)
+	}
+}
+
+// downWriter is a database that is down: every write fails at once.
+type downWriter struct{ attempts atomic.Int32 }
+
+func (w *downWriter) InsertAuditEvents(ctx context.Context, _ []store.AuditEvent) error {
+	w.attempts.Add(1)
+	return errors.New("database down")
+}
+
+// While the database stays down, Close keeps the writer retrying only until
+// its deadline, then says how many events were lost: a shutdown ends.
+func TestCloseGivesUpAtItsDeadlineAndCountsTheLostEvents(t *testing.T) {
+	t.Parallel()
+	w := &downWriter{}
+	r := audit.New(w, audit.Options{FlushInterval: time.Millisecond, Logger: slog.New(slog.DiscardHandler)})
+	for i := range 5 {
+		if err := r.Record(context.Background(), store.AuditEvent{Method: fmt.Sprint(i), Outcome: "OK"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	err := r.Close(ctx)
+	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "5 audit events") {
+		t.Fatalf("Close while the database is down: %v; want the deadline and 5 lost events", err)
+	}
+	if w.attempts.Load() < 2 {
+		t.Fatalf("%d write attempts before giving up; want retries", w.attempts.Load())
 	}
 }

@@ -318,9 +318,22 @@ func (d *daemon) serve(ctx context.Context) error {
 	httpCtx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	httpErr := d.http.Shutdown(httpCtx)
-	d.audit.Close()
-	return errors.Join(serveErr, httpErr, d.store.Close())
+	// The audit queue gets what is left of the shutdown time, and a few seconds
+	// at least: events that cannot be written by then (the database is down)
+	// are reported lost rather than keeping the process from ending.
+	flushBy := max(time.Until(deadline), auditFlushMin)
+	auditCtx, cancelAudit := context.WithTimeout(context.Background(), flushBy)
+	defer cancelAudit()
+	auditErr := d.audit.Close(auditCtx)
+	if auditErr != nil {
+		d.logger.Error("shutting down", "error", auditErr)
+	}
+	return errors.Join(serveErr, httpErr, auditErr, d.store.Close())
 }
+
+// auditFlushMin is the least time queued audit events get to be written at
+// shutdown, even when draining calls used up the shutdown timeout.
+const auditFlushMin = 5 * time.Second
 
 // waitUntil reports whether done closed before deadline.
 func waitUntil(done <-chan struct{}, deadline time.Time) bool {

@@ -138,7 +138,11 @@ func start(t testing.TB, path string, master *keyring.Keyring, refresh []oauth.O
 	t.Cleanup(func() {
 		callback.Close()
 		gs.Stop()
-		recorder.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := recorder.Close(ctx); err != nil {
+			t.Error(err)
+		}
 		st.Close()
 	})
 	return &Env{Store: st, Refresher: refresher, Keys: keys, Master: master, Path: path, Logs: logs, CallbackURL: callback.URL, listener: lis, grpc: gs}
