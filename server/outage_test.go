@@ -2,10 +2,6 @@ package server_test
 
 import (
 	"context"
-	"io"
-	"net"
-	"net/url"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,73 +12,6 @@ import (
 	"github.com/bifrost/integrations/internal/testutil"
 )
 
-// cuttableProxy forwards TCP connections to target until cut, which drops
-// every connection and refuses new ones until restored: a database that
-// becomes unreachable and comes back.
-type cuttableProxy struct {
-	target   string
-	listener net.Listener
-	mu       sync.Mutex
-	down     bool
-	conns    []net.Conn
-}
-
-func startProxy(t *testing.T, target string) *cuttableProxy {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &cuttableProxy{target: target, listener: l}
-	t.Cleanup(func() { l.Close(); p.cut() })
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go p.forward(c)
-		}
-	}()
-	return p
-}
-
-func (p *cuttableProxy) forward(c net.Conn) {
-	p.mu.Lock()
-	if p.down {
-		p.mu.Unlock()
-		c.Close()
-		return
-	}
-	up, err := net.Dial("tcp", p.target)
-	if err != nil {
-		p.mu.Unlock()
-		c.Close()
-		return
-	}
-	p.conns = append(p.conns, c, up)
-	p.mu.Unlock()
-	go func() { _, _ = io.Copy(up, c); up.Close() }()
-	_, _ = io.Copy(c, up)
-	c.Close()
-}
-
-func (p *cuttableProxy) cut() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.down = true
-	for _, c := range p.conns {
-		c.Close()
-	}
-	p.conns = nil
-}
-
-func (p *cuttableProxy) restore() {
-	p.mu.Lock()
-	p.down = false
-	p.mu.Unlock()
-}
-
 // A replica whose database becomes unreachable answers UNAVAILABLE, which
 // clients retry, not INTERNAL; once the database is back, it serves again.
 func TestDatabaseOutageIsUnavailableAndPasses(t *testing.T) {
@@ -91,14 +20,9 @@ func TestDatabaseOutageIsUnavailableAndPasses(t *testing.T) {
 	}
 	t.Parallel()
 	f := newFixture(t)
-	dbURL, err := url.Parse(f.env.Path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	proxy := startProxy(t, dbURL.Host)
-	dbURL.Host = proxy.listener.Addr().String()
-	replica := testutil.StartReplica(t, &testutil.Env{Path: dbURL.String(), Master: f.env.Master, AdminKey: f.env.AdminKey})
-	t.Cleanup(proxy.restore) // before the replica stops, should the test end mid-outage
+	dbURL, proxy := testutil.ProxiedDatabase(t, f.env.Path)
+	replica := testutil.StartReplica(t, &testutil.Env{Path: dbURL, Master: f.env.Master, AdminKey: f.env.AdminKey})
+	t.Cleanup(proxy.Restore) // before the replica stops, should the test end mid-outage
 	api := replica.Integrations(t, replica.AdminKey)
 	get := func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -109,13 +33,13 @@ func TestDatabaseOutageIsUnavailableAndPasses(t *testing.T) {
 	if err := get(); err != nil {
 		t.Fatalf("read before the outage: %v", err)
 	}
-	proxy.cut()
+	proxy.Cut()
 	for range 3 {
 		if err := get(); status.Code(err) != codes.Unavailable {
 			t.Fatalf("read while the database is unreachable: %v, want UNAVAILABLE", err)
 		}
 	}
-	proxy.restore()
+	proxy.Restore()
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
 		err := get()
 		if err == nil {
