@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -13,10 +14,10 @@ import (
 	"github.com/bifrost/integrations/internal/testutil"
 )
 
-// SIGTERM ends integrationsd even while its database is unreachable and audit
-// events wait to be written: it reports them lost instead of waiting for the
-// database forever.
-func TestShutdownEndsWhileTheDatabaseIsDownAndReportsLostAuditEvents(t *testing.T) {
+// While its database is unreachable integrationsd is not ready, and SIGTERM
+// still ends it with audit events waiting to be written: it reports them lost
+// instead of waiting for the database forever.
+func TestDatabaseDownMeansNotReadyAndShutdownStillEnds(t *testing.T) {
 	if !testutil.IsPostgres() {
 		t.Skip("needs BIFROST_TEST_DB=postgres (make test runs it so): a SQLite file cannot become unreachable")
 	}
@@ -27,7 +28,22 @@ func TestShutdownEndsWhileTheDatabaseIsDownAndReportsLostAuditEvents(t *testing.
 	conn, ctx := dialAsAdmin(t, d, dir)
 	api := integrationsv1.NewIntegrationsServiceClient(conn)
 
+	readyz := func() int {
+		t.Helper()
+		resp, err := http.Get("http://" + d.httpListener.Addr().String() + "/readyz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := readyz(); code != http.StatusOK {
+		t.Fatalf("/readyz with the database up: %d", code)
+	}
 	proxy.Cut()
+	if code := readyz(); code != http.StatusServiceUnavailable {
+		t.Fatalf("/readyz with the database down: %d, want 503", code)
+	}
 	callCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	// A change is audited whatever its outcome, so this queues an event the
