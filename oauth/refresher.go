@@ -255,12 +255,12 @@ func (r *Refresher) exchangeAndStore(ctx context.Context, t store.Token, conn st
 		r.audit(ctx, t, conn, failure)
 		return store.Token{}, failure
 	}
-	stored, err := r.store.StoreRefreshed(ctx, t.ID, r.owner, t.Version, store.Refreshed{
+	stored, err := r.storeRefreshed(ctx, t.ID, store.Refreshed{
 		AccessToken:  fresh.AccessToken,
 		RefreshToken: fresh.RefreshToken,
 		TokenType:    fresh.TokenType,
 		ExpiresAt:    expiry(fresh),
-	})
+	}, t.Version)
 	if errors.Is(err, store.ErrLeaseLost) {
 		r.opts.Logger.WarnContext(ctx, "refresh result discarded: the lease was lost or the token replaced", "token_id", t.ID)
 		return r.store.TokenWithSecrets(ctx, t.ID)
@@ -271,6 +271,27 @@ func (r *Refresher) exchangeAndStore(ctx context.Context, t store.Token, conn st
 	r.opts.Logger.InfoContext(ctx, "token refreshed", "token_id", t.ID, "connection", conn.Name, "org_id", t.OrgID, "version", stored.Version)
 	r.audit(ctx, t, conn, nil)
 	return stored, nil
+}
+
+// storeRefreshed stores what the provider answered, retrying while the database
+// is unreachable, for as long as the refresh may take: the provider has rotated
+// the refresh token already, so an answer not stored is a token lost (the next
+// refresh would present a dead refresh token). A retry after a commit whose
+// acknowledgement was lost finds the version moved and reports ErrLeaseLost,
+// after which the caller reads what was stored.
+func (r *Refresher) storeRefreshed(ctx context.Context, tokenID string, fresh store.Refreshed, version int64) (store.Token, error) {
+	for wait := 50 * time.Millisecond; ; wait = min(2*wait, 2*time.Second) {
+		stored, err := r.store.StoreRefreshed(ctx, tokenID, r.owner, version, fresh)
+		if err == nil || !store.IsUnavailable(err) {
+			return stored, err
+		}
+		r.opts.Logger.WarnContext(ctx, "storing a refreshed token failed; retrying", "token_id", tokenID, "error", err)
+		select {
+		case <-ctx.Done():
+			return store.Token{}, fmt.Errorf("storing refreshed token %s: %w", tokenID, err)
+		case <-time.After(wait):
+		}
+	}
 }
 
 // audit records a provider exchange: refreshes change a token, so they are

@@ -10,6 +10,7 @@ import (
 
 	integrationsv1 "github.com/bifrost/integrations/gen/bifrost/integrations/v1"
 	"github.com/bifrost/integrations/internal/testutil"
+	"github.com/bifrost/integrations/oauth"
 )
 
 // A replica whose database becomes unreachable answers UNAVAILABLE, which
@@ -48,5 +49,47 @@ func TestDatabaseOutageIsUnavailableAndPasses(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("reads did not recover once the database was back: %v", err)
 		}
+	}
+}
+
+// The database going away while the provider answers a refresh does not lose
+// the refresh token the provider just rotated: the answer is stored once the
+// database is back, and the next refresh presents the new refresh token.
+func TestRefreshAnswerSurvivesADatabaseOutage(t *testing.T) {
+	if !testutil.IsPostgres() {
+		t.Skip("needs BIFROST_TEST_DB=postgres (make test runs it so): a SQLite file cannot become unreachable")
+	}
+	t.Parallel()
+	f := newRefreshFixture(t, time.Hour, oauth.Options{})
+	f.putIssued(t, "org-a", time.Now().Add(time.Minute)) // inside the refresh margin: a read refreshes
+	dbURL, proxy := testutil.ProxiedDatabase(t, f.env.Path)
+	replica := testutil.StartReplica(t, &testutil.Env{Path: dbURL, Master: f.env.Master, AdminKey: f.env.AdminKey},
+		oauth.Options{HTTPClient: f.provider.Server.Client()})
+	t.Cleanup(proxy.Restore)
+
+	// The database goes away once the provider has the request, and comes back
+	// a second later; the provider answers in between.
+	f.provider.SetDelay(300 * time.Millisecond)
+	arrived := f.provider.Arrived()
+	go func() {
+		for deadline := time.Now().Add(10 * time.Second); f.provider.Arrived() == arrived && time.Now().Before(deadline); {
+			time.Sleep(time.Millisecond)
+		}
+		proxy.Cut()
+		time.Sleep(time.Second)
+		proxy.Restore()
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	resp, err := replica.Integrations(t, replica.AdminKey).GetIntegration(ctx, &integrationsv1.GetIntegrationRequest{Name: "Graph", OrgId: "org-a"})
+	if err != nil {
+		t.Fatalf("read whose refresh met a database outage: %v", err)
+	}
+	if access := resp.GetIntegration().GetOauth().GetAccessToken(); !f.provider.Valid(access) || f.provider.Calls("refresh_token") != 1 {
+		t.Fatalf("after one refresh: token valid %v, %d refreshes", f.provider.Valid(access), f.provider.Calls("refresh_token"))
+	}
+	f.provider.SetDelay(0)
+	if _, err := f.get(ctx, &integrationsv1.GetIntegrationRequest{Name: "Graph", OrgId: "org-a", ForceRefresh: true}); err != nil || f.provider.InvalidGrants() != 0 {
+		t.Fatalf("the next refresh: %v, %d refused grants; want the stored rotated refresh token accepted", err, f.provider.InvalidGrants())
 	}
 }
