@@ -24,17 +24,7 @@ func TestMutualTLSAdmitsOnlyClientsWithACertificate(t *testing.T) {
 	t.Parallel()
 	certs := testutil.NewCerts(t)
 	d, _ := runDaemon(t, noEnv, t.TempDir(), "--tls-cert", certs.ServerCert, "--tls-key", certs.ServerKey, "--client-ca", certs.CA)
-
-	pem, err := os.ReadFile(certs.CA)
-	if err != nil {
-		t.Fatal(err)
-	}
-	roots := x509.NewCertPool()
-	roots.AppendCertsFromPEM(pem)
-	clientCert, err := tls.LoadX509KeyPair(certs.ClientCert, certs.ClientKey)
-	if err != nil {
-		t.Fatal(err)
-	}
+	roots, clientCert := clientTLS(t, certs)
 	cases := []struct {
 		name   string
 		creds  credentials.TransportCredentials
@@ -72,16 +62,7 @@ func TestGoClientCallsOverMutualTLS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pem, err := os.ReadFile(certs.CA)
-	if err != nil {
-		t.Fatal(err)
-	}
-	roots := x509.NewCertPool()
-	roots.AppendCertsFromPEM(pem)
-	clientCert, err := tls.LoadX509KeyPair(certs.ClientCert, certs.ClientKey)
-	if err != nil {
-		t.Fatal(err)
-	}
+	roots, clientCert := clientTLS(t, certs)
 	c, err := client.New(d.grpcListener.Addr().String(), client.WithAPIKey(strings.TrimSpace(string(key))),
 		client.WithTLS(&tls.Config{RootCAs: roots, Certificates: []tls.Certificate{clientCert}}))
 	if err != nil {
@@ -102,4 +83,21 @@ func TestTLSFlagsMustComeTogether(t *testing.T) {
 			t.Errorf("parseFlags(%v) accepted an incomplete TLS setup", args)
 		}
 	}
+}
+
+// clientTLS loads what a client needs to reach a server of certs over mutual
+// TLS: the CA to trust and the client's certificate.
+func clientTLS(t *testing.T, certs testutil.Certs) (*x509.CertPool, tls.Certificate) {
+	t.Helper()
+	pem, err := os.ReadFile(certs.CA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(pem)
+	clientCert, err := tls.LoadX509KeyPair(certs.ClientCert, certs.ClientKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return roots, clientCert
 }
