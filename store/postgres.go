@@ -101,6 +101,11 @@ func translatePostgres(err error, what string) (error, bool) {
 // for now, so the call may be retried: SQLite busy or locked, a PostgreSQL
 // connection failure or loss, shutdown or lack of connections.
 func IsUnavailable(err error) bool {
+	// The caller's own deadline or cancellation is not the database's state
+	// (and context.DeadlineExceeded would pass for a net.Error below).
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return false
+	}
 	var se sqlite3.Error
 	if errors.As(err, &se) {
 		return se.Code == sqlite3.ErrBusy || se.Code == sqlite3.ErrLocked

@@ -5,10 +5,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/mattn/go-sqlite3"
 
 	"github.com/bifrost/integrations/config"
 	"github.com/bifrost/integrations/internal/testutil"
@@ -375,5 +379,27 @@ func TestAuditBatchesOfAnySizeAreStoredWhole(t *testing.T) {
 	stored, err := s.ListAuditEvents(ctx, store.AuditFilter{}, store.Page{Limit: 1000})
 	if err != nil || len(stored) != total {
 		t.Fatalf("stored %d of %d events, %v", len(stored), total, err)
+	}
+}
+
+func TestIsUnavailableTellsTheDatabaseFromTheCaller(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"SQLite busy", fmt.Errorf("begin: %w", sqlite3.Error{Code: sqlite3.ErrBusy}), true},
+		{"connection lost mid-query", fmt.Errorf("reading the generation: %w", io.ErrUnexpectedEOF), true},
+		{"network error", &net.OpError{Op: "read", Net: "tcp", Err: errors.New("connection reset by peer")}, true},
+		{"the caller's deadline", fmt.Errorf("resolve: %w", context.DeadlineExceeded), false},
+		{"the caller gave up", fmt.Errorf("resolve: %w", context.Canceled), false},
+		{"a constraint", fmt.Errorf("insert: %w", sqlite3.Error{Code: sqlite3.ErrConstraint}), false},
+		{"not found", store.ErrNotFound, false},
+	}
+	for _, tc := range cases {
+		if got := store.IsUnavailable(tc.err); got != tc.want {
+			t.Errorf("%s: IsUnavailable = %v, want %v", tc.name, got, tc.want)
+		}
 	}
 }
