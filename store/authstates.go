@@ -40,11 +40,11 @@ func (s *Store) CreateAuthState(ctx context.Context, a AuthState) error {
 		}
 		var integrationID sql.NullString
 		if a.MappingIntegration != "" {
-			in, err := s.getIntegration(ctx, tx, a.MappingIntegration)
+			id, err := integrationIDOf(ctx, tx, a.MappingIntegration)
 			if err != nil {
 				return err
 			}
-			integrationID = sql.NullString{String: in.ID, Valid: true}
+			integrationID = sql.NullString{String: id, Valid: true}
 		}
 		id := newID()
 		verifier, err := s.seal("oauth_states", "verifier", id, a.Verifier)

@@ -231,11 +231,11 @@ func keepIfEmpty(v, stored string) string {
 func (s *Store) DeleteMapping(ctx context.Context, integration, orgID string) (bool, error) {
 	var deleted bool
 	err := s.inTx(ctx, func(tx writeTx) error {
-		in, err := s.getIntegration(ctx, tx, integration)
+		integrationID, err := integrationIDOf(ctx, tx, integration)
 		if err != nil {
 			return err
 		}
-		res, err := tx.ExecContext(ctx, `DELETE FROM mappings WHERE integration_id = ? AND org_id = ?`, in.ID, orgID)
+		res, err := tx.ExecContext(ctx, `DELETE FROM mappings WHERE integration_id = ? AND org_id = ?`, integrationID, orgID)
 		if err != nil {
 			return fmt.Errorf("deleting mapping: %w", err)
 		}
