@@ -22,7 +22,7 @@ func TestDatabaseOutageIsUnavailableAndPasses(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	dbURL, proxy := testutil.ProxiedDatabase(t, f.env.Path)
-	replica := testutil.StartReplica(t, &testutil.Env{Path: dbURL, Master: f.env.Master, AdminKey: f.env.AdminKey})
+	replica := testutil.StartReplicaVia(t, f.env, dbURL)
 	t.Cleanup(proxy.Restore) // before the replica stops, should the test end mid-outage
 	api := replica.Integrations(t, replica.AdminKey)
 	get := func() error {
@@ -63,8 +63,7 @@ func TestRefreshAnswerSurvivesADatabaseOutage(t *testing.T) {
 	f := newRefreshFixture(t, time.Hour, oauth.Options{})
 	f.putIssued(t, "org-a", time.Now().Add(time.Minute)) // inside the refresh margin: a read refreshes
 	dbURL, proxy := testutil.ProxiedDatabase(t, f.env.Path)
-	replica := testutil.StartReplica(t, &testutil.Env{Path: dbURL, Master: f.env.Master, AdminKey: f.env.AdminKey},
-		oauth.Options{HTTPClient: f.provider.Server.Client()})
+	replica := testutil.StartReplicaVia(t, f.env, dbURL, oauth.Options{HTTPClient: f.provider.Server.Client()})
 	t.Cleanup(proxy.Restore)
 
 	// The database goes away once the provider has the request, and comes back

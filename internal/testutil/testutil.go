@@ -98,7 +98,14 @@ func Start(t testing.TB, refresh ...oauth.Options) *Env {
 // and admin key: a second replica.
 func StartReplica(t testing.TB, of *Env, refresh ...oauth.Options) *Env {
 	t.Helper()
-	env := start(t, of.Path, of.Master, refresh)
+	return StartReplicaVia(t, of, of.Path, refresh...)
+}
+
+// StartReplicaVia is StartReplica reaching of's database through dbURL (a
+// proxy's, say).
+func StartReplicaVia(t testing.TB, of *Env, dbURL string, refresh ...oauth.Options) *Env {
+	t.Helper()
+	env := start(t, dbURL, of.Master, refresh)
 	env.AdminKey = of.AdminKey
 	return env
 }
