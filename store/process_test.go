@@ -1,0 +1,75 @@
+package store_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/bifrost/integrations/internal/testutil"
+	"github.com/bifrost/integrations/store"
+)
+
+// openSQLiteEnv makes this test binary, run again as a child, open the SQLite
+// database it names and print the outcome instead of running tests.
+const openSQLiteEnv = "BIFROST_TEST_OPEN_SQLITE"
+
+func TestMain(m *testing.M) {
+	if path := os.Getenv(openSQLiteEnv); path != "" {
+		s, err := store.OpenSQLite(context.Background(), path, nil)
+		if err != nil {
+			fmt.Println(err)
+			os.Exit(1)
+		}
+		s.Close()
+		fmt.Println("opened")
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// openInAnotherProcess opens the SQLite database at path from a child process
+// and returns what it printed.
+func openInAnotherProcess(t *testing.T, path string) (string, error) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), openSQLiteEnv+"="+path)
+	out, err := cmd.CombinedOutput()
+	return strings.TrimSpace(string(out)), err
+}
+
+// One process serves a SQLite database (its WAL index lives in that process's
+// memory): another process cannot open it while the first has it open, is told
+// why, and can once the first has closed it.
+func TestSQLiteDatabaseBelongsToOneProcess(t *testing.T) {
+	if testutil.IsPostgres() {
+		t.Skip("SQLite only")
+	}
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "bifrost.db")
+	// A second store in the same process shares the database, as the tests'
+	// replicas do.
+	var stores []*store.Store
+	for range 2 {
+		s, err := store.OpenSQLite(context.Background(), path, testutil.Keyring(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		stores = append(stores, s)
+	}
+	out, err := openInAnotherProcess(t, path)
+	if err == nil || !strings.Contains(out, "in use by another process") {
+		t.Fatalf("another process opened the database in use: %v, %q", err, out)
+	}
+	for _, s := range stores {
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if out, err := openInAnotherProcess(t, path); err != nil || out != "opened" {
+		t.Fatalf("another process after the first closed the database: %v, %q", err, out)
+	}
+}
