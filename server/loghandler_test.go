@@ -34,3 +34,25 @@ func TestRequestIDReachesLoggersDerivedWithAttrs(t *testing.T) {
 		}
 	}
 }
+
+// A logger derived with WithGroup nests its own attributes in the group, not
+// the request_id, which stays at the top level where every other line has it.
+func TestRequestIDStaysAtTopLevelInGroups(t *testing.T) {
+	t.Parallel()
+	var out bytes.Buffer
+	logger := slog.New(WithRequestIDs(slog.NewJSONHandler(&out, nil))).With("component", "refresher").WithGroup("token").With("connection", "graph")
+	inCall := context.WithValue(context.Background(), callRecordKey{}, &callRecord{requestID: "req-1"})
+	logger.InfoContext(inCall, "token refreshed", "status", "CONNECTED")
+	var line struct {
+		RequestID string `json:"request_id"`
+		Component string `json:"component"`
+		Token     map[string]any
+	}
+	if err := json.Unmarshal(out.Bytes(), &line); err != nil {
+		t.Fatalf("%v in %s", err, out.String())
+	}
+	want := map[string]any{"connection": "graph", "status": "CONNECTED"}
+	if line.RequestID != "req-1" || line.Component != "refresher" || len(line.Token) != len(want) || line.Token["connection"] != want["connection"] || line.Token["status"] != want["status"] {
+		t.Errorf("%s; want request_id and component at the top level, connection and status in the group", out.String())
+	}
+}
