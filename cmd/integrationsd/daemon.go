@@ -51,7 +51,9 @@ type daemon struct {
 	httpErrs     chan error
 }
 
-func start(ctx context.Context, cfg config, logger *slog.Logger, tracing trace.TracerProvider) (d *daemon, err error) {
+// start returns a nil daemon with its error; the named result is only for
+// the clean-up of a failed start.
+func start(ctx context.Context, cfg config, logger *slog.Logger, tracing trace.TracerProvider) (_ *daemon, err error) {
 	master, err := loadKeyring(cfg, logger)
 	if err != nil {
 		return nil, err
@@ -62,7 +64,7 @@ func start(ctx context.Context, cfg config, logger *slog.Logger, tracing trace.T
 	}
 	// HTTP answers from the start, so probes see "alive, not ready" while the
 	// database opens and migrations run, instead of a refused connection.
-	d = &daemon{cfg: cfg, logger: logger, health: health.NewServer(), httpErrs: make(chan error, 1)}
+	d := &daemon{cfg: cfg, logger: logger, health: health.NewServer(), httpErrs: make(chan error, 1)}
 	d.handler.Store(startingHandler())
 	if d.httpListener, err = net.Listen("tcp", cfg.httpListen); err != nil {
 		return nil, fmt.Errorf("HTTP listener: %w", err)
@@ -103,15 +105,21 @@ func start(ctx context.Context, cfg config, logger *slog.Logger, tracing trace.T
 	if err != nil {
 		return nil, err
 	}
+	defer func() {
+		if err != nil {
+			st.Close()
+		}
+	}()
 	keys, err := datakeys.New(ctx, st, master, ring, datakeys.Options{Logger: logger})
 	if err != nil {
-		st.Close()
 		return nil, err
 	}
 	d.store, d.keys = st, keys
 	if err := d.bootstrapAdminKey(ctx); err != nil {
-		st.Close()
 		return nil, err
+	}
+	if d.grpcListener, err = net.Listen("tcp", cfg.listen); err != nil {
+		return nil, fmt.Errorf("gRPC listener: %w", err)
 	}
 	var grpcOpts []grpc.ServerOption
 	if tlsConfig != nil {
@@ -125,10 +133,6 @@ func start(ctx context.Context, cfg config, logger *slog.Logger, tracing trace.T
 	d.audit = audit.New(auditWriter, audit.Options{Logger: logger})
 	d.registry = newRegistry(st, d.audit)
 	d.refresher = oauth.New(st, oauth.Options{Logger: logger, Audit: d.audit.Record, Metrics: d.registry, LeaseTTL: cfg.refreshLease})
-	if d.grpcListener, err = net.Listen("tcp", cfg.listen); err != nil {
-		st.Close()
-		return nil, fmt.Errorf("gRPC listener: %w", err)
-	}
 	d.connect = connect.New(st, connect.Options{PublicURL: publicURL, Logger: logger, Audit: d.audit.Record})
 	d.grpc = server.New(server.Deps{Store: st, Refresher: d.refresher, Audit: d.audit, Keys: keys, Connect: d.connect, Metrics: d.registry, Tracing: tracing, Logger: logger}).
 		NewGRPCServer(d.health, grpcOpts...)

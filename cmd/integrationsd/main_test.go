@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -47,6 +48,34 @@ func TestRefusesToStartWithoutKeyRingOutsideDevMode(t *testing.T) {
 	err := run(context.Background(), noEnv, []string{"--data-dir", dir, "--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0"}, io.Discard, nil)
 	if err == nil || !strings.Contains(err.Error(), "no key ring") {
 		t.Fatalf("err = %v, want a clear 'no key ring' error", err)
+	}
+}
+
+// A start that fails once the HTTP listener is up (the database, the gRPC
+// port) returns its error, closing what it opened, instead of crashing.
+func TestFailedStartReturnsItsError(t *testing.T) {
+	t.Parallel()
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { taken.Close() }) // after the parallel subtests, unlike defer
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"database unreachable", []string{"--listen", "127.0.0.1:0", "--db", "postgres://postgres@127.0.0.1:1/test?sslmode=disable&connect_timeout=5"}, "connecting to PostgreSQL"},
+		{"gRPC address taken", []string{"--listen", taken.Addr().String()}, "gRPC listener"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			args := append([]string{"--dev", "--data-dir", t.TempDir(), "--http-listen", "127.0.0.1:0"}, tc.args...)
+			err := run(context.Background(), noEnv, args, io.Discard, nil)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want one about %q", err, tc.want)
+			}
+		})
 	}
 }
 
