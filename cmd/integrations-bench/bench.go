@@ -22,6 +22,7 @@ const benchOrg = "org-bench"
 
 // bench holds the connection every measured call shares, and the providers.
 type bench struct {
+	daemon *daemon
 	cfg    config
 	conn   *grpc.ClientConn
 	admin  adminv1.AdminServiceClient
@@ -44,7 +45,7 @@ func newBench(ctx context.Context, d *daemon, c config) (*bench, error) {
 		return nil, err
 	}
 	b := &bench{
-		cfg: c, conn: conn,
+		daemon: d, cfg: c, conn: conn,
 		admin:  adminv1.NewAdminServiceClient(conn),
 		api:    integrationsv1.NewIntegrationsServiceClient(conn),
 		health: healthpb.NewHealthClient(conn),
@@ -128,10 +129,10 @@ func (b *bench) seedScale() (stats, error) {
 			return stats{}, err
 		}
 	}
-	if s := count(b.cfg.inFlight, 100, func(i int) error { return b.upsert("Small", i) }); s.errors > 0 {
+	if s := count(b.daemon, b.cfg.inFlight, 100, func(i int) error { return b.upsert("Small", i) }); s.errors > 0 {
 		return s, fmt.Errorf("%d of 100 upserts failed", s.errors)
 	}
-	s := count(b.cfg.inFlight, b.cfg.mappings, func(i int) error { return b.upsert("Large", i) })
+	s := count(b.daemon, b.cfg.inFlight, b.cfg.mappings, func(i int) error { return b.upsert("Large", i) })
 	if s.errors > 0 {
 		return s, fmt.Errorf("%d of %d upserts failed", s.errors, b.cfg.mappings)
 	}
@@ -160,24 +161,26 @@ func (b *bench) seedRefresh() error {
 	return err
 }
 
-func (b *bench) check(ctx context.Context) error {
-	_, err := b.health.Check(ctx, &healthpb.HealthCheckRequest{})
-	return err
+func (b *bench) check() op {
+	return op{daemon: b.daemon, call: func(ctx context.Context) error {
+		_, err := b.health.Check(ctx, &healthpb.HealthCheckRequest{})
+		return err
+	}}
 }
 
 // getMapping reads a mapping whose overrides hold no secret.
-func (b *bench) getMapping(name, org string) func(context.Context) error {
+func (b *bench) getMapping(name, org string) op {
 	req := &integrationsv1.GetMappingRequest{Name: name, OrgId: org}
-	return func(context.Context) error {
+	return op{daemon: b.daemon, call: func(context.Context) error {
 		_, err := b.api.GetMapping(b.auth, req)
 		return err
-	}
+	}}
 }
 
-func (b *bench) get(name, org string) func(context.Context) error {
+func (b *bench) get(name, org string) op {
 	req := &integrationsv1.GetIntegrationRequest{Name: name, OrgId: org}
-	return func(context.Context) error {
+	return op{daemon: b.daemon, call: func(context.Context) error {
 		_, err := b.api.GetIntegration(b.auth, req)
 		return err
-	}
+	}}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -118,6 +119,34 @@ func (d *daemon) peakRSS() (int64, error) {
 		}
 	}
 	return 0, fmt.Errorf("no VmHWM in /proc/%d/status", d.cmd.Process.Pid)
+}
+
+// cpuTime is the CPU time integrationsd has used so far.
+func (d *daemon) cpuTime() time.Duration { return cpuTime(d.cmd.Process.Pid) }
+
+// userHZ is the unit of the times in /proc/PID/stat (USER_HZ, 100 on Linux).
+const userHZ = 100
+
+// cpuTime is the user and system CPU time process pid has used so far, every
+// thread included; zero where /proc cannot tell (the column then reads 0).
+func cpuTime(pid int) time.Duration {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The fields after the command name, which is in parentheses and may hold
+	// spaces: utime and stime are the 14th and 15th of the whole line.
+	_, rest, ok := bytes.Cut(stat, []byte(") "))
+	fields := strings.Fields(string(rest))
+	if !ok || len(fields) < 13 {
+		return 0
+	}
+	utime, errU := strconv.ParseInt(fields[11], 10, 64)
+	stime, errS := strconv.ParseInt(fields[12], 10, 64)
+	if errU != nil || errS != nil {
+		return 0
+	}
+	return time.Duration(utime+stime) * time.Second / userHZ
 }
 
 func (d *daemon) stop() {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"os"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -14,6 +15,9 @@ type stats struct {
 	errors    int
 	elapsed   time.Duration
 	latencies []time.Duration
+	// CPU time integrationsd and this process (the load generator, on the same
+	// machine) spent while the calls ran.
+	serverCPU, clientCPU time.Duration
 }
 
 func (s *stats) add(o stats) {
@@ -21,6 +25,22 @@ func (s *stats) add(o stats) {
 	s.errors += o.errors
 	s.elapsed += o.elapsed
 	s.latencies = append(s.latencies, o.latencies...)
+	s.serverCPU += o.serverCPU
+	s.clientCPU += o.clientCPU
+}
+
+// perCall is d spread over the calls.
+func (s *stats) perCall(d time.Duration) time.Duration {
+	if s.calls == 0 {
+		return 0
+	}
+	return d / time.Duration(s.calls)
+}
+
+// op is a call to measure, on the integrationsd that serves it.
+type op struct {
+	call   func(context.Context) error
+	daemon *daemon
 }
 
 func (s *stats) rps() float64 {
@@ -38,20 +58,22 @@ func (s *stats) percentile(p float64) time.Duration {
 	return s.latencies[min(len(s.latencies)-1, int(float64(len(s.latencies))*p))]
 }
 
-// drive calls op from inFlight goroutines for d and measures every call.
-func drive(ctx context.Context, inFlight int, d time.Duration, op func(context.Context) error) stats {
+// drive calls o from inFlight goroutines for d and measures every call.
+func drive(ctx context.Context, inFlight int, d time.Duration, o op) stats {
 	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
-	return measure(inFlight,
+	return measure(o.daemon, inFlight,
 		func() (int, bool) { return 0, ctx.Err() == nil },
-		func(int) error { return op(context.WithoutCancel(ctx)) })
+		func(int) error { return o.call(context.WithoutCancel(ctx)) })
 }
 
 // measure calls op from inFlight goroutines as long as next hands out work,
-// and measures every call.
-func measure(inFlight int, next func() (int, bool), op func(i int) error) stats {
+// and measures every call and the CPU time server (the integrationsd that
+// serves op) and this process spend meanwhile.
+func measure(server *daemon, inFlight int, next func() (int, bool), op func(i int) error) stats {
 	results := make([]stats, inFlight)
 	var wg sync.WaitGroup
+	serverBefore, clientBefore := server.cpuTime(), cpuTime(os.Getpid())
 	start := time.Now()
 	for w := range inFlight {
 		wg.Go(func() {
@@ -73,12 +95,14 @@ func measure(inFlight int, next func() (int, bool), op func(i int) error) stats 
 		total.add(r)
 	}
 	total.elapsed = time.Since(start)
+	total.serverCPU = server.cpuTime() - serverBefore
+	total.clientCPU = cpuTime(os.Getpid()) - clientBefore
 	return total
 }
 
 // alternate measures a and b in interleaved rounds, so both see the same machine
 // noise, and returns their totals.
-func alternate(ctx context.Context, rounds, inFlight int, round time.Duration, a, b func(context.Context) error) (stats, stats) {
+func alternate(ctx context.Context, rounds, inFlight int, round time.Duration, a, b op) (stats, stats) {
 	var sa, sb stats
 	for range rounds {
 		sa.add(drive(ctx, inFlight, round, a))
@@ -87,10 +111,11 @@ func alternate(ctx context.Context, rounds, inFlight int, round time.Duration, a
 	return sa, sb
 }
 
-// count runs op for i in [0, n) from inFlight goroutines and measures it.
-func count(inFlight, n int, op func(i int) error) stats {
+// count runs op for i in [0, n) from inFlight goroutines against server and
+// measures it.
+func count(server *daemon, inFlight, n int, op func(i int) error) stats {
 	var next atomic.Int64
-	return measure(inFlight, func() (int, bool) {
+	return measure(server, inFlight, func() (int, bool) {
 		i := int(next.Add(1) - 1)
 		return i, i < n
 	}, op)

@@ -17,7 +17,8 @@ type table struct {
 
 func (t *table) row(name string, inFlight int, s stats) {
 	t.rows = append(t.rows, []string{name, fmt.Sprint(inFlight), fmt.Sprintf("%.0f", s.rps()),
-		ms(s.percentile(0.5)), ms(s.percentile(0.99)), fmt.Sprint(s.calls), fmt.Sprint(s.errors)})
+		ms(s.percentile(0.5)), ms(s.percentile(0.99)), us(s.perCall(s.serverCPU)), us(s.perCall(s.clientCPU)),
+		fmt.Sprint(s.calls), fmt.Sprint(s.errors)})
 	if s.errors > 0 {
 		t.failed = true
 	}
@@ -39,7 +40,7 @@ func (t *table) note(s string) { t.notes = append(t.notes, s) }
 // failed.
 func (t *table) print(w io.Writer) bool {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "scenario\tin flight\treq/s\tp50 ms\tp99 ms\tcalls\terrors\t")
+	fmt.Fprintln(tw, "scenario\tin flight\treq/s\tp50 ms\tp99 ms\tserver CPU us\tbench CPU us\tcalls\terrors\t")
 	for _, r := range t.rows {
 		for _, c := range r {
 			fmt.Fprint(tw, c, "\t")
@@ -59,5 +60,7 @@ func (t *table) print(w io.Writer) bool {
 	}
 	return !t.failed
 }
+
+func us(d time.Duration) string { return fmt.Sprintf("%.1f", float64(d)/float64(time.Microsecond)) }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.2f", float64(d)/float64(time.Millisecond)) }
