@@ -37,12 +37,6 @@ func (s *stats) perCall(d time.Duration) time.Duration {
 	return d / time.Duration(s.calls)
 }
 
-// op is a call to measure, on the integrationsd that serves it.
-type op struct {
-	call   func(context.Context) error
-	daemon *daemon
-}
-
 func (s *stats) rps() float64 {
 	if s.elapsed == 0 {
 		return 0
@@ -56,6 +50,12 @@ func (s *stats) percentile(p float64) time.Duration {
 	}
 	slices.Sort(s.latencies)
 	return s.latencies[min(len(s.latencies)-1, int(float64(len(s.latencies))*p))]
+}
+
+// op is a call to measure, on the integrationsd that serves it.
+type op struct {
+	call   func(context.Context) error
+	daemon *daemon
 }
 
 // drive calls o from inFlight goroutines for d and measures every call.
