@@ -14,8 +14,13 @@ import (
 )
 
 // openSQLiteEnv makes this test binary, run again as a child, open the SQLite
-// database it names and print the outcome instead of running tests.
-const openSQLiteEnv = "BIFROST_TEST_OPEN_SQLITE"
+// database it names and print the outcome instead of running tests; with
+// dieWritingEnv set as well, it creates that integration and exits without
+// closing the database, as a crash would.
+const (
+	openSQLiteEnv = "BIFROST_TEST_OPEN_SQLITE"
+	dieWritingEnv = "BIFROST_TEST_DIE_WRITING"
+)
 
 func TestMain(m *testing.M) {
 	if path := os.Getenv(openSQLiteEnv); path != "" {
@@ -24,6 +29,13 @@ func TestMain(m *testing.M) {
 			fmt.Println(err)
 			os.Exit(1)
 		}
+		if name := os.Getenv(dieWritingEnv); name != "" {
+			if _, err := s.CreateIntegration(context.Background(), store.Integration{Name: name}); err != nil {
+				fmt.Println(err)
+				os.Exit(1)
+			}
+			os.Exit(0)
+		}
 		s.Close()
 		fmt.Println("opened")
 		os.Exit(0)
@@ -31,12 +43,12 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// openInAnotherProcess opens the SQLite database at path from a child process
-// and returns what it printed.
-func openInAnotherProcess(t *testing.T, path string) (string, error) {
+// inAnotherProcess opens the SQLite database at path from a child process,
+// with env added to its environment, and returns what it printed.
+func inAnotherProcess(t *testing.T, path string, env ...string) (string, error) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0])
-	cmd.Env = append(os.Environ(), openSQLiteEnv+"="+path)
+	cmd.Env = append(append(os.Environ(), openSQLiteEnv+"="+path), env...)
 	out, err := cmd.CombinedOutput()
 	return strings.TrimSpace(string(out)), err
 }
@@ -60,7 +72,7 @@ func TestSQLiteDatabaseBelongsToOneProcess(t *testing.T) {
 		}
 		stores = append(stores, s)
 	}
-	out, err := openInAnotherProcess(t, path)
+	out, err := inAnotherProcess(t, path)
 	if err == nil || !strings.Contains(out, "in use by another process") {
 		t.Fatalf("another process opened the database in use: %v, %q", err, out)
 	}
@@ -69,7 +81,28 @@ func TestSQLiteDatabaseBelongsToOneProcess(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if out, err := openInAnotherProcess(t, path); err != nil || out != "opened" {
+	if out, err := inAnotherProcess(t, path); err != nil || out != "opened" {
 		t.Fatalf("another process after the first closed the database: %v, %q", err, out)
+	}
+}
+
+// The WAL index lives in the serving process's memory: a process that dies
+// without closing the database leaves only the WAL file, from which the next
+// one recovers every committed write.
+func TestSQLiteRecoversWritesOfAProcessThatDied(t *testing.T) {
+	if testutil.IsPostgres() {
+		t.Skip("SQLite only")
+	}
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "bifrost.db")
+	if out, err := inAnotherProcess(t, path, dieWritingEnv+"=Halo"); err != nil {
+		t.Fatalf("the child that writes and dies: %v, %q", err, out)
+	}
+	if _, err := os.Stat(path + "-wal"); err != nil {
+		t.Fatalf("the child left no WAL to recover from: %v", err)
+	}
+	s := openAt(t, path, testutil.Keyring(t))
+	if _, err := s.GetIntegration(context.Background(), "Halo"); err != nil {
+		t.Fatalf("the dead process's committed write: %v", err)
 	}
 }
