@@ -134,11 +134,20 @@ func cpuTime(pid int) time.Duration {
 	if err != nil {
 		return 0
 	}
-	// The fields after the command name, which is in parentheses and may hold
-	// spaces: utime and stime are the 14th and 15th of the whole line.
-	_, rest, ok := bytes.Cut(stat, []byte(") "))
-	fields := strings.Fields(string(rest))
-	if !ok || len(fields) < 13 {
+	return statCPUTime(stat)
+}
+
+// statCPUTime reads utime and stime, the 14th and 15th fields, from a
+// /proc/PID/stat line; zero if the line does not have them.
+func statCPUTime(stat []byte) time.Duration {
+	// Fields are counted after the command name, which is in parentheses and
+	// may itself hold spaces and parentheses.
+	i := bytes.LastIndexByte(stat, ')')
+	if i < 0 {
+		return 0
+	}
+	fields := strings.Fields(string(stat[i+1:]))
+	if len(fields) < 13 {
 		return 0
 	}
 	utime, errU := strconv.ParseInt(fields[11], 10, 64)
