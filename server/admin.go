@@ -643,16 +643,21 @@ func (h *adminService) ListAuditEvents(ctx context.Context, req *adminv1.ListAud
 	v.optionalName("integration", req.GetIntegration())
 	v.text("api_key_id", req.GetApiKeyId(), maxIDLen)
 	f := store.AuditFilter{OrgID: req.GetOrgId(), Integration: req.GetIntegration(), APIKeyID: req.GetApiKeyId()}
-	for field, ts := range map[string]*timestamppb.Timestamp{"start_time": req.GetStartTime(), "end_time": req.GetEndTime()} {
-		if ts != nil && ts.CheckValid() != nil {
-			v.add(field, "must be a valid timestamp")
+	for _, bound := range []struct {
+		field string
+		ts    *timestamppb.Timestamp
+		to    *time.Time
+	}{{"start_time", req.GetStartTime(), &f.Start}, {"end_time", req.GetEndTime(), &f.End}} {
+		switch {
+		case bound.ts == nil:
+		case bound.ts.CheckValid() != nil:
+			v.add(bound.field, "must be a valid timestamp")
+		default:
+			*bound.to = bound.ts.AsTime()
 		}
 	}
-	if req.GetStartTime() != nil {
-		f.Start = req.GetStartTime().AsTime()
-	}
-	if req.GetEndTime() != nil {
-		f.End = req.GetEndTime().AsTime()
+	if !f.Start.IsZero() && !f.End.IsZero() && f.End.Before(f.Start) {
+		v.add("end_time", "must not be before start_time")
 	}
 	if err := v.err(); err != nil {
 		return nil, err

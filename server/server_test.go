@@ -366,6 +366,15 @@ func TestBadRequestsGetInvalidArgumentNamingTheField(t *testing.T) {
 			_, err := f.admin.CreateApiKey(ctx, &adminv1.CreateApiKeyRequest{Role: adminv1.Role_ROLE_WORKER})
 			return err
 		}, "org_id"},
+		{"audit time range ending before it starts", func() error {
+			start := time.Date(2026, 1, 2, 0, 0, 0, 0, time.UTC)
+			_, err := f.admin.ListAuditEvents(ctx, &adminv1.ListAuditEventsRequest{StartTime: timestamppb.New(start), EndTime: timestamppb.New(start.Add(-time.Hour))})
+			return err
+		}, "end_time"},
+		{"audit start time out of range", func() error {
+			_, err := f.admin.ListAuditEvents(ctx, &adminv1.ListAuditEventsRequest{StartTime: &timestamppb.Timestamp{Seconds: -1 << 62}})
+			return err
+		}, "start_time"},
 		{"schema with an unknown type", func() error {
 			_, err := f.admin.CreateIntegration(ctx, &adminv1.CreateIntegrationRequest{Integration: &adminv1.Integration{Name: "Bad", ConfigSchema: []*adminv1.ConfigField{{Key: "k"}}}})
 			return err
