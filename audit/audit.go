@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/bifrost/integrations/internal/periodic"
 	"github.com/bifrost/integrations/store"
 )
 
@@ -176,21 +177,17 @@ func (Discard) InsertAuditEvents(context.Context, []store.AuditEvent) error { re
 // Depth is how many events wait to be written.
 func (r *Recorder) Depth() int { return len(r.queue) }
 
-// Prune deletes events older than retention every interval until ctx ends.
+// Prune deletes events older than retention now and every interval after,
+// until ctx ends.
 func Prune(ctx context.Context, s interface {
 	PruneAuditEvents(ctx context.Context, before time.Time) (int64, error)
 }, retention, interval time.Duration, logger *slog.Logger) {
-	for {
+	periodic.Run(ctx, interval, func(ctx context.Context) {
 		n, err := s.PruneAuditEvents(ctx, time.Now().Add(-retention))
 		if err != nil && ctx.Err() == nil {
 			logger.Warn("pruning audit events", "error", err)
 		} else if n > 0 {
 			logger.Info("pruned audit events", "deleted", n, "retention", retention)
 		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(interval):
-		}
-	}
+	})
 }

@@ -21,6 +21,7 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"github.com/bifrost/integrations/internal/periodic"
 	"github.com/bifrost/integrations/oauth"
 	"github.com/bifrost/integrations/store"
 )
@@ -74,16 +75,11 @@ func New(st *store.Store, o Options) *Flow {
 // abandoned halfway) and a redeemed one alike would otherwise stay forever,
 // the first with its sealed verifier.
 func (f *Flow) PruneStates(ctx context.Context, interval time.Duration) {
-	for {
+	periodic.Run(ctx, interval, func(ctx context.Context) {
 		if err := f.store.PruneAuthStates(ctx, f.now()); err != nil && ctx.Err() == nil {
 			f.logger.Warn("pruning expired connect states", "error", err)
 		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(interval):
-		}
-	}
+	})
 }
 
 // ErrNotAuthorizationCode is returned by Start for a connection of another flow.
