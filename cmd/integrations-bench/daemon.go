@@ -13,10 +13,6 @@ import (
 	"syscall"
 	"time"
 
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
-
 	"github.com/bifrost/integrations/internal/daemonlog"
 )
 
@@ -61,11 +57,10 @@ func startDaemon(ctx context.Context, binary string, extraArgs ...string) (*daem
 		case <-starting.Done():
 		}
 	}()
+	// integrationsd logs where it serves once its listener is bound and its
+	// health says SERVING, so calls made from here on are answered.
 	serving, err := daemonlog.WaitServing(starting, logPath)
-	if err == nil {
-		d.addr = serving.GRPC
-		err = d.waitServing(starting)
-	}
+	d.addr = serving.GRPC
 	if err != nil {
 		select {
 		case <-d.exited:
@@ -83,25 +78,6 @@ func startDaemon(ctx context.Context, binary string, extraArgs ...string) (*daem
 	}
 	d.adminKey = strings.TrimSpace(string(key))
 	return d, nil
-}
-
-func (d *daemon) waitServing(ctx context.Context) error {
-	conn, err := grpc.NewClient(d.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	for {
-		resp, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{})
-		if err == nil && resp.GetStatus() == healthpb.HealthCheckResponse_SERVING {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("integrationsd did not serve on %s: %w", d.addr, ctx.Err())
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
 }
 
 // peakRSS is the process's peak resident set (VmHWM), in bytes.
