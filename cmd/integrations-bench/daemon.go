@@ -20,6 +20,7 @@ import (
 type daemon struct {
 	cmd      *exec.Cmd
 	addr     string
+	httpAddr string
 	adminKey string
 	dataDir  string
 	exited   chan struct{} // closed once the process has exited
@@ -60,7 +61,7 @@ func startDaemon(ctx context.Context, binary string, extraArgs ...string) (*daem
 	// integrationsd logs where it serves once its listener is bound and its
 	// health says SERVING, so calls made from here on are answered.
 	serving, err := daemonlog.WaitServing(starting, logPath)
-	d.addr = serving.GRPC
+	d.addr, d.httpAddr = serving.GRPC, serving.HTTP
 	if err != nil {
 		select {
 		case <-d.exited:

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 	"time"
 )
@@ -29,6 +30,7 @@ type config struct {
 	providerDelay   time.Duration
 	tokenLifetime   time.Duration
 	postgres        string
+	cpuProfile      string
 }
 
 func main() {
@@ -44,6 +46,7 @@ func main() {
 	flag.DurationVar(&c.providerDelay, "provider-delay", 300*time.Millisecond, "how slowly the refresh scenario's provider answers")
 	flag.DurationVar(&c.tokenLifetime, "token-lifetime", 45*time.Second, "how long the refresh scenario's tokens live")
 	flag.StringVar(&c.postgres, "postgres", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable", "PostgreSQL to compare SQLite with (a fresh schema is used and dropped); empty to skip")
+	flag.StringVar(&c.cpuProfile, "cpuprofile", "", "write the bench's own CPU profile here (integrationsd's: run with BIFROST_PPROF=true)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
@@ -59,6 +62,17 @@ func main() {
 
 func run(ctx context.Context, c config) (bool, error) {
 	start := time.Now()
+	if c.cpuProfile != "" {
+		f, err := os.Create(c.cpuProfile)
+		if err != nil {
+			return false, err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return false, err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	d, err := startDaemon(ctx, c.binary)
 	if err != nil {
 		return false, err
@@ -70,7 +84,7 @@ func run(ctx context.Context, c config) (bool, error) {
 	}
 	defer b.close()
 	var t table
-	fmt.Fprintf(os.Stderr, "seeding and measuring against integrationsd at %s ...\n", d.addr)
+	fmt.Fprintf(os.Stderr, "seeding and measuring against integrationsd at %s (HTTP %s) ...\n", d.addr, d.httpAddr)
 
 	for _, n := range []int{1, c.inFlight} {
 		check, get := alternate(ctx, c.rounds, n, c.round, b.check(), b.get("Bench", benchOrg))
