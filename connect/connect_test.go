@@ -34,7 +34,13 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	p := oauthtest.New(t, time.Hour)
+	return newFixtureIssuing(t, time.Hour)
+}
+
+// newFixtureIssuing is newFixture at a provider whose tokens live lifetime.
+func newFixtureIssuing(t *testing.T, lifetime time.Duration) *fixture {
+	t.Helper()
+	p := oauthtest.New(t, lifetime)
 	env := testutil.Start(t, oauth.Options{HTTPClient: p.Server.Client()})
 	f := &fixture{env: env, provider: p, admin: env.Admin(t), api: env.Integrations(t, env.AdminKey),
 		noRedirect: &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
@@ -140,6 +146,30 @@ func TestConnectStoresTheTokenAndLinksTheMapping(t *testing.T) {
 	// The same callback again: the state is single-use, and so is the code.
 	if status, page := get(t, back); status != http.StatusBadRequest || !strings.Contains(page, "already used") {
 		t.Fatalf("reused state: %d %s", status, page)
+	}
+}
+
+// The code exchange tells when the provider issued the token: one that lives
+// less than the 5-minute margin is refreshed at half its life, not at once.
+func TestConnectedTokenOfAShortLivedProviderIsRefreshedAtHalfLife(t *testing.T) {
+	t.Parallel()
+	f := newFixtureIssuing(t, 4*time.Minute)
+	if status, page := get(t, f.consent(t, f.start(t, "org-a"), "approve")); status != http.StatusOK {
+		t.Fatalf("callback page %d: %s", status, page)
+	}
+	tokens, err := f.admin.ListTokens(context.Background(), &adminv1.ListTokensRequest{})
+	if err != nil || len(tokens.GetTokens()) != 1 {
+		t.Fatalf("tokens after connect: %v, %v", tokens, err)
+	}
+	tok := tokens.GetTokens()[0]
+	if margin := tok.GetExpiresAt().AsTime().Sub(tok.GetNextRefreshAt().AsTime()); margin < 119*time.Second || margin > 2*time.Minute {
+		t.Fatalf("next refresh %s before expiry, want half the 4-minute lifetime", margin)
+	}
+	if _, err := f.api.GetIntegration(context.Background(), &integrationsv1.GetIntegrationRequest{Name: "Graph", OrgId: "org-a"}); err != nil {
+		t.Fatal(err)
+	}
+	if n := f.provider.Calls("refresh_token"); n != 0 {
+		t.Fatalf("a read of the token just connected refreshed it %d times", n)
 	}
 }
 

@@ -136,7 +136,7 @@ func (n Need) Demanding() bool { return n.Force || n.MinValidity > 0 }
 // demanded more: then an *UnmetError.
 func (r *Refresher) Ensure(ctx context.Context, t store.Token, conn store.Connection, entityID string, need Need) (store.Token, error) {
 	now := r.opts.Now()
-	want := max(conn.RefreshMargin, need.MinValidity)
+	want := max(t.RefreshMargin(conn.RefreshMargin), need.MinValidity)
 	if !need.Force && (t.ExpiresAt == nil || t.ExpiresAt.Sub(now) >= want) {
 		return t, nil
 	}

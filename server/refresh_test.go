@@ -364,6 +364,69 @@ func TestBackgroundRefresherRenewsAheadWithoutAnyRead(t *testing.T) {
 	}
 }
 
+// A provider whose tokens live 4 minutes, under a 5-minute margin: every token it
+// issues is inside the margin from the start. Reads must not take that as a
+// reason to refresh again, or each read would be a provider call.
+func TestShortLivedProviderTokensAreRefreshedAtHalfLifeNotOnEveryRead(t *testing.T) {
+	t.Parallel()
+	f := newRefreshFixture(t, 4*time.Minute, oauth.Options{})
+	f.putIssued(t, "org-a", time.Now().Add(-time.Minute))
+	var first string
+	for i := range 5 {
+		o, err := f.get(context.Background(), &integrationsv1.GetIntegrationRequest{Name: "Graph", OrgId: "org-a"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 {
+			first = o.GetAccessToken()
+		}
+		if o.GetAccessToken() != first || !f.provider.Valid(first) {
+			t.Fatalf("read %d got another token than the first refresh gave", i)
+		}
+	}
+	if n := f.provider.Calls("refresh_token"); n != 1 {
+		t.Fatalf("provider saw %d refresh calls for 5 reads, want 1 (the expired token's)", n)
+	}
+	tokens, err := f.admin.ListTokens(context.Background(), &adminv1.ListTokensRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := tokens.GetTokens()[0]
+	// Half of what was left when it was stored, a moment after the provider answered.
+	if margin := tok.GetExpiresAt().AsTime().Sub(tok.GetNextRefreshAt().AsTime()); margin < 119*time.Second || margin > 2*time.Minute {
+		t.Fatalf("next refresh %s before expiry, want half the 4-minute lifetime", margin)
+	}
+	// Asked for, a refresh still happens.
+	if _, err := f.get(context.Background(), &integrationsv1.GetIntegrationRequest{Name: "Graph", OrgId: "org-a", ForceRefresh: true}); err != nil {
+		t.Fatal(err)
+	}
+	if n := f.provider.Calls("refresh_token"); n != 2 {
+		t.Fatalf("provider saw %d refresh calls after a forced refresh, want 2", n)
+	}
+}
+
+func TestBackgroundRefresherRenewsAShortLivedTokenOncePerHalfLife(t *testing.T) {
+	t.Parallel()
+	f := newRefreshFixture(t, 4*time.Minute, oauth.Options{Interval: 20 * time.Millisecond})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { f.env.Refresher.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	f.putIssued(t, "org-a", time.Now().Add(-time.Minute))
+	deadline := time.Now().Add(10 * time.Second)
+	for f.provider.Calls("refresh_token") == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the background refresher did not renew the expired token")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// Dozens of ticks: the renewed token is 2 minutes from its refresh.
+	time.Sleep(500 * time.Millisecond)
+	if n := f.provider.Calls("refresh_token"); n != 1 {
+		t.Fatalf("background refreshed %d times, want once", n)
+	}
+}
+
 func TestDeadlineBoundsAWaitOnASlowProvider(t *testing.T) {
 	t.Parallel()
 	f := newRefreshFixture(t, time.Hour, oauth.Options{})

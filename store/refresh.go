@@ -30,12 +30,29 @@ func assumeLifetime(expiresAt *time.Time, refreshable bool, now time.Time) *time
 // nextRefresh is when a token enters its refresh margin: the moment reads start
 // refreshing it, and the background refresher's aim to be done before. Tokens that
 // cannot be refreshed or never expire have none.
-func nextRefresh(expiresAt *time.Time, margin time.Duration, refreshable bool) *time.Time {
+func nextRefresh(issuedAt, expiresAt *time.Time, margin time.Duration, refreshable bool) *time.Time {
 	if expiresAt == nil || !refreshable {
 		return nil
 	}
-	t := expiresAt.Add(-margin)
+	t := expiresAt.Add(-refreshMargin(margin, issuedAt, expiresAt))
 	return &t
+}
+
+// RefreshMargin is how long before its expiry t is refreshed: the connection's
+// margin, or half the token's lifetime where that is shorter. A provider's
+// token that lives less than the margin (5-minute tokens are common) would
+// otherwise be inside it from the moment it is stored, and every read would
+// refresh it. The lifetime is known for tokens the service got from the
+// provider itself; a token put by hand may have been issued long before.
+func (t Token) RefreshMargin(connectionMargin time.Duration) time.Duration {
+	return refreshMargin(connectionMargin, t.IssuedAt, t.ExpiresAt)
+}
+
+func refreshMargin(margin time.Duration, issuedAt, expiresAt *time.Time) time.Duration {
+	if issuedAt == nil || expiresAt == nil {
+		return margin
+	}
+	return max(0, min(margin, expiresAt.Sub(*issuedAt)/2))
 }
 
 // TokenWithSecrets returns a token with its access and refresh token decrypted.
@@ -126,7 +143,7 @@ func (s *Store) StoreRefreshed(ctx context.Context, id, owner string, version in
 		if tokenType == "" {
 			tokenType = "Bearer"
 		}
-		args = append(args, access, tokenType, nullTime(expires), nullTime(nextRefresh(expires, conn.RefreshMargin, refreshable)), now, now)
+		args = append(args, access, tokenType, nullTime(expires), nullTime(nextRefresh(&now, expires, conn.RefreshMargin, refreshable)), now, now, now)
 		scopesSQL := "scopes"
 		if len(r.Scopes) > 0 {
 			scopesSQL = "?"
@@ -135,7 +152,7 @@ func (s *Store) StoreRefreshed(ctx context.Context, id, owner string, version in
 		args = append(args, id, version, owner)
 		res, err := tx.ExecContext(ctx, `
 UPDATE oauth_tokens SET refresh_token = `+refreshSQL+`, access_token = ?, token_type = ?, expires_at = ?,
-    next_refresh_at = ?, last_refreshed_at = ?, updated_at = ?, scopes = `+scopesSQL+`,
+    next_refresh_at = ?, issued_at = ?, last_refreshed_at = ?, updated_at = ?, scopes = `+scopesSQL+`,
     status = 'connected', status_message = '', last_error = '', failures = 0,
     version = version + 1, lease_owner = NULL, lease_until = NULL
 WHERE id = ? AND version = ? AND lease_owner = ?`, args...)

@@ -36,6 +36,10 @@ type Token struct {
 	TokenType       string
 	Scopes          []string
 	ExpiresAt       *time.Time
+	// IssuedAt is when the provider issued the access token, where the service
+	// knows it (it exchanged or refreshed the token itself); nil for a token put
+	// by hand.
+	IssuedAt        *time.Time
 	Status          TokenStatus
 	StatusMessage   string
 	Version         int64
@@ -57,6 +61,7 @@ type tokenRow struct {
 	TokenType       string       `db:"token_type"`
 	Scopes          string       `db:"scopes"`
 	ExpiresAt       sql.NullTime `db:"expires_at"`
+	IssuedAt        sql.NullTime `db:"issued_at"`
 	Status          string       `db:"status"`
 	StatusMessage   string       `db:"status_message"`
 	Version         int64        `db:"version"`
@@ -71,7 +76,7 @@ type tokenRow struct {
 const tokenSelect = `
 SELECT t.id, t.connection_id, (SELECT c.name FROM oauth_connections c WHERE c.id = t.connection_id) AS connection_name,
        t.org_id, t.entity_id, t.access_token,
-       t.refresh_token, t.token_type, t.scopes, t.expires_at, t.status, t.status_message, t.version,
+       t.refresh_token, t.token_type, t.scopes, t.expires_at, t.issued_at, t.status, t.status_message, t.version,
        t.last_refreshed_at, t.next_refresh_at, t.last_error, t.created_at, t.updated_at
 FROM oauth_tokens t`
 
@@ -120,16 +125,16 @@ func (s *Store) putToken(ctx context.Context, t Token, linkIntegration []string)
 		expires := assumeLifetime(t.ExpiresAt, refreshable, now)
 		_, err = tx.ExecContext(ctx, `
 INSERT INTO oauth_tokens (id, connection_id, org_id, entity_id, access_token, refresh_token, token_type,
-       scopes, expires_at, status, status_message, version, last_error, next_refresh_at, created_at, updated_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '', 1, '', ?, ?, ?)
+       scopes, expires_at, issued_at, status, status_message, version, last_error, next_refresh_at, created_at, updated_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '', 1, '', ?, ?, ?)
 ON CONFLICT (id) DO UPDATE SET
     access_token = excluded.access_token, refresh_token = excluded.refresh_token,
-    token_type = excluded.token_type, scopes = excluded.scopes, expires_at = excluded.expires_at,
+    token_type = excluded.token_type, scopes = excluded.scopes, expires_at = excluded.expires_at, issued_at = excluded.issued_at,
     status = excluded.status, status_message = '', last_error = '', next_refresh_at = excluded.next_refresh_at,
     failures = 0, lease_owner = NULL, lease_until = NULL,
     version = oauth_tokens.version + 1, updated_at = excluded.updated_at`,
 			id, conn.ID, t.OrgID, t.EntityID, access, refresh, t.TokenType, jsonText(nonNil(t.Scopes)),
-			nullTime(expires), string(TokenConnected), nullTime(nextRefresh(expires, conn.RefreshMargin, refreshable)), now, now)
+			nullTime(expires), nullTime(t.IssuedAt), string(TokenConnected), nullTime(nextRefresh(t.IssuedAt, expires, conn.RefreshMargin, refreshable)), now, now)
 		if err != nil {
 			return translate(err, "oauth token")
 		}
@@ -187,6 +192,7 @@ func (s *Store) tokenFromRow(row tokenRow, withSecrets bool) (Token, error) {
 		TokenType:       row.TokenType,
 		Scopes:          scopes,
 		ExpiresAt:       timePtr(row.ExpiresAt),
+		IssuedAt:        timePtr(row.IssuedAt),
 		Status:          TokenStatus(row.Status),
 		StatusMessage:   row.StatusMessage,
 		Version:         row.Version,

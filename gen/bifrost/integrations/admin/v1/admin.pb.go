@@ -963,6 +963,8 @@ type Connection struct {
 	Scopes   []string `protobuf:"bytes,8,rep,name=scopes,proto3" json:"scopes,omitempty"`
 	Audience string   `protobuf:"bytes,9,opt,name=audience,proto3" json:"audience,omitempty"`
 	// Tokens closer than this to expiry are refreshed before use (default 5m).
+	// A token the service got from the provider that lives less than twice this
+	// is refreshed at half its lifetime instead, not on every use.
 	RefreshMargin *durationpb.Duration `protobuf:"bytes,10,opt,name=refresh_margin,json=refreshMargin,proto3" json:"refresh_margin,omitempty"`
 	// Output only.
 	ClientSecretSet bool `protobuf:"varint,11,opt,name=client_secret_set,json=clientSecretSet,proto3" json:"client_secret_set,omitempty"`
