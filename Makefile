@@ -18,14 +18,24 @@ build:
 PY_GEN := clients/python/bifrost
 PYTHON := /usr/bin/python3
 
+# buf runs Debian's protoc for the Python plugins; where it is missing, buf only
+# says that the other plugins were killed.
+NEED_PROTOC = @command -v protoc >/dev/null && command -v grpc_python_plugin >/dev/null || \
+	{ echo "$@ needs protoc and grpc_python_plugin: apt-get install protobuf-compiler protobuf-compiler-grpc (.ci/run does)" >&2; exit 1; }
+
+# Generates into a scratch directory first: a failed run leaves gen/ as it was.
 generate:
-	rm -rf gen
-	find $(PY_GEN) -name '*_pb2*' -delete
-	$(BUF) generate
+	$(NEED_PROTOC)
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	$(BUF) generate -o "$$tmp" && \
+	rm -rf gen && mv "$$tmp/gen" gen && \
+	find $(PY_GEN) -name '*_pb2*' -delete && \
+	(cd "$$tmp" && find $(PY_GEN) -name '*_pb2*' -exec cp --parents {} "$(CURDIR)" \;)
 
 # Regenerates into a scratch copy and compares, so a stale gen/ fails without
 # touching the working tree.
 check-generate:
+	$(NEED_PROTOC)
 	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
 	$(BUF) generate -o "$$tmp" && \
 	diff -r "$$tmp/gen" gen && \
