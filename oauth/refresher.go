@@ -143,6 +143,11 @@ func (r *Refresher) Ensure(ctx context.Context, t store.Token, conn store.Connec
 	if err := r.refreshable(t, conn, now); err != nil {
 		return t, r.unmet(need, err)
 	}
+	// A refresh would bring a token that lives as long as this one did: asking
+	// the provider again, read after read, cannot meet min_validity.
+	if life, known := t.Lifetime(); known && !need.Force && need.MinValidity >= life {
+		return t, lifetimeTooShort(life, need.MinValidity)
+	}
 	refreshed, err := r.refresh(ctx, t.ID, conn, entityID, t.Version)
 	if err != nil {
 		var unmet *UnmetError
@@ -155,11 +160,17 @@ func (r *Refresher) Ensure(ctx context.Context, t store.Token, conn store.Connec
 		}
 		return current, r.unmet(need, unmet)
 	}
-	if need.MinValidity > 0 && refreshed.ExpiresAt != nil && refreshed.ExpiresAt.Sub(r.opts.Now()) < need.MinValidity {
-		return refreshed, &UnmetError{Reason: ReasonLifetimeTooShort,
-			Message: fmt.Sprintf("the provider's tokens live %s, less than the %s asked for", refreshed.ExpiresAt.Sub(r.opts.Now()).Round(time.Second), need.MinValidity)}
+	if need.MinValidity > 0 && refreshed.ExpiresAt != nil {
+		if left := refreshed.ExpiresAt.Sub(r.opts.Now()); left < need.MinValidity {
+			return refreshed, lifetimeTooShort(left, need.MinValidity)
+		}
 	}
 	return refreshed, nil
+}
+
+func lifetimeTooShort(life, asked time.Duration) *UnmetError {
+	return &UnmetError{Reason: ReasonLifetimeTooShort,
+		Message: fmt.Sprintf("the provider's tokens live %s, less than the %s asked for", life.Round(time.Second), asked)}
 }
 
 // unmet returns err only to callers that demanded a fresh token.

@@ -169,9 +169,16 @@ func TestForceRefreshAndMinValidity(t *testing.T) {
 	if err != nil || o.GetAccessToken() == access {
 		t.Fatalf("force_refresh: %v, %v", o.GetAccessToken(), err)
 	}
-	// The provider's tokens live 10 minutes: 20 minutes of validity cannot be had.
-	_, err = f.get(ctx, &integrationsv1.GetIntegrationRequest{Name: "Graph", OrgId: "org-a", MinValidity: durationpb.New(20 * time.Minute)})
-	wantReason(t, err, oauth.ReasonLifetimeTooShort)
+	// The provider's tokens live 10 minutes: 20 minutes of validity cannot be had,
+	// and asking again does not make the provider issue them again.
+	calls := f.provider.Calls("refresh_token")
+	for range 3 {
+		_, err = f.get(ctx, &integrationsv1.GetIntegrationRequest{Name: "Graph", OrgId: "org-a", MinValidity: durationpb.New(20 * time.Minute)})
+		wantReason(t, err, oauth.ReasonLifetimeTooShort)
+	}
+	if n := f.provider.Calls("refresh_token") - calls; n != 0 {
+		t.Fatalf("min_validity beyond the provider's token lifetime called it %d times", n)
+	}
 	o, err = f.get(ctx, &integrationsv1.GetIntegrationRequest{Name: "Graph", OrgId: "org-a", MinValidity: durationpb.New(7 * time.Minute)})
 	if err != nil || time.Until(o.GetExpiresAt().AsTime()) < 7*time.Minute {
 		t.Fatalf("min_validity 7m: %v, %v", o, err)

@@ -48,11 +48,24 @@ func (t Token) RefreshMargin(connectionMargin time.Duration) time.Duration {
 	return refreshMargin(connectionMargin, t.IssuedAt, t.ExpiresAt)
 }
 
-func refreshMargin(margin time.Duration, issuedAt, expiresAt *time.Time) time.Duration {
+// Lifetime is how long the provider issued t to live, where that is known.
+func (t Token) Lifetime() (time.Duration, bool) {
+	return lifetime(t.IssuedAt, t.ExpiresAt)
+}
+
+func lifetime(issuedAt, expiresAt *time.Time) (time.Duration, bool) {
 	if issuedAt == nil || expiresAt == nil {
+		return 0, false
+	}
+	return expiresAt.Sub(*issuedAt), true
+}
+
+func refreshMargin(margin time.Duration, issuedAt, expiresAt *time.Time) time.Duration {
+	life, known := lifetime(issuedAt, expiresAt)
+	if !known {
 		return margin
 	}
-	return max(0, min(margin, expiresAt.Sub(*issuedAt)/2))
+	return max(0, min(margin, life/2))
 }
 
 // TokenWithSecrets returns a token with its access and refresh token decrypted.
