@@ -42,19 +42,26 @@ func (v *violations) optionalName(field, value string) {
 
 // text checks free text: valid UTF-8, no control characters, bounded.
 func (v *violations) text(field, value string, maxLen int) {
+	if problem := textProblem(value, maxLen); problem != "" {
+		v.add(field, problem)
+	}
+}
+
+// textProblem says what makes value unfit to store, or "" if nothing does.
+// PostgreSQL refuses a NUL byte in text outright.
+func textProblem(value string, maxLen int) string {
 	switch {
 	case !utf8.ValidString(value):
-		v.add(field, "must be valid UTF-8")
+		return "must be valid UTF-8"
 	case len(value) > maxLen:
-		v.add(field, fmt.Sprintf("must be at most %d bytes", maxLen))
-	default:
-		for _, r := range value {
-			if unicode.IsControl(r) {
-				v.add(field, "must not contain control characters")
-				return
-			}
+		return fmt.Sprintf("must be at most %d bytes", maxLen)
+	}
+	for _, r := range value {
+		if unicode.IsControl(r) {
+			return "must not contain control characters"
 		}
 	}
+	return ""
 }
 
 // config checks a Struct's size; its keys and values are checked against the
@@ -86,7 +93,9 @@ func (v *violations) page(size int32, token string) store.Page {
 	}
 	raw, err := base64.RawURLEncoding.DecodeString(token)
 	var pt pageToken
-	if err != nil || json.Unmarshal(raw, &pt) != nil || pt.After == "" {
+	// A forged token's sort key goes into a query: it must be text like the keys
+	// this service hands out.
+	if err != nil || json.Unmarshal(raw, &pt) != nil || pt.After == "" || textProblem(pt.After, maxIDLen) != "" {
 		v.add("page_token", "is not a token this service returned")
 		return p
 	}
