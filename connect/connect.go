@@ -22,6 +22,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/bifrost/integrations/internal/periodic"
+	"github.com/bifrost/integrations/internal/textclip"
 	"github.com/bifrost/integrations/oauth"
 	"github.com/bifrost/integrations/store"
 )
@@ -234,7 +235,7 @@ func (f *Flow) exchange(ctx context.Context, st store.AuthState, q url.Values) (
 		if e == "access_denied" {
 			return failed(http.StatusForbidden, "The request was denied at the provider.")
 		}
-		return failed(http.StatusBadGateway, "The provider answered: "+truncate(e, 100))
+		return failed(http.StatusBadGateway, "The provider answered: "+textclip.Clip(e, 100))
 	}
 	if q.Get("code") == "" {
 		return failed(http.StatusBadRequest, "The provider sent no code.")
@@ -252,7 +253,7 @@ func (f *Flow) exchange(ctx context.Context, st store.AuthState, q url.Values) (
 		var re *oauth2.RetrieveError
 		detail := "The provider could not be reached."
 		if errors.As(err, &re) {
-			detail = fmt.Sprintf("The provider refused the code (HTTP %d %s).", re.Response.StatusCode, truncate(re.ErrorCode, 64))
+			detail = fmt.Sprintf("The provider refused the code (HTTP %d %s).", re.Response.StatusCode, textclip.Clip(re.ErrorCode, 64))
 		}
 		f.logger.WarnContext(ctx, "oauth callback: code exchange failed", "connection", conn.Name, "org_id", st.OrgID, "detail", detail)
 		return failed(http.StatusBadGateway, detail)
@@ -275,11 +276,4 @@ func (f *Flow) exchange(ctx context.Context, st store.AuthState, q url.Values) (
 	}
 	f.logger.InfoContext(ctx, "oauth account connected", "connection", conn.Name, "org_id", st.OrgID)
 	return result{OK: true, Title: "Connected"}, http.StatusOK
-}
-
-func truncate(s string, n int) string {
-	if len(s) > n {
-		return s[:n]
-	}
-	return s
 }

@@ -23,6 +23,7 @@ import (
 	"golang.org/x/oauth2/clientcredentials"
 	"golang.org/x/sync/singleflight"
 
+	"github.com/bifrost/integrations/internal/textclip"
 	"github.com/bifrost/integrations/store"
 )
 
@@ -420,26 +421,19 @@ func describe(err error) (code, description string) {
 		if re.ErrorCode != "" {
 			desc += ": " + re.ErrorCode
 			if re.ErrorDescription != "" {
-				desc += " (" + truncate(re.ErrorDescription, 200) + ")"
+				desc += " (" + textclip.Clip(re.ErrorDescription, 200) + ")"
 			}
 		}
 		return re.ErrorCode, desc
 	}
 	var ue *url.Error
 	if errors.As(err, &ue) {
-		return "", "provider unreachable: " + ue.Op + " failed: " + truncate(errors.Unwrap(ue).Error(), 200)
+		return "", "provider unreachable: " + ue.Op + " failed: " + textclip.Clip(errors.Unwrap(ue).Error(), 200)
 	}
 	if errors.Is(err, context.DeadlineExceeded) {
 		return "", "provider did not answer in time"
 	}
 	return "", "token exchange failed"
-}
-
-func truncate(s string, n int) string {
-	if len(s) > n {
-		return s[:n] + "…"
-	}
-	return s
 }
 
 // AuthStyle is how x/oauth2 sends the connection's client credentials. Never

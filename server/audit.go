@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/bifrost/integrations/auth"
+	"github.com/bifrost/integrations/internal/textclip"
 	"github.com/bifrost/integrations/store"
 )
 
@@ -65,11 +66,13 @@ func requestID(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler gr
 // cannot take the event, the caller gets an error instead of the secret.
 func (s *Server) auditCalls(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 	rec := recordOf(ctx)
+	// What the caller asked for, before any validation: a denied or invalid
+	// call is recorded too, so its size is bounded here.
 	if named, ok := req.(interface{ GetName() string }); ok && strings.HasPrefix(info.FullMethod, "/bifrost.integrations.v1.") {
-		rec.integration = named.GetName()
+		rec.integration = textclip.Clip(named.GetName(), maxIDLen)
 	}
 	if org, ok := req.(interface{ GetOrgId() string }); ok {
-		rec.org = org.GetOrgId()
+		rec.org = textclip.Clip(org.GetOrgId(), maxIDLen)
 	}
 	resp, err := handler(ctx, req)
 	code := status.Code(err)

@@ -5,8 +5,11 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -83,6 +86,33 @@ func TestAuditRecordsSecretReadsChangesAndDenialsWithoutSecrets(t *testing.T) {
 	plain := auditEvents(t, f, &adminv1.ListAuditEventsRequest{Integration: "Plain"}, 0)
 	if len(plain) != 0 {
 		t.Fatalf("a read without secrets was audited: %v", plain)
+	}
+}
+
+// Denied and invalid calls are recorded with what the caller asked for, before
+// any validation. PostgreSQL refuses a NUL byte in text: such an event, refused,
+// held up every event after it (the writer retried it forever).
+func TestAuditKeepsWritingWhateverTextACallerSent(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	hostile := "org\x00\x1b[31m" + strings.Repeat("é", 50_000)
+	_, err := f.env.Integrations(t, "bfk_forged").UpsertMapping(ctx, &integrationsv1.UpsertMappingRequest{Name: "Microsoft_Graph", OrgId: hostile})
+	wantCode(t, err, codes.Unauthenticated)
+	_, err = f.env.Integrations(t, f.env.AdminKey).UpsertMapping(ctx, &integrationsv1.UpsertMappingRequest{Name: "Microsoft_Graph", OrgId: hostile})
+	wantCode(t, err, codes.InvalidArgument)
+	if _, err := f.env.Integrations(t, f.env.AdminKey).GetIntegration(ctx, &integrationsv1.GetIntegrationRequest{Name: "Microsoft_Graph", OrgId: "org-a"}); err != nil {
+		t.Fatal(err)
+	}
+	events := auditEvents(t, f, &adminv1.ListAuditEventsRequest{Integration: "Microsoft_Graph"}, 3)
+	if len(events) != 3 || events[0].GetMethod() != "/bifrost.integrations.v1.IntegrationsService/GetIntegration" {
+		t.Fatalf("events after the hostile calls: %v; want them and the secret read after them", events)
+	}
+	for _, e := range events[1:] {
+		org := e.GetOrgId()
+		if !strings.HasPrefix(org, "org") || len(org) > 300 || !utf8.ValidString(org) || strings.ContainsFunc(org, unicode.IsControl) {
+			t.Fatalf("%s %s event holds org_id %.80q (%d bytes); want it clipped, without control characters", e.GetMethod(), e.GetOutcome(), org, len(org))
+		}
 	}
 }
 

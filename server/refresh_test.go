@@ -5,10 +5,13 @@ import (
 	"errors"
 	"net/http"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
@@ -431,6 +434,47 @@ func TestBackgroundRefresherRenewsAShortLivedTokenOncePerHalfLife(t *testing.T) 
 	time.Sleep(500 * time.Millisecond)
 	if n := f.provider.Calls("refresh_token"); n != 1 {
 		t.Fatalf("background refreshed %d times, want once", n)
+	}
+}
+
+// A provider's error description is kept (clipped) in the token's last error
+// and in the refresh's audit event. PostgreSQL refuses a NUL byte or a UTF-8
+// sequence cut in half: the failure went unrecorded and the read failed.
+func TestProviderErrorTextOfAnyKindIsRecorded(t *testing.T) {
+	t.Parallel()
+	f := newRefreshFixture(t, time.Hour, oauth.Options{})
+	old, _ := f.putIssued(t, "org-a", time.Now().Add(2*time.Minute))
+	// 13 bytes, then 3-byte characters: a 200-byte clip falls inside one.
+	f.provider.RevokeGrantsSaying("AADSTS70000:\x00" + strings.Repeat("期限切れ", 100))
+	o, err := f.get(context.Background(), &integrationsv1.GetIntegrationRequest{Name: "Graph", OrgId: "org-a"})
+	if err != nil || o.GetStatus() != integrationsv1.ConnectionStatus_CONNECTION_STATUS_NEEDS_REAUTH || o.GetAccessToken() != old {
+		t.Fatalf("read after invalid_grant: %v, %v; want the old token, NEEDS_REAUTH", o, err)
+	}
+	tokens, err := f.admin.ListTokens(context.Background(), &adminv1.ListTokensRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := tokens.GetTokens()[0].GetLastError()
+	if !strings.Contains(last, "invalid_grant (AADSTS70000:") || !strings.Contains(last, "期限切れ") || !utf8.ValidString(last) || strings.ContainsFunc(last, unicode.IsControl) {
+		t.Fatalf("last error %q", last)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		events, err := f.admin.ListAuditEvents(context.Background(), &adminv1.ListAuditEventsRequest{OrgId: "org-a"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		i := slices.IndexFunc(events.GetEvents(), func(e *adminv1.AuditEvent) bool { return e.GetMethod() == "refresh" })
+		if i >= 0 {
+			if d := events.GetEvents()[i].GetDetail(); !strings.Contains(d, "期限切れ") || !utf8.ValidString(d) {
+				t.Fatalf("refresh event detail %q", d)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no refresh audit event: %v", events)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 

@@ -51,7 +51,8 @@ func (s *Store) InsertAuditEvents(ctx context.Context, events []AuditEvent) erro
 					query.WriteString(", ")
 				}
 				query.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
-				args = append(args, e.ID, e.Time.UTC(), e.APIKeyID, e.Role, e.Method, e.Integration, e.OrgID, e.Outcome, e.RequestID, e.Detail)
+				args = append(args, e.ID, e.Time.UTC(), storable(e.APIKeyID), storable(e.Role), storable(e.Method), storable(e.Integration),
+					storable(e.OrgID), storable(e.Outcome), storable(e.RequestID), storable(e.Detail))
 			}
 			if _, err := tx.ExecContext(ctx, query.String(), args...); err != nil {
 				return fmt.Errorf("writing audit events: %w", err)

@@ -152,7 +152,7 @@ func (s *Store) StoreRefreshed(ctx context.Context, id, owner string, version in
 		now := s.timestamp()
 		refreshable := row.HasRefresh || r.RefreshToken != "" || conn.Flow == FlowClientCredentials
 		expires := assumeLifetime(r.ExpiresAt, refreshable, now)
-		tokenType := r.TokenType
+		tokenType := storable(r.TokenType)
 		if tokenType == "" {
 			tokenType = "Bearer"
 		}
@@ -198,7 +198,7 @@ func (s *Store) RecordRefreshFailure(ctx context.Context, id, owner string, vers
 UPDATE oauth_tokens SET status = ?, status_message = ?, last_error = ?, next_refresh_at = ?,
     failures = failures + 1, updated_at = ?, lease_owner = NULL, lease_until = NULL
 WHERE id = ? AND version = ? AND lease_owner = ?`,
-			string(f.Status), f.LastError, f.LastError, nullTime(f.RetryAt), s.timestamp(), id, version, owner)
+			string(f.Status), storable(f.LastError), storable(f.LastError), nullTime(f.RetryAt), s.timestamp(), id, version, owner)
 		if err != nil {
 			return fmt.Errorf("recording refresh failure: %w", err)
 		}

@@ -14,6 +14,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
@@ -323,6 +325,30 @@ func translate(err error, what string) error {
 		return fmt.Errorf("%s: %w", what, ErrNotFound)
 	}
 	return fmt.Errorf("%s: %w", what, err)
+}
+
+// storable makes text from outside that a record must keep (an audit event's
+// fields, a provider's error or token type) fit to store anywhere: PostgreSQL refuses a NUL
+// byte or invalid UTF-8 in text, and one refused audit event would hold up the
+// whole log. Control characters go too, so that nothing read back can steer an
+// operator's terminal.
+func storable(s string) string {
+	clean := true
+	for _, r := range s {
+		if r == utf8.RuneError || unicode.IsControl(r) {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return s
+	}
+	return strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return utf8.RuneError
+		}
+		return r
+	}, strings.ToValidUTF8(s, string(utf8.RuneError)))
 }
 
 func nullTime(t *time.Time) sql.NullTime {

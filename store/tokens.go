@@ -133,7 +133,7 @@ ON CONFLICT (id) DO UPDATE SET
     status = excluded.status, status_message = '', last_error = '', next_refresh_at = excluded.next_refresh_at,
     failures = 0, lease_owner = NULL, lease_until = NULL,
     version = oauth_tokens.version + 1, updated_at = excluded.updated_at`,
-			id, conn.ID, t.OrgID, t.EntityID, access, refresh, t.TokenType, jsonText(nonNil(t.Scopes)),
+			id, conn.ID, t.OrgID, t.EntityID, access, refresh, storable(t.TokenType), jsonText(nonNil(t.Scopes)),
 			nullTime(expires), nullTime(t.IssuedAt), string(TokenConnected), nullTime(nextRefresh(t.IssuedAt, expires, conn.RefreshMargin, refreshable)), now, now)
 		if err != nil {
 			return translate(err, "oauth token")

@@ -42,6 +42,7 @@ type Provider struct {
 	// rotate off: refresh responses carry no refresh_token (the old one stays good).
 	rotate        bool
 	dead          bool
+	deadSaying    string // error_description of the invalid_grant answers
 	postAuth      bool
 	arrived       int
 	issuedRefresh []string
@@ -131,7 +132,15 @@ func (p *Provider) clientAuthenticatedLocked(r *http.Request) bool {
 }
 
 // RevokeGrants makes every refresh token invalid, as a user revoking consent.
-func (p *Provider) RevokeGrants() { p.mu.Lock(); p.dead = true; p.mu.Unlock() }
+func (p *Provider) RevokeGrants() { p.RevokeGrantsSaying("") }
+
+// RevokeGrantsSaying is RevokeGrants with an error_description in the answers,
+// as real providers send (in any language, of any length).
+func (p *Provider) RevokeGrantsSaying(description string) {
+	p.mu.Lock()
+	p.dead, p.deadSaying = true, description
+	p.mu.Unlock()
+}
 
 // Calls returns how many token requests of grantType were made.
 func (p *Provider) Calls(grantType string) int {
@@ -193,7 +202,7 @@ func (p *Provider) serveToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := r.ParseForm(); err != nil {
-		oauthError(w, http.StatusBadRequest, "invalid_request")
+		oauthError(w, http.StatusBadRequest, "invalid_request", "")
 		return
 	}
 	p.mu.Lock()
@@ -223,7 +232,7 @@ func (p *Provider) serveToken(w http.ResponseWriter, r *http.Request) {
 	}
 	if !p.clientAuthenticatedLocked(r) {
 		p.calls["invalid_client"]++
-		oauthError(w, http.StatusUnauthorized, "invalid_client")
+		oauthError(w, http.StatusUnauthorized, "invalid_client", "")
 		return
 	}
 	switch grant {
@@ -231,7 +240,7 @@ func (p *Provider) serveToken(w http.ResponseWriter, r *http.Request) {
 		rt := r.PostForm.Get("refresh_token")
 		if p.dead || !p.refresh[rt] {
 			p.calls["invalid_grant"]++
-			oauthError(w, http.StatusBadRequest, "invalid_grant")
+			oauthError(w, http.StatusBadRequest, "invalid_grant", p.deadSaying)
 			return
 		}
 		resp := p.issueLocked()
@@ -248,7 +257,7 @@ func (p *Provider) serveToken(w http.ResponseWriter, r *http.Request) {
 	case "authorization_code":
 		p.exchangeCodeLocked(w, r)
 	default:
-		oauthError(w, http.StatusBadRequest, "unsupported_grant_type")
+		oauthError(w, http.StatusBadRequest, "unsupported_grant_type", "")
 	}
 }
 
@@ -258,10 +267,14 @@ func (p *Provider) issueLocked() map[string]any {
 	return map[string]any{"access_token": access, "token_type": "Bearer", "expires_in": int(p.lifetime / time.Second)}
 }
 
-func oauthError(w http.ResponseWriter, status int, code string) {
+func oauthError(w http.ResponseWriter, status int, code, description string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(map[string]string{"error": code})
+	body := map[string]string{"error": code}
+	if description != "" {
+		body["error_description"] = description
+	}
+	_ = json.NewEncoder(w).Encode(body)
 }
 
 func writeJSON(w http.ResponseWriter, v any) {
@@ -341,7 +354,7 @@ func (p *Provider) exchangeCodeLocked(w http.ResponseWriter, r *http.Request) {
 	if !ok || c.used || c.redirectURI != r.PostForm.Get("redirect_uri") ||
 		base64.RawURLEncoding.EncodeToString(sum[:]) != c.challenge {
 		p.calls["invalid_grant"]++
-		oauthError(w, http.StatusBadRequest, "invalid_grant")
+		oauthError(w, http.StatusBadRequest, "invalid_grant", "")
 		return
 	}
 	c.used = true
