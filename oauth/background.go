@@ -28,7 +28,7 @@ func (r *Refresher) Run(ctx context.Context) {
 // renewDue starts a refresh for each due token, at most Concurrency at a time.
 func (r *Refresher) renewDue(ctx context.Context, sem chan struct{}) {
 	now := r.opts.Now()
-	ids, err := r.store.DueTokens(ctx, now, now.Add(r.opts.Ahead), 4*r.opts.Concurrency)
+	ids, err := r.store.DueTokens(ctx, now, r.opts.Ahead, 4*r.opts.Concurrency)
 	if err != nil {
 		r.opts.Logger.WarnContext(ctx, "listing tokens due for refresh", "error", err)
 		return

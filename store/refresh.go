@@ -216,16 +216,19 @@ func (s *Store) Failures(ctx context.Context, id string) (int, error) {
 }
 
 // DueTokens returns up to limit tokens the background refresher should renew:
-// healthy ones that enter their margin before aheadUntil, failed ones whose
-// backoff has passed by now, none whose lease another process holds.
-func (s *Store) DueTokens(ctx context.Context, now, aheadUntil time.Time, limit int) ([]string, error) {
+// healthy ones that enter their margin within ahead, failed ones whose backoff
+// has passed by now, none whose lease another process holds. None the provider
+// issued less than ahead ago either: a token that lives less than twice ahead
+// would be due again as soon as it was renewed, on every pass.
+func (s *Store) DueTokens(ctx context.Context, now time.Time, ahead time.Duration, limit int) ([]string, error) {
 	var ids []string
 	err := sqlx.SelectContext(ctx, s.reader(), &ids, `
 SELECT id FROM oauth_tokens
 WHERE next_refresh_at IS NOT NULL
   AND ((status = 'connected' AND next_refresh_at <= ?) OR (status = 'refresh_failed' AND next_refresh_at <= ?))
   AND (lease_until IS NULL OR lease_until < ?)
-ORDER BY next_refresh_at LIMIT ?`, aheadUntil.UTC(), now.UTC(), now.UTC(), limit)
+  AND (issued_at IS NULL OR issued_at <= ?)
+ORDER BY next_refresh_at LIMIT ?`, now.Add(ahead).UTC(), now.UTC(), now.UTC(), now.Add(-ahead).UTC(), limit)
 	if err != nil {
 		return nil, fmt.Errorf("listing tokens due for refresh: %w", err)
 	}
