@@ -258,7 +258,7 @@ func (f *Flow) exchange(ctx context.Context, st store.AuthState, q url.Values) (
 		f.logger.WarnContext(ctx, "oauth callback: code exchange failed", "connection", conn.Name, "org_id", st.OrgID, "detail", detail)
 		return failed(http.StatusBadGateway, detail)
 	}
-	issued := time.Now()
+	issued := f.now()
 	t := store.Token{ConnectionName: conn.Name, OrgID: st.OrgID, AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken, TokenType: tok.TokenType, IssuedAt: &issued}
 	if !tok.Expiry.IsZero() {
 		t.ExpiresAt = &tok.Expiry
