@@ -77,6 +77,32 @@ func (f *refreshFixture) putIssued(t *testing.T, org string, expiresAt time.Time
 	return access, refresh
 }
 
+// runBackground runs the background refresher until the test ends.
+func (f *refreshFixture) runBackground(t *testing.T) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { f.env.Refresher.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+}
+
+// wantOneBackgroundRefresh waits for the background refresher's first provider
+// call, then for settle, and fails unless it stayed the only one.
+func (f *refreshFixture) wantOneBackgroundRefresh(t *testing.T, settle time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for f.provider.Calls("refresh_token") == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the background refresher did not renew the token")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(settle)
+	if n := f.provider.Calls("refresh_token"); n != 1 {
+		t.Fatalf("background refreshed %d times, want once", n)
+	}
+}
+
 func (f *refreshFixture) get(ctx context.Context, req *integrationsv1.GetIntegrationRequest) (*integrationsv1.OAuthCredentials, error) {
 	resp, err := f.api.GetIntegration(ctx, req)
 	return resp.GetIntegration().GetOauth(), err
@@ -347,23 +373,10 @@ func TestClientCredentialsFetchedOncePerEntity(t *testing.T) {
 func TestBackgroundRefresherRenewsAheadWithoutAnyRead(t *testing.T) {
 	t.Parallel()
 	f := newRefreshFixture(t, time.Hour, oauth.Options{Interval: 20 * time.Millisecond, Ahead: 2 * time.Minute})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { f.env.Refresher.Run(ctx); close(done) }()
-	defer func() { cancel(); <-done }()
+	f.runBackground(t)
 	// Enters its 5-minute margin in 1 minute: within the 2-minute look-ahead.
 	old, _ := f.putIssued(t, "org-a", time.Now().Add(6*time.Minute))
-	deadline := time.Now().Add(10 * time.Second)
-	for f.provider.Calls("refresh_token") == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("the background refresher did not renew the token")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	time.Sleep(100 * time.Millisecond)
-	if n := f.provider.Calls("refresh_token"); n != 1 {
-		t.Fatalf("background refreshed %d times, want once", n)
-	}
+	f.wantOneBackgroundRefresh(t, 100*time.Millisecond)
 	tokens, err := f.admin.ListTokens(context.Background(), &adminv1.ListTokensRequest{})
 	if err != nil || tokens.GetTokens()[0].GetLastRefreshedAt() == nil || tokens.GetTokens()[0].GetVersion() != 2 {
 		t.Fatalf("token after background refresh: %v, %v", tokens, err)
@@ -424,23 +437,9 @@ func TestBackgroundRefresherRenewsAShortLivedTokenOnce(t *testing.T) {
 		t.Run(lifetime.String(), func(t *testing.T) {
 			t.Parallel()
 			f := newRefreshFixture(t, lifetime, oauth.Options{Interval: 20 * time.Millisecond})
-			ctx, cancel := context.WithCancel(context.Background())
-			done := make(chan struct{})
-			go func() { f.env.Refresher.Run(ctx); close(done) }()
-			defer func() { cancel(); <-done }()
+			f.runBackground(t)
 			f.putIssued(t, "org-a", time.Now().Add(-time.Minute))
-			deadline := time.Now().Add(10 * time.Second)
-			for f.provider.Calls("refresh_token") == 0 {
-				if time.Now().After(deadline) {
-					t.Fatal("the background refresher did not renew the expired token")
-				}
-				time.Sleep(10 * time.Millisecond)
-			}
-			// Dozens of passes.
-			time.Sleep(500 * time.Millisecond)
-			if n := f.provider.Calls("refresh_token"); n != 1 {
-				t.Fatalf("background refreshed %d times, want once", n)
-			}
+			f.wantOneBackgroundRefresh(t, 500*time.Millisecond) // dozens of passes
 		})
 	}
 }
