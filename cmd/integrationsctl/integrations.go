@@ -62,7 +62,7 @@ func (a *app) integrationsCommand() *cobra.Command {
 func (a *app) integrationWriteCommand(create bool) *cobra.Command {
 	var in adminv1.Integration
 	var fields []string
-	var defaults configFlags
+	defaults := configFlags{setFlag: "--default", secretFlag: "--default-secret"}
 	cmd := &cobra.Command{
 		Use:   "update NAME",
 		Short: "Change an integration; only the flags given are changed",

@@ -105,13 +105,17 @@ func TestQuickstartThroughTheCommandLine(t *testing.T) {
 func TestCommandLineErrorsAreClear(t *testing.T) {
 	t.Parallel()
 	env := testutil.Start(t)
+	mustCtl(t, env, "", "integrations", "create", "Typed", "--field", "n:int")
 	cases := []struct {
 		name string
 		args []string
 		want string
 	}{
 		{"unknown integration", []string{"integrations", "get", "Nope"}, "NotFound"},
-		{"bad int value", []string{"integrations", "create", "X", "--field", "n:int", "--default", "n=ten"}, "not an integer"},
+		{"bad int default names --default", []string{"integrations", "create", "X", "--field", "n:int", "--default", "n=ten"}, `--default n: "ten" is not an integer`},
+		{"default without a value names --default", []string{"integrations", "create", "X", "--field", "n:int", "--default", "n"}, `--default "n": want key=value`},
+		{"secret default without a file names --default-secret", []string{"integrations", "create", "X", "--field", "k:secret", "--default-secret", "k"}, `--default-secret "k"`},
+		{"bad int override names --set", []string{"mappings", "upsert", "Typed", "--org", "org-1", "--set", "n=ten"}, `--set n: "ten" is not an integer`},
 		{"bad field spec", []string{"integrations", "create", "X", "--field", "n"}, "key:type"},
 		{"token put without scope", []string{"tokens", "put", "graph", "--access-token-file", "-"}, "--org ORG or --global"},
 		{"bad role", []string{"keys", "create", "--role", "root"}, "--role"},

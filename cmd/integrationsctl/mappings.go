@@ -61,7 +61,7 @@ func (a *app) mappingsCommand() *cobra.Command {
 
 func (a *app) mappingUpsertCommand() *cobra.Command {
 	var req integrationsv1.UpsertMappingRequest
-	var cfg configFlags
+	cfg := configFlags{setFlag: "--set", secretFlag: "--secret"}
 	cmd := &cobra.Command{
 		Use:   "upsert INTEGRATION --org ORG [--entity-id ID] [--set key=value]...",
 		Short: "Create or update an organization's mapping; flags not given keep their value",

@@ -12,11 +12,12 @@ import (
 )
 
 // configFlags are the flags that build a config patch: typed values, secret
-// values read from files, and keys to remove.
+// values read from files, and keys to remove. setFlag and secretFlag are the
+// first two's names, for messages (mappings and integrations name them apart).
 type configFlags struct {
-	set     []string
-	secrets []string
-	unset   []string
+	set, secrets        []string
+	unset               []string
+	setFlag, secretFlag string
 }
 
 // patch builds the Struct, typing each --set value by the schema (values of keys
@@ -33,22 +34,22 @@ func (c configFlags) patch(a *app, schema []*adminv1.ConfigField) (*structpb.Str
 	for _, kv := range c.set {
 		key, raw, ok := strings.Cut(kv, "=")
 		if !ok {
-			return nil, fmt.Errorf("--set %q: want key=value", kv)
+			return nil, fmt.Errorf("%s %q: want key=value", c.setFlag, kv)
 		}
 		v, err := parseValue(types[key], raw)
 		if err != nil {
-			return nil, fmt.Errorf("--set %s: %w", key, err)
+			return nil, fmt.Errorf("%s %s: %w", c.setFlag, key, err)
 		}
 		values[key] = v
 	}
 	for _, kf := range c.secrets {
 		key, file, ok := strings.Cut(kf, "=")
 		if !ok {
-			return nil, fmt.Errorf("--secret %q: want key=FILE (- for stdin)", kf)
+			return nil, fmt.Errorf("%s %q: want key=FILE (- for stdin)", c.secretFlag, kf)
 		}
 		v, err := readSecret(a.in, file)
 		if err != nil {
-			return nil, fmt.Errorf("--secret %s: %w", key, err)
+			return nil, fmt.Errorf("%s %s: %w", c.secretFlag, key, err)
 		}
 		values[key] = v
 	}
