@@ -61,6 +61,19 @@ func requestID(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler gr
 	return handler(context.WithValue(ctx, callRecordKey{}, &callRecord{requestID: id}), req)
 }
 
+// AuditWithRequestIDs wraps an audit recorder for the layers under the server
+// (the token refresher): an event recorded during a call, such as the refresh a
+// read set off, carries that call's request ID, as its log lines do
+// (WithRequestIDs).
+func AuditWithRequestIDs(record func(context.Context, store.AuditEvent) error) func(context.Context, store.AuditEvent) error {
+	return func(ctx context.Context, e store.AuditEvent) error {
+		if rec, ok := ctx.Value(callRecordKey{}).(*callRecord); ok && e.RequestID == "" {
+			e.RequestID = rec.requestID
+		}
+		return record(ctx, e)
+	}
+}
+
 // auditCalls records every change, every call that returned a secret and every
 // denied call, after it ran and before its answer leaves: when the audit log
 // cannot take the event, the caller gets an error instead of the secret.

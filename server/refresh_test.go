@@ -15,6 +15,7 @@ import (
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -465,18 +466,35 @@ func TestProviderErrorTextOfAnyKindIsRecorded(t *testing.T) {
 	if !strings.Contains(last, "invalid_grant (AADSTS70000:") || !strings.Contains(last, "期限切れ") || !utf8.ValidString(last) || strings.ContainsFunc(last, unicode.IsControl) {
 		t.Fatalf("last error %q", last)
 	}
+	if d := f.refreshEvent(t, "org-a").GetDetail(); !strings.Contains(d, "期限切れ") || !utf8.ValidString(d) {
+		t.Fatalf("refresh event detail %q", d)
+	}
+}
+
+func TestRefreshSetOffByAReadCarriesTheReadsRequestID(t *testing.T) {
+	t.Parallel()
+	f := newRefreshFixture(t, time.Hour, oauth.Options{})
+	f.putIssued(t, "org-a", time.Now().Add(-time.Minute))
+	ctx := metadata.AppendToOutgoingContext(context.Background(), "x-request-id", "req-refresh-1")
+	if _, err := f.get(ctx, &integrationsv1.GetIntegrationRequest{Name: "Graph", OrgId: "org-a"}); err != nil {
+		t.Fatal(err)
+	}
+	if e := f.refreshEvent(t, "org-a"); e.GetRequestId() != "req-refresh-1" || e.GetOutcome() != "OK" {
+		t.Fatalf("refresh event %v; want the read's request ID", e)
+	}
+}
+
+// refreshEvent waits for the audit event of a refresh of org's token.
+func (f *refreshFixture) refreshEvent(t *testing.T, org string) *adminv1.AuditEvent {
+	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		events, err := f.admin.ListAuditEvents(context.Background(), &adminv1.ListAuditEventsRequest{OrgId: "org-a"})
+		events, err := f.admin.ListAuditEvents(context.Background(), &adminv1.ListAuditEventsRequest{OrgId: org})
 		if err != nil {
 			t.Fatal(err)
 		}
-		i := slices.IndexFunc(events.GetEvents(), func(e *adminv1.AuditEvent) bool { return e.GetMethod() == "refresh" })
-		if i >= 0 {
-			if d := events.GetEvents()[i].GetDetail(); !strings.Contains(d, "期限切れ") || !utf8.ValidString(d) {
-				t.Fatalf("refresh event detail %q", d)
-			}
-			break
+		if i := slices.IndexFunc(events.GetEvents(), func(e *adminv1.AuditEvent) bool { return e.GetMethod() == "refresh" }); i >= 0 {
+			return events.GetEvents()[i]
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("no refresh audit event: %v", events)

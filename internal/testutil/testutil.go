@@ -129,7 +129,7 @@ func start(t testing.TB, path string, master *keyring.Keyring, refresh []oauth.O
 	}
 	opts.Logger = logger
 	recorder := audit.New(st, audit.Options{Logger: logger, FlushInterval: 5 * time.Millisecond})
-	opts.Audit = recorder.Record
+	opts.Audit = server.AuditWithRequestIDs(recorder.Record)
 	refresher := oauth.New(st, opts)
 	// The callback listens on a real loopback HTTP server, as browsers reach it.
 	callback := httptest.NewUnstartedServer(nil)
