@@ -173,6 +173,27 @@ func TestConnectedTokenOfAShortLivedProviderIsRefreshedAtHalfLife(t *testing.T) 
 	}
 }
 
+func TestCallbackHasARequestIDInItsAnswerAndAuditEvent(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	req, err := http.NewRequest(http.MethodGet, f.consent(t, f.start(t, "org-a"), "approve"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("X-Request-Id", "callback-req-1")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("X-Request-Id") != "callback-req-1" {
+		t.Fatalf("callback answered %d with X-Request-Id %q", resp.StatusCode, resp.Header.Get("X-Request-Id"))
+	}
+	if id := f.env.AuditEvent(t, &adminv1.ListAuditEventsRequest{OrgId: "org-a"}, "oauth/callback").GetRequestId(); id != "callback-req-1" {
+		t.Fatalf("callback audit event has request ID %q", id)
+	}
+}
+
 func TestCallbackRefusals(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)

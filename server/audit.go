@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"net/http"
 	"regexp"
 	"strings"
 
@@ -49,16 +50,33 @@ var requestIDPattern = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,64}$`)
 // requestID gives every call an ID, the caller's x-request-id when it is sane,
 // returned in the response header and carried by its log lines and audit event.
 func requestID(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-	id := ""
-	if v := metadata.ValueFromIncomingContext(ctx, "x-request-id"); len(v) > 0 && requestIDPattern.MatchString(v[0]) {
-		id = v[0]
+	given := ""
+	if v := metadata.ValueFromIncomingContext(ctx, "x-request-id"); len(v) > 0 {
+		given = v[0]
 	}
-	if id == "" {
-		id = uuid.NewString()
-	}
+	id := requestIDFor(given)
 	_ = grpc.SetHeader(ctx, metadata.Pairs("x-request-id", id))
 	ctx = store.WithGenerationScope(ctx)
 	return handler(context.WithValue(ctx, callRecordKey{}, &callRecord{requestID: id}), req)
+}
+
+// requestIDFor is the caller's request ID when it is sane, else a new one.
+func requestIDFor(given string) string {
+	if requestIDPattern.MatchString(given) {
+		return given
+	}
+	return uuid.NewString()
+}
+
+// HTTPRequestIDs gives every HTTP request (the OAuth callback) a request ID as
+// calls get one: the caller's X-Request-Id when sane, returned in the response
+// header and carried by the request's log lines and audit event.
+func HTTPRequestIDs(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := requestIDFor(r.Header.Get("X-Request-Id"))
+		w.Header().Set("X-Request-Id", id)
+		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), callRecordKey{}, &callRecord{requestID: id})))
+	})
 }
 
 // AuditWithRequestIDs wraps an audit recorder for the layers under the server

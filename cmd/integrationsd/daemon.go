@@ -133,7 +133,7 @@ func start(ctx context.Context, cfg config, logger *slog.Logger, tracing trace.T
 	d.audit = audit.New(auditWriter, audit.Options{Logger: logger})
 	d.registry = newRegistry(st, d.audit)
 	d.refresher = oauth.New(st, oauth.Options{Logger: logger, Audit: server.AuditWithRequestIDs(d.audit.Record), Metrics: d.registry, LeaseTTL: cfg.refreshLease})
-	d.connect = connect.New(st, connect.Options{PublicURL: publicURL, Logger: logger, Audit: d.audit.Record})
+	d.connect = connect.New(st, connect.Options{PublicURL: publicURL, Logger: logger, Audit: server.AuditWithRequestIDs(d.audit.Record)})
 	d.grpc = server.New(server.Deps{Store: st, Refresher: d.refresher, Audit: d.audit, Keys: keys, Connect: d.connect, Metrics: d.registry, Tracing: tracing, Logger: logger}).
 		NewGRPCServer(d.health, grpcOpts...)
 	d.handler.Store(d.httpHandler())
@@ -267,7 +267,7 @@ func (d *daemon) httpHandler() http.Handler {
 		}
 		fmt.Fprintln(w, "ready")
 	})
-	mux.Handle("GET "+connect.CallbackPath, d.connect)
+	mux.Handle("GET "+connect.CallbackPath, server.HTTPRequestIDs(d.connect))
 	mux.Handle("GET /metrics", promhttp.HandlerFor(d.registry, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(d.logger.Handler(), slog.LevelWarn)}))
 	if d.cfg.pprof {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)

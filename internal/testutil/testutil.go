@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -133,9 +134,9 @@ func start(t testing.TB, path string, master *keyring.Keyring, refresh []oauth.O
 	refresher := oauth.New(st, opts)
 	// The callback listens on a real loopback HTTP server, as browsers reach it.
 	callback := httptest.NewUnstartedServer(nil)
-	flow := connect.New(st, connect.Options{PublicURL: "http://" + callback.Listener.Addr().String(), HTTPClient: opts.HTTPClient, Logger: logger, Audit: recorder.Record})
+	flow := connect.New(st, connect.Options{PublicURL: "http://" + callback.Listener.Addr().String(), HTTPClient: opts.HTTPClient, Logger: logger, Audit: opts.Audit})
 	mux := http.NewServeMux()
-	mux.Handle("GET "+connect.CallbackPath, flow)
+	mux.Handle("GET "+connect.CallbackPath, server.HTTPRequestIDs(flow))
 	callback.Config.Handler = mux
 	callback.Start()
 	srv := server.New(server.Deps{Store: st, Refresher: refresher, Audit: recorder, Keys: keys, Connect: flow, Logger: logger})
@@ -198,6 +199,27 @@ func (e *Env) Dialer() func(context.Context, string) (net.Conn, error) {
 // Admin returns an AdminService client with the admin key.
 func (e *Env) Admin(t testing.TB) adminv1.AdminServiceClient {
 	return adminv1.NewAdminServiceClient(e.Conn(t, e.AdminKey))
+}
+
+// AuditEvent waits (up to 5 s: events are written in batches) for the newest
+// audit event of method among those filter selects, and returns it.
+func (e *Env) AuditEvent(t testing.TB, filter *adminv1.ListAuditEventsRequest, method string) *adminv1.AuditEvent {
+	t.Helper()
+	admin := e.Admin(t)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		events, err := admin.ListAuditEvents(context.Background(), filter)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i := slices.IndexFunc(events.GetEvents(), func(ev *adminv1.AuditEvent) bool { return ev.GetMethod() == method }); i >= 0 {
+			return events.GetEvents()[i]
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s audit event: %v", method, events)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // Integrations returns an IntegrationsService client with key.
