@@ -201,8 +201,12 @@ func (f *Flow) finish(ctx context.Context, q url.Values) (result, int) {
 	st, err := f.store.ConsumeAuthState(ctx, hash(q.Get("state")))
 	switch {
 	case errors.Is(err, store.ErrStateUsed):
+		// A second use of a link is a page reloaded, or a redirect replayed by
+		// someone who intercepted it: either way the org's trail shows it.
+		f.record(ctx, st, "DENIED", "sign-in link already used")
 		return failed(http.StatusBadRequest, "This sign-in link was already used.")
 	case errors.Is(err, store.ErrStateExpired):
+		f.record(ctx, st, "DENIED", "sign-in link expired")
 		return failed(http.StatusBadRequest, "This sign-in link has expired.")
 	case errors.Is(err, store.ErrStateUnknown):
 		return failed(http.StatusBadRequest, "This sign-in link is unknown.")
@@ -214,20 +218,29 @@ func (f *Flow) finish(ctx context.Context, q url.Values) (result, int) {
 	if target == "" {
 		target = "the global scope"
 	}
-	event := store.AuditEvent{Method: "oauth/callback", OrgID: st.OrgID, Integration: st.MappingIntegration,
-		Detail: "connection " + st.ConnectionName}
 	res, status := f.exchange(ctx, st, q)
 	res.Connection, res.Org = st.ConnectionName, target
-	event.Outcome = "OK"
-	if !res.OK {
-		event.Outcome, event.Detail = "FAILED", event.Detail+": "+res.Detail
-	}
-	if f.audit != nil {
-		if err := f.audit(ctx, event); err != nil {
-			f.logger.ErrorContext(ctx, "oauth callback not audited", "error", err)
-		}
+	if res.OK {
+		f.record(ctx, st, "OK", "")
+	} else {
+		f.record(ctx, st, "FAILED", res.Detail)
 	}
 	return res, status
+}
+
+// record writes the callback's audit event for the state's organization.
+func (f *Flow) record(ctx context.Context, st store.AuthState, outcome, why string) {
+	if f.audit == nil {
+		return
+	}
+	detail := "connection " + st.ConnectionName
+	if why != "" {
+		detail += ": " + why
+	}
+	event := store.AuditEvent{Method: "oauth/callback", OrgID: st.OrgID, Integration: st.MappingIntegration, Outcome: outcome, Detail: detail}
+	if err := f.audit(ctx, event); err != nil {
+		f.logger.ErrorContext(ctx, "oauth callback not audited", "error", err)
+	}
 }
 
 func (f *Flow) exchange(ctx context.Context, st store.AuthState, q url.Values) (result, int) {

@@ -143,9 +143,16 @@ func TestConnectStoresTheTokenAndLinksTheMapping(t *testing.T) {
 	if err != nil || m.GetMapping().GetOauthTokenId() == "" {
 		t.Fatalf("mapping not linked to the token: %v, %v", m, err)
 	}
-	// The same callback again: the state is single-use, and so is the code.
+	// The same callback again: the state is single-use, and so is the code. The
+	// refusal is in the organization's audit trail.
 	if status, page := get(t, back); status != http.StatusBadRequest || !strings.Contains(page, "already used") {
 		t.Fatalf("reused state: %d %s", status, page)
+	}
+	e := f.env.AuditEvent(t, &adminv1.ListAuditEventsRequest{OrgId: "org-a"}, func(e *adminv1.AuditEvent) bool {
+		return e.GetMethod() == "oauth/callback" && e.GetOutcome() == "DENIED"
+	})
+	if !strings.Contains(e.GetDetail(), "already used") || e.GetIntegration() != "Graph" {
+		t.Fatalf("audit event of the reused link: %v", e)
 	}
 }
 
@@ -189,7 +196,7 @@ func TestCallbackHasARequestIDInItsAnswerAndAuditEvent(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || resp.Header.Get("X-Request-Id") != "callback-req-1" {
 		t.Fatalf("callback answered %d with X-Request-Id %q", resp.StatusCode, resp.Header.Get("X-Request-Id"))
 	}
-	if id := f.env.AuditEvent(t, &adminv1.ListAuditEventsRequest{OrgId: "org-a"}, "oauth/callback").GetRequestId(); id != "callback-req-1" {
+	if id := f.env.AuditEvent(t, &adminv1.ListAuditEventsRequest{OrgId: "org-a"}, testutil.AuditMethod("oauth/callback")).GetRequestId(); id != "callback-req-1" {
 		t.Fatalf("callback audit event has request ID %q", id)
 	}
 }

@@ -465,7 +465,7 @@ func TestProviderErrorTextOfAnyKindIsRecorded(t *testing.T) {
 	if !strings.Contains(last, "invalid_grant (AADSTS70000:") || !strings.Contains(last, "期限切れ") || !utf8.ValidString(last) || strings.ContainsFunc(last, unicode.IsControl) {
 		t.Fatalf("last error %q", last)
 	}
-	if d := f.env.AuditEvent(t, &adminv1.ListAuditEventsRequest{OrgId: "org-a"}, "refresh").GetDetail(); !strings.Contains(d, "期限切れ") || !utf8.ValidString(d) {
+	if d := f.env.AuditEvent(t, &adminv1.ListAuditEventsRequest{OrgId: "org-a"}, testutil.AuditMethod("refresh")).GetDetail(); !strings.Contains(d, "期限切れ") || !utf8.ValidString(d) {
 		t.Fatalf("refresh event detail %q", d)
 	}
 }
@@ -478,7 +478,7 @@ func TestRefreshSetOffByAReadCarriesTheReadsRequestID(t *testing.T) {
 	if _, err := f.get(ctx, &integrationsv1.GetIntegrationRequest{Name: "Graph", OrgId: "org-a"}); err != nil {
 		t.Fatal(err)
 	}
-	if e := f.env.AuditEvent(t, &adminv1.ListAuditEventsRequest{OrgId: "org-a"}, "refresh"); e.GetRequestId() != "req-refresh-1" || e.GetOutcome() != "OK" {
+	if e := f.env.AuditEvent(t, &adminv1.ListAuditEventsRequest{OrgId: "org-a"}, testutil.AuditMethod("refresh")); e.GetRequestId() != "req-refresh-1" || e.GetOutcome() != "OK" {
 		t.Fatalf("refresh event %v; want the read's request ID", e)
 	}
 }

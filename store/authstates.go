@@ -60,7 +60,9 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, id, a.StateHash, conn.ID, a.OrgID, integ
 
 // ConsumeAuthState marks a state used and returns it: each state works once,
 // even when what follows fails. Unknown, used and expired states are refused
-// with ErrInvalid wrapping the reason.
+// with ErrInvalid wrapping the reason; for a used or expired one it also
+// returns whom the state was for (without its verifier), so that the refusal
+// can be recorded.
 func (s *Store) ConsumeAuthState(ctx context.Context, stateHash []byte) (AuthState, error) {
 	var out AuthState
 	err := s.inUntrackedTx(ctx, func(tx writeTx) error {
@@ -85,7 +87,10 @@ WHERE st.state_hash = ?`, stateHash)
 			return fmt.Errorf("%w: %w", ErrInvalid, ErrStateUnknown)
 		case err != nil:
 			return fmt.Errorf("looking up state: %w", err)
-		case row.UsedAt.Valid:
+		}
+		out = AuthState{StateHash: stateHash, ConnectionName: row.Connection, OrgID: row.OrgID, MappingIntegration: row.Integration.String,
+			EntityID: row.EntityID, RedirectURI: row.RedirectURI, ExpiresAt: row.ExpiresAt}
+		if row.UsedAt.Valid {
 			return fmt.Errorf("%w: %w", ErrInvalid, ErrStateUsed)
 		}
 		now := s.timestamp()
@@ -95,13 +100,8 @@ WHERE st.state_hash = ?`, stateHash)
 		if _, err := tx.ExecContext(ctx, `UPDATE oauth_states SET used_at = ? WHERE id = ?`, now, row.ID); err != nil {
 			return fmt.Errorf("consuming state: %w", err)
 		}
-		verifier, err := s.open("oauth_states", "verifier", row.ID, row.Verifier)
-		if err != nil {
-			return err
-		}
-		out = AuthState{StateHash: stateHash, ConnectionName: row.Connection, OrgID: row.OrgID, MappingIntegration: row.Integration.String,
-			EntityID: row.EntityID, Verifier: verifier, RedirectURI: row.RedirectURI, ExpiresAt: row.ExpiresAt}
-		return nil
+		out.Verifier, err = s.open("oauth_states", "verifier", row.ID, row.Verifier)
+		return err
 	})
 	return out, err
 }

@@ -202,8 +202,8 @@ func (e *Env) Admin(t testing.TB) adminv1.AdminServiceClient {
 }
 
 // AuditEvent waits (up to 5 s: events are written in batches) for the newest
-// audit event of method among those filter selects, and returns it.
-func (e *Env) AuditEvent(t testing.TB, filter *adminv1.ListAuditEventsRequest, method string) *adminv1.AuditEvent {
+// audit event that filter selects and match accepts, and returns it.
+func (e *Env) AuditEvent(t testing.TB, filter *adminv1.ListAuditEventsRequest, match func(*adminv1.AuditEvent) bool) *adminv1.AuditEvent {
 	t.Helper()
 	admin := e.Admin(t)
 	deadline := time.Now().Add(5 * time.Second)
@@ -212,14 +212,19 @@ func (e *Env) AuditEvent(t testing.TB, filter *adminv1.ListAuditEventsRequest, m
 		if err != nil {
 			t.Fatal(err)
 		}
-		if i := slices.IndexFunc(events.GetEvents(), func(ev *adminv1.AuditEvent) bool { return ev.GetMethod() == method }); i >= 0 {
+		if i := slices.IndexFunc(events.GetEvents(), match); i >= 0 {
 			return events.GetEvents()[i]
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("no %s audit event: %v", method, events)
+			t.Fatalf("no such audit event among %v", events)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// AuditMethod matches the audit events of method, for AuditEvent.
+func AuditMethod(method string) func(*adminv1.AuditEvent) bool {
+	return func(e *adminv1.AuditEvent) bool { return e.GetMethod() == method }
 }
 
 // Integrations returns an IntegrationsService client with key.
