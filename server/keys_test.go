@@ -57,7 +57,19 @@ func TestKeyRotationUnderReadLoadFailsNoRead(t *testing.T) {
 			}
 		}
 	})
-	time.Sleep(50 * time.Millisecond)
+	// Reads must be going on before the rotation and after the retirement: wait
+	// for them by count, not by time, which a loaded machine stretches.
+	readsPast := func(n int64) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for reads.Load() < n {
+			if time.Now().After(deadline) {
+				t.Fatalf("only %d reads in 10 s", reads.Load())
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	readsPast(25)
 	rotated, err := f.admin.RotateEncryptionKey(ctx, &adminv1.RotateEncryptionKeyRequest{})
 	if err != nil || rotated.GetKeyId() != 2 {
 		t.Fatalf("rotate: %v, %v", rotated, err)
@@ -83,11 +95,11 @@ func TestKeyRotationUnderReadLoadFailsNoRead(t *testing.T) {
 	}
 	_, err = f.admin.RetireEncryptionKey(ctx, &adminv1.RetireEncryptionKeyRequest{KeyId: 2})
 	wantCode(t, err, codes.FailedPrecondition) // the current key cannot be retired
-	time.Sleep(50 * time.Millisecond)
+	readsPast(reads.Load() + 25)
 	close(stop)
 	wg.Wait()
-	if reads.Load() < 50 || failures.Load() != 0 {
-		t.Fatalf("%d reads, %d failures; want many reads and no failure", reads.Load(), failures.Load())
+	if failures.Load() != 0 {
+		t.Fatalf("%d of %d reads failed", failures.Load(), reads.Load())
 	}
 	after, err := f.admin.GetEncryptionStatus(ctx, &adminv1.GetEncryptionStatusRequest{})
 	if err != nil || len(after.GetKeys()) != 1 || after.GetKeys()[0].GetId() != 2 || after.GetKeys()[0].GetCiphertexts() == 0 {
