@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -88,6 +89,33 @@ func TestUpdateIntegrationChangesOnlyMaskedFields(t *testing.T) {
 		UpdateMask:  &fieldmaskpb.FieldMask{Paths: []string{"description"}},
 	})
 	wantCode(t, err, codes.NotFound)
+}
+
+func TestConnectionKeepsTheRefreshMarginGivenEvenZero(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	cases := []struct {
+		name   string
+		margin *durationpb.Duration
+		want   time.Duration
+	}{
+		{"none given takes the default", nil, 5 * time.Minute},
+		{"zero refreshes only expired tokens", durationpb.New(0), 0},
+		{"a minute", durationpb.New(time.Minute), time.Minute},
+	}
+	for i, tc := range cases {
+		created, err := f.admin.CreateConnection(ctx, &adminv1.CreateConnectionRequest{Connection: &adminv1.Connection{
+			Name: fmt.Sprintf("margin-%d", i), Flow: adminv1.Flow_FLOW_CLIENT_CREDENTIALS, ClientId: "c", ClientSecret: "s",
+			TokenUrl: "https://x.example/token", RefreshMargin: tc.margin,
+		}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := created.GetConnection().GetRefreshMargin().AsDuration(); got != tc.want {
+			t.Errorf("%s: refresh margin %s, want %s", tc.name, got, tc.want)
+		}
+	}
 }
 
 func TestConnectionLifecycle(t *testing.T) {

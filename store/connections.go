@@ -76,11 +76,10 @@ SELECT id, name, flow, client_id, client_secret, authorization_url, token_url, s
        audience, token_params, token_auth_method, refresh_margin_seconds, created_at, updated_at
 FROM oauth_connections`
 
-// CreateConnection stores a new connection, its client secret sealed.
+// CreateConnection stores a new connection, its client secret sealed. Its
+// refresh margin is kept as given, zero included (refresh only expired tokens):
+// callers that were given none use DefaultRefreshMargin.
 func (s *Store) CreateConnection(ctx context.Context, c Connection) (Connection, error) {
-	if c.RefreshMargin == 0 {
-		c.RefreshMargin = DefaultRefreshMargin
-	}
 	if c.TokenAuthMethod == "" {
 		c.TokenAuthMethod = AuthClientSecretBasic
 	}
