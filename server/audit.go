@@ -79,10 +79,10 @@ func HTTPRequestIDs(h http.Handler) http.Handler {
 	})
 }
 
-// AuditWithRequestIDs wraps an audit recorder for the layers under the server
-// (the token refresher): an event recorded during a call, such as the refresh a
-// read set off, carries that call's request ID, as its log lines do
-// (WithRequestIDs).
+// AuditWithRequestIDs wraps an audit recorder for the layers beside and under
+// the server (the token refresher, the OAuth callback): an event recorded during
+// a call or request, such as the refresh a read set off, carries its request
+// ID, as its log lines do (WithRequestIDs).
 func AuditWithRequestIDs(record func(context.Context, store.AuditEvent) error) func(context.Context, store.AuditEvent) error {
 	return func(ctx context.Context, e store.AuditEvent) error {
 		if rec, ok := ctx.Value(callRecordKey{}).(*callRecord); ok && e.RequestID == "" {
