@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -25,7 +26,13 @@ import (
 // expiring at expiresAt; it returns the access token.
 func startWithToken(t *testing.T, expiresAt time.Time) (*testutil.Env, *oauthtest.Provider, string) {
 	t.Helper()
-	p := oauthtest.New(t, time.Hour)
+	return startWithTokenOf(t, time.Hour, expiresAt)
+}
+
+// startWithTokenOf is startWithToken at a provider whose tokens live lifetime.
+func startWithTokenOf(t *testing.T, lifetime time.Duration, expiresAt time.Time) (*testutil.Env, *oauthtest.Provider, string) {
+	t.Helper()
+	p := oauthtest.New(t, lifetime)
 	env := testutil.Start(t, oauth.Options{HTTPClient: p.Server.Client()})
 	ctx := context.Background()
 	admin := env.Admin(t)
@@ -76,6 +83,37 @@ func TestHTTPClientSendsAFreshTokenWithoutRefreshLogicOfItsOwn(t *testing.T) {
 	}
 	if _, err := c.TokenSource(ctx, "Nope").Token(); err == nil || !strings.Contains(err.Error(), "does not exist") {
 		t.Fatalf("token of an unknown integration: %v", err)
+	}
+}
+
+// A provider's 50-second token comes with less than the minute before expiry at
+// which the token source asks again; the service refreshes it only at half its
+// life. The source reuses it until then instead of asking the service, to be
+// handed the same token, on every request.
+func TestTokenSourceReusesAShortLivedTokenUntilTheServiceWouldRefreshIt(t *testing.T) {
+	t.Parallel()
+	env, p, _ := startWithTokenOf(t, 50*time.Second, time.Now().Add(-time.Minute))
+	var gets atomic.Int32
+	count := grpc.WithChainUnaryInterceptor(func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+		if strings.HasSuffix(method, "/GetIntegration") {
+			gets.Add(1)
+		}
+		return invoker(ctx, method, req, reply, cc, opts...)
+	})
+	c := newClient(t, env, env.NewKey(t, adminv1.Role_ROLE_WORKER, "org-a"), client.WithDialOptions(count))
+	ts := c.TokenSource(context.Background(), "Microsoft_Graph")
+	first, err := ts.Token()
+	if err != nil || !p.Valid(first.AccessToken) {
+		t.Fatalf("first token: %v, %v", first, err)
+	}
+	for range 5 {
+		tok, err := ts.Token()
+		if err != nil || tok.AccessToken != first.AccessToken {
+			t.Fatalf("token: %v, %v; want the first one again", tok, err)
+		}
+	}
+	if n := gets.Load(); n != 1 {
+		t.Fatalf("6 tokens took %d calls to the service, want 1", n)
 	}
 }
 
