@@ -483,6 +483,36 @@ func TestRefreshSetOffByAReadCarriesTheReadsRequestID(t *testing.T) {
 	}
 }
 
+// The background refresher works from each token's stored next refresh; a new
+// margin moves it at once, not only from each token's next refresh on.
+func TestChangingTheRefreshMarginReschedulesTheTokens(t *testing.T) {
+	t.Parallel()
+	f := newRefreshFixture(t, time.Hour, oauth.Options{})
+	ctx := context.Background()
+	f.putIssued(t, "org-a", time.Now().Add(time.Hour))
+	nextRefreshBeforeExpiry := func() time.Duration {
+		t.Helper()
+		tokens, err := f.admin.ListTokens(ctx, &adminv1.ListTokensRequest{Connection: "graph"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tok := tokens.GetTokens()[0]
+		return tok.GetExpiresAt().AsTime().Sub(tok.GetNextRefreshAt().AsTime())
+	}
+	if got := nextRefreshBeforeExpiry(); got != 5*time.Minute {
+		t.Fatalf("next refresh %s before expiry, want the 5-minute margin", got)
+	}
+	if _, err := f.admin.UpdateConnection(ctx, &adminv1.UpdateConnectionRequest{
+		Connection: &adminv1.Connection{Name: "graph", RefreshMargin: durationpb.New(20 * time.Minute)},
+		UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"refresh_margin"}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if got := nextRefreshBeforeExpiry(); got != 20*time.Minute {
+		t.Fatalf("next refresh %s before expiry after the margin became 20 minutes", got)
+	}
+}
+
 func TestDeadlineBoundsAWaitOnASlowProvider(t *testing.T) {
 	t.Parallel()
 	f := newRefreshFixture(t, time.Hour, oauth.Options{})

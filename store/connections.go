@@ -194,11 +194,16 @@ func (s *Store) UpdateConnection(ctx context.Context, name string, update func(*
 		if err != nil {
 			return err
 		}
-		id, created := c.ID, c.CreatedAt
+		id, created, margin := c.ID, c.CreatedAt, c.RefreshMargin
 		if err := update(&c); err != nil {
 			return err
 		}
 		c.ID, c.Name, c.CreatedAt = id, name, created
+		if c.RefreshMargin != margin {
+			if err := s.rescheduleRefreshes(ctx, tx, c); err != nil {
+				return err
+			}
+		}
 		// New client credentials may cure what stopped refreshes: let every failed
 		// token of the connection try again now.
 		if _, err := tx.ExecContext(ctx, `
@@ -216,6 +221,28 @@ WHERE id = ?`); err != nil {
 		return err
 	})
 	return out, err
+}
+
+// rescheduleRefreshes moves the background's next refresh of c's healthy
+// tokens to c's new margin; reads use the connection's margin as it is anyway.
+func (s *Store) rescheduleRefreshes(ctx context.Context, tx writeTx, c Connection) error {
+	var tokens []struct {
+		ID        string       `db:"id"`
+		IssuedAt  sql.NullTime `db:"issued_at"`
+		ExpiresAt sql.NullTime `db:"expires_at"`
+	}
+	if err := sqlx.SelectContext(ctx, tx, &tokens, `
+SELECT id, issued_at, expires_at FROM oauth_tokens
+WHERE connection_id = ? AND status = 'connected' AND next_refresh_at IS NOT NULL AND expires_at IS NOT NULL`, c.ID); err != nil {
+		return fmt.Errorf("listing tokens to reschedule: %w", err)
+	}
+	for _, t := range tokens {
+		next := nextRefresh(timePtr(t.IssuedAt), timePtr(t.ExpiresAt), c.RefreshMargin, true)
+		if _, err := tx.ExecContext(ctx, `UPDATE oauth_tokens SET next_refresh_at = ? WHERE id = ?`, nullTime(next), t.ID); err != nil {
+			return fmt.Errorf("rescheduling token %s: %w", t.ID, err)
+		}
+	}
+	return nil
 }
 
 // DeleteConnection removes the connection and its tokens. It fails with ErrInUse
