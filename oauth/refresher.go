@@ -146,7 +146,7 @@ func (r *Refresher) Ensure(ctx context.Context, t store.Token, conn store.Connec
 	}
 	// A refresh would bring a token that lives as long as this one did: asking
 	// the provider again, read after read, cannot meet min_validity.
-	if life, known := t.Lifetime(); known && !need.Force && need.MinValidity >= life {
+	if life, known := t.Lifetime(); known && !need.Force && need.MinValidity > 0 && need.MinValidity >= life {
 		return t, lifetimeTooShort(life, need.MinValidity)
 	}
 	refreshed, err := r.refresh(ctx, t.ID, conn, entityID, t.Version)

@@ -154,6 +154,22 @@ func TestNewTokenPutDuringRefreshWins(t *testing.T) {
 	}
 }
 
+// A token the provider issued already expired (its answer took longer than
+// the lifetime it gave) has a known lifetime of nothing. A read that demands no
+// validity refreshes it; only min_validity may be refused for the lifetime.
+func TestPlainReadOfATokenIssuedExpiredRefreshesIt(t *testing.T) {
+	t.Parallel()
+	p := oauthtest.New(t, time.Hour)
+	stores, refreshers := replicas(t, p, 1, Options{})
+	tok, conn := seedToken(t, stores[0], p, time.Now().Add(-time.Minute))
+	issued := time.Now()
+	tok.IssuedAt = &issued
+	got, err := refreshers[0].Ensure(context.Background(), tok, conn, "", Need{})
+	if err != nil || got.AccessToken == tok.AccessToken || !p.Valid(got.AccessToken) {
+		t.Fatalf("plain read of a token issued expired: %v, %v; want it refreshed", got.AccessToken, err)
+	}
+}
+
 func TestBackoffDoublesUpToTheCap(t *testing.T) {
 	t.Parallel()
 	r := New(nil, Options{BackoffBase: time.Second, BackoffMax: 10 * time.Second})
