@@ -34,7 +34,7 @@ func nextRefresh(issuedAt, expiresAt *time.Time, margin time.Duration, refreshab
 	if expiresAt == nil || !refreshable {
 		return nil
 	}
-	t := expiresAt.Add(-refreshMargin(margin, issuedAt, expiresAt))
+	t := expiresAt.Add(-Token{IssuedAt: issuedAt, ExpiresAt: expiresAt}.RefreshMargin(margin))
 	return &t
 }
 
@@ -45,27 +45,19 @@ func nextRefresh(issuedAt, expiresAt *time.Time, margin time.Duration, refreshab
 // refresh it. The lifetime is known for tokens the service got from the
 // provider itself; a token put by hand may have been issued long before.
 func (t Token) RefreshMargin(connectionMargin time.Duration) time.Duration {
-	return refreshMargin(connectionMargin, t.IssuedAt, t.ExpiresAt)
+	life, known := t.Lifetime()
+	if !known {
+		return connectionMargin
+	}
+	return max(0, min(connectionMargin, life/2))
 }
 
 // Lifetime is how long the provider issued t to live, where that is known.
 func (t Token) Lifetime() (time.Duration, bool) {
-	return lifetime(t.IssuedAt, t.ExpiresAt)
-}
-
-func lifetime(issuedAt, expiresAt *time.Time) (time.Duration, bool) {
-	if issuedAt == nil || expiresAt == nil {
+	if t.IssuedAt == nil || t.ExpiresAt == nil {
 		return 0, false
 	}
-	return expiresAt.Sub(*issuedAt), true
-}
-
-func refreshMargin(margin time.Duration, issuedAt, expiresAt *time.Time) time.Duration {
-	life, known := lifetime(issuedAt, expiresAt)
-	if !known {
-		return margin
-	}
-	return max(0, min(margin, life/2))
+	return t.ExpiresAt.Sub(*t.IssuedAt), true
 }
 
 // TokenWithSecrets returns a token with its access and refresh token decrypted.
