@@ -161,26 +161,29 @@ func (b *bench) seedRefresh() error {
 	return err
 }
 
+// op is call on this bench's integrationsd.
+func (b *bench) op(call func(context.Context) error) op { return op{daemon: b.daemon, call: call} }
+
 func (b *bench) check() op {
-	return op{daemon: b.daemon, call: func(ctx context.Context) error {
+	return b.op(func(ctx context.Context) error {
 		_, err := b.health.Check(ctx, &healthpb.HealthCheckRequest{})
 		return err
-	}}
+	})
 }
 
 // getMapping reads a mapping whose overrides hold no secret.
 func (b *bench) getMapping(name, org string) op {
 	req := &integrationsv1.GetMappingRequest{Name: name, OrgId: org}
-	return op{daemon: b.daemon, call: func(context.Context) error {
+	return b.op(func(context.Context) error {
 		_, err := b.api.GetMapping(b.auth, req)
 		return err
-	}}
+	})
 }
 
 func (b *bench) get(name, org string) op {
 	req := &integrationsv1.GetIntegrationRequest{Name: name, OrgId: org}
-	return op{daemon: b.daemon, call: func(context.Context) error {
+	return b.op(func(context.Context) error {
 		_, err := b.api.GetIntegration(b.auth, req)
 		return err
-	}}
+	})
 }
