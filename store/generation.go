@@ -51,7 +51,8 @@ func WithGenerationScope(ctx context.Context) context.Context {
 	return context.WithValue(ctx, generationScopeKey{}, &generationScope{})
 }
 
-// generationReader shares one SELECT of the generation among the calls that
+// generationReader is the generation of a PostgreSQL database, which other
+// replicas write too: it shares one SELECT of the generation among the calls that
 // want it at the same time, so that under load the check costs a fraction of a
 // query per call. It never answers a caller with a read that began before the
 // caller asked: a write committed before a call started (an API key revoked,
@@ -61,7 +62,7 @@ func WithGenerationScope(ctx context.Context) context.Context {
 // start and to grow its stack through cgo on every call.
 type generationReader struct {
 	query func(context.Context) (int64, error)
-	// timeout bounds each query; zero when the database bounds it itself.
+	// timeout bounds each query; zero leaves it unbounded.
 	timeout time.Duration
 	work    chan *generationBatch // the batch to read for; one at a time
 	stopped chan struct{}
@@ -94,6 +95,9 @@ func queryGeneration(db sqlx.QueryerContext) func(context.Context) (int64, error
 		return g, nil
 	}
 }
+
+// committed has nothing to do: the next read sees the commit.
+func (r *generationReader) committed(int64) {}
 
 func (r *generationReader) read(ctx context.Context) (int64, error) {
 	r.mu.Lock()

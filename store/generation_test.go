@@ -102,3 +102,16 @@ func TestGenerationReaderCloseWaitsForTheReadInFlightAndRefusesNewOnes(t *testin
 		t.Fatalf("read after close: %v", err)
 	}
 }
+
+// Two writers can finish their commits in either order: the in-memory
+// generation takes the later one and never goes back to the earlier.
+func TestLocalGenerationNeverGoesBack(t *testing.T) {
+	t.Parallel()
+	var g localGeneration
+	for _, committed := range []int64{5, 3, 6, 6, 4} {
+		g.committed(committed)
+	}
+	if v, _ := g.read(context.Background()); v != 6 {
+		t.Fatalf("generation after commits 5, 3, 6, 6, 4: %d, want 6", v)
+	}
+}

@@ -49,7 +49,9 @@ func OpenPostgres(ctx context.Context, url string, cipher Cipher, opts ...Option
 		closeAll()
 		return nil, err
 	}
-	return newStore(write, read, keys, cipher, generationReadTimeout, opts), nil
+	s := newStore(write, read, keys, cipher, opts)
+	s.generations = newGenerationReader(queryGeneration(s.reader()), generationReadTimeout)
+	return s, nil
 }
 
 // rebindConnector lets the store write every query once, with ? placeholders:

@@ -54,7 +54,7 @@ type Store struct {
 	keys        *sqlx.DB
 	stmts       *stmtCache // prepared statements of the read pool
 	writeStmts  *stmtCache // and of the write pool
-	generations *generationReader
+	generations generationSource
 	cache       *readCache
 	cipher      Cipher
 	now         func() time.Time
@@ -71,8 +71,8 @@ func WithClock(now func() time.Time) Option { return func(s *Store) { s.now = no
 //
 // The process keeps the database to itself (SQLite's unix-excl VFS): with no
 // other process to coordinate with, SQLite keeps its WAL index in memory and
-// takes no file lock per transaction, which was two fcntl calls, most of the
-// cost of the per-call generation read. Replicas share PostgreSQL instead.
+// takes no file lock per transaction, and the generation every call checks is
+// held in memory (localGeneration). Replicas share PostgreSQL instead.
 func OpenSQLite(ctx context.Context, path string, cipher Cipher, opts ...Option) (*Store, error) {
 	params := url.Values{
 		"_journal_mode": {"WAL"},
@@ -115,10 +115,15 @@ func OpenSQLite(ctx context.Context, path string, cipher Cipher, opts ...Option)
 		return nil, fmt.Errorf("opening %s: %w", path, err)
 	}
 	keys.SetMaxOpenConns(1)
-	// No deadline on generation reads: a WAL read waits for no writer, and
-	// busy_timeout bounds the rare wait for recovery; a context with a deadline
-	// would cost more than the read itself.
-	return newStore(write, read, keys, cipher, 0, opts), nil
+	s := newStore(write, read, keys, cipher, opts)
+	if s.generations, err = openSQLiteFiles.attach(ctx, path, queryGeneration(s.reader())); err != nil {
+		s.stmts.close()
+		write.Close()
+		read.Close()
+		keys.Close()
+		return nil, err
+	}
+	return s, nil
 }
 
 // Open opens the database a URL names: postgres://... or postgresql://... for
@@ -152,11 +157,9 @@ func SQLitePath(dbURL string) (string, error) {
 	return dbURL, nil
 }
 
-// newStore wraps opened pools; generationTimeout bounds each generation read
-// (zero: the database bounds it).
-func newStore(write, read, keys *sqlx.DB, cipher Cipher, generationTimeout time.Duration, opts []Option) *Store {
+// newStore wraps opened pools; the caller gives it its generations.
+func newStore(write, read, keys *sqlx.DB, cipher Cipher, opts []Option) *Store {
 	s := &Store{write: write, read: read, keys: keys, stmts: &stmtCache{db: read}, writeStmts: &stmtCache{db: write}, cache: newReadCache(), cipher: cipher, now: time.Now}
-	s.generations = newGenerationReader(queryGeneration(s.reader()), generationTimeout)
 	for _, opt := range opts {
 		opt(s)
 	}
@@ -237,14 +240,18 @@ func (s *Store) runTx(ctx context.Context, tracked bool, fn func(tx writeTx) err
 		_ = sqlTx.Rollback()
 		return err
 	}
+	var generation int64
 	if tracked {
-		if _, err := tx.ExecContext(ctx, `UPDATE generation SET value = value + 1 WHERE id = 1`); err != nil {
+		if err := sqlx.GetContext(ctx, tx, &generation, `UPDATE generation SET value = value + 1 WHERE id = 1 RETURNING value`); err != nil {
 			_ = sqlTx.Rollback()
 			return fmt.Errorf("advancing the generation: %w", err)
 		}
 	}
 	if err := sqlTx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)
+	}
+	if tracked {
+		s.generations.committed(generation)
 	}
 	return nil
 }

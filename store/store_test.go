@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -228,6 +230,51 @@ func TestWriteOnOneReplicaInvalidatesAnothersCache(t *testing.T) {
 	}
 	if got, err := b.APIKeyByHash(ctx, []byte("hash-1")); err != nil || got.RevokedAt == nil {
 		t.Fatalf("revocation on one replica not seen by the other: %+v, %v", got, err)
+	}
+}
+
+// Stores of one process on one SQLite file (here by two paths) share the
+// in-memory generation: a write through either invalidates the other's cache,
+// and a store opened after both closed goes on from the stored generation.
+func TestStoresOfOneSQLiteFileShareTheirGeneration(t *testing.T) {
+	t.Parallel()
+	if testutil.IsPostgres() {
+		t.Skip("PostgreSQL replicas read the generation from the database")
+	}
+	path := testutil.Database(t)
+	link := filepath.Join(t.TempDir(), "link.db")
+	if err := os.Symlink(path, link); err != nil {
+		t.Fatal(err)
+	}
+	ring := testutil.Keyring(t)
+	ctx := context.Background()
+	a, err := store.Open(ctx, path, ring)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seed(t, a)
+	b, err := store.Open(ctx, link, ring)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, err := b.Resolve(ctx, "Graph", "org-1"); err != nil || r.Mapping.EntityID != "tenant-1" {
+		t.Fatalf("first read: %+v, %v", r.Mapping, err)
+	}
+	if _, err := a.UpsertMapping(ctx, store.MappingUpsert{Integration: "Graph", OrgID: "org-1", EntityID: "tenant-2"}); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := b.Resolve(ctx, "Graph", "org-1"); err != nil || r.Mapping.EntityID != "tenant-2" {
+		t.Fatalf("read through the other path after a write: %+v, %v", r.Mapping, err)
+	}
+	written, err := a.Generation(ctx)
+	if err != nil || written == 0 {
+		t.Fatalf("generation after the writes: %d, %v", written, err)
+	}
+	a.Close()
+	b.Close()
+	reopened := openAt(t, path, ring)
+	if g, err := reopened.Generation(ctx); err != nil || g != written {
+		t.Fatalf("generation after reopening: %d, %v; want the stored %d", g, err, written)
 	}
 }
 

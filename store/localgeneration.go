@@ -1,0 +1,96 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sync"
+	"sync/atomic"
+	"syscall"
+)
+
+// generationSource says what the generation is now and hears of every
+// generation a tracked write commits.
+type generationSource interface {
+	read(ctx context.Context) (int64, error)
+	committed(generation int64)
+	close()
+}
+
+// localGeneration is the generation of a SQLite database held in memory: a
+// SQLite database belongs to one process (see OpenSQLite), so every write to it
+// is a commit of one of that process's stores, and a counter they all advance
+// after committing answers every call without a query. The counter is only
+// advanced after the commit it stands for, so a call that sees it reads at
+// least that commit.
+type localGeneration struct {
+	value atomic.Int64
+	files *sqliteFiles
+	file  fileID
+	users int // stores of the process using it; guarded by files.mu
+}
+
+func (g *localGeneration) read(context.Context) (int64, error) { return g.value.Load(), nil }
+
+// committed moves the counter forward only: two writers can finish their
+// commits in either order.
+func (g *localGeneration) committed(generation int64) {
+	for {
+		current := g.value.Load()
+		if generation <= current || g.value.CompareAndSwap(current, generation) {
+			return
+		}
+	}
+}
+
+func (g *localGeneration) close() {
+	g.files.mu.Lock()
+	defer g.files.mu.Unlock()
+	if g.users--; g.users == 0 {
+		delete(g.files.open, g.file)
+	}
+}
+
+// sqliteFiles holds one localGeneration per SQLite file open in the process.
+//
+// It is the store's one piece of process-wide state, and mirrors SQLite's own:
+// the unix-excl lock and the WAL index are per process and per file too. Two
+// stores on one file in one process (replicas in tests, or a tool beside the
+// service) must see each other's writes, so they share one counter.
+type sqliteFiles struct {
+	mu   sync.Mutex
+	open map[fileID]*localGeneration
+}
+
+var openSQLiteFiles = &sqliteFiles{open: map[fileID]*localGeneration{}}
+
+// fileID names a file whatever path it was opened by.
+type fileID struct{ device, inode uint64 }
+
+// attach returns the generation of the SQLite file at path, reading it with
+// query when no other store of the process has the file open.
+func (f *sqliteFiles) attach(ctx context.Context, path string, query func(context.Context) (int64, error)) (*localGeneration, error) {
+	info, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("identifying the database file: %w", err)
+	}
+	st, ok := info.Sys().(*syscall.Stat_t)
+	if !ok {
+		return nil, fmt.Errorf("identifying the database file %s: no device and inode", path)
+	}
+	file := fileID{device: uint64(st.Dev), inode: st.Ino} // Dev is not uint64 on every platform
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if g := f.open[file]; g != nil {
+		g.users++
+		return g, nil
+	}
+	generation, err := query(ctx)
+	if err != nil {
+		return nil, err
+	}
+	g := &localGeneration{files: f, file: file, users: 1}
+	g.value.Store(generation)
+	f.open[file] = g
+	return g, nil
+}
