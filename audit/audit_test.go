@@ -117,3 +117,37 @@ func TestCloseGivesUpAtItsDeadlineAndCountsTheLostEvents(t *testing.T) {
 		t.Fatalf("%d write attempts before giving up; want retries", w.attempts.Load())
 	}
 }
+
+// The writer does not wait for its flush interval when a whole batch is
+// queued, nor when Close is called: both are written at once.
+func TestFullBatchAndCloseAreWrittenWithoutWaitingForTheFlush(t *testing.T) {
+	t.Parallel()
+	open := make(chan struct{})
+	close(open)
+	w := &gatedWriter{gate: open}
+	r := audit.New(w, audit.Options{BatchSize: 4, FlushInterval: time.Hour, Logger: slog.New(slog.DiscardHandler)})
+	record := func(n int) {
+		for i := range n {
+			if err := r.Record(context.Background(), store.AuditEvent{Method: fmt.Sprint(i), Outcome: "OK"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	written := func() int {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		return len(w.events)
+	}
+	record(4)
+	for deadline := time.Now().Add(10 * time.Second); written() < 4; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of a full batch of 4 written after 10s; the flush is an hour away", written())
+		}
+	}
+	record(3)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := r.Close(ctx); err != nil || written() != 7 {
+		t.Fatalf("Close: %v with %d of 7 events written", err, written())
+	}
+}
