@@ -46,10 +46,11 @@ func (h *integrationsService) GetIntegration(ctx context.Context, req *integrati
 		return nil, err
 	}
 	need := oauth.Need{Force: req.GetForceRefresh(), MinValidity: req.GetMinValidity().AsDuration()}
-	if err := h.freshToken(ctx, &r, org, need); err != nil {
+	token, err := h.freshToken(ctx, r, org, need)
+	if err != nil {
 		return nil, err
 	}
-	data, err := integrationData(r)
+	data, err := integrationData(r, token)
 	if err != nil {
 		return nil, err
 	}
@@ -167,31 +168,32 @@ func (h *integrationsService) DeleteMapping(ctx context.Context, req *integratio
 	return &integrationsv1.DeleteMappingResponse{Deleted: deleted}, nil
 }
 
-// freshToken replaces the resolved token by one fresh enough for need, fetching
-// a client-credentials token on first need.
-func (h *integrationsService) freshToken(ctx context.Context, r *store.Resolved, org string, need oauth.Need) error {
+// freshToken returns the resolved token, or one fresh enough for need in its
+// place, fetching a client-credentials token on first need; nil when there is
+// none.
+func (h *integrationsService) freshToken(ctx context.Context, r *store.Resolved, org string, need oauth.Need) (*store.Token, error) {
 	if r.Connection == nil {
-		return nil
+		return nil, nil
 	}
-	if r.Token == nil && r.Connection.Flow == store.FlowClientCredentials {
+	token := r.Token
+	if token == nil && r.Connection.Flow == store.FlowClientCredentials {
 		t, err := h.s.store.ClientCredentialsToken(ctx, *r.Connection, org, r.EntityID)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		r.Token = &t
+		token = &t
 	}
-	if r.Token == nil {
+	if token == nil {
 		if need.Demanding() {
-			return failedPrecondition(oauth.ReasonNeedsReauth, "no token is stored for this organization or the global scope; connect the account")
+			return nil, failedPrecondition(oauth.ReasonNeedsReauth, "no token is stored for this organization or the global scope; connect the account")
 		}
-		return nil
+		return nil, nil
 	}
-	fresh, err := h.s.refresher.Ensure(ctx, *r.Token, *r.Connection, r.EntityID, need)
+	fresh, err := h.s.refresher.Ensure(ctx, *token, *r.Connection, r.EntityID, need)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	r.Token = &fresh
-	return nil
+	return &fresh, nil
 }
 
 // requireOrg resolves the organization of a write, which must name one.
@@ -206,7 +208,7 @@ func requireOrg(ctx context.Context, requested string) (string, error) {
 // integrationData is the integration as one organization (or the global scope)
 // sees it: defaults merged with the mapping's overrides, the mapped entity, and
 // the chosen token.
-func integrationData(r store.Resolved) (*integrationsv1.IntegrationData, error) {
+func integrationData(r *store.Resolved, token *store.Token) (*integrationsv1.IntegrationData, error) {
 	cfg, err := structpb.NewStruct(r.Config)
 	if err != nil {
 		return nil, fmt.Errorf("encoding config of %q: %w", r.Integration.Name, err)
@@ -222,7 +224,7 @@ func integrationData(r store.Resolved) (*integrationsv1.IntegrationData, error) 
 		data.EntityName = m.EntityName
 	}
 	if c := r.Connection; c != nil {
-		data.Oauth = oauthCredentials(*c, r.Token, r.EntityID)
+		data.Oauth = oauthCredentials(*c, token, r.EntityID)
 	}
 	return data, nil
 }

@@ -36,16 +36,18 @@ type Resolved struct {
 // organization's for the integration's connection, else the global one.
 //
 // Results are cached until the next write anywhere (the generation moves), so a
-// repeated read costs one query. Callers must not modify what it returns.
-func (s *Store) Resolve(ctx context.Context, integration, orgID string) (Resolved, error) {
-	return readThrough(ctx, s, "resolve\x00"+integration+"\x00"+orgID, func(int64) (Resolved, int64, error) {
+// repeated read costs one query. What it returns is shared with every caller
+// until then: callers must not modify it.
+func (s *Store) Resolve(ctx context.Context, integration, orgID string) (*Resolved, error) {
+	return readThrough(ctx, s, "resolve\x00"+integration+"\x00"+orgID, func(int64) (*Resolved, int64, error) {
 		return s.resolve(ctx, integration, orgID)
 	})
 }
 
 // resolve reads what Resolve returns from one snapshot, with the generation
 // that snapshot is at.
-func (s *Store) resolve(ctx context.Context, integration, orgID string) (r Resolved, generation int64, err error) {
+func (s *Store) resolve(ctx context.Context, integration, orgID string) (_ *Resolved, generation int64, err error) {
+	r := &Resolved{}
 	err = s.inReadTx(ctx, func(tx sqlx.QueryerContext) error {
 		// The generation read in the snapshot tags what the snapshot holds.
 		if err := sqlx.GetContext(ctx, tx, &generation, generationQuery); err != nil {
