@@ -96,8 +96,10 @@ func queryGeneration(db sqlx.QueryerContext) func(context.Context) (int64, error
 	}
 }
 
-// committed has nothing to do: the next read sees the commit.
-func (r *generationReader) committed(int64) {}
+// advance leaves the rest to the next read, which sees the commit.
+func (r *generationReader) advance(ctx context.Context, tx writeTx) (func(), error) {
+	return func() {}, advanceGeneration(ctx, tx)
+}
 
 func (r *generationReader) read(ctx context.Context) (int64, error) {
 	r.mu.Lock()

@@ -7,13 +7,17 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+
+	"github.com/jmoiron/sqlx"
 )
 
-// generationSource says what the generation is now and hears of every
-// generation a tracked write commits.
+// generationSource says what the generation is now and moves it forward for
+// every tracked write.
 type generationSource interface {
 	read(ctx context.Context) (int64, error)
-	committed(generation int64)
+	// advance moves the generation forward in tx and returns what to do once
+	// tx has committed.
+	advance(ctx context.Context, tx writeTx) (committed func(), err error)
 	close()
 }
 
@@ -31,6 +35,19 @@ type localGeneration struct {
 }
 
 func (g *localGeneration) read(context.Context) (int64, error) { return g.value.Load(), nil }
+
+// advance reads the generation tx writes back with a query of its own: an
+// UPDATE ... RETURNING made every small write a fifth slower on SQLite.
+func (g *localGeneration) advance(ctx context.Context, tx writeTx) (func(), error) {
+	if err := advanceGeneration(ctx, tx); err != nil {
+		return nil, err
+	}
+	var generation int64
+	if err := sqlx.GetContext(ctx, tx, &generation, generationQuery); err != nil {
+		return nil, fmt.Errorf("reading the advanced generation: %w", err)
+	}
+	return func() { g.committed(generation) }, nil
+}
 
 // committed moves the counter forward only: two writers can finish their
 // commits in either order.

@@ -240,18 +240,24 @@ func (s *Store) runTx(ctx context.Context, tracked bool, fn func(tx writeTx) err
 		_ = sqlTx.Rollback()
 		return err
 	}
-	var generation int64
+	committed := func() {}
 	if tracked {
-		if err := sqlx.GetContext(ctx, tx, &generation, `UPDATE generation SET value = value + 1 WHERE id = 1 RETURNING value`); err != nil {
+		if committed, err = s.generations.advance(ctx, tx); err != nil {
 			_ = sqlTx.Rollback()
-			return fmt.Errorf("advancing the generation: %w", err)
+			return err
 		}
 	}
 	if err := sqlTx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
-	if tracked {
-		s.generations.committed(generation)
+	committed()
+	return nil
+}
+
+// advanceGeneration moves the generation forward inside a write transaction.
+func advanceGeneration(ctx context.Context, tx writeTx) error {
+	if _, err := tx.ExecContext(ctx, `UPDATE generation SET value = value + 1 WHERE id = 1`); err != nil {
+		return fmt.Errorf("advancing the generation: %w", err)
 	}
 	return nil
 }
