@@ -30,7 +30,8 @@ func BenchmarkInsertAuditEvents(b *testing.B) {
 }
 
 // BenchmarkGeneration is the check every call makes against the caches (go test
-// -bench Generation -cpu 1,16): one read, and reads shared under concurrency.
+// -bench Generation -cpu 1,16): on SQLite a load of the in-memory counter; on
+// PostgreSQL (BIFROST_TEST_DB=postgres) one read, shared under concurrency.
 func BenchmarkGeneration(b *testing.B) {
 	s, _ := openStore(b)
 	ctx := context.Background()
