@@ -60,13 +60,23 @@ func (g *localGeneration) committed(generation int64) {
 	}
 }
 
-func (g *localGeneration) close() {
+// release is one store's close.
+func (g *localGeneration) release() {
 	g.files.mu.Lock()
 	defer g.files.mu.Unlock()
 	if g.users--; g.users == 0 {
 		delete(g.files.open, g.file)
 	}
 }
+
+// storeGeneration is one store's share of a localGeneration: closing a store
+// twice must not release another store's share.
+type storeGeneration struct {
+	*localGeneration
+	released sync.Once
+}
+
+func (g *storeGeneration) close() { g.released.Do(g.release) }
 
 // sqliteFiles holds one localGeneration per SQLite file open in the process.
 //
@@ -86,7 +96,7 @@ type fileID struct{ device, inode uint64 }
 
 // attach returns the generation of the SQLite file at path, reading it with
 // query when no other store of the process has the file open.
-func (f *sqliteFiles) attach(ctx context.Context, path string, query func(context.Context) (int64, error)) (*localGeneration, error) {
+func (f *sqliteFiles) attach(ctx context.Context, path string, query func(context.Context) (int64, error)) (*storeGeneration, error) {
 	info, err := os.Stat(path)
 	if err != nil {
 		return nil, fmt.Errorf("identifying the database file: %w", err)
@@ -100,7 +110,7 @@ func (f *sqliteFiles) attach(ctx context.Context, path string, query func(contex
 	defer f.mu.Unlock()
 	if g := f.open[file]; g != nil {
 		g.users++
-		return g, nil
+		return &storeGeneration{localGeneration: g}, nil
 	}
 	generation, err := query(ctx)
 	if err != nil {
@@ -109,5 +119,5 @@ func (f *sqliteFiles) attach(ctx context.Context, path string, query func(contex
 	g := &localGeneration{files: f, file: file, users: 1}
 	g.value.Store(generation)
 	f.open[file] = g
-	return g, nil
+	return &storeGeneration{localGeneration: g}, nil
 }

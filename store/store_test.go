@@ -234,8 +234,9 @@ func TestWriteOnOneReplicaInvalidatesAnothersCache(t *testing.T) {
 }
 
 // Stores of one process on one SQLite file (here by two paths) share the
-// in-memory generation: a write through either invalidates the other's cache,
-// and a store opened after both closed goes on from the stored generation.
+// in-memory generation: a write through any invalidates the others' caches,
+// closing one (even twice) leaves the rest sharing, and a store opened after
+// all closed goes on from the stored generation.
 func TestStoresOfOneSQLiteFileShareTheirGeneration(t *testing.T) {
 	t.Parallel()
 	if testutil.IsPostgres() {
@@ -266,12 +267,24 @@ func TestStoresOfOneSQLiteFileShareTheirGeneration(t *testing.T) {
 	if r, err := b.Resolve(ctx, "Graph", "org-1"); err != nil || r.Mapping.EntityID != "tenant-2" {
 		t.Fatalf("read through the other path after a write: %+v, %v", r.Mapping, err)
 	}
-	written, err := a.Generation(ctx)
+	a.Close()
+	a.Close() // a second Close must not give up b's share of the counter
+	c, err := store.Open(ctx, path, ring)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.UpsertMapping(ctx, store.MappingUpsert{Integration: "Graph", OrgID: "org-1", EntityID: "tenant-3"}); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := b.Resolve(ctx, "Graph", "org-1"); err != nil || r.Mapping.EntityID != "tenant-3" {
+		t.Fatalf("read after a write through a store opened after another closed twice: %+v, %v", r.Mapping, err)
+	}
+	written, err := c.Generation(ctx)
 	if err != nil || written == 0 {
 		t.Fatalf("generation after the writes: %d, %v", written, err)
 	}
-	a.Close()
 	b.Close()
+	c.Close()
 	reopened := openAt(t, path, ring)
 	if g, err := reopened.Generation(ctx); err != nil || g != written {
 		t.Fatalf("generation after reopening: %d, %v; want the stored %d", g, err, written)
