@@ -47,6 +47,9 @@ type Recorder struct {
 	lost    int // events dropped after giving up; the writer's, until done
 	mu      sync.RWMutex
 	closed  bool
+	// closing is closed by Close, so that a writer backing off from a failed
+	// write tries again at once: the database may be back.
+	closing chan struct{}
 	done    chan struct{}
 }
 
@@ -68,7 +71,7 @@ func New(w Writer, opts Options) *Recorder {
 		opts.Now = time.Now
 	}
 	writing, giveUp := context.WithCancel(context.Background())
-	r := &Recorder{w: w, opts: opts, queue: make(chan store.AuditEvent, opts.QueueSize), writing: writing, giveUp: giveUp, done: make(chan struct{})}
+	r := &Recorder{w: w, opts: opts, queue: make(chan store.AuditEvent, opts.QueueSize), writing: writing, giveUp: giveUp, closing: make(chan struct{}), done: make(chan struct{})}
 	go r.run()
 	return r
 }
@@ -102,6 +105,7 @@ func (r *Recorder) Close(ctx context.Context) error {
 	if !r.closed {
 		r.closed = true
 		close(r.queue)
+		close(r.closing)
 	}
 	r.mu.Unlock()
 	select {
@@ -144,12 +148,16 @@ func (r *Recorder) run() {
 // write retries a failed batch until it is stored: an audit log with holes is
 // worse than a writer that waits for the database to come back. While it
 // retries, the queue fills and callers feel the back-pressure. Only Close, at
-// its deadline, makes it give up, counting what it drops.
+// its deadline, makes it give up, counting what it drops. Close also cuts the
+// wait in progress short once, so that a shutdown after an outage does not sit
+// out a backoff of seconds before its last writes.
 func (r *Recorder) write(batch []store.AuditEvent) {
 	if len(batch) == 0 {
 		return
 	}
-	for wait := 10 * time.Millisecond; ; wait = min(2*wait, 5*time.Second) {
+	const firstWait = 10 * time.Millisecond
+	closing := r.closing
+	for wait := firstWait; ; wait = min(2*wait, 5*time.Second) {
 		err := r.w.InsertAuditEvents(r.writing, batch)
 		if err == nil {
 			return
@@ -161,6 +169,8 @@ func (r *Recorder) write(batch []store.AuditEvent) {
 		r.opts.Logger.Error("writing audit events failed; retrying", "events", len(batch), "error", err)
 		select {
 		case <-r.writing.Done():
+		case <-closing:
+			closing, wait = nil, firstWait/2 // back off from the start after this try
 		case <-time.After(wait):
 		}
 	}

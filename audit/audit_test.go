@@ -151,3 +151,46 @@ func TestFullBatchAndCloseAreWrittenWithoutWaitingForTheFlush(t *testing.T) {
 		t.Fatalf("Close: %v with %d of 7 events written", err, written())
 	}
 }
+
+// recoveringWriter is a database that is down until up is set.
+type recoveringWriter struct {
+	up       atomic.Bool
+	attempts atomic.Int32
+	written  atomic.Int32
+}
+
+func (w *recoveringWriter) InsertAuditEvents(ctx context.Context, events []store.AuditEvent) error {
+	w.attempts.Add(1)
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if !w.up.Load() {
+		return errors.New("database down")
+	}
+	w.written.Add(int32(len(events)))
+	return nil
+}
+
+// After an outage long enough for the writer to back off for over a second,
+// a Close with a shorter deadline still writes what is queued: Close cuts the
+// backoff short instead of waiting it out.
+func TestCloseAfterAnOutageDoesNotWaitOutTheBackoff(t *testing.T) {
+	t.Parallel()
+	w := &recoveringWriter{}
+	r := audit.New(w, audit.Options{FlushInterval: time.Millisecond, Logger: slog.New(slog.DiscardHandler)})
+	if err := r.Record(context.Background(), store.AuditEvent{Method: "m", Outcome: "OK"}); err != nil {
+		t.Fatal(err)
+	}
+	// Waits of 10, 20, ... 640 ms: the eighth attempt starts a 1.28 s wait.
+	for deadline := time.Now().Add(10 * time.Second); w.attempts.Load() < 8; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d attempts in 10s", w.attempts.Load())
+		}
+	}
+	w.up.Store(true)
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	if err := r.Close(ctx); err != nil || w.written.Load() != 1 {
+		t.Fatalf("Close after the database came back: %v, %d of 1 events written", err, w.written.Load())
+	}
+}
