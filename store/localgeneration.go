@@ -82,8 +82,8 @@ func (g *storeGeneration) close() { g.released.Do(g.release) }
 //
 // It is the store's one piece of process-wide state, and mirrors SQLite's own:
 // the unix-excl lock and the WAL index are per process and per file too. Two
-// stores on one file in one process (replicas in tests, or a tool beside the
-// service) must see each other's writes, so they share one counter.
+// stores on one file in one process (the replica tests open several) must see
+// each other's writes, so they share one counter.
 type sqliteFiles struct {
 	mu   sync.Mutex
 	open map[fileID]*localGeneration
