@@ -19,22 +19,8 @@ var errStoreClosed = errors.New("reading the generation: the store is closed")
 // it is not any one caller's context, since it answers many.
 const generationReadTimeout = 10 * time.Second
 
-// Generation is the counter every tracked write advances. Within a context from
-// WithGenerationScope it is read once and reused.
-func (s *Store) Generation(ctx context.Context) (int64, error) {
-	scope, _ := ctx.Value(generationScopeKey{}).(*generationScope)
-	if scope != nil && scope.read {
-		return scope.value, nil
-	}
-	g, err := s.generations.read(ctx)
-	if err != nil {
-		return 0, err
-	}
-	if scope != nil {
-		scope.value, scope.read = g, true
-	}
-	return g, nil
-}
+// Generation is the counter every tracked write advances.
+func (s *Store) Generation(ctx context.Context) (int64, error) { return s.generations.read(ctx) }
 
 type generationScopeKey struct{}
 
@@ -44,9 +30,10 @@ type generationScope struct {
 	read  bool
 }
 
-// WithGenerationScope returns a context in which the generation is read once:
-// one gRPC call checks its caches against one reading (a change made during
-// the call is seen from the next call on).
+// WithGenerationScope returns a context in which a generation read from the
+// database (PostgreSQL's) is read once: one gRPC call checks its caches against
+// one reading (a change made during the call is seen from the next call on).
+// SQLite's in-memory generation costs less than the scope and ignores it.
 func WithGenerationScope(ctx context.Context) context.Context {
 	return context.WithValue(ctx, generationScopeKey{}, &generationScope{})
 }
@@ -101,7 +88,24 @@ func (r *generationReader) advance(ctx context.Context, tx writeTx) (func(), err
 	return func() {}, advanceGeneration(ctx, tx)
 }
 
+// read answers a call that has read the generation already (WithGenerationScope)
+// with that reading, and any other with a shared read.
 func (r *generationReader) read(ctx context.Context) (int64, error) {
+	scope, _ := ctx.Value(generationScopeKey{}).(*generationScope)
+	if scope != nil && scope.read {
+		return scope.value, nil
+	}
+	g, err := r.readShared(ctx)
+	if err != nil {
+		return 0, err
+	}
+	if scope != nil {
+		scope.value, scope.read = g, true
+	}
+	return g, nil
+}
+
+func (r *generationReader) readShared(ctx context.Context) (int64, error) {
 	r.mu.Lock()
 	if r.next == nil {
 		r.next = &generationBatch{done: make(chan struct{})}

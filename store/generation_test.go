@@ -115,3 +115,21 @@ func TestLocalGenerationNeverGoesBack(t *testing.T) {
 		t.Fatalf("generation after commits 5, 3, 6, 6, 4: %d, want 6", v)
 	}
 }
+
+// Within one call's scope the database's generation is read once; outside a
+// scope every read asks again.
+func TestGenerationScopeReadsTheDatabaseOncePerCall(t *testing.T) {
+	t.Parallel()
+	var queries atomic.Int64
+	r := newGenerationReader(func(context.Context) (int64, error) { return queries.Add(1), nil }, 0)
+	defer r.close()
+	call := WithGenerationScope(context.Background())
+	for range 3 {
+		if g, err := r.read(call); err != nil || g != 1 {
+			t.Fatalf("read in the call's scope: %d, %v; want the call's first reading, 1", g, err)
+		}
+	}
+	if g, err := r.read(context.Background()); err != nil || g != 2 {
+		t.Fatalf("read outside a scope: %d, %v; want a new reading, 2", g, err)
+	}
+}
