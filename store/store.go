@@ -115,14 +115,15 @@ func OpenSQLite(ctx context.Context, path string, cipher Cipher, opts ...Option)
 		return nil, fmt.Errorf("opening %s: %w", path, err)
 	}
 	keys.SetMaxOpenConns(1)
-	s := newStore(write, read, keys, cipher, opts)
-	if s.generations, err = openSQLiteFiles.attach(ctx, path, queryGeneration(s.reader())); err != nil {
-		s.stmts.close()
+	generations, err := openSQLiteFiles.attach(ctx, path, queryGeneration(read))
+	if err != nil {
 		write.Close()
 		read.Close()
 		keys.Close()
 		return nil, err
 	}
+	s := newStore(write, read, keys, cipher, opts)
+	s.generations = generations
 	return s, nil
 }
 
