@@ -58,7 +58,7 @@ func (r *Refresher) RenewByID(ctx context.Context, tokenID string) error {
 	if err != nil {
 		return err
 	}
-	if err := r.refreshable(t, conn, r.opts.Now()); err != nil {
+	if err := r.refreshable(&t, &conn, r.opts.Now()); err != nil {
 		return err
 	}
 	entity, err := r.store.EntityForToken(ctx, t)

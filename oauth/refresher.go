@@ -134,13 +134,25 @@ func (n Need) Demanding() bool { return n.Force || n.MinValidity > 0 }
 // Ensure returns the token fresh enough for need: refreshed first when it
 // expires within the connection's margin (or need asks more). When a refresh is
 // impossible or fails, it returns the stored token with its status, unless need
-// demanded more: then an *UnmetError.
-func (r *Refresher) Ensure(ctx context.Context, t store.Token, conn store.Connection, entityID string, need Need) (store.Token, error) {
+// demanded more: then an *UnmetError. The result may be t itself: neither may
+// be changed.
+//
+// Every GetIntegration comes through here, mostly to learn that the token is
+// fresh: tokens and connections go by pointer and the refresh is a call of its
+// own, so that this path keeps a small stack frame: a read deeper than 8 KiB
+// doubles a gRPC worker's stack, a copy the worker makes again after every GC
+// that shrank it.
+func (r *Refresher) Ensure(ctx context.Context, t *store.Token, conn *store.Connection, entityID string, need Need) (*store.Token, error) {
 	now := r.opts.Now()
 	want := max(t.RefreshMargin(conn.RefreshMargin), need.MinValidity)
 	if !need.Force && (t.ExpiresAt == nil || t.ExpiresAt.Sub(now) >= want) {
 		return t, nil
 	}
+	return r.renew(ctx, t, conn, entityID, need, now)
+}
+
+// renew is Ensure for a token that needs a refresh.
+func (r *Refresher) renew(ctx context.Context, t *store.Token, conn *store.Connection, entityID string, need Need, now time.Time) (*store.Token, error) {
 	if err := r.refreshable(t, conn, now); err != nil {
 		return t, r.unmet(need, err)
 	}
@@ -149,24 +161,24 @@ func (r *Refresher) Ensure(ctx context.Context, t store.Token, conn store.Connec
 	if life, known := t.Lifetime(); known && !need.Force && need.MinValidity > 0 && need.MinValidity >= life {
 		return t, lifetimeTooShort(life, need.MinValidity)
 	}
-	refreshed, err := r.refresh(ctx, t.ID, conn, entityID, t.Version)
+	refreshed, err := r.refresh(ctx, t.ID, *conn, entityID, t.Version)
 	if err != nil {
 		var unmet *UnmetError
 		if !errors.As(err, &unmet) {
-			return store.Token{}, err
+			return nil, err
 		}
 		current, loadErr := r.store.TokenWithSecrets(ctx, t.ID)
 		if loadErr != nil {
-			return store.Token{}, loadErr
+			return nil, loadErr
 		}
-		return current, r.unmet(need, unmet)
+		return &current, r.unmet(need, unmet)
 	}
 	if need.MinValidity > 0 && refreshed.ExpiresAt != nil {
 		if left := refreshed.ExpiresAt.Sub(r.opts.Now()); left < need.MinValidity {
-			return refreshed, lifetimeTooShort(left, need.MinValidity)
+			return &refreshed, lifetimeTooShort(left, need.MinValidity)
 		}
 	}
-	return refreshed, nil
+	return &refreshed, nil
 }
 
 func lifetimeTooShort(life, asked time.Duration) *UnmetError {
@@ -183,7 +195,7 @@ func (r *Refresher) unmet(need Need, err *UnmetError) error {
 }
 
 // refreshable says why a token cannot be refreshed now, or nil.
-func (r *Refresher) refreshable(t store.Token, conn store.Connection, now time.Time) *UnmetError {
+func (r *Refresher) refreshable(t *store.Token, conn *store.Connection, now time.Time) *UnmetError {
 	switch {
 	case t.Status == store.TokenNeedsReauth:
 		return &UnmetError{Reason: ReasonNeedsReauth, Message: "the token needs to be connected again: " + t.LastError}
@@ -250,7 +262,7 @@ func (r *Refresher) refreshOnce(ctx context.Context, tokenID string, conn store.
 func (r *Refresher) exchangeAndStore(ctx context.Context, t store.Token, conn store.Connection, entityID string) (store.Token, error) {
 	// Another replica may have failed on this token just before us: honour the
 	// state it recorded instead of calling the provider again.
-	if err := r.refreshable(t, conn, r.opts.Now()); err != nil {
+	if err := r.refreshable(&t, &conn, r.opts.Now()); err != nil {
 		if releaseErr := r.store.ReleaseLease(ctx, t.ID, r.owner); releaseErr != nil {
 			return store.Token{}, releaseErr
 		}

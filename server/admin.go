@@ -763,8 +763,9 @@ func (h *adminService) ConnectClientCredentials(ctx context.Context, req *adminv
 	if err != nil {
 		return nil, err
 	}
-	if t, err = h.s.refresher.Ensure(ctx, t, conn, req.GetEntityId(), oauth.Need{Force: true}); err != nil {
+	fresh, err := h.s.refresher.Ensure(ctx, &t, &conn, req.GetEntityId(), oauth.Need{Force: true})
+	if err != nil {
 		return nil, err
 	}
-	return &adminv1.ConnectClientCredentialsResponse{Token: tokenProto(t)}, nil
+	return &adminv1.ConnectClientCredentialsResponse{Token: tokenProto(*fresh)}, nil
 }

@@ -170,18 +170,18 @@ func (h *integrationsService) DeleteMapping(ctx context.Context, req *integratio
 
 // freshToken returns the resolved token, or one fresh enough for need in its
 // place, fetching a client-credentials token on first need; nil when there is
-// none.
+// none. It runs on every GetIntegration: token and connection stay behind
+// pointers, so that its stack frame stays small (see oauth.Refresher.Ensure).
 func (h *integrationsService) freshToken(ctx context.Context, r *store.Resolved, org string, need oauth.Need) (*store.Token, error) {
 	if r.Connection == nil {
 		return nil, nil
 	}
 	token := r.Token
 	if token == nil && r.Connection.Flow == store.FlowClientCredentials {
-		t, err := h.s.store.ClientCredentialsToken(ctx, *r.Connection, org, r.EntityID)
-		if err != nil {
+		var err error
+		if token, err = h.clientCredentialsToken(ctx, r, org); err != nil {
 			return nil, err
 		}
-		token = &t
 	}
 	if token == nil {
 		if need.Demanding() {
@@ -189,11 +189,17 @@ func (h *integrationsService) freshToken(ctx context.Context, r *store.Resolved,
 		}
 		return nil, nil
 	}
-	fresh, err := h.s.refresher.Ensure(ctx, *token, *r.Connection, r.EntityID, need)
+	return h.s.refresher.Ensure(ctx, token, r.Connection, r.EntityID, need)
+}
+
+// clientCredentialsToken is the stored token of a client-credentials
+// connection, created on first need.
+func (h *integrationsService) clientCredentialsToken(ctx context.Context, r *store.Resolved, org string) (*store.Token, error) {
+	t, err := h.s.store.ClientCredentialsToken(ctx, *r.Connection, org, r.EntityID)
 	if err != nil {
 		return nil, err
 	}
-	return &fresh, nil
+	return &t, nil
 }
 
 // requireOrg resolves the organization of a write, which must name one.

@@ -34,7 +34,7 @@ func nextRefresh(issuedAt, expiresAt *time.Time, margin time.Duration, refreshab
 	if expiresAt == nil || !refreshable {
 		return nil
 	}
-	t := expiresAt.Add(-Token{IssuedAt: issuedAt, ExpiresAt: expiresAt}.RefreshMargin(margin))
+	t := expiresAt.Add(-(&Token{IssuedAt: issuedAt, ExpiresAt: expiresAt}).RefreshMargin(margin))
 	return &t
 }
 
@@ -44,7 +44,7 @@ func nextRefresh(issuedAt, expiresAt *time.Time, margin time.Duration, refreshab
 // otherwise be inside it from the moment it is stored, and every read would
 // refresh it. The lifetime is known for tokens the service got from the
 // provider itself; a token put by hand may have been issued long before.
-func (t Token) RefreshMargin(connectionMargin time.Duration) time.Duration {
+func (t *Token) RefreshMargin(connectionMargin time.Duration) time.Duration {
 	life, known := t.Lifetime()
 	if !known {
 		return connectionMargin
@@ -53,7 +53,7 @@ func (t Token) RefreshMargin(connectionMargin time.Duration) time.Duration {
 }
 
 // Lifetime is how long the provider issued t to live, where that is known.
-func (t Token) Lifetime() (time.Duration, bool) {
+func (t *Token) Lifetime() (time.Duration, bool) {
 	if t.IssuedAt == nil || t.ExpiresAt == nil {
 		return 0, false
 	}
