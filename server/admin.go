@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -639,6 +640,11 @@ func timestampOrNil(t *time.Time) *timestamppb.Timestamp {
 func (h *adminService) ListAuditEvents(ctx context.Context, req *adminv1.ListAuditEventsRequest) (*adminv1.ListAuditEventsResponse, error) {
 	var v violations
 	page := v.page(req.GetPageSize(), req.GetPageToken())
+	// Audit pages go by the events' sequence numbers; a token of another list,
+	// or one from before the log was numbered, names no place in it.
+	if _, err := strconv.ParseInt(page.After, 10, 64); page.After != "" && err != nil {
+		v.add("page_token", "is not a token this service returned")
+	}
 	v.optionalName("org_id", req.GetOrgId())
 	v.optionalName("integration", req.GetIntegration())
 	v.text("api_key_id", req.GetApiKeyId(), maxIDLen)
@@ -666,7 +672,7 @@ func (h *adminService) ListAuditEvents(ctx context.Context, req *adminv1.ListAud
 	if err != nil {
 		return nil, err
 	}
-	items, next, err := pageOf(page, events, func(e store.AuditEvent) string { return e.ID }, infallible(auditEventProto))
+	items, next, err := pageOf(page, events, func(e store.AuditEvent) string { return strconv.FormatInt(e.Seq, 10) }, infallible(auditEventProto))
 	return &adminv1.ListAuditEventsResponse{Events: items, NextPageToken: next}, err
 }
 

@@ -356,6 +356,11 @@ func TestBadRequestsGetInvalidArgumentNamingTheField(t *testing.T) {
 			_, err := f.admin.ListAuditEvents(ctx, &adminv1.ListAuditEventsRequest{PageToken: nulKeyToken})
 			return err
 		}, "page_token"},
+		{"audit page token holding an event ID, as tokens did before the log was numbered", func() error {
+			idToken := base64.RawURLEncoding.EncodeToString([]byte(`{"a":"0196f1c2-7a3e-7b8c-9d0e-1f2a3b4c5d6e"}`))
+			_, err := f.admin.ListAuditEvents(ctx, &adminv1.ListAuditEventsRequest{PageToken: idToken})
+			return err
+		}, "page_token"},
 		{"default of the wrong type", func() error {
 			_, err := f.admin.UpdateIntegration(ctx, &adminv1.UpdateIntegrationRequest{
 				Integration: &adminv1.Integration{Name: "Microsoft_Graph", DefaultConfig: mustStruct(t, map[string]any{"verbose": "yes"})},

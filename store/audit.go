@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -11,6 +12,9 @@ import (
 
 // AuditEvent is one audit record. It never holds a secret.
 type AuditEvent struct {
+	// Seq is the event's place in the log, given when it is written: the cursor
+	// of pages (see migration 00010).
+	Seq         int64     `db:"seq"`
 	ID          string    `db:"id"`
 	Time        time.Time `db:"time"`
 	APIKeyID    string    `db:"api_key_id"`
@@ -71,8 +75,8 @@ type AuditFilter struct {
 	APIKeyID    string
 }
 
-// ListAuditEvents returns events newest first; page.After is the ID of the last
-// event of the previous page.
+// ListAuditEvents returns events newest first; page.After is the Seq of the
+// last event of the previous page, in decimal.
 func (s *Store) ListAuditEvents(ctx context.Context, f AuditFilter, page Page) ([]AuditEvent, error) {
 	var where []string
 	var args []any
@@ -96,14 +100,18 @@ func (s *Store) ListAuditEvents(ctx context.Context, f AuditFilter, page Page) (
 		add("api_key_id = ?", f.APIKeyID)
 	}
 	if page.After != "" {
-		add("id < ?", page.After)
+		after, err := strconv.ParseInt(page.After, 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("audit page cursor %q is not a sequence number: %w", page.After, ErrInvalid)
+		}
+		add("seq < ?", after)
 	}
-	query := `SELECT id, time, api_key_id, role, method, integration, org_id, outcome, request_id, detail FROM audit_events`
+	query := `SELECT seq, id, time, api_key_id, role, method, integration, org_id, outcome, request_id, detail FROM audit_events`
 	if len(where) > 0 {
 		query += " WHERE " + strings.Join(where, " AND ")
 	}
 	var events []AuditEvent
-	if err := sqlx.SelectContext(ctx, s.reader(), &events, query+" ORDER BY id DESC LIMIT ?", append(args, page.Limit)...); err != nil {
+	if err := sqlx.SelectContext(ctx, s.reader(), &events, query+" ORDER BY seq DESC LIMIT ?", append(args, page.Limit)...); err != nil {
 		return nil, fmt.Errorf("listing audit events: %w", err)
 	}
 	return events, nil
@@ -116,7 +124,7 @@ func (s *Store) PruneAuditEvents(ctx context.Context, before time.Time) (int64, 
 	for {
 		var n int64
 		err := s.inUntrackedTx(ctx, func(tx writeTx) error {
-			res, err := tx.ExecContext(ctx, `DELETE FROM audit_events WHERE id IN (SELECT id FROM audit_events WHERE time < ? LIMIT 1000)`, before.UTC())
+			res, err := tx.ExecContext(ctx, `DELETE FROM audit_events WHERE seq IN (SELECT seq FROM audit_events WHERE time < ? LIMIT 1000)`, before.UTC())
 			if err != nil {
 				return fmt.Errorf("pruning audit events: %w", err)
 			}
