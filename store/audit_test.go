@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"database/sql"
 	"os"
 	"slices"
 	"strconv"
@@ -21,18 +22,7 @@ func TestAuditEventsWrittenBeforeTheLogWasNumberedKeepTheirOrder(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	path := testutil.Database(t)
-	db := rawDB(t, path)
-	dialect, dir := goose.DialectSQLite3, "migrations/sqlite"
-	if testutil.IsPostgres() {
-		dialect, dir = goose.DialectPostgres, "migrations/postgres"
-	}
-	provider, err := goose.NewProvider(dialect, db, os.DirFS(dir))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := provider.UpTo(ctx, 9); err != nil {
-		t.Fatal(err)
-	}
+	db := rawDBAtVersion(t, path, 9)
 	ids := make([]string, 5)
 	for i := range ids {
 		ids[i] = store.NewAuditID()
@@ -77,5 +67,99 @@ func TestAuditEventsWrittenBeforeTheLogWasNumberedKeepTheirOrder(t *testing.T) {
 	one, err := s.ListAuditEvents(ctx, store.AuditFilter{OrgID: "org-2"}, store.Page{Limit: 10})
 	if err != nil || len(one) != 1 || one[0].ID != ids[2] || !one[0].Time.Equal(written.Add(2*time.Second)) {
 		t.Fatalf("an old event by its organization: %+v, %v", one, err)
+	}
+}
+
+// During a rolling upgrade on PostgreSQL, replicas of the previous version keep
+// writing audit events while the first new one numbers the log: a batch open
+// when the numbering starts and one begun while it runs are both kept.
+func TestAuditEventsWrittenWhileTheLogIsNumberedAreKept(t *testing.T) {
+	if !testutil.IsPostgres() {
+		t.Skip("only replicas sharing PostgreSQL write while another migrates")
+	}
+	t.Parallel()
+	ctx := context.Background()
+	path := testutil.Database(t)
+	db := rawDBAtVersion(t, path, 9)
+	const insert = `INSERT INTO audit_events (id, time, method, outcome) VALUES ($1, now(), 'M', 'OK')`
+	open, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	openID, laterID := store.NewAuditID(), store.NewAuditID()
+	if _, err := open.ExecContext(ctx, insert, openID); err != nil {
+		t.Fatal(err)
+	}
+	keys := testutil.Keyring(t)
+	migrated := make(chan error, 1)
+	go func() {
+		s, err := store.Open(ctx, path, keys)
+		if err == nil {
+			err = s.Close()
+		}
+		migrated <- err
+	}()
+	waitForLockWaiters(t, db, 1)
+	later := make(chan error, 1)
+	go func() {
+		_, err := db.ExecContext(ctx, insert, laterID)
+		later <- err
+	}()
+	waitForLockWaiters(t, db, 2)
+	if err := open.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-migrated; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-later; err != nil {
+		t.Fatalf("a write queued behind the numbering: %v", err)
+	}
+	events, err := openAt(t, path, keys).ListAuditEvents(ctx, store.AuditFilter{}, store.Page{Limit: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range events {
+		got = append(got, e.ID)
+	}
+	if !slices.Contains(got, openID) || !slices.Contains(got, laterID) {
+		t.Fatalf("events after the numbering: %v; want %s and %s among them", got, openID, laterID)
+	}
+}
+
+// rawDBAtVersion opens the database behind the store's back with its schema
+// migrated up to version, as a previous release left it.
+func rawDBAtVersion(t *testing.T, path string, version int64) *sql.DB {
+	t.Helper()
+	db := rawDB(t, path)
+	dialect, dir := goose.DialectSQLite3, "migrations/sqlite"
+	if testutil.IsPostgres() {
+		dialect, dir = goose.DialectPostgres, "migrations/postgres"
+	}
+	provider, err := goose.NewProvider(dialect, db, os.DirFS(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := provider.UpTo(context.Background(), version); err != nil {
+		t.Fatal(err)
+	}
+	return db
+}
+
+// waitForLockWaiters waits until n sessions wait for a lock on audit_events.
+func waitForLockWaiters(t *testing.T, db *sql.DB, n int) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		var waiting int
+		if err := db.QueryRow(`SELECT count(*) FROM pg_locks WHERE relation = 'audit_events'::regclass AND NOT granted`).Scan(&waiting); err != nil {
+			t.Fatal(err)
+		}
+		if waiting >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d sessions wait for audit_events, want %d", waiting, n)
+		}
 	}
 }

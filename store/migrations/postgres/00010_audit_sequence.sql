@@ -5,7 +5,11 @@
 -- filter indexes end in it instead of in the 36-character ID. The ID stays,
 -- unindexed, as the event's name. Existing events are copied numbered in ID
 -- order, which is time order (UUIDv7): a copy, not an UPDATE in place, which
--- would leave a dead version of every row behind.
+-- would leave a dead version of every row behind. Replicas of the previous
+-- version keep writing events during a rolling upgrade: the lock makes their
+-- inserts wait for the copy (then they land in the new table), where an event
+-- written after the copy began would be dropped with the old table.
+LOCK TABLE audit_events IN SHARE MODE;
 CREATE TABLE audit_events_by_seq (
     seq         BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     id          TEXT NOT NULL,
@@ -32,6 +36,7 @@ CREATE INDEX audit_events_integration ON audit_events (integration, seq);
 CREATE INDEX audit_events_api_key ON audit_events (api_key_id, seq);
 
 -- +goose Down
+LOCK TABLE audit_events IN SHARE MODE;
 CREATE TABLE audit_events_by_id (
     id          TEXT PRIMARY KEY,
     time        TIMESTAMPTZ NOT NULL,
