@@ -131,6 +131,22 @@ func TestFailedUpsertLeavesNoHalfWrittenMapping(t *testing.T) {
 	}
 }
 
+// The write connection lets the WAL grow to 10,000 pages between checkpoints
+// (see walPagesPerCheckpoint); the pragma is per connection, so it comes with
+// every connection the pool opens, not from the DSN.
+func TestSQLiteWritesCheckpointEveryTenThousandPages(t *testing.T) {
+	if testutil.IsPostgres() {
+		t.Skip("a SQLite setting")
+	}
+	t.Parallel()
+	s, _ := openStore(t)
+	_, write := s.Pools()
+	var pages int
+	if err := write.QueryRow("PRAGMA wal_autocheckpoint").Scan(&pages); err != nil || pages != 10000 {
+		t.Fatalf("wal_autocheckpoint = %d, %v; want 10000", pages, err)
+	}
+}
+
 func TestMigrationsApplyOnceAcrossReopen(t *testing.T) {
 	t.Parallel()
 	s, path := openStore(t)
