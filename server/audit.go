@@ -56,7 +56,6 @@ func requestID(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler gr
 	}
 	id := requestIDFor(given)
 	_ = grpc.SetHeader(ctx, metadata.Pairs("x-request-id", id))
-	ctx = store.WithGenerationScope(ctx)
 	return handler(context.WithValue(ctx, callRecordKey{}, &callRecord{requestID: id}), req)
 }
 

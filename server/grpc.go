@@ -50,16 +50,17 @@ func (s *Server) NewGRPCServer(healthServer *health.Server, opts ...grpc.ServerO
 	}
 	opts = append(opts,
 		grpc.MaxRecvMsgSize(maxRequestBytes),
-		// A call's stack grows through the interceptors, the store and cgo to
-		// tens of KB; a fresh goroutine per call pays to grow and copy it every
-		// time. Reused workers keep their grown stacks (grpc-go falls back to
-		// a new goroutine when all are busy).
+		// A fresh goroutine per call starts with a small stack and grows it
+		// through the interceptors, the store and cgo every time; reused
+		// workers keep theirs until the garbage collector shrinks an idle one
+		// (grpc-go falls back to a new goroutine when all are busy).
 		grpc.NumStreamWorkers(128),
 		grpc.ChainUnaryInterceptor(
 			metrics.UnaryServerInterceptor(),
 			recovery.UnaryServerInterceptor(recoverToInternal),
 			boundDeadline,
 			requestID,
+			s.scopeGeneration,
 			s.logCalls,
 			selector.UnaryServerInterceptor(s.auditCalls, needsKey),
 			selector.UnaryServerInterceptor(grpcauth.UnaryServerInterceptor(s.authenticate), needsKey),
@@ -103,6 +104,12 @@ func boundDeadline(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handle
 		defer cancel()
 	}
 	return handler(ctx, req)
+}
+
+// scopeGeneration lets a call check every cache it reads against one reading
+// of the store's generation (see store.Store.WithGenerationScope).
+func (s *Server) scopeGeneration(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	return handler(s.store.WithGenerationScope(ctx), req)
 }
 
 // authenticate resolves the bearer key to a principal and keeps every key but an

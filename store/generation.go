@@ -30,12 +30,12 @@ type generationScope struct {
 	read  bool
 }
 
-// WithGenerationScope returns a context in which a generation read from the
-// database (PostgreSQL's) is read once: one gRPC call checks its caches against
-// one reading (a change made during the call is seen from the next call on).
-// SQLite's in-memory generation costs less than the scope and ignores it.
-func WithGenerationScope(ctx context.Context) context.Context {
-	return context.WithValue(ctx, generationScopeKey{}, &generationScope{})
+// WithGenerationScope returns a context in which the generation is read from
+// the database once: one gRPC call checks its caches against one reading (a
+// change made during the call is seen from the next call on). SQLite's
+// generation is in memory, cheaper than a scope: its calls get ctx as it is.
+func (s *Store) WithGenerationScope(ctx context.Context) context.Context {
+	return s.generations.scoped(ctx)
 }
 
 // generationReader is the generation of a PostgreSQL database, which other
@@ -83,13 +83,17 @@ func queryGeneration(db sqlx.QueryerContext) func(context.Context) (int64, error
 	}
 }
 
+func (r *generationReader) scoped(ctx context.Context) context.Context {
+	return context.WithValue(ctx, generationScopeKey{}, &generationScope{})
+}
+
 // advance leaves the rest to the next read, which sees the commit.
 func (r *generationReader) advance(ctx context.Context, tx writeTx) (func(), error) {
 	return func() {}, advanceGeneration(ctx, tx)
 }
 
-// read answers a call that has read the generation already (WithGenerationScope)
-// with that reading, and any other with a shared read.
+// read answers a call that has read the generation already (scoped) with that
+// reading, and any other with a shared read.
 func (r *generationReader) read(ctx context.Context) (int64, error) {
 	scope, _ := ctx.Value(generationScopeKey{}).(*generationScope)
 	if scope != nil && scope.read {

@@ -123,7 +123,7 @@ func TestGenerationScopeReadsTheDatabaseOncePerCall(t *testing.T) {
 	var queries atomic.Int64
 	r := newGenerationReader(func(context.Context) (int64, error) { return queries.Add(1), nil }, 0)
 	defer r.close()
-	call := WithGenerationScope(context.Background())
+	call := r.scoped(context.Background())
 	for range 3 {
 		if g, err := r.read(call); err != nil || g != 1 {
 			t.Fatalf("read in the call's scope: %d, %v; want the call's first reading, 1", g, err)
@@ -131,5 +131,21 @@ func TestGenerationScopeReadsTheDatabaseOncePerCall(t *testing.T) {
 	}
 	if g, err := r.read(context.Background()); err != nil || g != 2 {
 		t.Fatalf("read outside a scope: %d, %v; want a new reading, 2", g, err)
+	}
+}
+
+// A call's scope saves database reads of the generation; SQLite's generation
+// is in memory, so its calls get no scope to allocate and look up.
+func TestOnlyAGenerationReadFromTheDatabaseIsScoped(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	reader := newGenerationReader(func(context.Context) (int64, error) { return 1, nil }, 0)
+	defer reader.close()
+	if reader.scoped(ctx) == ctx {
+		t.Fatal("PostgreSQL's generation reader gave a call no scope")
+	}
+	var local localGeneration
+	if local.scoped(ctx) != ctx {
+		t.Fatal("SQLite's in-memory generation gave a call a scope")
 	}
 }

@@ -15,6 +15,9 @@ import (
 // every tracked write.
 type generationSource interface {
 	read(ctx context.Context) (int64, error)
+	// scoped returns a context whose reads share one reading, where that saves
+	// a query (see Store.WithGenerationScope).
+	scoped(ctx context.Context) context.Context
 	// advance moves the generation forward in tx and returns what to do once
 	// tx has committed.
 	advance(ctx context.Context, tx writeTx) (committed func(), err error)
@@ -35,6 +38,8 @@ type localGeneration struct {
 }
 
 func (g *localGeneration) read(context.Context) (int64, error) { return g.value.Load(), nil }
+
+func (g *localGeneration) scoped(ctx context.Context) context.Context { return ctx }
 
 // advance reads the generation tx writes back with a query of its own: an
 // UPDATE ... RETURNING made every small write a fifth slower on SQLite.
