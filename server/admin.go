@@ -640,15 +640,18 @@ func timestampOrNil(t *time.Time) *timestamppb.Timestamp {
 func (h *adminService) ListAuditEvents(ctx context.Context, req *adminv1.ListAuditEventsRequest) (*adminv1.ListAuditEventsResponse, error) {
 	var v violations
 	page := v.page(req.GetPageSize(), req.GetPageToken())
-	// Audit pages go by the events' sequence numbers; a token of another list,
-	// or one from before the log was numbered, names no place in it.
-	if _, err := strconv.ParseInt(page.After, 10, 64); page.After != "" && err != nil {
-		v.add("page_token", "is not a token this service returned")
-	}
 	v.optionalName("org_id", req.GetOrgId())
 	v.optionalName("integration", req.GetIntegration())
 	v.text("api_key_id", req.GetApiKeyId(), maxIDLen)
 	f := store.AuditFilter{OrgID: req.GetOrgId(), Integration: req.GetIntegration(), APIKeyID: req.GetApiKeyId()}
+	// Audit pages go by the events' sequence numbers; a token of another list,
+	// or one from before the log was numbered, names no place in it.
+	if page.After != "" {
+		var err error
+		if f.Before, err = strconv.ParseInt(page.After, 10, 64); err != nil || f.Before <= 0 {
+			v.add("page_token", "is not a token this service returned")
+		}
+	}
 	for _, bound := range []struct {
 		field string
 		ts    *timestamppb.Timestamp
@@ -668,7 +671,7 @@ func (h *adminService) ListAuditEvents(ctx context.Context, req *adminv1.ListAud
 	if err := v.err(); err != nil {
 		return nil, err
 	}
-	events, err := h.s.store.ListAuditEvents(ctx, f, page)
+	events, err := h.s.store.ListAuditEvents(ctx, f, page.Limit)
 	if err != nil {
 		return nil, err
 	}

@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -73,11 +72,13 @@ type AuditFilter struct {
 	OrgID       string
 	Integration string
 	APIKeyID    string
+	// Before selects the events written before the one with this Seq: the
+	// last of the previous page.
+	Before int64
 }
 
-// ListAuditEvents returns events newest first; page.After is the Seq of the
-// last event of the previous page, in decimal.
-func (s *Store) ListAuditEvents(ctx context.Context, f AuditFilter, page Page) ([]AuditEvent, error) {
+// ListAuditEvents returns at most limit events, newest first.
+func (s *Store) ListAuditEvents(ctx context.Context, f AuditFilter, limit int) ([]AuditEvent, error) {
 	var where []string
 	var args []any
 	add := func(clause string, arg any) {
@@ -99,19 +100,15 @@ func (s *Store) ListAuditEvents(ctx context.Context, f AuditFilter, page Page) (
 	if f.APIKeyID != "" {
 		add("api_key_id = ?", f.APIKeyID)
 	}
-	if page.After != "" {
-		after, err := strconv.ParseInt(page.After, 10, 64)
-		if err != nil {
-			return nil, fmt.Errorf("audit page cursor %q is not a sequence number: %w", page.After, ErrInvalid)
-		}
-		add("seq < ?", after)
+	if f.Before != 0 {
+		add("seq < ?", f.Before)
 	}
 	query := `SELECT seq, id, time, api_key_id, role, method, integration, org_id, outcome, request_id, detail FROM audit_events`
 	if len(where) > 0 {
 		query += " WHERE " + strings.Join(where, " AND ")
 	}
 	var events []AuditEvent
-	if err := sqlx.SelectContext(ctx, s.reader(), &events, query+" ORDER BY seq DESC LIMIT ?", append(args, page.Limit)...); err != nil {
+	if err := sqlx.SelectContext(ctx, s.reader(), &events, query+" ORDER BY seq DESC LIMIT ?", append(args, limit)...); err != nil {
 		return nil, fmt.Errorf("listing audit events: %w", err)
 	}
 	return events, nil

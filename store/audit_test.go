@@ -43,19 +43,19 @@ func TestAuditEventsWrittenBeforeTheLogWasNumberedKeepTheirOrder(t *testing.T) {
 		t.Fatal(err)
 	}
 	var got []string
-	page := store.Page{Limit: 2}
+	var page store.AuditFilter
 	for {
-		events, err := s.ListAuditEvents(ctx, store.AuditFilter{}, page)
+		events, err := s.ListAuditEvents(ctx, page, 2)
 		if err != nil {
 			t.Fatal(err)
 		}
 		for _, e := range events {
 			got = append(got, e.ID)
 		}
-		if len(events) < page.Limit {
+		if len(events) < 2 {
 			break
 		}
-		page.After = strconv.FormatInt(events[len(events)-1].Seq, 10)
+		page.Before = events[len(events)-1].Seq
 	}
 	want := []string{after.ID}
 	for _, id := range slices.Backward(ids) {
@@ -64,7 +64,7 @@ func TestAuditEventsWrittenBeforeTheLogWasNumberedKeepTheirOrder(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Fatalf("pages newest first: %v\nwant %v", got, want)
 	}
-	one, err := s.ListAuditEvents(ctx, store.AuditFilter{OrgID: "org-2"}, store.Page{Limit: 10})
+	one, err := s.ListAuditEvents(ctx, store.AuditFilter{OrgID: "org-2"}, 10)
 	if err != nil || len(one) != 1 || one[0].ID != ids[2] || !one[0].Time.Equal(written.Add(2*time.Second)) {
 		t.Fatalf("an old event by its organization: %+v, %v", one, err)
 	}
@@ -115,7 +115,7 @@ func TestAuditEventsWrittenWhileTheLogIsNumberedAreKept(t *testing.T) {
 	if err := <-later; err != nil {
 		t.Fatalf("a write queued behind the numbering: %v", err)
 	}
-	events, err := openAt(t, path, keys).ListAuditEvents(ctx, store.AuditFilter{}, store.Page{Limit: 10})
+	events, err := openAt(t, path, keys).ListAuditEvents(ctx, store.AuditFilter{}, 10)
 	if err != nil {
 		t.Fatal(err)
 	}

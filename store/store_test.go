@@ -184,7 +184,7 @@ func TestPruneDeletesOnlyEventsOlderThanRetention(t *testing.T) {
 	if err != nil || n != 1500 {
 		t.Fatalf("pruned %d, %v; want 1500", n, err)
 	}
-	left, err := s.ListAuditEvents(ctx, store.AuditFilter{}, store.Page{Limit: 5000})
+	left, err := s.ListAuditEvents(ctx, store.AuditFilter{}, 5000)
 	if err != nil || len(left) != 1000 {
 		t.Fatalf("left %d, %v; want 1000", len(left), err)
 	}
@@ -452,7 +452,7 @@ func TestAuditBatchesOfAnySizeAreStoredWhole(t *testing.T) {
 		}
 		total += size
 	}
-	stored, err := s.ListAuditEvents(ctx, store.AuditFilter{}, store.Page{Limit: 1000})
+	stored, err := s.ListAuditEvents(ctx, store.AuditFilter{}, 1000)
 	if err != nil || len(stored) != total {
 		t.Fatalf("stored %d of %d events, %v", len(stored), total, err)
 	}
