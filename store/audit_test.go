@@ -3,9 +3,11 @@ package store_test
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -29,12 +31,11 @@ func TestAuditEventsWrittenBeforeTheLogWasNumberedKeepTheirOrder(t *testing.T) {
 	}
 	// Rows in another order than their IDs, as several writers' batches land.
 	written := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	var rows []store.AuditEvent
 	for _, i := range []int{2, 0, 4, 1, 3} {
-		if _, err := db.ExecContext(ctx, `INSERT INTO audit_events (id, time, method, org_id, outcome) VALUES ($1, $2, 'M', $3, 'OK')`,
-			ids[i], written.Add(time.Duration(i)*time.Second), "org-"+strconv.Itoa(i)); err != nil {
-			t.Fatal(err)
-		}
+		rows = append(rows, store.AuditEvent{ID: ids[i], Time: written.Add(time.Duration(i) * time.Second), Method: "M", OrgID: "org-" + strconv.Itoa(i), Outcome: "OK"})
 	}
+	writeUnnumberedAuditEvents(t, db, rows)
 	db.Close()
 
 	s := openAt(t, path, testutil.Keyring(t))
@@ -130,7 +131,7 @@ func TestAuditEventsWrittenWhileTheLogIsNumberedAreKept(t *testing.T) {
 
 // rawDBAtVersion opens the database behind the store's back with its schema
 // migrated up to version, as a previous release left it.
-func rawDBAtVersion(t *testing.T, path string, version int64) *sql.DB {
+func rawDBAtVersion(t testing.TB, path string, version int64) *sql.DB {
 	t.Helper()
 	db := rawDB(t, path)
 	dialect, dir := goose.DialectSQLite3, "migrations/sqlite"
@@ -161,5 +162,38 @@ func waitForLockWaiters(t *testing.T, db *sql.DB, n int) {
 		if time.Now().After(deadline) {
 			t.Fatalf("%d sessions wait for audit_events, want %d", waiting, n)
 		}
+	}
+}
+
+// writeUnnumberedAuditEvents writes events, in their order, into an audit log
+// as it was before migration 00010 numbered it.
+func writeUnnumberedAuditEvents(t testing.TB, db *sql.DB, events []store.AuditEvent) {
+	t.Helper()
+	tx, err := db.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	const columns = 7
+	for len(events) > 0 {
+		batch := events[:min(len(events), 100)]
+		events = events[len(batch):]
+		var query strings.Builder
+		query.WriteString(`INSERT INTO audit_events (id, time, api_key_id, method, integration, org_id, outcome) VALUES `)
+		args := make([]any, 0, len(batch)*columns)
+		for i, e := range batch {
+			if i > 0 {
+				query.WriteString(", ")
+			}
+			n := i * columns
+			fmt.Fprintf(&query, "($%d, $%d, $%d, $%d, $%d, $%d, $%d)", n+1, n+2, n+3, n+4, n+5, n+6, n+7)
+			args = append(args, e.ID, e.Time.UTC(), e.APIKeyID, e.Method, e.Integration, e.OrgID, e.Outcome)
+		}
+		if _, err := tx.Exec(query.String(), args...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/bifrost/integrations/config"
+	"github.com/bifrost/integrations/internal/testutil"
 	"github.com/bifrost/integrations/store"
 )
 
@@ -78,4 +79,34 @@ func BenchmarkUncachedReads(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkNumberingTheAuditLog is what migration 00010 costs at the first
+// start of the version that brought it: the store opens on an audit log of
+// 100,000 unnumbered events, spread over 1,000 organizations, and numbers it
+// (copies it into the new table). It reports the cost per event.
+func BenchmarkNumberingTheAuditLog(b *testing.B) {
+	const events = 100_000
+	keys := testutil.Keyring(b)
+	for range b.N {
+		b.StopTimer()
+		path := testutil.Database(b)
+		db := rawDBAtVersion(b, path, 9)
+		log := make([]store.AuditEvent, events)
+		for i := range log {
+			log[i] = store.AuditEvent{ID: store.NewAuditID(), Time: time.Now(), APIKeyID: "0196f1c2-key",
+				Method: "/bifrost.integrations.v1.IntegrationsService/GetIntegration", Integration: "Bench",
+				OrgID: fmt.Sprintf("org-%d", i%1000), Outcome: "OK"}
+		}
+		writeUnnumberedAuditEvents(b, db, log)
+		db.Close()
+		b.StartTimer()
+		s, err := store.Open(context.Background(), path, keys)
+		b.StopTimer()
+		if err != nil {
+			b.Fatal(err)
+		}
+		s.Close()
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*events), "ns/event")
 }

@@ -12,7 +12,7 @@ import (
 
 // rawDB opens the database behind the store's back, as an attacker with a copy
 // of it (or a careless operator) would.
-func rawDB(t *testing.T, path string) *sql.DB {
+func rawDB(t testing.TB, path string) *sql.DB {
 	t.Helper()
 	driver, dsn := "sqlite3", "file:"+path+"?_busy_timeout=5000"
 	if testutil.IsPostgres() {
