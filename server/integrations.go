@@ -230,12 +230,12 @@ func integrationData(r *store.Resolved, token *store.Token) (*integrationsv1.Int
 		data.EntityName = m.EntityName
 	}
 	if c := r.Connection; c != nil {
-		data.Oauth = oauthCredentials(*c, token, r.EntityID)
+		data.Oauth = oauthCredentials(c, token, r.EntityID)
 	}
 	return data, nil
 }
 
-func oauthCredentials(c store.Connection, t *store.Token, entityID string) *integrationsv1.OAuthCredentials {
+func oauthCredentials(c *store.Connection, t *store.Token, entityID string) *integrationsv1.OAuthCredentials {
 	creds := &integrationsv1.OAuthCredentials{
 		ConnectionName:   c.Name,
 		ClientId:         c.ClientID,
