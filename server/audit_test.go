@@ -89,6 +89,59 @@ func TestAuditRecordsSecretReadsChangesAndDenialsWithoutSecrets(t *testing.T) {
 	}
 }
 
+// A read is audited when its answer holds any kind of secret, and only then.
+func TestAReadIsAuditedWhenItsAnswerHoldsAnyKindOfSecret(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	for _, c := range []struct{ name, clientSecret string }{{"public", ""}, {"unconnected", ""}, {"confidential", "other-client-secret"}} {
+		if _, err := f.admin.CreateConnection(ctx, &adminv1.CreateConnectionRequest{Connection: &adminv1.Connection{
+			Name: c.name, Flow: adminv1.Flow_FLOW_AUTHORIZATION_CODE, ClientId: "client-" + c.name, ClientSecret: c.clientSecret,
+			AuthorizationUrl: "https://login.example/authorize", TokenUrl: "https://login.example/token",
+		}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := f.admin.PutToken(ctx, &adminv1.PutTokenRequest{Connection: "public", OrgId: "org-b", AccessToken: "public-access-token",
+		ExpiresAt: timestamppb.New(time.Now().Add(time.Hour))}); err != nil {
+		t.Fatal(err)
+	}
+	secretKey := []*adminv1.ConfigField{{Key: "api_key", Type: adminv1.ConfigType_CONFIG_TYPE_SECRET}}
+	tests := []struct {
+		integration *adminv1.Integration
+		audited     bool
+	}{
+		{&adminv1.Integration{Name: "Secret_Config", ConfigSchema: secretKey, DefaultConfig: mustStruct(t, map[string]any{"api_key": "k"})}, true},
+		{&adminv1.Integration{Name: "Access_Token", OauthConnection: "public"}, true},
+		{&adminv1.Integration{Name: "Client_Secret", OauthConnection: "confidential"}, true},
+		// A secret key without a value, a connection without a client secret
+		// or a token.
+		{&adminv1.Integration{Name: "Nothing_Secret", ConfigSchema: secretKey, OauthConnection: "unconnected"}, false},
+		{&adminv1.Integration{Name: "No_Connection", ConfigSchema: secretKey}, false},
+	}
+	worker := f.env.Integrations(t, f.env.NewKey(t, adminv1.Role_ROLE_WORKER, "org-b"))
+	for _, tt := range tests {
+		if _, err := f.admin.CreateIntegration(ctx, &adminv1.CreateIntegrationRequest{Integration: tt.integration}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := worker.GetIntegration(ctx, &integrationsv1.GetIntegrationRequest{Name: tt.integration.GetName()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Events are written in order: once a later read's event is in, an earlier
+	// one missing is missing for good.
+	if _, err := worker.GetIntegration(ctx, &integrationsv1.GetIntegrationRequest{Name: "Microsoft_Graph"}); err != nil {
+		t.Fatal(err)
+	}
+	auditEvents(t, f, &adminv1.ListAuditEventsRequest{Integration: "Microsoft_Graph"}, 1)
+	for _, tt := range tests {
+		events := auditEvents(t, f, &adminv1.ListAuditEventsRequest{Integration: tt.integration.GetName()}, 0)
+		if got := len(events) == 1 && events[0].GetDetail() == "returned secrets"; got != tt.audited || len(events) > 1 {
+			t.Errorf("%s: audited = %v (%v), want %v", tt.integration.GetName(), got, events, tt.audited)
+		}
+	}
+}
+
 // Denied and invalid calls are recorded with what the caller asked for, before
 // any validation. PostgreSQL refuses a NUL byte in text: such an event, refused,
 // held up every event after it (the writer retried it forever).
