@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -50,14 +51,56 @@ func (h *integrationsService) GetIntegration(ctx context.Context, req *integrati
 	if err != nil {
 		return nil, err
 	}
-	data, err := integrationData(r, token)
+	answer, err := integrationAnswer(r, token)
 	if err != nil {
 		return nil, err
 	}
-	if len(data.GetConfigSecretKeys()) > 0 || data.GetOauth().GetAccessToken() != "" || data.GetOauth().GetClientSecret() != "" {
+	if returnsSecrets(r, token) {
 		notedSecrets(ctx, r.Integration.Name, org)
 	}
-	return &integrationsv1.GetIntegrationResponse{Integration: data}, nil
+	return answer, nil
+}
+
+// integrationAnswer is GetIntegration's answer. On nearly every call the token
+// is the one Resolve read, and the answer is encoded once per read of the
+// database instead of built and encoded on every call (most of that cost is the
+// config Struct, whose map protobuf-go walks by reflection). The encoded answer
+// goes out as the message's unknown fields, which protobuf-go writes unchanged,
+// so the client reads them as the fields they are; on the server the answer's
+// getters see none of them.
+func integrationAnswer(r *store.Resolved, token *store.Token) (*integrationsv1.GetIntegrationResponse, error) {
+	if token != r.Token {
+		data, err := integrationData(r, token)
+		if err != nil {
+			return nil, err
+		}
+		return &integrationsv1.GetIntegrationResponse{Integration: data}, nil
+	}
+	encoded, err := r.Encoded(func(r *store.Resolved) ([]byte, error) {
+		data, err := integrationData(r, r.Token)
+		if err != nil {
+			return nil, err
+		}
+		return proto.Marshal(&integrationsv1.GetIntegrationResponse{Integration: data})
+	})
+	if err != nil {
+		return nil, err
+	}
+	answer := &integrationsv1.GetIntegrationResponse{}
+	answer.ProtoReflect().SetUnknown(encoded)
+	return answer, nil
+}
+
+// returnsSecrets says whether GetIntegration's answer holds a secret: a secret
+// config value, an access token or a client secret.
+func returnsSecrets(r *store.Resolved, token *store.Token) bool {
+	if len(r.SecretKeys) > 0 {
+		return true
+	}
+	if r.Connection == nil {
+		return false
+	}
+	return r.Connection.ClientSecret != "" || (token != nil && token.AccessToken != "")
 }
 
 func (h *integrationsService) ListMappings(ctx context.Context, req *integrationsv1.ListMappingsRequest) (*integrationsv1.ListMappingsResponse, error) {
