@@ -2,7 +2,6 @@ package server
 
 import (
 	"testing"
-	"time"
 
 	"google.golang.org/protobuf/proto"
 
@@ -17,16 +16,7 @@ import (
 // encoded once per read of the database; one whose token was just refreshed
 // builds and encodes it.
 func BenchmarkGetIntegrationAnswer(b *testing.B) {
-	expires := time.Now().Add(time.Hour)
-	r := &store.Resolved{
-		Integration: store.Integration{ID: "0196f1c2-7a3e-7b8c-9d0e-1f2a3b4c5d6e", Name: "Microsoft_Graph"},
-		EntityID:    "tenant-123",
-		Config:      map[string]any{"tenant_id": "acme-tenant", "page_size": 100.0, "verbose": true, "api_key": "org-a-api-key-c2"},
-		SecretKeys:  []string{"api_key"},
-		Connection: &store.Connection{Name: "graph", ClientID: "client-1", ClientSecret: "client-secret",
-			AuthorizationURL: "https://login.example/{entity_id}/authorize", TokenURL: "https://login.example/{entity_id}/token", Scopes: []string{"a", "b"}},
-		Token: &store.Token{AccessToken: "access-token-abcdefghijklmnopqrstuvwxyz", RefreshToken: "refresh-token", ExpiresAt: &expires, Status: store.TokenConnected},
-	}
+	r := resolvedWithEverything()
 	refreshed := *r.Token
 	encode := func(token *store.Token) []byte {
 		answer, err := integrationAnswer(r, token)
