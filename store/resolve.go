@@ -37,8 +37,9 @@ type Resolved struct {
 // Encoded returns encode(r), calling encode only the first time: a Resolved is
 // cached and shared until the next write, so what a reader encodes of it (the
 // server: its answer) is encoded once per read of the database, like Config and
-// SecretKeys, not once per call. encode must give the same bytes whenever it is
-// called on r; if two callers race, both encode and one result is kept.
+// SecretKeys, not once per call. It keeps one encoding, so every caller must
+// pass an encode that gives the same bytes for r; if two callers race, both
+// encode and one result is kept.
 func (r *Resolved) Encoded(encode func(*Resolved) ([]byte, error)) ([]byte, error) {
 	if b := r.encoded.Load(); b != nil {
 		return *b, nil
