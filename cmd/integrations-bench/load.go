@@ -100,15 +100,16 @@ func measure(server *daemon, inFlight int, next func() (int, bool), op func(i in
 	return total
 }
 
-// alternate measures a and b in interleaved rounds, so both see the same machine
-// noise, and returns their totals.
-func alternate(ctx context.Context, rounds, inFlight int, round time.Duration, a, b op) (stats, stats) {
-	var sa, sb stats
+// alternate measures ops in interleaved rounds, so all see the same machine
+// noise, and returns their totals in the order given.
+func alternate(ctx context.Context, rounds, inFlight int, round time.Duration, ops ...op) []stats {
+	totals := make([]stats, len(ops))
 	for range rounds {
-		sa.add(drive(ctx, inFlight, round, a))
-		sb.add(drive(ctx, inFlight, round, b))
+		for i, o := range ops {
+			totals[i].add(drive(ctx, inFlight, round, o))
+		}
 	}
-	return sa, sb
+	return totals
 }
 
 // count runs op for i in [0, n) from inFlight goroutines against server and

@@ -47,7 +47,8 @@ func measurePostgres(ctx context.Context, c config, sqlite *bench, t *table) err
 		return err
 	}
 	defer pg.close()
-	lite, post := alternate(ctx, c.rounds, c.inFlight, c.round, sqlite.get("Bench", benchOrg), pg.get("Bench", benchOrg))
+	both := alternate(ctx, c.rounds, c.inFlight, c.round, sqlite.get("Bench", benchOrg), pg.get("Bench", benchOrg))
+	lite, post := both[0], both[1]
 	t.row("GetIntegration on SQLite", c.inFlight, lite)
 	t.row("GetIntegration on PostgreSQL", c.inFlight, post)
 	t.note(fmt.Sprintf("GetIntegration throughput PostgreSQL/SQLite: %.2f", post.rps()/lite.rps()))
