@@ -31,6 +31,7 @@ type config struct {
 	tokenLifetime   time.Duration
 	postgres        string
 	cpuProfile      string
+	compareWith     string
 }
 
 func main() {
@@ -46,6 +47,7 @@ func main() {
 	flag.DurationVar(&c.providerDelay, "provider-delay", 300*time.Millisecond, "how slowly the refresh scenario's provider answers")
 	flag.DurationVar(&c.tokenLifetime, "token-lifetime", 45*time.Second, "how long the refresh scenario's tokens live")
 	flag.StringVar(&c.postgres, "postgres", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable", "PostgreSQL to compare SQLite with (a fresh schema is used and dropped); empty to skip")
+	flag.StringVar(&c.compareWith, "compare-with", "", "another integrationsd binary (built from other code) to measure GetIntegration on beside this one; empty to skip")
 	flag.StringVar(&c.cpuProfile, "cpuprofile", "", "write the bench's own CPU profile here (integrationsd's: run with BIFROST_PPROF=true)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
@@ -118,6 +120,9 @@ func run(ctx context.Context, c config) (bool, error) {
 	if err := measurePostgres(ctx, c, b, &t); err != nil {
 		return false, err
 	}
+	if err := measureBuilds(ctx, c, b, &t); err != nil {
+		return false, err
+	}
 
 	writes, err := b.seedScale()
 	if err != nil {
@@ -153,22 +158,49 @@ func run(ctx context.Context, c config) (bool, error) {
 // measureAudit compares the same GetIntegration on a second integrationsd that
 // discards its audit events: the cost of recording every secret read.
 func measureAudit(ctx context.Context, c config, audited *bench, t *table) error {
-	d, err := startDaemon(ctx, c.binary, "--dev-discard-audit")
+	with, without, err := sideBySide(ctx, c, audited, c.binary, "--dev-discard-audit")
 	if err != nil {
 		return err
 	}
-	defer d.stop()
-	unaudited, err := newBench(ctx, d, c)
-	if err != nil {
-		return err
-	}
-	defer unaudited.close()
-	audit := alternate(ctx, c.rounds, c.inFlight, c.round, audited.get("Bench", benchOrg), unaudited.get("Bench", benchOrg))
-	with, without := audit[0], audit[1]
 	t.row("GetIntegration, audited", c.inFlight, with)
 	t.row("GetIntegration, audit discarded", c.inFlight, without)
 	t.target("throughput with audit vs without", with.rps()/without.rps(), ">=", 0.85)
 	return nil
+}
+
+// measureBuilds compares the same GetIntegration on integrationsd built from
+// other code (the previous commit, say): what a change to the server does,
+// measured in the same rounds.
+func measureBuilds(ctx context.Context, c config, this *bench, t *table) error {
+	if c.compareWith == "" {
+		return nil
+	}
+	ours, theirs, err := sideBySide(ctx, c, this, c.compareWith)
+	if err != nil {
+		return err
+	}
+	t.row("GetIntegration, this build", c.inFlight, ours)
+	t.row("GetIntegration, -compare-with build", c.inFlight, theirs)
+	t.note(fmt.Sprintf("this build (%s) against %s: GetIntegration throughput %.2f, integrationsd CPU per call %.2f", c.binary, c.compareWith,
+		ours.rps()/theirs.rps(), ratio(ours.perCall(ours.serverCPU), theirs.perCall(theirs.serverCPU))))
+	return nil
+}
+
+// sideBySide starts a second integrationsd from binary with args, seeds it as
+// first is, and measures the same GetIntegration on both in alternating rounds.
+func sideBySide(ctx context.Context, c config, first *bench, binary string, args ...string) (stats, stats, error) {
+	d, err := startDaemon(ctx, binary, args...)
+	if err != nil {
+		return stats{}, stats{}, err
+	}
+	defer d.stop()
+	second, err := newBench(ctx, d, c)
+	if err != nil {
+		return stats{}, stats{}, err
+	}
+	defer second.close()
+	both := alternate(ctx, c.rounds, c.inFlight, c.round, first.get("Bench", benchOrg), second.get("Bench", benchOrg))
+	return both[0], both[1], nil
 }
 
 func ratio(a, b time.Duration) float64 {

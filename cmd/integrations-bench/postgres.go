@@ -37,18 +37,10 @@ func measurePostgres(ctx context.Context, c config, sqlite *bench, t *table) err
 	if strings.Contains(c.postgres, "?") {
 		sep = "&"
 	}
-	d, err := startDaemon(ctx, c.binary, "--db", c.postgres+sep+"search_path="+schema)
+	lite, post, err := sideBySide(ctx, c, sqlite, c.binary, "--db", c.postgres+sep+"search_path="+schema)
 	if err != nil {
 		return err
 	}
-	defer d.stop()
-	pg, err := newBench(ctx, d, c)
-	if err != nil {
-		return err
-	}
-	defer pg.close()
-	both := alternate(ctx, c.rounds, c.inFlight, c.round, sqlite.get("Bench", benchOrg), pg.get("Bench", benchOrg))
-	lite, post := both[0], both[1]
 	t.row("GetIntegration on SQLite", c.inFlight, lite)
 	t.row("GetIntegration on PostgreSQL", c.inFlight, post)
 	t.note(fmt.Sprintf("GetIntegration throughput PostgreSQL/SQLite: %.2f", post.rps()/lite.rps()))
