@@ -31,11 +31,10 @@ func resolvedWithEverything() *store.Resolved {
 func TestTheAnswerEncodedOnceReadsAsTheAnswerBuilt(t *testing.T) {
 	t.Parallel()
 	r := resolvedWithEverything()
-	data, err := integrationData(r, r.Token)
+	built, err := builtAnswer(r, r.Token)
 	if err != nil {
 		t.Fatal(err)
 	}
-	built := &integrationsv1.GetIntegrationResponse{Integration: data}
 	refreshed := *r.Token
 	refreshed.AccessToken = "refreshed-access-token"
 	for _, tt := range []struct {

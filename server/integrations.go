@@ -70,25 +70,33 @@ func (h *integrationsService) GetIntegration(ctx context.Context, req *integrati
 // getters see none of them.
 func integrationAnswer(r *store.Resolved, token *store.Token) (*integrationsv1.GetIntegrationResponse, error) {
 	if token != r.Token {
-		data, err := integrationData(r, token)
-		if err != nil {
-			return nil, err
-		}
-		return &integrationsv1.GetIntegrationResponse{Integration: data}, nil
+		return builtAnswer(r, token)
 	}
-	encoded, err := r.Encoded(func(r *store.Resolved) ([]byte, error) {
-		data, err := integrationData(r, r.Token)
-		if err != nil {
-			return nil, err
-		}
-		return proto.Marshal(&integrationsv1.GetIntegrationResponse{Integration: data})
-	})
+	encoded, err := r.Encoded(encodedAnswer)
 	if err != nil {
 		return nil, err
 	}
 	answer := &integrationsv1.GetIntegrationResponse{}
 	answer.ProtoReflect().SetUnknown(encoded)
 	return answer, nil
+}
+
+// builtAnswer is GetIntegration's answer for r with token.
+func builtAnswer(r *store.Resolved, token *store.Token) (*integrationsv1.GetIntegrationResponse, error) {
+	data, err := integrationData(r, token)
+	if err != nil {
+		return nil, err
+	}
+	return &integrationsv1.GetIntegrationResponse{Integration: data}, nil
+}
+
+// encodedAnswer is the answer for r with the token Resolve read, encoded.
+func encodedAnswer(r *store.Resolved) ([]byte, error) {
+	answer, err := builtAnswer(r, r.Token)
+	if err != nil {
+		return nil, err
+	}
+	return proto.Marshal(answer)
 }
 
 // returnsSecrets says whether GetIntegration's answer holds a secret: a secret
