@@ -28,7 +28,7 @@ type Options struct {
 	// ends a batch first (at 25,000 events a second, about 1,250 events): one
 	// transaction per interval, not one per few hundred events. Each
 	// transaction writes the b-trees' last, partly filled pages and their
-	// parents again, and a server writing batches of up to 512 spent 4-5 us
+	// parents again, and a server writing batches of up to 512 spent 4.1-5.3 us
 	// more CPU per audited GetIntegration than one writing up to 4096
 	// (integrations-bench -compare-with, both orders). The bound caps how long
 	// one write holds SQLite's single writer.
