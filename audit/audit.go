@@ -57,7 +57,9 @@ type Recorder struct {
 	// closing is closed by Close, so that a writer backing off from a failed
 	// write tries again at once: the database may be back.
 	closing chan struct{}
-	done    chan struct{}
+	// full wakes the writer before its flush interval when a batch is queued.
+	full chan struct{}
+	done chan struct{}
 }
 
 // New starts a Recorder's writer.
@@ -78,7 +80,7 @@ func New(w Writer, opts Options) *Recorder {
 		opts.Now = time.Now
 	}
 	writing, giveUp := context.WithCancel(context.Background())
-	r := &Recorder{w: w, opts: opts, queue: make(chan store.AuditEvent, opts.QueueSize), writing: writing, giveUp: giveUp, closing: make(chan struct{}), done: make(chan struct{})}
+	r := &Recorder{w: w, opts: opts, queue: make(chan store.AuditEvent, opts.QueueSize), writing: writing, giveUp: giveUp, closing: make(chan struct{}), full: make(chan struct{}, 1), done: make(chan struct{})}
 	go r.run()
 	return r
 }
@@ -98,9 +100,27 @@ func (r *Recorder) Record(ctx context.Context, e store.AuditEvent) error {
 	}
 	select {
 	case r.queue <- e:
+		if len(r.queue) >= r.opts.BatchSize {
+			r.wakeWriter()
+		}
+		return nil
+	default:
+	}
+	r.wakeWriter()
+	select {
+	case r.queue <- e:
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
+	}
+}
+
+// wakeWriter has the writer take what is queued now rather than at its next
+// flush.
+func (r *Recorder) wakeWriter() {
+	select {
+	case r.full <- struct{}{}:
+	default:
 	}
 }
 
@@ -128,6 +148,10 @@ func (r *Recorder) Close(ctx context.Context) error {
 	return nil
 }
 
+// run writes what is queued once every flush interval, or sooner when a
+// batch is full. It does not wait on the queue itself: a writer blocked in a
+// receive is woken by every event, a switch between goroutines per audited
+// call.
 func (r *Recorder) run() {
 	defer close(r.done)
 	batch := make([]store.AuditEvent, 0, r.opts.BatchSize)
@@ -135,21 +159,40 @@ func (r *Recorder) run() {
 	defer timer.Stop()
 	for {
 		select {
-		case e, ok := <-r.queue:
-			if !ok {
-				r.write(batch)
+		case <-timer.C:
+		case <-r.full:
+		case <-r.closing:
+		}
+		for {
+			var closed bool
+			batch, closed = r.take(batch[:0])
+			r.write(batch)
+			if closed {
 				return
 			}
-			batch = append(batch, e)
 			if len(batch) < r.opts.BatchSize {
-				continue
+				break
 			}
-		case <-timer.C:
 		}
-		r.write(batch)
-		batch = batch[:0]
 		timer.Reset(r.opts.FlushInterval)
 	}
+}
+
+// take appends queued events to batch, up to a whole batch, without waiting for
+// more; closed says the queue is closed and empty.
+func (r *Recorder) take(batch []store.AuditEvent) (_ []store.AuditEvent, closed bool) {
+	for len(batch) < r.opts.BatchSize {
+		select {
+		case e, ok := <-r.queue:
+			if !ok {
+				return batch, true
+			}
+			batch = append(batch, e)
+		default:
+			return batch, false
+		}
+	}
+	return batch, false
 }
 
 // write retries a failed batch until it is stored: an audit log with holes is

@@ -119,36 +119,58 @@ func TestCloseGivesUpAtItsDeadlineAndCountsTheLostEvents(t *testing.T) {
 }
 
 // The writer does not wait for its flush interval when a whole batch is
-// queued, nor when Close is called: both are written at once.
-func TestFullBatchAndCloseAreWrittenWithoutWaitingForTheFlush(t *testing.T) {
+// queued, when the queue is full, nor when Close is called: all are written at
+// once (the flush is an hour away, and each Record is given ten seconds).
+func TestFullBatchFullQueueAndCloseAreWrittenWithoutWaitingForTheFlush(t *testing.T) {
 	t.Parallel()
-	open := make(chan struct{})
-	close(open)
-	w := &gatedWriter{gate: open}
-	r := audit.New(w, audit.Options{BatchSize: 4, FlushInterval: time.Hour, Logger: slog.New(slog.DiscardHandler)})
-	record := func(n int) {
-		for i := range n {
-			if err := r.Record(context.Background(), store.AuditEvent{Method: fmt.Sprint(i), Outcome: "OK"}); err != nil {
-				t.Fatal(err)
+	for _, tc := range []struct {
+		name                 string
+		queueSize, batchSize int
+		// prompt events are recorded and must be written before Close.
+		prompt int
+	}{
+		{name: "a whole batch queued", batchSize: 4, prompt: 4},
+		{name: "queue full before a batch is", queueSize: 4, batchSize: 16, prompt: 12},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			open := make(chan struct{})
+			close(open)
+			w := &gatedWriter{gate: open}
+			r := audit.New(w, audit.Options{QueueSize: tc.queueSize, BatchSize: tc.batchSize, FlushInterval: time.Hour, Logger: slog.New(slog.DiscardHandler)})
+			record := func(n int) {
+				for i := range n {
+					ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+					err := r.Record(ctx, store.AuditEvent{Method: fmt.Sprint(i), Outcome: "OK"})
+					cancel()
+					if err != nil {
+						t.Fatalf("Record %d: %v", i, err)
+					}
+				}
 			}
-		}
-	}
-	written := func() int {
-		w.mu.Lock()
-		defer w.mu.Unlock()
-		return len(w.events)
-	}
-	record(4)
-	for deadline := time.Now().Add(10 * time.Second); written() < 4; time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d of a full batch of 4 written after 10s; the flush is an hour away", written())
-		}
-	}
-	record(3)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := r.Close(ctx); err != nil || written() != 7 {
-		t.Fatalf("Close: %v with %d of 7 events written", err, written())
+			written := func() int {
+				w.mu.Lock()
+				defer w.mu.Unlock()
+				return len(w.events)
+			}
+			record(tc.prompt)
+			// The last few may still be queued when a full queue woke the writer.
+			least := tc.prompt - tc.queueSize
+			if tc.queueSize == 0 {
+				least = tc.prompt
+			}
+			for deadline := time.Now().Add(10 * time.Second); written() < least; time.Sleep(time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Fatalf("%d of %d events written after 10s; the flush is an hour away", written(), least)
+				}
+			}
+			record(3)
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if err := r.Close(ctx); err != nil || written() != tc.prompt+3 {
+				t.Fatalf("Close: %v with %d of %d events written", err, written(), tc.prompt+3)
+			}
+		})
 	}
 }
 
