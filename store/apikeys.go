@@ -106,11 +106,12 @@ INSERT INTO api_keys (id, name, key_hash, role, org_id, created_at, expires_at) 
 }
 
 // APIKeyByHash returns the key whose secret hashes to hash. It is cached until
-// the next write anywhere, so a revocation counts from the next call on.
+// the next write of a definition anywhere, so a revocation counts from the next
+// call on.
 func (s *Store) APIKeyByHash(ctx context.Context, hash []byte) (APIKey, error) {
 	// Tagged with the generation read before the row: a write in between moves
 	// the generation, so the entry is never served past it.
-	return readThrough(ctx, s, "apikey\x00"+string(hash), func(generation int64) (APIKey, int64, error) {
+	return readThrough(ctx, s, "apikey\x00"+string(hash), definitionWrites, func(generation int64) (APIKey, int64, error) {
 		var row apiKeyRow
 		if err := sqlx.GetContext(ctx, s.reader(), &row, apiKeySelect+` WHERE key_hash = ?`, hash); err != nil {
 			return APIKey{}, 0, translate(err, "api key")

@@ -11,8 +11,9 @@ import (
 const maxCached = 10_000
 
 // readCache keeps results of reads tagged with the generation they were read
-// at: a result is served only while the database's generation is the same, so
-// a write on any replica invalidates every replica's cache. Reads take no lock.
+// at (the one of its counters they depend on): a result is served only while
+// that counter is the same, so a write on any replica invalidates every
+// replica's cache. Reads take no lock.
 type readCache struct {
 	entries atomic.Pointer[sync.Map]
 	size    atomic.Int64
@@ -49,15 +50,24 @@ func (c *readCache) put(key string, generation int64, value any) {
 	}
 }
 
-// readThrough returns the value cached under key while the generation it was
-// read at is current, else what load reads, cached under the generation load
-// says it holds (load gets the current one to use when it reads nothing newer).
-func readThrough[T any](ctx context.Context, s *Store, key string, load func(current int64) (T, int64, error)) (T, error) {
-	current, err := s.Generation(ctx)
+// counter picks the counter of the generation a cached read depends on.
+type counter func(Generation) int64
+
+func allWrites(g Generation) int64 { return g.All }
+
+func definitionWrites(g Generation) int64 { return g.Definitions }
+
+// readThrough returns the value cached under key while the dependsOn counter it
+// was read at is current, else what load reads, cached under the counter's
+// value load says it holds (load gets the current one to use when it reads
+// nothing newer).
+func readThrough[T any](ctx context.Context, s *Store, key string, dependsOn counter, load func(current int64) (T, int64, error)) (T, error) {
+	g, err := s.Generation(ctx)
 	if err != nil {
 		var zero T
 		return zero, err
 	}
+	current := dependsOn(g)
 	if v, ok := s.cache.get(key, current); ok {
 		return v.(T), nil
 	}

@@ -10,7 +10,17 @@ import (
 	"github.com/jmoiron/sqlx"
 )
 
-const generationQuery = `SELECT value FROM generation WHERE id = 1`
+const generationQuery = `SELECT value, definitions FROM generation WHERE id = 1`
+
+// Generation is the database's two write counters. Every tracked write advances
+// All; writes of definitions (API keys, integrations, connections) advance
+// Definitions too. A cached read is served while the counter it depends on has
+// not moved since it was read: what is read from definitions alone stays cached
+// through the frequent writes of mappings and tokens.
+type Generation struct {
+	All         int64 `db:"value"`
+	Definitions int64 `db:"definitions"`
+}
 
 // errStoreClosed answers a read that arrives after Close.
 var errStoreClosed = errors.New("reading the generation: the store is closed")
@@ -19,14 +29,14 @@ var errStoreClosed = errors.New("reading the generation: the store is closed")
 // it is not any one caller's context, since it answers many.
 const generationReadTimeout = 10 * time.Second
 
-// Generation is the counter every tracked write advances.
-func (s *Store) Generation(ctx context.Context) (int64, error) { return s.generations.read(ctx) }
+// Generation is the database's write counters now.
+func (s *Store) Generation(ctx context.Context) (Generation, error) { return s.generations.read(ctx) }
 
 type generationScopeKey struct{}
 
 // generationScope is not safe for concurrent use: one call, one goroutine.
 type generationScope struct {
-	value int64
+	value Generation
 	read  bool
 }
 
@@ -48,7 +58,7 @@ func (s *Store) WithGenerationScope(ctx context.Context) context.Context {
 // Reads run on one long-lived goroutine: a goroutine per read would pay to
 // start and to grow its stack through cgo on every call.
 type generationReader struct {
-	query func(context.Context) (int64, error)
+	query func(context.Context) (Generation, error)
 	// timeout bounds each query; zero leaves it unbounded.
 	timeout time.Duration
 	work    chan *generationBatch // the batch to read for; one at a time
@@ -62,22 +72,22 @@ type generationReader struct {
 
 type generationBatch struct {
 	done  chan struct{}
-	value int64
+	value Generation
 	err   error
 }
 
-func newGenerationReader(query func(context.Context) (int64, error), timeout time.Duration) *generationReader {
+func newGenerationReader(query func(context.Context) (Generation, error), timeout time.Duration) *generationReader {
 	r := &generationReader{query: query, timeout: timeout, work: make(chan *generationBatch, 1), stopped: make(chan struct{})}
 	go r.serve()
 	return r
 }
 
 // queryGeneration reads the generation from db.
-func queryGeneration(db sqlx.QueryerContext) func(context.Context) (int64, error) {
-	return func(ctx context.Context) (int64, error) {
-		var g int64
+func queryGeneration(db sqlx.QueryerContext) func(context.Context) (Generation, error) {
+	return func(ctx context.Context) (Generation, error) {
+		var g Generation
 		if err := sqlx.GetContext(ctx, db, &g, generationQuery); err != nil {
-			return 0, fmt.Errorf("reading the generation: %w", err)
+			return Generation{}, fmt.Errorf("reading the generation: %w", err)
 		}
 		return g, nil
 	}
@@ -88,20 +98,20 @@ func (r *generationReader) scoped(ctx context.Context) context.Context {
 }
 
 // advance leaves the rest to the next read, which sees the commit.
-func (r *generationReader) advance(ctx context.Context, tx writeTx) (func(), error) {
-	return func() {}, advanceGeneration(ctx, tx)
+func (r *generationReader) advance(ctx context.Context, tx writeTx, definitions bool) (func(), error) {
+	return func() {}, advanceGeneration(ctx, tx, definitions)
 }
 
 // read answers a call that has read the generation already (scoped) with that
 // reading, and any other with a shared read.
-func (r *generationReader) read(ctx context.Context) (int64, error) {
+func (r *generationReader) read(ctx context.Context) (Generation, error) {
 	scope, _ := ctx.Value(generationScopeKey{}).(*generationScope)
 	if scope != nil && scope.read {
 		return scope.value, nil
 	}
 	g, err := r.readShared(ctx)
 	if err != nil {
-		return 0, err
+		return Generation{}, err
 	}
 	if scope != nil {
 		scope.value, scope.read = g, true
@@ -109,7 +119,7 @@ func (r *generationReader) read(ctx context.Context) (int64, error) {
 	return g, nil
 }
 
-func (r *generationReader) readShared(ctx context.Context) (int64, error) {
+func (r *generationReader) readShared(ctx context.Context) (Generation, error) {
 	r.mu.Lock()
 	if r.next == nil {
 		r.next = &generationBatch{done: make(chan struct{})}
@@ -118,7 +128,7 @@ func (r *generationReader) readShared(ctx context.Context) (int64, error) {
 	if !r.reading {
 		if r.closed {
 			r.mu.Unlock()
-			return 0, errStoreClosed
+			return Generation{}, errStoreClosed
 		}
 		r.reading, r.next = true, nil
 		r.work <- batch // never blocks: reading guards the one slot
@@ -128,7 +138,7 @@ func (r *generationReader) readShared(ctx context.Context) (int64, error) {
 	case <-batch.done:
 		return batch.value, batch.err
 	case <-ctx.Done():
-		return 0, fmt.Errorf("reading the generation: %w", ctx.Err())
+		return Generation{}, fmt.Errorf("reading the generation: %w", ctx.Err())
 	}
 }
 
@@ -161,7 +171,7 @@ func (r *generationReader) serve() {
 	}
 }
 
-func (r *generationReader) queryOnce() (int64, error) {
+func (r *generationReader) queryOnce() (Generation, error) {
 	ctx := context.Background()
 	if r.timeout > 0 {
 		var cancel context.CancelFunc

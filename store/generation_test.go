@@ -16,11 +16,11 @@ import (
 func TestGenerationReadsAreSharedButNeverOlderThanTheCall(t *testing.T) {
 	t.Parallel()
 	var committed, queries atomic.Int64
-	r := newGenerationReader(func(context.Context) (int64, error) {
+	r := newGenerationReader(func(context.Context) (Generation, error) {
 		queries.Add(1)
 		seen := committed.Load()
 		time.Sleep(time.Millisecond) // a query takes a while: callers pile up meanwhile
-		return seen, nil
+		return Generation{All: seen}, nil
 	}, 0)
 	defer r.close()
 	const callers, callsEach = 32, 20
@@ -30,7 +30,7 @@ func TestGenerationReadsAreSharedButNeverOlderThanTheCall(t *testing.T) {
 			for range callsEach {
 				mine := committed.Add(1)
 				got, err := r.read(context.Background())
-				if err != nil || got < mine {
+				if err != nil || got.All < mine {
 					t.Errorf("read = %d, %v after the caller's own write %d: a stale read was shared", got, err, mine)
 					return
 				}
@@ -47,27 +47,27 @@ func TestGenerationReadErrorReachesItsBatchAndTheNextReadTriesAgain(t *testing.T
 	t.Parallel()
 	fail := errors.New("database gone")
 	var calls atomic.Int64
-	r := newGenerationReader(func(context.Context) (int64, error) {
+	r := newGenerationReader(func(context.Context) (Generation, error) {
 		if calls.Add(1) == 1 {
-			return 0, fail
+			return Generation{}, fail
 		}
-		return 7, nil
+		return Generation{All: 7, Definitions: 2}, nil
 	}, 0)
 	defer r.close()
 	if _, err := r.read(context.Background()); !errors.Is(err, fail) {
 		t.Fatalf("first read: %v, want the query's error", err)
 	}
-	if g, err := r.read(context.Background()); err != nil || g != 7 {
-		t.Fatalf("second read: %d, %v; want a fresh query's answer", g, err)
+	if g, err := r.read(context.Background()); err != nil || g != (Generation{All: 7, Definitions: 2}) {
+		t.Fatalf("second read: %+v, %v; want a fresh query's answer", g, err)
 	}
 }
 
 func TestGenerationReadStopsWaitingWhenTheCallersContextEnds(t *testing.T) {
 	t.Parallel()
 	release := make(chan struct{})
-	r := newGenerationReader(func(context.Context) (int64, error) {
+	r := newGenerationReader(func(context.Context) (Generation, error) {
 		<-release
-		return 1, nil
+		return Generation{All: 1}, nil
 	}, 0)
 	defer r.close()
 	defer close(release)
@@ -81,10 +81,10 @@ func TestGenerationReadStopsWaitingWhenTheCallersContextEnds(t *testing.T) {
 func TestGenerationReaderCloseWaitsForTheReadInFlightAndRefusesNewOnes(t *testing.T) {
 	t.Parallel()
 	started, release := make(chan struct{}), make(chan struct{})
-	r := newGenerationReader(func(context.Context) (int64, error) {
+	r := newGenerationReader(func(context.Context) (Generation, error) {
 		close(started)
 		<-release
-		return 1, nil
+		return Generation{All: 1}, nil
 	}, 0)
 	defer r.close()
 	go func() { _, _ = r.read(context.Background()) }()
@@ -103,16 +103,17 @@ func TestGenerationReaderCloseWaitsForTheReadInFlightAndRefusesNewOnes(t *testin
 	}
 }
 
-// Two writers can finish their commits in either order: the in-memory
-// generation takes the later one and never goes back to the earlier.
+// Two writers can finish their commits in either order: each in-memory
+// counter takes the later one and never goes back to the earlier.
 func TestLocalGenerationNeverGoesBack(t *testing.T) {
 	t.Parallel()
 	var g localGeneration
-	for _, committed := range []int64{5, 3, 6, 6, 4} {
-		g.committed(committed)
+	for _, committed := range []Generation{{5, 2}, {3, 1}, {6, 2}, {6, 2}, {4, 2}, {7, 2}} {
+		moveForward(&g.definitions, committed.Definitions)
+		moveForward(&g.all, committed.All)
 	}
-	if v, _ := g.read(context.Background()); v != 6 {
-		t.Fatalf("generation after commits 5, 3, 6, 6, 4: %d, want 6", v)
+	if v, _ := g.read(context.Background()); v != (Generation{All: 7, Definitions: 2}) {
+		t.Fatalf("generation after commits: %+v, want {All:7 Definitions:2}", v)
 	}
 }
 
@@ -121,15 +122,15 @@ func TestLocalGenerationNeverGoesBack(t *testing.T) {
 func TestGenerationScopeReadsTheDatabaseOncePerCall(t *testing.T) {
 	t.Parallel()
 	var queries atomic.Int64
-	r := newGenerationReader(func(context.Context) (int64, error) { return queries.Add(1), nil }, 0)
+	r := newGenerationReader(func(context.Context) (Generation, error) { return Generation{All: queries.Add(1)}, nil }, 0)
 	defer r.close()
 	call := r.scoped(context.Background())
 	for range 3 {
-		if g, err := r.read(call); err != nil || g != 1 {
+		if g, err := r.read(call); err != nil || g.All != 1 {
 			t.Fatalf("read in the call's scope: %d, %v; want the call's first reading, 1", g, err)
 		}
 	}
-	if g, err := r.read(context.Background()); err != nil || g != 2 {
+	if g, err := r.read(context.Background()); err != nil || g.All != 2 {
 		t.Fatalf("read outside a scope: %d, %v; want a new reading, 2", g, err)
 	}
 }
@@ -139,7 +140,7 @@ func TestGenerationScopeReadsTheDatabaseOncePerCall(t *testing.T) {
 func TestOnlyAGenerationReadFromTheDatabaseIsScoped(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	reader := newGenerationReader(func(context.Context) (int64, error) { return 1, nil }, 0)
+	reader := newGenerationReader(func(context.Context) (Generation, error) { return Generation{All: 1}, nil }, 0)
 	defer reader.close()
 	if reader.scoped(ctx) == ctx {
 		t.Fatal("PostgreSQL's generation reader gave a call no scope")

@@ -99,6 +99,28 @@ func (s *Store) getIntegration(ctx context.Context, q sqlx.QueryerContext, name 
 	return s.completeIntegration(ctx, q, row)
 }
 
+// integrationInTx is getIntegration for a write of mappings or tokens: the
+// integration as tx sees it, from the cache while no definition has been
+// written since it was read. The Definitions counter is read in tx, not taken
+// from memory, so that the tag and what tx sees agree (on SQLite the in-memory
+// counter moves only after a commit). Callers must not modify what it returns.
+func (s *Store) integrationInTx(ctx context.Context, tx writeTx, name string) (Integration, error) {
+	var g Generation
+	if err := sqlx.GetContext(ctx, tx, &g, generationQuery); err != nil {
+		return Integration{}, fmt.Errorf("reading the generation: %w", err)
+	}
+	key := "integration\x00" + name
+	if v, ok := s.cache.get(key, g.Definitions); ok {
+		return v.(Integration), nil
+	}
+	in, err := s.getIntegration(ctx, tx, name)
+	if err != nil {
+		return Integration{}, err
+	}
+	s.cache.put(key, g.Definitions, in)
+	return in, nil
+}
+
 // integrationIDOf finds the integration called name, for reads that need no
 // more of it than that it exists.
 func integrationIDOf(ctx context.Context, q sqlx.QueryerContext, name string) (string, error) {

@@ -146,7 +146,7 @@ func (s *Store) UpsertMapping(ctx context.Context, u MappingUpsert) (Mapping, er
 
 func (s *Store) upsertMapping(ctx context.Context, u MappingUpsert) (Mapping, error) {
 	var out Mapping
-	err := s.inTx(ctx, func(tx writeTx) error {
+	err := s.inDataTx(ctx, func(tx writeTx) error {
 		var err error
 		out, err = s.upsertMappingTx(ctx, tx, u)
 		return err
@@ -157,7 +157,7 @@ func (s *Store) upsertMapping(ctx context.Context, u MappingUpsert) (Mapping, er
 // upsertMappingTx is UpsertMapping inside tx, for writes that change a mapping
 // along with other rows (connecting an account links its token).
 func (s *Store) upsertMappingTx(ctx context.Context, tx writeTx, u MappingUpsert) (Mapping, error) {
-	in, err := s.getIntegration(ctx, tx, u.Integration)
+	in, err := s.integrationInTx(ctx, tx, u.Integration)
 	if err != nil {
 		return Mapping{}, err
 	}
@@ -230,7 +230,7 @@ func keepIfEmpty(v, stored string) string {
 // there was none.
 func (s *Store) DeleteMapping(ctx context.Context, integration, orgID string) (bool, error) {
 	var deleted bool
-	err := s.inTx(ctx, func(tx writeTx) error {
+	err := s.inDataTx(ctx, func(tx writeTx) error {
 		integrationID, err := integrationIDOf(ctx, tx, integration)
 		if err != nil {
 			return err

@@ -57,11 +57,11 @@ func (r *Resolved) Encoded(encode func(*Resolved) ([]byte, error)) ([]byte, erro
 // credentials connection, the one fetched for (org, entity); else the
 // organization's for the integration's connection, else the global one.
 //
-// Results are cached until the next write anywhere (the generation moves), so a
-// repeated read costs one query. What it returns is shared with every caller
+// Results are cached until the next tracked write anywhere (Generation.All
+// moves), so a repeated read costs no query. What it returns is shared with every caller
 // until then: callers must not modify it.
 func (s *Store) Resolve(ctx context.Context, integration, orgID string) (*Resolved, error) {
-	return readThrough(ctx, s, "resolve\x00"+integration+"\x00"+orgID, func(int64) (*Resolved, int64, error) {
+	return readThrough(ctx, s, "resolve\x00"+integration+"\x00"+orgID, allWrites, func(int64) (*Resolved, int64, error) {
 		return s.resolve(ctx, integration, orgID)
 	})
 }
@@ -72,9 +72,11 @@ func (s *Store) resolve(ctx context.Context, integration, orgID string) (_ *Reso
 	r := &Resolved{}
 	err = s.inReadTx(ctx, func(tx sqlx.QueryerContext) error {
 		// The generation read in the snapshot tags what the snapshot holds.
-		if err := sqlx.GetContext(ctx, tx, &generation, generationQuery); err != nil {
+		var g Generation
+		if err := sqlx.GetContext(ctx, tx, &g, generationQuery); err != nil {
 			return fmt.Errorf("reading the generation: %w", err)
 		}
+		generation = g.All
 		var err error
 		if r.Integration, err = s.getIntegration(ctx, tx, integration); err != nil {
 			return err

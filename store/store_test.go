@@ -249,6 +249,91 @@ func TestWriteOnOneReplicaInvalidatesAnothersCache(t *testing.T) {
 	}
 }
 
+// What is read from definitions alone (an API key, the integration a mapping
+// write checks its config against) stays cached on a replica through writes of
+// mappings and tokens on another, and is read again after a write of any
+// definition. The database is changed behind the stores' backs, without moving
+// the generation, to tell a cached answer from a fresh one.
+func TestCachedDefinitionsOutliveWritesOfMappingsAndTokensButNotOfDefinitions(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name          string
+		behindTheBack string
+		// fresh reads through b and says whether the answer shows the change.
+		fresh func(ctx context.Context, b *store.Store) (bool, error)
+	}{
+		{
+			name:          "API key",
+			behindTheBack: `UPDATE api_keys SET revoked_at = created_at WHERE id = 'k1'`,
+			fresh: func(ctx context.Context, b *store.Store) (bool, error) {
+				k, err := b.APIKeyByHash(ctx, []byte("hash-1"))
+				return k.RevokedAt != nil, err
+			},
+		},
+		{
+			name:          "integration of a mapping write",
+			behindTheBack: `UPDATE config_fields SET type = 'int' WHERE key = 'tenant'`,
+			fresh: func(ctx context.Context, b *store.Store) (bool, error) {
+				_, err := b.UpsertMapping(ctx, store.MappingUpsert{Integration: "Graph", OrgID: "org-2", ConfigPatch: map[string]any{"tenant": "t"}})
+				var fe *config.FieldError
+				if errors.As(err, &fe) && fe.Key == "tenant" {
+					return true, nil
+				}
+				return false, err
+			},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			path := testutil.Database(t)
+			ring := testutil.Keyring(t)
+			a, b := openAt(t, path, ring), openAt(t, path, ring)
+			seed(t, a)
+			ctx := context.Background()
+			if _, err := a.CreateAPIKey(ctx, store.APIKey{ID: "k1", Role: store.RoleAdmin}, []byte("hash-1")); err != nil {
+				t.Fatal(err)
+			}
+			if fresh, err := tc.fresh(ctx, b); err != nil || fresh {
+				t.Fatalf("before the change: %v, %v", fresh, err)
+			}
+			if _, err := rawDB(t, path).Exec(tc.behindTheBack); err != nil {
+				t.Fatal(err)
+			}
+			exp := time.Now().Add(time.Hour)
+			for _, write := range []struct {
+				name string
+				do   func() error
+			}{
+				{"UpsertMapping", func() error {
+					_, err := a.UpsertMapping(ctx, store.MappingUpsert{Integration: "Graph", OrgID: "org-1", EntityID: "tenant-9"})
+					return err
+				}},
+				{"PutToken", func() error {
+					_, err := a.PutToken(ctx, store.Token{ConnectionName: "graph", OrgID: "org-3", AccessToken: "a", RefreshToken: "r", ExpiresAt: &exp})
+					return err
+				}},
+				{"DeleteMapping", func() error {
+					_, err := a.DeleteMapping(ctx, "Graph", "org-1")
+					return err
+				}},
+			} {
+				if err := write.do(); err != nil {
+					t.Fatalf("%s: %v", write.name, err)
+				}
+				if fresh, err := tc.fresh(ctx, b); err != nil || fresh {
+					t.Fatalf("after %s on the other replica: %v, %v; want the cached answer", write.name, fresh, err)
+				}
+			}
+			if _, err := a.CreateConnection(ctx, store.Connection{Name: "other", Flow: store.FlowAuthorizationCode, ClientID: "c", ClientSecret: "s", TokenURL: "https://login.example/token"}); err != nil {
+				t.Fatal(err)
+			}
+			if fresh, err := tc.fresh(ctx, b); err != nil || !fresh {
+				t.Fatalf("after a connection was created on the other replica: %v, %v; want the changed row", fresh, err)
+			}
+		})
+	}
+}
+
 // What a reader encodes of a resolved read (the server: its answer) is encoded
 // once while the read is cached and again after a write; a failed encoding is
 // not kept.
@@ -337,14 +422,14 @@ func TestStoresOfOneSQLiteFileShareTheirGeneration(t *testing.T) {
 		t.Fatalf("read after a write through a store opened after another closed twice: %+v, %v", r.Mapping, err)
 	}
 	written, err := c.Generation(ctx)
-	if err != nil || written == 0 {
-		t.Fatalf("generation after the writes: %d, %v", written, err)
+	if err != nil || written.All == 0 || written.Definitions == 0 {
+		t.Fatalf("generation after the writes: %+v, %v", written, err)
 	}
 	b.Close()
 	c.Close()
 	reopened := openAt(t, path, ring)
 	if g, err := reopened.Generation(ctx); err != nil || g != written {
-		t.Fatalf("generation after reopening: %d, %v; want the stored %d", g, err, written)
+		t.Fatalf("generation after reopening: %+v, %v; want the stored %+v", g, err, written)
 	}
 }
 
