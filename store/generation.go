@@ -13,10 +13,11 @@ import (
 const generationQuery = `SELECT value, definitions FROM generation WHERE id = 1`
 
 // Generation is the database's two write counters. Every tracked write advances
-// All; writes of definitions (API keys, integrations, connections) advance
-// Definitions too. A cached read is served while the counter it depends on has
-// not moved since it was read: what is read from definitions alone stays cached
-// through the frequent writes of mappings and tokens.
+// All; every change of a definition (an API key, connection or integration, its
+// schema or defaults) advances Definitions, by trigger (migration 00011). A
+// cached read is served while the counter it depends on has not moved since it
+// was read: what is read from definitions alone stays cached through the
+// frequent writes of mappings and tokens.
 type Generation struct {
 	All         int64 `db:"value"`
 	Definitions int64 `db:"definitions"`
@@ -98,8 +99,8 @@ func (r *generationReader) scoped(ctx context.Context) context.Context {
 }
 
 // advance leaves the rest to the next read, which sees the commit.
-func (r *generationReader) advance(ctx context.Context, tx writeTx, definitions bool) (func(), error) {
-	return func() {}, advanceGeneration(ctx, tx, definitions)
+func (r *generationReader) advance(ctx context.Context, tx writeTx) (func(), error) {
+	return func() {}, advanceGeneration(ctx, tx)
 }
 
 // read answers a call that has read the generation already (scoped) with that

@@ -103,7 +103,9 @@ func (s *Store) getIntegration(ctx context.Context, q sqlx.QueryerContext, name 
 // integration as tx sees it, from the cache while no definition has been
 // written since it was read. The Definitions counter is read in tx, not taken
 // from memory, so that the tag and what tx sees agree (on SQLite the in-memory
-// counter moves only after a commit). Callers must not modify what it returns.
+// counter moves only after a commit). tx must not have changed a definition:
+// it could cache what it then rolls back. Callers must not modify what it
+// returns.
 func (s *Store) integrationInTx(ctx context.Context, tx writeTx, name string) (Integration, error) {
 	var g Generation
 	if err := sqlx.GetContext(ctx, tx, &g, generationQuery); err != nil {

@@ -18,9 +18,9 @@ type generationSource interface {
 	// scoped returns a context whose reads share one reading, where that saves
 	// a query (see Store.WithGenerationScope).
 	scoped(ctx context.Context) context.Context
-	// advance moves the generation forward in tx, its Definitions counter too
-	// when definitions says so, and returns what to do once tx has committed.
-	advance(ctx context.Context, tx writeTx, definitions bool) (committed func(), err error)
+	// advance moves the generation forward in tx and returns what to do once
+	// tx has committed.
+	advance(ctx context.Context, tx writeTx) (committed func(), err error)
 	close()
 }
 
@@ -46,8 +46,9 @@ func (g *localGeneration) scoped(ctx context.Context) context.Context { return c
 
 // advance reads the generation tx writes back with a query of its own: an
 // UPDATE ... RETURNING made every small write a fifth slower on SQLite.
-func (g *localGeneration) advance(ctx context.Context, tx writeTx, definitions bool) (func(), error) {
-	if err := advanceGeneration(ctx, tx, definitions); err != nil {
+// What it reads back includes the Definitions counter as tx's triggers left it.
+func (g *localGeneration) advance(ctx context.Context, tx writeTx) (func(), error) {
+	if err := advanceGeneration(ctx, tx); err != nil {
 		return nil, err
 	}
 	var generation Generation

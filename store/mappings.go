@@ -146,7 +146,7 @@ func (s *Store) UpsertMapping(ctx context.Context, u MappingUpsert) (Mapping, er
 
 func (s *Store) upsertMapping(ctx context.Context, u MappingUpsert) (Mapping, error) {
 	var out Mapping
-	err := s.inDataTx(ctx, func(tx writeTx) error {
+	err := s.inTx(ctx, func(tx writeTx) error {
 		var err error
 		out, err = s.upsertMappingTx(ctx, tx, u)
 		return err
@@ -230,7 +230,7 @@ func keepIfEmpty(v, stored string) string {
 // there was none.
 func (s *Store) DeleteMapping(ctx context.Context, integration, orgID string) (bool, error) {
 	var deleted bool
-	err := s.inDataTx(ctx, func(tx writeTx) error {
+	err := s.inTx(ctx, func(tx writeTx) error {
 		integrationID, err := integrationIDOf(ctx, tx, integration)
 		if err != nil {
 			return err

@@ -116,7 +116,7 @@ type Refreshed struct {
 // ErrLeaseLost and nothing is written.
 func (s *Store) StoreRefreshed(ctx context.Context, id, owner string, version int64, r Refreshed) (Token, error) {
 	var out Token
-	err := s.inDataTx(ctx, func(tx writeTx) error {
+	err := s.inTx(ctx, func(tx writeTx) error {
 		var row struct {
 			ConnectionID string `db:"connection_id"`
 			HasRefresh   bool   `db:"has_refresh"`
@@ -185,7 +185,7 @@ type RefreshFailure struct {
 // RecordRefreshFailure records a failed refresh and releases owner's lease. It
 // writes nothing when the token changed meanwhile (a new token was put).
 func (s *Store) RecordRefreshFailure(ctx context.Context, id, owner string, version int64, f RefreshFailure) error {
-	return s.inDataTx(ctx, func(tx writeTx) error {
+	return s.inTx(ctx, func(tx writeTx) error {
 		_, err := tx.ExecContext(ctx, `
 UPDATE oauth_tokens SET status = ?, status_message = ?, last_error = ?, next_refresh_at = ?,
     failures = failures + 1, updated_at = ?, lease_owner = NULL, lease_until = NULL
@@ -235,7 +235,7 @@ func (s *Store) ClientCredentialsToken(ctx context.Context, conn Connection, org
 	if !errors.Is(err, ErrNotFound) {
 		return t, err
 	}
-	err = s.inDataTx(ctx, func(tx writeTx) error {
+	err = s.inTx(ctx, func(tx writeTx) error {
 		id := newID()
 		access, err := s.seal("oauth_tokens", "access_token", id, "")
 		if err != nil {

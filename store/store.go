@@ -238,36 +238,17 @@ func (s *Store) TokenStatusCounts(ctx context.Context) (map[TokenStatus]int, err
 // Ping reports whether the database answers.
 func (s *Store) Ping(ctx context.Context) error { return s.read.PingContext(ctx) }
 
-// txKind says which of the generation's counters a write transaction advances.
-type txKind int
-
-const (
-	// untracked writes change nothing a read serves.
-	untracked txKind = iota
-	// dataWrite advances Generation.All only.
-	dataWrite
-	// definitionsWrite advances both counters.
-	definitionsWrite
-)
-
 // inTx runs fn in a write transaction, committing if it returns nil, and
-// advances both of the generation's counters so that every replica's caches
-// see the change. It is the default for writes: one that changes no
-// definition may use inDataTx instead.
+// advances the generation so that every replica's caches see the change (its
+// Definitions counter is advanced by the database, when fn changes one).
 func (s *Store) inTx(ctx context.Context, fn func(tx writeTx) error) error {
-	return s.runTx(ctx, definitionsWrite, fn)
-}
-
-// inDataTx is inTx for writes of mappings and tokens only, which leave cached
-// definitions (API keys, integrations, connections) valid.
-func (s *Store) inDataTx(ctx context.Context, fn func(tx writeTx) error) error {
-	return s.runTx(ctx, dataWrite, fn)
+	return s.runTx(ctx, true, fn)
 }
 
 // inUntrackedTx is inTx for writes that change nothing a read serves (audit
 // events, refresh leases), so caches stay valid.
 func (s *Store) inUntrackedTx(ctx context.Context, fn func(tx writeTx) error) error {
-	return s.runTx(ctx, untracked, fn)
+	return s.runTx(ctx, false, fn)
 }
 
 // writeTx is what a write transaction's statements run through: prepared
@@ -277,7 +258,7 @@ type writeTx interface {
 	sqlx.ExecerContext
 }
 
-func (s *Store) runTx(ctx context.Context, kind txKind, fn func(tx writeTx) error) error {
+func (s *Store) runTx(ctx context.Context, tracked bool, fn func(tx writeTx) error) error {
 	sqlTx, err := s.write.BeginTxx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
@@ -288,8 +269,8 @@ func (s *Store) runTx(ctx context.Context, kind txKind, fn func(tx writeTx) erro
 		return err
 	}
 	committed := func() {}
-	if kind != untracked {
-		if committed, err = s.generations.advance(ctx, tx, kind == definitionsWrite); err != nil {
+	if tracked {
+		if committed, err = s.generations.advance(ctx, tx); err != nil {
 			_ = sqlTx.Rollback()
 			return err
 		}
@@ -301,14 +282,9 @@ func (s *Store) runTx(ctx context.Context, kind txKind, fn func(tx writeTx) erro
 	return nil
 }
 
-// advanceGeneration moves the generation forward inside a write transaction,
-// its Definitions counter too when definitions says so.
-func advanceGeneration(ctx context.Context, tx writeTx, definitions bool) error {
-	query := `UPDATE generation SET value = value + 1 WHERE id = 1`
-	if definitions {
-		query = `UPDATE generation SET value = value + 1, definitions = definitions + 1 WHERE id = 1`
-	}
-	if _, err := tx.ExecContext(ctx, query); err != nil {
+// advanceGeneration moves the generation forward inside a write transaction.
+func advanceGeneration(ctx context.Context, tx writeTx) error {
+	if _, err := tx.ExecContext(ctx, `UPDATE generation SET value = value + 1 WHERE id = 1`); err != nil {
 		return fmt.Errorf("advancing the generation: %w", err)
 	}
 	return nil

@@ -3,6 +3,7 @@ package store_test
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"io"
@@ -252,8 +253,8 @@ func TestWriteOnOneReplicaInvalidatesAnothersCache(t *testing.T) {
 // What is read from definitions alone (an API key, the integration a mapping
 // write checks its config against) stays cached on a replica through writes of
 // mappings and tokens on another, and is read again after a write of any
-// definition. The database is changed behind the stores' backs, without moving
-// the generation, to tell a cached answer from a fresh one.
+// definition. The database is changed behind the stores' backs, with the
+// generation set back, to tell a cached answer from a fresh one.
 func TestCachedDefinitionsOutliveWritesOfMappingsAndTokensButNotOfDefinitions(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
@@ -296,9 +297,7 @@ func TestCachedDefinitionsOutliveWritesOfMappingsAndTokensButNotOfDefinitions(t 
 			if fresh, err := tc.fresh(ctx, b); err != nil || fresh {
 				t.Fatalf("before the change: %v, %v", fresh, err)
 			}
-			if _, err := rawDB(t, path).Exec(tc.behindTheBack); err != nil {
-				t.Fatal(err)
-			}
+			changeBehindTheBack(t, rawDB(t, path), tc.behindTheBack)
 			exp := time.Now().Add(time.Hour)
 			for _, write := range []struct {
 				name string
@@ -331,6 +330,73 @@ func TestCachedDefinitionsOutliveWritesOfMappingsAndTokensButNotOfDefinitions(t 
 				t.Fatalf("after a connection was created on the other replica: %v, %v; want the changed row", fresh, err)
 			}
 		})
+	}
+}
+
+// changeBehindTheBack runs stmt and sets the generation back to what it was, so
+// that only a cached answer can tell the change was made.
+func changeBehindTheBack(t *testing.T, raw *sql.DB, stmt string) {
+	t.Helper()
+	tx, err := raw.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback() //nolint:errcheck // committed below unless the test failed
+	var definitions int64
+	if err := tx.QueryRow(`SELECT definitions FROM generation WHERE id = 1`).Scan(&definitions); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(stmt); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(`UPDATE generation SET definitions = $1 WHERE id = 1`, definitions); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Every change of a definition moves the Definitions counter whoever makes it
+// (here raw SQL, as an operator's or a replica's of the previous version would),
+// and a change of a mapping or a token does not.
+func TestEveryChangeOfADefinitionMovesTheDefinitionsCounter(t *testing.T) {
+	t.Parallel()
+	s, path := openStore(t)
+	seed(t, s)
+	ctx := context.Background()
+	if _, err := s.CreateAPIKey(ctx, store.APIKey{ID: "k1", Role: store.RoleAdmin}, []byte("hash-1")); err != nil {
+		t.Fatal(err)
+	}
+	raw := rawDB(t, path)
+	definitions := func() int64 {
+		t.Helper()
+		var n int64
+		if err := raw.QueryRow(`SELECT definitions FROM generation WHERE id = 1`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	for _, tc := range []struct {
+		stmt  string
+		moves bool
+	}{
+		{`UPDATE api_keys SET name = 'renamed'`, true},
+		{`UPDATE oauth_connections SET client_id = 'other'`, true},
+		{`UPDATE integrations SET description = 'changed'`, true},
+		{`UPDATE config_fields SET description = 'changed'`, true},
+		{`UPDATE integration_config SET value = value`, true},
+		{`DELETE FROM api_keys`, true},
+		{`UPDATE mappings SET entity_name = 'changed'`, false},
+		{`UPDATE oauth_tokens SET status_message = 'changed'`, false},
+	} {
+		before := definitions()
+		if _, err := raw.Exec(tc.stmt); err != nil {
+			t.Fatalf("%s: %v", tc.stmt, err)
+		}
+		if moved := definitions() != before; moved != tc.moves {
+			t.Errorf("%s: counter moved %v, want %v", tc.stmt, moved, tc.moves)
+		}
 	}
 }
 

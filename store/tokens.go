@@ -94,7 +94,7 @@ func (s *Store) putToken(ctx context.Context, t Token, linkIntegration []string)
 		t.TokenType = "Bearer"
 	}
 	var out Token
-	err := s.inDataTx(ctx, func(tx writeTx) error {
+	err := s.inTx(ctx, func(tx writeTx) error {
 		conn, err := s.getConnection(ctx, tx, t.ConnectionName)
 		if err != nil {
 			return err
@@ -239,7 +239,7 @@ func (s *Store) ListTokens(ctx context.Context, connectionName string, page Page
 // DeleteToken removes a token; mappings that named it fall back to the org's or
 // the global token.
 func (s *Store) DeleteToken(ctx context.Context, id string) error {
-	return s.inDataTx(ctx, func(tx writeTx) error {
+	return s.inTx(ctx, func(tx writeTx) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM oauth_tokens WHERE id = ?`, id)
 		if err != nil {
 			return translate(err, fmt.Sprintf("oauth token %s", id))
