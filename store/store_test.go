@@ -40,6 +40,17 @@ func openAt(t testing.TB, path string, cipher store.Cipher) *store.Store {
 	return s
 }
 
+// seededReplicas opens two stores (replicas) on one new database, seeded
+// through a, and returns them with the database's path.
+func seededReplicas(t *testing.T) (a, b *store.Store, path string) {
+	t.Helper()
+	path = testutil.Database(t)
+	ring := testutil.Keyring(t)
+	a, b = openAt(t, path, ring), openAt(t, path, ring)
+	seed(t, a)
+	return a, b, path
+}
+
 // seed creates a connection, an integration with a secret default, a token and
 // a mapping with a secret override, and returns the secrets it stored.
 func seed(t *testing.T, s *store.Store) []string {
@@ -210,10 +221,7 @@ func TestSchemaChangeRefusedWhileValuesOfTheKeyAreStored(t *testing.T) {
 // database cached: reads never serve data older than the last write.
 func TestWriteOnOneReplicaInvalidatesAnothersCache(t *testing.T) {
 	t.Parallel()
-	path := testutil.Database(t)
-	ring := testutil.Keyring(t)
-	a, b := openAt(t, path, ring), openAt(t, path, ring)
-	seed(t, a)
+	a, b, _ := seededReplicas(t)
 	ctx := context.Background()
 	first, err := b.Resolve(ctx, "Graph", "org-1")
 	if err != nil || first.Mapping.EntityID != "tenant-1" {
@@ -286,10 +294,7 @@ func TestCachedDefinitionsOutliveWritesOfMappingsAndTokensButNotOfDefinitions(t 
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			path := testutil.Database(t)
-			ring := testutil.Keyring(t)
-			a, b := openAt(t, path, ring), openAt(t, path, ring)
-			seed(t, a)
+			a, b, path := seededReplicas(t)
 			ctx := context.Background()
 			if _, err := a.CreateAPIKey(ctx, store.APIKey{ID: "k1", Role: store.RoleAdmin}, []byte("hash-1")); err != nil {
 				t.Fatal(err)
