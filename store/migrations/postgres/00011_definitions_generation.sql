@@ -8,6 +8,11 @@
 -- forgot, a replica of the previous version during a rolling upgrade, an
 -- operator's SQL.
 ALTER TABLE generation ADD COLUMN definitions INTEGER NOT NULL DEFAULT 0;
+-- The triggers are deferred to the commit: a transaction then locks the
+-- generation row after every other row it writes, as the service's own
+-- advance does, where an immediate trigger would lock it first and deadlock
+-- with a writer holding a row it wants and waiting for the generation (seen:
+-- a data key rotation against mapping writes).
 -- +goose StatementBegin
 CREATE FUNCTION advance_definitions() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -16,11 +21,16 @@ BEGIN
 END
 $$;
 -- +goose StatementEnd
-CREATE TRIGGER api_keys_definitions AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON api_keys FOR EACH STATEMENT EXECUTE FUNCTION advance_definitions();
-CREATE TRIGGER oauth_connections_definitions AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON oauth_connections FOR EACH STATEMENT EXECUTE FUNCTION advance_definitions();
-CREATE TRIGGER integrations_definitions AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON integrations FOR EACH STATEMENT EXECUTE FUNCTION advance_definitions();
-CREATE TRIGGER config_fields_definitions AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON config_fields FOR EACH STATEMENT EXECUTE FUNCTION advance_definitions();
-CREATE TRIGGER integration_config_definitions AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON integration_config FOR EACH STATEMENT EXECUTE FUNCTION advance_definitions();
+CREATE CONSTRAINT TRIGGER api_keys_definitions AFTER INSERT OR UPDATE OR DELETE ON api_keys
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION advance_definitions();
+CREATE CONSTRAINT TRIGGER oauth_connections_definitions AFTER INSERT OR UPDATE OR DELETE ON oauth_connections
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION advance_definitions();
+CREATE CONSTRAINT TRIGGER integrations_definitions AFTER INSERT OR UPDATE OR DELETE ON integrations
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION advance_definitions();
+CREATE CONSTRAINT TRIGGER config_fields_definitions AFTER INSERT OR UPDATE OR DELETE ON config_fields
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION advance_definitions();
+CREATE CONSTRAINT TRIGGER integration_config_definitions AFTER INSERT OR UPDATE OR DELETE ON integration_config
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION advance_definitions();
 
 -- +goose Down
 DROP TRIGGER api_keys_definitions ON api_keys;
