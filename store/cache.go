@@ -67,13 +67,17 @@ func readThrough[T any](ctx context.Context, s *Store, key string, dependsOn cou
 		var zero T
 		return zero, err
 	}
-	current := dependsOn(g)
-	if v, ok := s.cache.get(key, current); ok {
+	return readThroughAt(s.cache, key, dependsOn(g), load)
+}
+
+// readThroughAt is readThrough with the counter's current value given.
+func readThroughAt[T any](c *readCache, key string, current int64, load func(current int64) (T, int64, error)) (T, error) {
+	if v, ok := c.get(key, current); ok {
 		return v.(T), nil
 	}
 	v, generation, err := load(current)
 	if err == nil {
-		s.cache.put(key, generation, v)
+		c.put(key, generation, v)
 	}
 	return v, err
 }

@@ -83,15 +83,18 @@ func newGenerationReader(query func(context.Context) (Generation, error), timeou
 	return r
 }
 
+// readGeneration reads the generation as q sees it.
+func readGeneration(ctx context.Context, q sqlx.QueryerContext) (Generation, error) {
+	var g Generation
+	if err := sqlx.GetContext(ctx, q, &g, generationQuery); err != nil {
+		return Generation{}, fmt.Errorf("reading the generation: %w", err)
+	}
+	return g, nil
+}
+
 // queryGeneration reads the generation from db.
 func queryGeneration(db sqlx.QueryerContext) func(context.Context) (Generation, error) {
-	return func(ctx context.Context) (Generation, error) {
-		var g Generation
-		if err := sqlx.GetContext(ctx, db, &g, generationQuery); err != nil {
-			return Generation{}, fmt.Errorf("reading the generation: %w", err)
-		}
-		return g, nil
-	}
+	return func(ctx context.Context) (Generation, error) { return readGeneration(ctx, db) }
 }
 
 func (r *generationReader) scoped(ctx context.Context) context.Context {

@@ -107,20 +107,14 @@ func (s *Store) getIntegration(ctx context.Context, q sqlx.QueryerContext, name 
 // it could cache what it then rolls back. Callers must not modify what it
 // returns.
 func (s *Store) integrationInTx(ctx context.Context, tx writeTx, name string) (Integration, error) {
-	var g Generation
-	if err := sqlx.GetContext(ctx, tx, &g, generationQuery); err != nil {
-		return Integration{}, fmt.Errorf("reading the generation: %w", err)
-	}
-	key := "integration\x00" + name
-	if v, ok := s.cache.get(key, g.Definitions); ok {
-		return v.(Integration), nil
-	}
-	in, err := s.getIntegration(ctx, tx, name)
+	g, err := readGeneration(ctx, tx)
 	if err != nil {
 		return Integration{}, err
 	}
-	s.cache.put(key, g.Definitions, in)
-	return in, nil
+	return readThroughAt(s.cache, "integration\x00"+name, g.Definitions, func(current int64) (Integration, int64, error) {
+		in, err := s.getIntegration(ctx, tx, name)
+		return in, current, err
+	})
 }
 
 // integrationIDOf finds the integration called name, for reads that need no

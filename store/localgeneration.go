@@ -7,8 +7,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
-
-	"github.com/jmoiron/sqlx"
 )
 
 // generationSource says what the generation is now and moves it forward for
@@ -51,9 +49,9 @@ func (g *localGeneration) advance(ctx context.Context, tx writeTx) (func(), erro
 	if err := advanceGeneration(ctx, tx); err != nil {
 		return nil, err
 	}
-	var generation Generation
-	if err := sqlx.GetContext(ctx, tx, &generation, generationQuery); err != nil {
-		return nil, fmt.Errorf("reading the advanced generation: %w", err)
+	generation, err := readGeneration(ctx, tx)
+	if err != nil {
+		return nil, fmt.Errorf("after advancing it: %w", err)
 	}
 	return func() {
 		moveForward(&g.definitions, generation.Definitions)

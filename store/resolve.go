@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"errors"
-	"fmt"
 	"sync/atomic"
 
 	"github.com/jmoiron/sqlx"
@@ -58,7 +57,8 @@ func (r *Resolved) Encoded(encode func(*Resolved) ([]byte, error)) ([]byte, erro
 // organization's for the integration's connection, else the global one.
 //
 // Results are cached until the next tracked write anywhere (Generation.All
-// moves), so a repeated read costs no query. What it returns is shared with every caller
+// moves), so a repeated read costs no query on SQLite and a share of one read
+// of the generation on PostgreSQL. What it returns is shared with every caller
 // until then: callers must not modify it.
 func (s *Store) Resolve(ctx context.Context, integration, orgID string) (*Resolved, error) {
 	return readThrough(ctx, s, "resolve\x00"+integration+"\x00"+orgID, allWrites, func(int64) (*Resolved, int64, error) {
@@ -72,12 +72,11 @@ func (s *Store) resolve(ctx context.Context, integration, orgID string) (_ *Reso
 	r := &Resolved{}
 	err = s.inReadTx(ctx, func(tx sqlx.QueryerContext) error {
 		// The generation read in the snapshot tags what the snapshot holds.
-		var g Generation
-		if err := sqlx.GetContext(ctx, tx, &g, generationQuery); err != nil {
-			return fmt.Errorf("reading the generation: %w", err)
+		g, err := readGeneration(ctx, tx)
+		if err != nil {
+			return err
 		}
 		generation = g.All
-		var err error
 		if r.Integration, err = s.getIntegration(ctx, tx, integration); err != nil {
 			return err
 		}
