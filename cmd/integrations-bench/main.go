@@ -37,8 +37,8 @@ type config struct {
 func main() {
 	var c config
 	flag.StringVar(&c.binary, "integrationsd", "bin/integrationsd", "integrationsd binary to run")
-	flag.DurationVar(&c.round, "round", 2*time.Second, "length of one measured round")
-	flag.IntVar(&c.rounds, "rounds", 3, "rounds per side of each comparison")
+	flag.DurationVar(&c.round, "round", 1500*time.Millisecond, "length of one measured round")
+	flag.IntVar(&c.rounds, "rounds", 4, "rounds per side of each comparison (every other round runs the sides in reverse order, so an even number gives each side every place equally often)")
 	flag.IntVar(&c.inFlight, "concurrency", 32, "calls in flight for the concurrent figures")
 	flag.IntVar(&c.mappings, "mappings", 100_000, "mappings of the large integration")
 	flag.IntVar(&c.integrations, "integrations", 1000, "integrations in the database")
