@@ -18,6 +18,8 @@ type stats struct {
 	// CPU time integrationsd and this process (the load generator, on the same
 	// machine) spent while the calls ran.
 	serverCPU, clientCPU time.Duration
+	// rounds are the figures of each round of alternate, in order.
+	rounds []stats
 }
 
 func (s *stats) add(o stats) {
@@ -43,6 +45,11 @@ func (s *stats) rps() float64 {
 	}
 	return float64(s.calls) / s.elapsed.Seconds()
 }
+
+// throughput and p50 and p99 are figures a target compares.
+func throughput(s *stats) float64 { return s.rps() }
+func p50(s *stats) float64        { return float64(s.percentile(0.5)) }
+func p99(s *stats) float64        { return float64(s.percentile(0.99)) }
 
 func (s *stats) percentile(p float64) time.Duration {
 	if len(s.latencies) == 0 {
@@ -118,7 +125,9 @@ func alternate(ctx context.Context, rounds, inFlight int, round time.Duration, o
 			if r%2 == 1 {
 				i = len(ops) - 1 - i
 			}
-			totals[i].add(drive(ctx, inFlight, round, ops[i]))
+			s := drive(ctx, inFlight, round, ops[i])
+			totals[i].add(s)
+			totals[i].rounds = append(totals[i].rounds, s)
 		}
 	}
 	return totals

@@ -102,8 +102,8 @@ func run(ctx context.Context, c config) (bool, error) {
 		t.row("health Check", n, check)
 		t.row("GetIntegration (mapping, secret, token)", n, get)
 		if n == c.inFlight {
-			t.target(fmt.Sprintf("Get/Check throughput at %d in flight", n), get.rps()/check.rps(), ">=", 0.7)
-			t.target(fmt.Sprintf("Get/Check p99 at %d in flight", n), ratio(get.percentile(0.99), check.percentile(0.99)), "<=", 2)
+			t.compare(fmt.Sprintf("Get/Check throughput at %d in flight", n), get, check, throughput, ">=", 0.7)
+			t.compare(fmt.Sprintf("Get/Check p99 at %d in flight", n), get, check, p99, "<=", 2)
 			// Both processes share the machine's cores: what each spends per
 			// call says where the throughput goes.
 			t.note(fmt.Sprintf("CPU per call at %d in flight, Get/Check: integrationsd %.2f, bench %.2f", n,
@@ -133,7 +133,7 @@ func run(ctx context.Context, c config) (bool, error) {
 	small, large := scale[0], scale[1]
 	t.row("GetIntegration, 100 mappings", c.inFlight, small)
 	t.row(fmt.Sprintf("GetIntegration, %d mappings", c.mappings), c.inFlight, large)
-	t.target(fmt.Sprintf("cost of %d mappings vs 100 (p50)", c.mappings), ratio(large.percentile(0.5), small.percentile(0.5)), "<=", 1.2)
+	t.compare(fmt.Sprintf("cost of %d mappings vs 100 (p50)", c.mappings), large, small, p50, "<=", 1.2)
 
 	if err := b.seedRefresh(); err != nil {
 		return false, err
@@ -143,14 +143,14 @@ func run(ctx context.Context, c config) (bool, error) {
 	fresh, rotating := refresh[0], refresh[1]
 	t.row("GetIntegration, provider never called", c.inFlight, fresh)
 	t.row(fmt.Sprintf("GetIntegration, %s tokens, %s provider", c.tokenLifetime, c.providerDelay), c.inFlight, rotating)
-	t.target("p99 with expiring tokens vs never", ratio(rotating.percentile(0.99), fresh.percentile(0.99)), "<=", 2)
+	t.compare("p99 with expiring tokens vs never", rotating, fresh, p99, "<=", 2)
 	t.note(fmt.Sprintf("provider refresh calls during the scenario: %d", b.slow.Calls("refresh_token")))
 
 	rss, err := d.peakRSS()
 	if err != nil {
 		return false, err
 	}
-	t.target("integrationsd peak resident memory (MB)", float64(rss)/(1<<20), "<=", 100)
+	t.target("integrationsd peak resident memory (MB)", float64(rss)/(1<<20), "<=", 100, "")
 	t.note(fmt.Sprintf("total run time %s", time.Since(start).Round(time.Second)))
 	return t.print(os.Stdout), nil
 }
@@ -164,7 +164,7 @@ func measureAudit(ctx context.Context, c config, audited *bench, t *table) error
 	}
 	t.row("GetIntegration, audited", c.inFlight, with)
 	t.row("GetIntegration, audit discarded", c.inFlight, without)
-	t.target("throughput with audit vs without", with.rps()/without.rps(), ">=", 0.85)
+	t.compare("throughput with audit vs without", with, without, throughput, ">=", 0.85)
 	return nil
 }
 
@@ -203,7 +203,7 @@ func sideBySide(ctx context.Context, c config, first *bench, binary string, args
 	return both[0], both[1], nil
 }
 
-func ratio(a, b time.Duration) float64 {
+func ratio[T time.Duration | float64](a, b T) float64 {
 	if b == 0 {
 		return 0
 	}

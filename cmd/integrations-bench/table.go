@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"math"
 	"text/tabwriter"
 	"time"
 )
@@ -24,14 +25,32 @@ func (t *table) row(name string, inFlight int, s stats) {
 	}
 }
 
-func (t *table) target(name string, got float64, op string, want float64) {
+// compare is a target on the ratio of figure f of a to the same figure of b,
+// measured in the same rounds: the whole run's ratio decides, and the range
+// of the rounds' ratios shows how far machine noise moves it.
+func (t *table) compare(name string, a, b stats, f func(*stats) float64, op string, want float64) {
+	lo, hi := math.Inf(1), math.Inf(-1)
+	for i := range min(len(a.rounds), len(b.rounds)) {
+		r := ratio(f(&a.rounds[i]), f(&b.rounds[i]))
+		lo, hi = min(lo, r), max(hi, r)
+	}
+	spread := ""
+	if lo <= hi {
+		spread = fmt.Sprintf("%.2f-%.2f", lo, hi)
+	}
+	t.target(name, ratio(f(&a), f(&b)), op, want, spread)
+}
+
+// target records a figure against what is wanted of it; rounds is the range
+// it took over the rounds, if it has rounds.
+func (t *table) target(name string, got float64, op string, want float64, rounds string) {
 	ok := (op == ">=" && got >= want) || (op == "<=" && got <= want)
 	verdict := "ok"
 	if !ok {
 		verdict = "MISSED"
 		t.failed = true
 	}
-	t.targets = append(t.targets, []string{name, fmt.Sprintf("%.2f", got), fmt.Sprintf("%s %.2f", op, want), verdict})
+	t.targets = append(t.targets, []string{name, fmt.Sprintf("%.2f", got), rounds, fmt.Sprintf("%s %.2f", op, want), verdict})
 }
 
 func (t *table) note(s string) { t.notes = append(t.notes, s) }
@@ -50,9 +69,9 @@ func (t *table) print(w io.Writer) bool {
 	tw.Flush()
 	fmt.Fprintln(w)
 	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "target\tmeasured\twanted\t")
+	fmt.Fprintln(tw, "target\tmeasured\tits rounds\twanted\t")
 	for _, r := range t.targets {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r[0], r[1], r[2], r[3])
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r[0], r[1], r[2], r[3], r[4])
 	}
 	tw.Flush()
 	for _, n := range t.notes {
