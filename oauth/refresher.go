@@ -109,6 +109,11 @@ func New(st *store.Store, opts Options) *Refresher {
 			Name: "bifrost_token_refreshes_total",
 			Help: "Token exchanges with providers, by outcome (ok, refresh_failed, needs_reauth, error).",
 		}, []string{"outcome"})}
+	// Every outcome is exported from the start, at zero, so that a rate or an
+	// alert over one is defined before the first exchange that ends in it.
+	for _, outcome := range []string{outcomeOK, ReasonRefreshFailed, ReasonNeedsReauth, outcomeError} {
+		r.refreshes.WithLabelValues(strings.ToLower(outcome))
+	}
 	if opts.Metrics != nil {
 		opts.Metrics.MustRegister(r.refreshes)
 	}
@@ -318,16 +323,23 @@ func (r *Refresher) storeRefreshed(ctx context.Context, tokenID string, fresh st
 	}
 }
 
+// Outcomes of a provider exchange besides the reasons of an UnmetError: it
+// succeeded, or failed for a reason the provider did not give.
+const (
+	outcomeOK    = "OK"
+	outcomeError = "ERROR"
+)
+
 // audit records a provider exchange: refreshes change a token, so they are
 // audited like any other change.
 func (r *Refresher) audit(ctx context.Context, t store.Token, conn store.Connection, failure error) {
-	e := store.AuditEvent{Method: "refresh", OrgID: t.OrgID, Outcome: "OK",
+	e := store.AuditEvent{Method: "refresh", OrgID: t.OrgID, Outcome: outcomeOK,
 		Detail: fmt.Sprintf("connection %s, token %s", conn.Name, t.ID)}
 	var unmet *UnmetError
 	if errors.As(failure, &unmet) {
 		e.Outcome, e.Detail = unmet.Reason, e.Detail+": "+unmet.Message
 	} else if failure != nil {
-		e.Outcome = "ERROR"
+		e.Outcome = outcomeError
 	}
 	r.refreshes.WithLabelValues(strings.ToLower(e.Outcome)).Inc()
 	if r.opts.Audit == nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -188,6 +189,22 @@ func TestBackoffDoublesUpToTheCap(t *testing.T) {
 				t.Fatalf("backoff(%d) = %s, want within [%s, %s]", tc.failures, d, tc.min, tc.max)
 			}
 		}
+	}
+}
+
+func TestEveryRefreshOutcomeIsExportedAtZeroBeforeAnyRefresh(t *testing.T) {
+	t.Parallel()
+	reg := prometheus.NewRegistry()
+	replicas(t, oauthtest.New(t, time.Hour), 1, Options{Metrics: reg})
+	want := strings.NewReader(`# HELP bifrost_token_refreshes_total Token exchanges with providers, by outcome (ok, refresh_failed, needs_reauth, error).
+# TYPE bifrost_token_refreshes_total counter
+bifrost_token_refreshes_total{outcome="error"} 0
+bifrost_token_refreshes_total{outcome="needs_reauth"} 0
+bifrost_token_refreshes_total{outcome="ok"} 0
+bifrost_token_refreshes_total{outcome="refresh_failed"} 0
+`)
+	if err := promtest.GatherAndCompare(reg, want, "bifrost_token_refreshes_total"); err != nil {
+		t.Fatal(err)
 	}
 }
 
