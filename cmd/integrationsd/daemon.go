@@ -130,7 +130,7 @@ func start(ctx context.Context, cfg config, logger *slog.Logger, tracing trace.T
 		logger.Warn("audit events are discarded (--dev-discard-audit)")
 		auditWriter = audit.Discard{}
 	}
-	d.audit = audit.New(auditWriter, audit.Options{Logger: logger})
+	d.audit = audit.New(auditWriter, audit.Options{FlushInterval: cfg.auditFlush, Logger: logger})
 	d.registry = newRegistry(st, d.audit)
 	record := server.AuditWithRequestIDs(d.audit.Record)
 	d.refresher = oauth.New(st, oauth.Options{Logger: logger, Audit: record, Metrics: d.registry, LeaseTTL: cfg.refreshLease})

@@ -20,6 +20,8 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
+	"github.com/bifrost/integrations/audit"
+	adminv1 "github.com/bifrost/integrations/gen/bifrost/integrations/admin/v1"
 	integrationsv1 "github.com/bifrost/integrations/gen/bifrost/integrations/v1"
 )
 
@@ -202,6 +204,51 @@ func TestStartingHandlerIsAliveButNotReady(t *testing.T) {
 		resp.Body.Close()
 		if resp.StatusCode != want {
 			t.Errorf("%s while starting = %d, want %d", path, resp.StatusCode, want)
+		}
+	}
+}
+
+// --audit-flush reaches the audit writer: an event waits for it (or a full
+// batch), and a shutdown writes what waits.
+func TestAuditEventsWaitForTheFlushIntervalAndAShutdownWritesThem(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	denied := &integrationsv1.GetIntegrationRequest{Name: "Flush_Probe"}
+	probes := func(d *daemon) []*adminv1.AuditEvent {
+		t.Helper()
+		conn, authed := dialAsAdmin(t, d, dir)
+		resp, err := adminv1.NewAdminServiceClient(conn).ListAuditEvents(authed, &adminv1.ListAuditEventsRequest{Integration: denied.GetName()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.GetEvents()
+	}
+
+	d, stop := runDaemon(t, noEnv, dir, "--audit-flush", "1h")
+	conn, _ := dialAsAdmin(t, d, dir)
+	if _, err := integrationsv1.NewIntegrationsServiceClient(conn).GetIntegration(context.Background(), denied); status.Code(err) != codes.Unauthenticated {
+		t.Fatalf("call without a key: %v, want UNAUTHENTICATED", err)
+	}
+	// Twice the default interval: with the flag ignored, the event would be written by now.
+	time.Sleep(2 * audit.DefaultFlushInterval)
+	if events := probes(d); len(events) != 0 {
+		t.Fatalf("events written before the hour's flush: %v", events)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+
+	d, _ = runDaemon(t, noEnv, dir)
+	if events := probes(d); len(events) != 1 || events[0].GetOutcome() != codes.Unauthenticated.String() {
+		t.Fatalf("after the shutdown: events %v, want the one denied call", events)
+	}
+}
+
+func TestAuditFlushMustBePositive(t *testing.T) {
+	t.Parallel()
+	for _, v := range []string{"0s", "-1s"} {
+		if _, err := parseFlags([]string{"--audit-flush", v}, noEnv, io.Discard); err == nil || !strings.Contains(err.Error(), "--audit-flush") {
+			t.Errorf("--audit-flush %s: %v, want an error naming the flag", v, err)
 		}
 	}
 }
