@@ -24,12 +24,14 @@ type Writer interface {
 type Options struct {
 	// QueueSize bounds events waiting to be written (default 4096).
 	QueueSize int
-	// BatchSize bounds one write (default 4096). Each transaction writes the
-	// b-trees' last, partly filled pages and their parents again, so larger
-	// batches cost less per event: a server writing batches of up to 512 spent
-	// 4.1-5.3 us more CPU per audited GetIntegration than one writing up to
-	// 4096 (integrations-bench -compare-with, both orders). The bound caps how
-	// long one write holds SQLite's single writer.
+	// BatchSize bounds one write (default 4096). Under load the flush interval
+	// ends a batch first (at 25,000 events a second, about 1,250 events): one
+	// transaction per interval, not one per few hundred events. Each
+	// transaction writes the b-trees' last, partly filled pages and their
+	// parents again, and a server writing batches of up to 512 spent 4.1-5.3 us
+	// more CPU per audited GetIntegration than one writing up to 4096
+	// (integrations-bench -compare-with, both orders). The bound caps how long
+	// one write holds SQLite's single writer.
 	BatchSize int
 	// FlushInterval is the longest an event waits for its batch (default
 	// DefaultFlushInterval).
@@ -38,14 +40,14 @@ type Options struct {
 	Now           func() time.Time
 }
 
-// DefaultFlushInterval is long enough that under load a full batch, not the
-// interval, ends a write (above about 16,000 events a second): against 50 ms,
-// which ended batches at about 1,150 events at 23,000 a second, a server
-// served 1.02 and 1.06 times the audited GetIntegrations at 0.97 and 0.93 of
-// the CPU per call (integrations-bench -compare-with, both orders, six
-// rounds). It is also how many events a killed process can lose: an event is
-// queued, not written, when its call returns (a shutdown writes the queue).
-const DefaultFlushInterval = 250 * time.Millisecond
+// DefaultFlushInterval bounds how long an event waits in the queue, which is
+// also what a killed process can lose: an event is queued, not written, when
+// its call returns (a shutdown writes the queue). Under load a longer interval
+// makes larger batches, each cheaper per event (BenchmarkInsertAuditEvents),
+// but 250 ms measured no better than 50 ms in integrationsd: -compare-with,
+// both orders twice, six rounds, printed 0.95-1.06 of the throughput and
+// 0.93-1.05 of the CPU per audited GetIntegration.
+const DefaultFlushInterval = 50 * time.Millisecond
 
 // ErrClosed is returned by Record after Close.
 var ErrClosed = errors.New("audit recorder closed")
