@@ -52,7 +52,7 @@ func parseFlags(args []string, lookupEnv func(string) (string, bool), stderr io.
 	fs.StringVar(&c.tlsKey, "tls-key", "", "PEM private key of --tls-cert (BIFROST_TLS_KEY)")
 	fs.StringVar(&c.clientCA, "client-ca", "", "PEM CA bundle; when set, clients must present a certificate it signed (mTLS) (BIFROST_CLIENT_CA)")
 	fs.DurationVar(&c.auditRetention, "audit-retention", 90*24*time.Hour, "audit events older than this are deleted (BIFROST_AUDIT_RETENTION)")
-	fs.DurationVar(&c.auditFlush, "audit-flush", audit.DefaultFlushInterval, "longest an audit event waits to be written, so at most what a killed process loses (a shutdown writes them); longer makes larger batches under load (BIFROST_AUDIT_FLUSH)")
+	fs.DurationVar(&c.auditFlush, "audit-flush", audit.DefaultFlushInterval, "longest an audit event waits to be written, which bounds what a killed process loses (a shutdown writes the queue); longer makes larger batches under load (BIFROST_AUDIT_FLUSH)")
 	fs.StringVar(&c.publicURL, "public-url", "", "base URL browsers reach the HTTP listener at, for OAuth redirect URIs (default: http(s)://<http-listen>) (BIFROST_PUBLIC_URL)")
 	fs.DurationVar(&c.refreshLease, "refresh-lease", 30*time.Second, "how long a replica may hold a token's refresh; a replica that dies holding one blocks that token this long (BIFROST_REFRESH_LEASE)")
 	fs.BoolVar(&c.pprof, "pprof", false, "serve net/http/pprof under /debug/pprof/ on the HTTP listener (BIFROST_PPROF)")
