@@ -343,16 +343,23 @@ func TestCachedDefinitionsOutliveWritesOfMappingsAndTokensButNotOfDefinitions(t 
 // that only a cached answer can tell the change was made.
 func changeBehindTheBack(t *testing.T, raw *sql.DB, stmt string) {
 	t.Helper()
-	var definitions int64
-	if err := raw.QueryRow(`SELECT definitions FROM generation WHERE id = 1`).Scan(&definitions); err != nil {
-		t.Fatal(err)
-	}
+	definitions := rawDefinitions(t, raw)
 	if _, err := raw.Exec(stmt); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := raw.Exec(`UPDATE generation SET definitions = $1 WHERE id = 1`, definitions); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// rawDefinitions is the Definitions counter as the database holds it.
+func rawDefinitions(t *testing.T, raw *sql.DB) int64 {
+	t.Helper()
+	var n int64
+	if err := raw.QueryRow(`SELECT definitions FROM generation WHERE id = 1`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
 
 // Every change of a definition moves the Definitions counter whoever makes it
@@ -367,14 +374,6 @@ func TestEveryChangeOfADefinitionMovesTheDefinitionsCounter(t *testing.T) {
 		t.Fatal(err)
 	}
 	raw := rawDB(t, path)
-	definitions := func() int64 {
-		t.Helper()
-		var n int64
-		if err := raw.QueryRow(`SELECT definitions FROM generation WHERE id = 1`).Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		return n
-	}
 	for _, tc := range []struct {
 		stmt  string
 		moves bool
@@ -388,11 +387,11 @@ func TestEveryChangeOfADefinitionMovesTheDefinitionsCounter(t *testing.T) {
 		{`UPDATE mappings SET entity_name = 'changed'`, false},
 		{`UPDATE oauth_tokens SET status_message = 'changed'`, false},
 	} {
-		before := definitions()
+		before := rawDefinitions(t, raw)
 		if _, err := raw.Exec(tc.stmt); err != nil {
 			t.Fatalf("%s: %v", tc.stmt, err)
 		}
-		if moved := definitions() != before; moved != tc.moves {
+		if moved := rawDefinitions(t, raw) != before; moved != tc.moves {
 			t.Errorf("%s: counter moved %v, want %v", tc.stmt, moved, tc.moves)
 		}
 	}
