@@ -111,7 +111,7 @@ func (s *Store) integrationInTx(ctx context.Context, tx writeTx, name string) (I
 	if err != nil {
 		return Integration{}, err
 	}
-	return readThroughAt(s.cache, "integration\x00"+name, g.Definitions, func(current int64) (Integration, int64, error) {
+	return readThroughAt(s.cache, "integration\x00"+name, definitionWrites(g), func(current int64) (Integration, int64, error) {
 		in, err := s.getIntegration(ctx, tx, name)
 		return in, current, err
 	})
