@@ -2,7 +2,9 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -12,58 +14,144 @@ import (
 // AuditEvent is one audit record. It never holds a secret.
 type AuditEvent struct {
 	// Seq is the event's place in the log, given when it is written: the cursor
-	// of pages (see migration 00010).
-	Seq         int64     `db:"seq"`
-	ID          string    `db:"id"`
-	Time        time.Time `db:"time"`
-	APIKeyID    string    `db:"api_key_id"`
-	Role        string    `db:"role"`
-	Method      string    `db:"method"`
-	Integration string    `db:"integration"`
-	OrgID       string    `db:"org_id"`
-	Outcome     string    `db:"outcome"`
-	RequestID   string    `db:"request_id"`
-	Detail      string    `db:"detail"`
+	// of pages.
+	Seq         int64
+	ID          string
+	Time        time.Time
+	APIKeyID    string
+	Role        string
+	Method      string
+	Integration string
+	OrgID       string
+	Outcome     string
+	RequestID   string
+	Detail      string
 }
 
 // NewAuditID returns an ID that orders events by time.
 func NewAuditID() string { return newID() }
 
-// auditRowsPerInsert bounds one multi-row INSERT (10 values a row stays far
-// below both databases' limits on bound parameters). A power of two: see
-// InsertAuditEvents.
-const auditRowsPerInsert = 64
+// Kinds of audit_batch_keys rows: what a filter looks a batch up by.
+const (
+	auditKeyOrg = iota + 1
+	auditKeyIntegration
+	auditKeyAPIKey
+)
 
-// InsertAuditEvents writes a batch in one transaction, many rows per statement:
-// one round trip to the database per few dozen events instead of per event.
-// Statements hold a power-of-two number of rows, so that the prepared
-// statements kept for them are a handful (64, 32, ... 1 rows), not one per
-// batch size.
+type auditKey struct {
+	kind  int
+	value string
+}
+
+// InsertAuditEvents writes a batch as one row (see migration 00012): its
+// events numbered from the sequence, as a JSON array, with the organizations,
+// integrations and API keys they name.
 func (s *Store) InsertAuditEvents(ctx context.Context, events []AuditEvent) error {
+	if len(events) == 0 {
+		return nil
+	}
+	batch, minTime, maxTime, keys := encodeAuditBatch(events)
 	return s.inUntrackedTx(ctx, func(tx writeTx) error {
-		for len(events) > 0 {
-			n := auditRowsPerInsert
-			for n > len(events) {
-				n /= 2
-			}
-			var query strings.Builder
-			query.WriteString(`INSERT INTO audit_events (id, time, api_key_id, role, method, integration, org_id, outcome, request_id, detail) VALUES `)
-			args := make([]any, 0, n*10)
-			for i, e := range events[:n] {
-				if i > 0 {
-					query.WriteString(", ")
-				}
-				query.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
-				args = append(args, e.ID, e.Time.UTC(), storable(e.APIKeyID), storable(e.Role), storable(e.Method), storable(e.Integration),
-					storable(e.OrgID), storable(e.Outcome), storable(e.RequestID), storable(e.Detail))
-			}
-			if _, err := tx.ExecContext(ctx, query.String(), args...); err != nil {
+		var next int64
+		if err := sqlx.GetContext(ctx, tx, &next, `UPDATE audit_sequence SET next = next + ? RETURNING next`, len(events)); err != nil {
+			return fmt.Errorf("numbering audit events: %w", err)
+		}
+		first := next - int64(len(events))
+		if _, err := tx.ExecContext(ctx, `INSERT INTO audit_batches (first_seq, count, min_time, max_time, events) VALUES (?, ?, ?, ?, ?)`,
+			first, len(events), minTime.UTC(), maxTime.UTC(), batch); err != nil {
+			return fmt.Errorf("writing audit events: %w", err)
+		}
+		for k := range keys {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO audit_batch_keys (kind, value, first_seq) VALUES (?, ?, ?)`, k.kind, k.value, first); err != nil {
 				return fmt.Errorf("writing audit events: %w", err)
 			}
-			events = events[n:]
 		}
 		return nil
 	})
+}
+
+// encodeAuditBatch returns events as their batch's JSON array, their earliest
+// and latest times, and the keys filters find them by.
+func encodeAuditBatch(events []AuditEvent) (batch string, minTime, maxTime time.Time, keys map[auditKey]struct{}) {
+	keys = make(map[auditKey]struct{})
+	b := make([]byte, 0, 256*len(events))
+	b = append(b, '[')
+	minTime, maxTime = events[0].Time, events[0].Time
+	for i, e := range events {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendAuditEvent(b, e)
+		if e.Time.Before(minTime) {
+			minTime = e.Time
+		}
+		if e.Time.After(maxTime) {
+			maxTime = e.Time
+		}
+		for _, k := range [...]auditKey{{auditKeyOrg, e.OrgID}, {auditKeyIntegration, e.Integration}, {auditKeyAPIKey, e.APIKeyID}} {
+			if k.value != "" {
+				k.value = storable(k.value)
+				keys[k] = struct{}{}
+			}
+		}
+	}
+	return string(append(b, ']')), minTime, maxTime, keys
+}
+
+// appendAuditEvent appends e as the JSON array the audit_events view reads.
+func appendAuditEvent(b []byte, e AuditEvent) []byte {
+	b = append(b, '[')
+	b = appendJSONString(b, storable(e.ID))
+	b = append(b, ',', '"')
+	b = e.Time.UTC().AppendFormat(b, time.RFC3339Nano)
+	b = append(b, '"')
+	for _, v := range [...]string{e.APIKeyID, e.Role, e.Method, e.Integration, e.OrgID, e.Outcome, e.RequestID, e.Detail} {
+		b = append(b, ',')
+		b = appendJSONString(b, storable(v))
+	}
+	return append(b, ']')
+}
+
+// appendJSONString appends s, valid UTF-8 (storable), as a JSON string.
+// encoding/json would take a reflective walk and an allocation per value for
+// what is, for nearly every value, a copy between quotes.
+func appendJSONString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 0x20 && c != '"' && c != '\\' {
+			continue
+		}
+		b = append(b, s[start:i]...)
+		if c == '"' || c == '\\' {
+			b = append(b, '\\', c)
+		} else {
+			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+		}
+		start = i + 1
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}
+
+// decodeAuditBatch returns the events of the batch numbered from first.
+func decodeAuditBatch(first int64, batch string) ([]AuditEvent, error) {
+	var rows [][10]string
+	if err := json.Unmarshal([]byte(batch), &rows); err != nil {
+		return nil, fmt.Errorf("reading the audit batch at %d: %w", first, err)
+	}
+	events := make([]AuditEvent, len(rows))
+	for i, r := range rows {
+		t, err := time.Parse(time.RFC3339Nano, r[1])
+		if err != nil {
+			return nil, fmt.Errorf("reading the audit batch at %d: %w", first, err)
+		}
+		events[i] = AuditEvent{Seq: first + int64(i), ID: r[0], Time: t, APIKeyID: r[2], Role: r[3], Method: r[4],
+			Integration: r[5], OrgID: r[6], Outcome: r[7], RequestID: r[8], Detail: r[9]}
+	}
+	return events, nil
 }
 
 // AuditFilter selects audit events; zero fields do not filter.
@@ -77,56 +165,122 @@ type AuditFilter struct {
 	Before int64
 }
 
+// auditBatchesPerRead is how many batches a listing reads at a time: under
+// load one holds hundreds of events, when calls are rare one or two.
+const auditBatchesPerRead = 16
+
 // ListAuditEvents returns at most limit events, newest first.
 func (s *Store) ListAuditEvents(ctx context.Context, f AuditFilter, limit int) ([]AuditEvent, error) {
-	var where []string
-	var args []any
-	add := func(clause string, arg any) {
-		where = append(where, clause)
-		args = append(args, arg)
-	}
-	if !f.Start.IsZero() {
-		add("time >= ?", f.Start.UTC())
-	}
-	if !f.End.IsZero() {
-		add("time < ?", f.End.UTC())
-	}
-	if f.OrgID != "" {
-		add("org_id = ?", f.OrgID)
-	}
-	if f.Integration != "" {
-		add("integration = ?", f.Integration)
-	}
-	if f.APIKeyID != "" {
-		add("api_key_id = ?", f.APIKeyID)
-	}
-	if f.Before != 0 {
-		add("seq < ?", f.Before)
-	}
-	query := `SELECT seq, id, time, api_key_id, role, method, integration, org_id, outcome, request_id, detail FROM audit_events`
-	if len(where) > 0 {
-		query += " WHERE " + strings.Join(where, " AND ")
-	}
 	var events []AuditEvent
-	if err := sqlx.SelectContext(ctx, s.reader(), &events, query+" ORDER BY seq DESC LIMIT ?", append(args, limit)...); err != nil {
-		return nil, fmt.Errorf("listing audit events: %w", err)
+	before := f.Before
+	for len(events) < limit {
+		batches, err := s.auditBatches(ctx, f, before)
+		if err != nil {
+			return nil, err
+		}
+		for _, b := range batches {
+			batch, err := decodeAuditBatch(b.FirstSeq, b.Events)
+			if err != nil {
+				return nil, err
+			}
+			for _, e := range slices.Backward(batch) {
+				if f.matches(e) {
+					events = append(events, e)
+				}
+				if len(events) == limit {
+					return events, nil
+				}
+			}
+		}
+		if len(batches) < auditBatchesPerRead {
+			break
+		}
+		before = batches[len(batches)-1].FirstSeq
 	}
 	return events, nil
 }
 
-// PruneAuditEvents deletes events older than before, in batches so that writers
-// are not held up; it returns how many it deleted.
+// matches says whether e is one of the events f selects.
+func (f AuditFilter) matches(e AuditEvent) bool {
+	return (f.Start.IsZero() || !e.Time.Before(f.Start)) &&
+		(f.End.IsZero() || e.Time.Before(f.End)) &&
+		(f.OrgID == "" || e.OrgID == f.OrgID) &&
+		(f.Integration == "" || e.Integration == f.Integration) &&
+		(f.APIKeyID == "" || e.APIKeyID == f.APIKeyID) &&
+		(f.Before == 0 || e.Seq < f.Before)
+}
+
+type auditBatch struct {
+	FirstSeq int64  `db:"first_seq"`
+	Events   string `db:"events"`
+}
+
+// auditBatches returns, newest first, the next batches before the one that
+// begins at before (0: the newest) that may hold events f selects. The first
+// filter on a key walks that key's batches backwards in its index; the others
+// are looked up for each.
+func (s *Store) auditBatches(ctx context.Context, f AuditFilter, before int64) ([]auditBatch, error) {
+	var where []string
+	var args []any
+	from := "audit_batches b"
+	for _, k := range []auditKey{{auditKeyOrg, f.OrgID}, {auditKeyIntegration, f.Integration}, {auditKeyAPIKey, f.APIKeyID}} {
+		switch {
+		case k.value == "":
+		case len(args) == 0:
+			from = "audit_batch_keys k JOIN audit_batches b ON b.first_seq = k.first_seq"
+			where = append(where, "k.kind = ? AND k.value = ?")
+			args = append(args, k.kind, k.value)
+		default:
+			where = append(where, "EXISTS (SELECT 1 FROM audit_batch_keys WHERE kind = ? AND value = ? AND first_seq = b.first_seq)")
+			args = append(args, k.kind, k.value)
+		}
+	}
+	seq := "b.first_seq"
+	if strings.HasPrefix(from, "audit_batch_keys") {
+		seq = "k.first_seq"
+	}
+	if before != 0 {
+		where = append(where, seq+" < ?")
+		args = append(args, before)
+	}
+	if !f.Start.IsZero() {
+		where = append(where, "b.max_time >= ?")
+		args = append(args, f.Start.UTC())
+	}
+	if !f.End.IsZero() {
+		where = append(where, "b.min_time < ?")
+		args = append(args, f.End.UTC())
+	}
+	query := "SELECT b.first_seq, b.events FROM " + from
+	if len(where) > 0 {
+		query += " WHERE " + strings.Join(where, " AND ")
+	}
+	var batches []auditBatch
+	if err := sqlx.SelectContext(ctx, s.reader(), &batches, query+" ORDER BY "+seq+" DESC LIMIT ?", append(args, auditBatchesPerRead)...); err != nil {
+		return nil, fmt.Errorf("listing audit events: %w", err)
+	}
+	return batches, nil
+}
+
+// PruneAuditEvents deletes the batches whose every event is older than
+// before, a few at a time so that writers are not held up, and returns how
+// many events it deleted. An event outlives before by at most the span of its
+// batch: a flush interval, or an outage the writer waited out.
 func (s *Store) PruneAuditEvents(ctx context.Context, before time.Time) (int64, error) {
 	var total int64
 	for {
 		var n int64
 		err := s.inUntrackedTx(ctx, func(tx writeTx) error {
-			res, err := tx.ExecContext(ctx, `DELETE FROM audit_events WHERE seq IN (SELECT seq FROM audit_events WHERE time < ? LIMIT 1000)`, before.UTC())
-			if err != nil {
+			const old = `SELECT first_seq FROM audit_batches WHERE max_time < ? ORDER BY first_seq LIMIT 100`
+			if err := sqlx.GetContext(ctx, tx, &n, `SELECT COALESCE(SUM(count), 0) FROM audit_batches WHERE first_seq IN (`+old+`)`, before.UTC()); err != nil {
 				return fmt.Errorf("pruning audit events: %w", err)
 			}
-			n, err = res.RowsAffected()
-			return err
+			for _, table := range []string{"audit_batch_keys", "audit_batches"} {
+				if _, err := tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE first_seq IN (`+old+`)`, before.UTC()); err != nil {
+					return fmt.Errorf("pruning audit events: %w", err)
+				}
+			}
+			return nil
 		})
 		total += n
 		if err != nil || n == 0 {

@@ -17,6 +17,92 @@ import (
 	"github.com/bifrost/integrations/store"
 )
 
+// Filters find batches by the keys of any of their events, then select the
+// events themselves: a batch holding org-1 and Halo in different events holds
+// no event of org-1 on Halo. Pages walk back across batches.
+func TestAuditFiltersSelectEventsInsideBatches(t *testing.T) {
+	t.Parallel()
+	s, _ := openStore(t)
+	ctx := context.Background()
+	t0 := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+	event := func(n int, org, integration, key string) store.AuditEvent {
+		return store.AuditEvent{ID: fmt.Sprint("e", n), Time: t0.Add(time.Duration(n) * time.Second), APIKeyID: key, Method: "M",
+			Integration: integration, OrgID: org, Outcome: "OK"}
+	}
+	for _, batch := range [][]store.AuditEvent{
+		{event(1, "org-1", "Graph", "key-a"), event(2, "org-2", "Graph", "key-b"), event(3, "org-1", "Halo", "key-b")},
+		{event(4, "org-2", "Halo", "key-a"), event(5, "org-1", "Graph", "key-a")},
+	} {
+		if err := s.InsertAuditEvents(ctx, batch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cases := []struct {
+		name   string
+		filter store.AuditFilter
+		want   []string
+	}{
+		{"everything", store.AuditFilter{}, []string{"e5", "e4", "e3", "e2", "e1"}},
+		{"an organization", store.AuditFilter{OrgID: "org-1"}, []string{"e5", "e3", "e1"}},
+		{"an organization on an integration", store.AuditFilter{OrgID: "org-1", Integration: "Halo"}, []string{"e3"}},
+		{"a key", store.AuditFilter{APIKeyID: "key-b"}, []string{"e3", "e2"}},
+		{"all three", store.AuditFilter{OrgID: "org-2", Integration: "Halo", APIKeyID: "key-a"}, []string{"e4"}},
+		{"nobody's", store.AuditFilter{OrgID: "org-3"}, nil},
+		{"from a time", store.AuditFilter{Start: t0.Add(4 * time.Second)}, []string{"e5", "e4"}},
+		{"until a time", store.AuditFilter{End: t0.Add(2 * time.Second)}, []string{"e1"}},
+		{"a time range and an integration", store.AuditFilter{Start: t0.Add(2 * time.Second), End: t0.Add(5 * time.Second), Integration: "Graph"}, []string{"e2"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, pageSize := range []int{1, 2, 10} {
+				var got []string
+				page := tc.filter
+				for {
+					events, err := s.ListAuditEvents(ctx, page, pageSize)
+					if err != nil {
+						t.Fatal(err)
+					}
+					for _, e := range events {
+						got = append(got, e.ID)
+					}
+					if len(events) < pageSize {
+						break
+					}
+					page.Before = events[len(events)-1].Seq
+				}
+				if !slices.Equal(got, tc.want) {
+					t.Fatalf("pages of %d: %v, want %v", pageSize, got, tc.want)
+				}
+			}
+		})
+	}
+}
+
+// Whatever a caller sent is stored as valid JSON and read back as it was
+// stored: quotes and backslashes as they are, control characters and invalid
+// UTF-8 replaced. An operator's SQL reads the same through the audit_events
+// view.
+func TestAuditEventsKeepEveryCharacterThroughTheirBatch(t *testing.T) {
+	t.Parallel()
+	s, path := openStore(t)
+	ctx := context.Background()
+	sent := "say \"hi\" \\ back\x01\n é 日本 \xff</script>"
+	stored := "say \"hi\" \\ back\uFFFD\uFFFD é 日本 \uFFFD</script>"
+	e := store.AuditEvent{ID: store.NewAuditID(), Time: time.Now(), Method: "M", OrgID: sent, Outcome: "OK", Detail: sent}
+	if err := s.InsertAuditEvents(ctx, []store.AuditEvent{e}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.ListAuditEvents(ctx, store.AuditFilter{OrgID: stored}, 10)
+	if err != nil || len(got) != 1 || got[0].Detail != stored || got[0].OrgID != stored || !got[0].Time.Equal(e.Time) {
+		t.Fatalf("read back %+v, %v; want org and detail %q", got, err, stored)
+	}
+	var seq int64
+	var detail string
+	if err := rawDB(t, path).QueryRow(`SELECT seq, detail FROM audit_events WHERE id = $1`, e.ID).Scan(&seq, &detail); err != nil || detail != stored || seq != got[0].Seq {
+		t.Fatalf("the view: seq %d, detail %q, %v; want %d, %q", seq, detail, err, got[0].Seq, stored)
+	}
+}
+
 // Until migration 00010 the audit log was keyed, and paged, by event ID; it is
 // numbered since. Events written before keep their newest-first order (the
 // order of their IDs, not of their rows), and events written after come first.
@@ -72,60 +158,70 @@ func TestAuditEventsWrittenBeforeTheLogWasNumberedKeepTheirOrder(t *testing.T) {
 }
 
 // During a rolling upgrade on PostgreSQL, replicas of the previous version keep
-// writing audit events while the first new one numbers the log: a batch open
-// when the numbering starts and one begun while it runs are both kept.
-func TestAuditEventsWrittenWhileTheLogIsNumberedAreKept(t *testing.T) {
+// writing audit events while the first new one migrates the log: a batch open
+// when the migration starts, one begun while it runs and one after it are all
+// kept. Migration 00010 numbered the log, 00012 stored it in batches (the old
+// replicas' inserts then go through the audit_events view).
+func TestAuditEventsWrittenWhileTheLogIsMigratedAreKept(t *testing.T) {
 	if !testutil.IsPostgres() {
 		t.Skip("only replicas sharing PostgreSQL write while another migrates")
 	}
 	t.Parallel()
-	ctx := context.Background()
-	path := testutil.Database(t)
-	db := rawDBAtVersion(t, path, 9)
-	const insert = `INSERT INTO audit_events (id, time, method, outcome) VALUES ($1, now(), 'M', 'OK')`
-	open, err := db.BeginTx(ctx, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	openID, laterID := store.NewAuditID(), store.NewAuditID()
-	if _, err := open.ExecContext(ctx, insert, openID); err != nil {
-		t.Fatal(err)
-	}
-	keys := testutil.Keyring(t)
-	migrated := make(chan error, 1)
-	go func() {
-		s, err := store.Open(ctx, path, keys)
-		if err == nil {
-			err = s.Close()
-		}
-		migrated <- err
-	}()
-	waitForLockWaiters(t, db, 1)
-	later := make(chan error, 1)
-	go func() {
-		_, err := db.ExecContext(ctx, insert, laterID)
-		later <- err
-	}()
-	waitForLockWaiters(t, db, 2)
-	if err := open.Commit(); err != nil {
-		t.Fatal(err)
-	}
-	if err := <-migrated; err != nil {
-		t.Fatal(err)
-	}
-	if err := <-later; err != nil {
-		t.Fatalf("a write queued behind the numbering: %v", err)
-	}
-	events, err := openAt(t, path, keys).ListAuditEvents(ctx, store.AuditFilter{}, 10)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got []string
-	for _, e := range events {
-		got = append(got, e.ID)
-	}
-	if !slices.Contains(got, openID) || !slices.Contains(got, laterID) {
-		t.Fatalf("events after the numbering: %v; want %s and %s among them", got, openID, laterID)
+	for _, version := range []int64{9, 11} {
+		t.Run(fmt.Sprint("from version ", version), func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			path := testutil.Database(t)
+			db := rawDBAtVersion(t, path, version)
+			const insert = `INSERT INTO audit_events (id, time, method, org_id, outcome) VALUES ($1, now(), 'M', 'org-old', 'OK')`
+			open, err := db.BeginTx(ctx, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			openID, laterID, afterID := store.NewAuditID(), store.NewAuditID(), store.NewAuditID()
+			if _, err := open.ExecContext(ctx, insert, openID); err != nil {
+				t.Fatal(err)
+			}
+			keys := testutil.Keyring(t)
+			migrated := make(chan error, 1)
+			go func() {
+				s, err := store.Open(ctx, path, keys)
+				if err == nil {
+					err = s.Close()
+				}
+				migrated <- err
+			}()
+			waitForLockWaiters(t, db, 1)
+			later := make(chan error, 1)
+			go func() {
+				_, err := db.ExecContext(ctx, insert, laterID)
+				later <- err
+			}()
+			waitForLockWaiters(t, db, 2)
+			if err := open.Commit(); err != nil {
+				t.Fatal(err)
+			}
+			if err := <-migrated; err != nil {
+				t.Fatal(err)
+			}
+			if err := <-later; err != nil {
+				t.Fatalf("a write queued behind the migration: %v", err)
+			}
+			if _, err := db.ExecContext(ctx, insert, afterID); err != nil {
+				t.Fatalf("a write after the migration: %v", err)
+			}
+			events, err := openAt(t, path, keys).ListAuditEvents(ctx, store.AuditFilter{OrgID: "org-old"}, 10)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, e := range events {
+				got = append(got, e.ID)
+			}
+			if len(got) != 3 || got[0] != afterID || !slices.Contains(got, openID) || !slices.Contains(got, laterID) {
+				t.Fatalf("events of the old replica, newest first: %v; want %s, then %s and %s", got, afterID, openID, laterID)
+			}
+		})
 	}
 }
 

@@ -12,13 +12,13 @@ import (
 )
 
 // BenchmarkInsertAuditEvents is for profiling the audit writer's inserts
-// (go test -bench InsertAuditEvents -cpuprofile); ns/op is per event. Events of
-// one organization append to each filter index; spread over many, as in
-// production, every event lands on another page of the organization index.
-// Batches are of the audit writer's default bound (4096) and of an eighth of
-// it: each transaction writes the pages it touched to the WAL, the partly
-// filled ones at the end of each b-tree and their parents included, so larger
-// batches write fewer pages per event.
+// (go test -bench InsertAuditEvents -cpuprofile); ns/op is per event. A batch
+// is one row, and a key row for each organization, integration and API key in
+// it: events of one organization add three key rows a batch; spread over many,
+// as in production, a key row per organization, each on another page of the
+// key index. Batches are of the audit writer's default bound (4096) and of an
+// eighth of it: each transaction writes the pages it touched to the WAL, so
+// larger batches write fewer pages per event.
 func BenchmarkInsertAuditEvents(b *testing.B) {
 	for _, batch := range []int{512, 4096} {
 		for _, orgs := range []int{1, 1000} {

@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -180,25 +181,34 @@ func TestMigrationsApplyOnceAcrossReopen(t *testing.T) {
 	}
 }
 
-func TestPruneDeletesOnlyEventsOlderThanRetention(t *testing.T) {
+// Events are pruned with their batch, once its newest is older than the
+// retention: a batch that spans the cut is kept whole.
+func TestPruneDeletesTheBatchesWhoseEveryEventIsOlderThanRetention(t *testing.T) {
 	t.Parallel()
 	s, _ := openStore(t)
 	ctx := context.Background()
 	now := time.Now()
-	var events []store.AuditEvent
-	for i := range 2500 {
-		events = append(events, store.AuditEvent{ID: store.NewAuditID(), Time: now.Add(-time.Duration(i) * time.Minute), Method: "m", Outcome: "OK"})
+	// Batch j holds the events of minutes 100j to 100j+99 ago.
+	for j := range 25 {
+		var events []store.AuditEvent
+		for i := range 100 {
+			events = append(events, store.AuditEvent{ID: store.NewAuditID(), Time: now.Add(-time.Duration(100*j+i) * time.Minute), Method: "m", Outcome: "OK"})
+		}
+		if err := s.InsertAuditEvents(ctx, events); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if err := s.InsertAuditEvents(ctx, events); err != nil {
-		t.Fatal(err)
-	}
-	n, err := s.PruneAuditEvents(ctx, now.Add(-1000*time.Minute+time.Second))
+	n, err := s.PruneAuditEvents(ctx, now.Add(-950*time.Minute))
 	if err != nil || n != 1500 {
-		t.Fatalf("pruned %d, %v; want 1500", n, err)
+		t.Fatalf("pruned %d, %v; want 1500 (batches 10 to 24; batch 9 spans the cut)", n, err)
 	}
 	left, err := s.ListAuditEvents(ctx, store.AuditFilter{}, 5000)
 	if err != nil || len(left) != 1000 {
 		t.Fatalf("left %d, %v; want 1000", len(left), err)
+	}
+	oldest := slices.MinFunc(left, func(a, b store.AuditEvent) int { return a.Time.Compare(b.Time) }).Time
+	if want := now.Add(-999 * time.Minute); !oldest.Equal(want) {
+		t.Fatalf("oldest event left: %v, want the straddling batch's, %v", oldest, want)
 	}
 }
 
