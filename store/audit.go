@@ -43,6 +43,11 @@ type auditKey struct {
 	value string
 }
 
+// auditKeys are the keys of an event, or of a filter, by kind.
+func auditKeys(orgID, integration, apiKeyID string) [3]auditKey {
+	return [3]auditKey{{auditKeyOrg, orgID}, {auditKeyIntegration, integration}, {auditKeyAPIKey, apiKeyID}}
+}
+
 // InsertAuditEvents writes a batch as one row (see migration 00012): its
 // events numbered from the sequence, as a JSON array, with the organizations,
 // integrations and API keys they name.
@@ -88,7 +93,7 @@ func encodeAuditBatch(events []AuditEvent) (batch string, minTime, maxTime time.
 		if e.Time.After(maxTime) {
 			maxTime = e.Time
 		}
-		for _, k := range [...]auditKey{{auditKeyOrg, e.OrgID}, {auditKeyIntegration, e.Integration}, {auditKeyAPIKey, e.APIKeyID}} {
+		for _, k := range auditKeys(e.OrgID, e.Integration, e.APIKeyID) {
 			if k.value != "" {
 				k.value = storable(k.value)
 				keys[k] = struct{}{}
@@ -222,22 +227,18 @@ type auditBatch struct {
 func (s *Store) auditBatches(ctx context.Context, f AuditFilter, before int64) ([]auditBatch, error) {
 	var where []string
 	var args []any
-	from := "audit_batches b"
-	for _, k := range []auditKey{{auditKeyOrg, f.OrgID}, {auditKeyIntegration, f.Integration}, {auditKeyAPIKey, f.APIKeyID}} {
+	from, seq := "audit_batches b", "b.first_seq"
+	for _, k := range auditKeys(f.OrgID, f.Integration, f.APIKeyID) {
 		switch {
 		case k.value == "":
 		case len(args) == 0:
-			from = "audit_batch_keys k JOIN audit_batches b ON b.first_seq = k.first_seq"
+			from, seq = "audit_batch_keys k JOIN audit_batches b ON b.first_seq = k.first_seq", "k.first_seq"
 			where = append(where, "k.kind = ? AND k.value = ?")
 			args = append(args, k.kind, k.value)
 		default:
 			where = append(where, "EXISTS (SELECT 1 FROM audit_batch_keys WHERE kind = ? AND value = ? AND first_seq = b.first_seq)")
 			args = append(args, k.kind, k.value)
 		}
-	}
-	seq := "b.first_seq"
-	if strings.HasPrefix(from, "audit_batch_keys") {
-		seq = "k.first_seq"
 	}
 	if before != 0 {
 		where = append(where, seq+" < ?")
