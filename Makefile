@@ -74,7 +74,7 @@ test-python: build
 
 # Each fuzz target runs for FUZZTIME; `make test` runs their committed seeds.
 FUZZTIME ?= 20s
-FUZZ_TARGETS := ./config:FuzzPatchAndMerge ./keyring:FuzzOpen ./server:FuzzRequestValidation ./oauth:FuzzTokenResponse
+FUZZ_TARGETS := ./config:FuzzPatchAndMerge ./keyring:FuzzOpen ./store:FuzzAuditBatchRoundTrip ./server:FuzzRequestValidation ./oauth:FuzzTokenResponse
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; fn=$${t##*:}; \
