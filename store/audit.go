@@ -153,7 +153,7 @@ func decodeAuditBatch(first int64, batch string) ([]AuditEvent, error) {
 		if err != nil {
 			return nil, fmt.Errorf("reading the audit batch at %d: %w", first, err)
 		}
-		events[i] = AuditEvent{Seq: first + int64(i), ID: r[0], Time: t, APIKeyID: r[2], Role: r[3], Method: r[4],
+		events[i] = AuditEvent{Seq: first + int64(i), ID: r[0], Time: t.UTC(), APIKeyID: r[2], Role: r[3], Method: r[4],
 			Integration: r[5], OrgID: r[6], Outcome: r[7], RequestID: r[8], Detail: r[9]}
 	}
 	return events, nil

@@ -23,18 +23,23 @@ CREATE TABLE audit_batches (
     events    TEXT NOT NULL
 );
 CREATE INDEX audit_batches_max_time ON audit_batches (max_time);
--- kind: 1 organization, 2 integration, 3 API key.
+-- kind: 1 organization, 2 integration, 3 API key. Its indexes are built
+-- after the copy: faster than inserting into them row by row.
 CREATE TABLE audit_batch_keys (
     kind      SMALLINT NOT NULL,
     value     TEXT NOT NULL,
-    first_seq BIGINT NOT NULL,
-    PRIMARY KEY (kind, value, first_seq)
+    first_seq BIGINT NOT NULL
 );
-CREATE INDEX audit_batch_keys_batch ON audit_batch_keys (first_seq);
+-- An event as the service writes it, for the copy and for the old replicas'
+-- inserts. The time is as json_build_array writes a TIMESTAMPTZ: RFC 3339
+-- with the session's offset (for any time since 1972: before, some zones'
+-- offsets had seconds, which RFC 3339 has not). STABLE, as json_build_array is, so that
+-- PostgreSQL inlines it (declared IMMUTABLE it is called per row, and the
+-- copy took 60% longer).
 -- +goose StatementBegin
 CREATE FUNCTION audit_event_json(TEXT, TIMESTAMPTZ, TEXT, TEXT, TEXT, TEXT, TEXT, TEXT, TEXT, TEXT) RETURNS json
-LANGUAGE sql IMMUTABLE AS $$
-    SELECT json_build_array($1, to_char($2 AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+LANGUAGE sql STABLE AS $$
+    SELECT json_build_array($1, $2,
         COALESCE($3, ''), COALESCE($4, ''), $5, COALESCE($6, ''), COALESCE($7, ''), $8, COALESCE($9, ''), COALESCE($10, ''))
 $$;
 -- +goose StatementEnd
@@ -55,6 +60,8 @@ INSERT INTO audit_batch_keys (kind, value, first_seq)
     SELECT DISTINCT 1, org_id, first_seq FROM audit_copy WHERE org_id <> ''
     UNION ALL SELECT DISTINCT 2, integration, first_seq FROM audit_copy WHERE integration <> ''
     UNION ALL SELECT DISTINCT 3, api_key_id, first_seq FROM audit_copy WHERE api_key_id <> '';
+ALTER TABLE audit_batch_keys ADD PRIMARY KEY (kind, value, first_seq);
+CREATE INDEX audit_batch_keys_batch ON audit_batch_keys (first_seq);
 DROP TABLE audit_events;
 CREATE VIEW audit_events AS
     SELECT b.first_seq + e.i - 1 AS seq, e.v ->> 0 AS id, (e.v ->> 1)::timestamptz AS time, e.v ->> 2 AS api_key_id,
