@@ -225,11 +225,64 @@ func TestAuditEventsWrittenWhileTheLogIsMigratedAreKept(t *testing.T) {
 	}
 }
 
+// Reverting migration 00012 puts every event back as a row of its own, with
+// its number and time, and applying it again puts them back in batches.
+func TestAuditMigrationRevertsToOneRowPerEventAndBack(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, path := openStore(t)
+	written := time.Date(2026, 3, 1, 12, 0, 0, 500_000_000, time.UTC)
+	var events []store.AuditEvent
+	for i := range 3 {
+		events = append(events, store.AuditEvent{ID: store.NewAuditID(), Time: written.Add(time.Duration(i) * time.Second), Method: "M", OrgID: "org-1", Outcome: "OK"})
+	}
+	if err := s.InsertAuditEvents(ctx, events); err != nil {
+		t.Fatal(err)
+	}
+	before, err := s.ListAuditEvents(ctx, store.AuditFilter{}, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := rawDB(t, path)
+	provider := migrationsOn(t, db)
+	if _, err := provider.DownTo(ctx, 11); err != nil {
+		t.Fatal(err)
+	}
+	var rows int
+	if err := db.QueryRow(`SELECT count(*) FROM audit_events WHERE org_id = 'org-1'`).Scan(&rows); err != nil || rows != 3 {
+		t.Fatalf("rows after reverting: %d, %v; want 3", rows, err)
+	}
+	if _, err := provider.Up(ctx); err != nil {
+		t.Fatal(err)
+	}
+	after, err := s.ListAuditEvents(ctx, store.AuditFilter{OrgID: "org-1"}, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(after) != len(before) {
+		t.Fatalf("events after reverting and migrating again: %+v, want %+v", after, before)
+	}
+	for i := range after {
+		if after[i].ID != before[i].ID || after[i].Seq != before[i].Seq || !after[i].Time.Equal(before[i].Time) {
+			t.Fatalf("event %d: %+v, want %+v", i, after[i], before[i])
+		}
+	}
+}
+
 // rawDBAtVersion opens the database behind the store's back with its schema
 // migrated up to version, as a previous release left it.
 func rawDBAtVersion(t testing.TB, path string, version int64) *sql.DB {
 	t.Helper()
 	db := rawDB(t, path)
+	if _, err := migrationsOn(t, db).UpTo(context.Background(), version); err != nil {
+		t.Fatal(err)
+	}
+	return db
+}
+
+// migrationsOn is the store's migrations, to apply or revert on db by hand.
+func migrationsOn(t testing.TB, db *sql.DB) *goose.Provider {
+	t.Helper()
 	dialect, dir := goose.DialectSQLite3, "migrations/sqlite"
 	if testutil.IsPostgres() {
 		dialect, dir = goose.DialectPostgres, "migrations/postgres"
@@ -238,10 +291,7 @@ func rawDBAtVersion(t testing.TB, path string, version int64) *sql.DB {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := provider.UpTo(context.Background(), version); err != nil {
-		t.Fatal(err)
-	}
-	return db
+	return provider
 }
 
 // waitForLockWaiters waits until n sessions wait for a lock on audit_events.
