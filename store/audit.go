@@ -272,15 +272,25 @@ func (s *Store) PruneAuditEvents(ctx context.Context, before time.Time) (int64, 
 	for {
 		var n int64
 		err := s.inUntrackedTx(ctx, func(tx writeTx) error {
-			const old = `SELECT first_seq FROM audit_batches WHERE max_time < ? ORDER BY first_seq LIMIT 100`
-			if err := sqlx.GetContext(ctx, tx, &n, `SELECT COALESCE(SUM(count), 0) FROM audit_batches WHERE first_seq IN (`+old+`)`, before.UTC()); err != nil {
+			// The batches are picked once: statements each picking "any 100"
+			// could pick different ones.
+			var old []struct {
+				FirstSeq int64 `db:"first_seq"`
+				Count    int64 `db:"count"`
+			}
+			if err := sqlx.SelectContext(ctx, tx, &old, `SELECT first_seq, count FROM audit_batches WHERE max_time < ? LIMIT 100`, before.UTC()); err != nil {
 				return fmt.Errorf("pruning audit events: %w", err)
 			}
-			for _, table := range []string{"audit_batch_keys", "audit_batches"} {
-				if _, err := tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE first_seq IN (`+old+`)`, before.UTC()); err != nil {
-					return fmt.Errorf("pruning audit events: %w", err)
+			var deleted int64
+			for _, b := range old {
+				for _, table := range []string{"audit_batch_keys", "audit_batches"} {
+					if _, err := tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE first_seq = ?`, b.FirstSeq); err != nil {
+						return fmt.Errorf("pruning audit events: %w", err)
+					}
 				}
+				deleted += b.Count
 			}
+			n = deleted
 			return nil
 		})
 		total += n

@@ -182,33 +182,37 @@ func TestMigrationsApplyOnceAcrossReopen(t *testing.T) {
 }
 
 // Events are pruned with their batch, once its newest is older than the
-// retention: a batch that spans the cut is kept whole.
+// retention: a batch that spans the cut is kept whole. More batches than one
+// round of pruning takes are all pruned.
 func TestPruneDeletesTheBatchesWhoseEveryEventIsOlderThanRetention(t *testing.T) {
 	t.Parallel()
 	s, _ := openStore(t)
 	ctx := context.Background()
 	now := time.Now()
-	// Batch j holds the events of minutes 100j to 100j+99 ago.
-	for j := range 25 {
+	// Batch j holds the events of minutes 10j to 10j+9 ago.
+	for j := range 250 {
 		var events []store.AuditEvent
-		for i := range 100 {
-			events = append(events, store.AuditEvent{ID: store.NewAuditID(), Time: now.Add(-time.Duration(100*j+i) * time.Minute), Method: "m", Outcome: "OK"})
+		for i := range 10 {
+			events = append(events, store.AuditEvent{ID: store.NewAuditID(), Time: now.Add(-time.Duration(10*j+i) * time.Minute), Method: "m", OrgID: fmt.Sprint("org-", j%7), Outcome: "OK"})
 		}
 		if err := s.InsertAuditEvents(ctx, events); err != nil {
 			t.Fatal(err)
 		}
 	}
-	n, err := s.PruneAuditEvents(ctx, now.Add(-950*time.Minute))
-	if err != nil || n != 1500 {
-		t.Fatalf("pruned %d, %v; want 1500 (batches 10 to 24; batch 9 spans the cut)", n, err)
+	n, err := s.PruneAuditEvents(ctx, now.Add(-955*time.Minute))
+	if err != nil || n != 1540 {
+		t.Fatalf("pruned %d, %v; want 1540 (batches 96 to 249; batch 95 spans the cut)", n, err)
 	}
 	left, err := s.ListAuditEvents(ctx, store.AuditFilter{}, 5000)
-	if err != nil || len(left) != 1000 {
-		t.Fatalf("left %d, %v; want 1000", len(left), err)
+	if err != nil || len(left) != 960 {
+		t.Fatalf("left %d, %v; want 960", len(left), err)
 	}
 	oldest := slices.MinFunc(left, func(a, b store.AuditEvent) int { return a.Time.Compare(b.Time) }).Time
-	if want := now.Add(-999 * time.Minute); !oldest.Equal(want) {
+	if want := now.Add(-959 * time.Minute); !oldest.Equal(want) {
 		t.Fatalf("oldest event left: %v, want the straddling batch's, %v", oldest, want)
+	}
+	if byOrg, err := s.ListAuditEvents(ctx, store.AuditFilter{OrgID: "org-0"}, 5000); err != nil || len(byOrg) != 140 {
+		t.Fatalf("events of org-0 left: %d, %v; want 140 (batches 0, 7, ... 91)", len(byOrg), err)
 	}
 }
 
