@@ -71,6 +71,7 @@ func (s *Store) Resolve(ctx context.Context, integration, orgID string) (*Resolv
 func (s *Store) resolve(ctx context.Context, integration, orgID string) (_ *Resolved, generation int64, err error) {
 	r := &Resolved{}
 	err = s.inReadTx(ctx, func(tx sqlx.QueryerContext) error {
+		*r = Resolved{}
 		// The generation read in the snapshot tags what the snapshot holds.
 		g, err := readGeneration(ctx, tx)
 		if err != nil {

@@ -22,6 +22,8 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/mattn/go-sqlite3"
 	"github.com/pressly/goose/v3"
+
+	"github.com/bifrost/integrations/keyring"
 )
 
 // Errors the store returns, wrapped with what was looked for. The server maps them
@@ -292,7 +294,20 @@ func advanceGeneration(ctx context.Context, tx writeTx) error {
 
 // inReadTx runs fn in a read-only transaction, so that everything it reads comes
 // from one snapshot, through prepared statements.
+//
+// A ciphertext that does not open makes it run fn once more, in a new snapshot:
+// a re-encryption may have committed, and the old key been retired, after this
+// snapshot began (then the new one holds the re-encrypted value). fn must set
+// all it returns on each run.
 func (s *Store) inReadTx(ctx context.Context, fn func(q sqlx.QueryerContext) error) error {
+	err := s.readSnapshot(ctx, fn)
+	if errors.Is(err, keyring.ErrOpen) {
+		err = s.readSnapshot(ctx, fn)
+	}
+	return err
+}
+
+func (s *Store) readSnapshot(ctx context.Context, fn func(q sqlx.QueryerContext) error) error {
 	tx, err := s.read.BeginTxx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)

@@ -709,3 +709,41 @@ func TestRefreshMarginIsAtMostHalfAKnownLifetime(t *testing.T) {
 		})
 	}
 }
+
+// failingOpens opens nothing while fails is above zero, counting down, as a
+// ring does after the key of a value read earlier was retired.
+type failingOpens struct {
+	store.Cipher
+	fails atomic.Int32
+}
+
+func (c *failingOpens) Open(ciphertext, aad []byte) ([]byte, error) {
+	if c.fails.Add(-1) >= 0 {
+		return nil, keyring.ErrOpen
+	}
+	return c.Cipher.Open(ciphertext, aad)
+}
+
+// A value re-encrypted, and its old key retired, while a read held it from an
+// older snapshot does not fail the read: it reads again, once, in a new
+// snapshot. A value that does not open twice is an error.
+func TestReadOfAValueThatDoesNotOpenIsRetriedOnceInANewSnapshot(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	cipher := &failingOpens{Cipher: testutil.Keyring(t)}
+	s := openAt(t, testutil.Database(t), cipher)
+	secrets := seed(t, s)
+	cipher.fails.Store(1)
+	r, err := s.Resolve(ctx, "Graph", "org-1")
+	if err != nil || r.Config["api_secret"] != secrets[4] || r.Token.AccessToken != secrets[1] {
+		t.Fatalf("resolve after one failed open: %+v, %v", r, err)
+	}
+	cipher.fails.Store(1)
+	if m, err := s.ListMappings(ctx, "Graph", "", store.Page{Limit: 10}); err != nil || len(m) != 1 || m[0].Config["api_secret"] != secrets[4] {
+		t.Fatalf("mappings after one failed open: %+v, %v", m, err)
+	}
+	cipher.fails.Store(100)
+	if _, err := s.ListMappings(ctx, "Graph", "", store.Page{Limit: 10}); !errors.Is(err, keyring.ErrOpen) {
+		t.Fatalf("a value that never opens: err = %v, want ErrOpen", err)
+	}
+}
