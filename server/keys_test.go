@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -25,6 +26,12 @@ func TestKeyRotationUnderReadLoadFailsNoRead(t *testing.T) {
 		t.Fatal(err)
 	}
 	var reads, failures atomic.Int64
+	var firstFailure sync.Once
+	var failure string
+	fail := func(what string) {
+		failures.Add(1)
+		firstFailure.Do(func() { failure = what })
+	}
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	for range 8 {
@@ -39,7 +46,7 @@ func TestKeyRotationUnderReadLoadFailsNoRead(t *testing.T) {
 				reads.Add(1)
 				if err != nil || resp.GetIntegration().GetConfig().AsMap()["api_key"] != orgAAPIKey ||
 					resp.GetIntegration().GetOauth().GetAccessToken() != orgAAccess || resp.GetIntegration().GetOauth().GetClientSecret() != clientSecret {
-					failures.Add(1)
+					fail(fmt.Sprintf("a read: %v", err))
 				}
 			}
 		})
@@ -53,7 +60,7 @@ func TestKeyRotationUnderReadLoadFailsNoRead(t *testing.T) {
 			default:
 			}
 			if _, err := api.UpsertMapping(ctx, &integrationsv1.UpsertMappingRequest{Name: "Microsoft_Graph", OrgId: "org-w", Config: mustStruct(t, map[string]any{"api_key": "w"})}); err != nil {
-				failures.Add(1)
+				fail(fmt.Sprintf("a write: %v", err))
 			}
 		}
 	})
@@ -99,7 +106,7 @@ func TestKeyRotationUnderReadLoadFailsNoRead(t *testing.T) {
 	close(stop)
 	wg.Wait()
 	if failures.Load() != 0 {
-		t.Fatalf("%d of %d reads failed", failures.Load(), reads.Load())
+		t.Fatalf("%d of %d reads (and writes) failed; the first, %s", failures.Load(), reads.Load(), failure)
 	}
 	after, err := f.admin.GetEncryptionStatus(ctx, &adminv1.GetEncryptionStatusRequest{})
 	if err != nil || len(after.GetKeys()) != 1 || after.GetKeys()[0].GetId() != 2 || after.GetKeys()[0].GetCiphertexts() == 0 {
