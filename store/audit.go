@@ -86,6 +86,7 @@ func encodeAuditBatch(events []AuditEvent) (batch string, minTime, maxTime time.
 		if i > 0 {
 			b = append(b, ',')
 		}
+		e = e.stored()
 		b = appendAuditEvent(b, e)
 		if e.Time.Before(minTime) {
 			minTime = e.Time
@@ -95,7 +96,6 @@ func encodeAuditBatch(events []AuditEvent) (batch string, minTime, maxTime time.
 		}
 		for _, k := range auditKeys(e.OrgID, e.Integration, e.APIKeyID) {
 			if k.value != "" {
-				k.value = storable(k.value)
 				keys[k] = struct{}{}
 			}
 		}
@@ -103,16 +103,25 @@ func encodeAuditBatch(events []AuditEvent) (batch string, minTime, maxTime time.
 	return string(append(b, ']')), minTime, maxTime, keys
 }
 
-// appendAuditEvent appends e as the JSON array the audit_events view reads.
+// stored is e as it is stored: every text as storable makes it.
+func (e AuditEvent) stored() AuditEvent {
+	for _, v := range []*string{&e.ID, &e.APIKeyID, &e.Role, &e.Method, &e.Integration, &e.OrgID, &e.Outcome, &e.RequestID, &e.Detail} {
+		*v = storable(*v)
+	}
+	return e
+}
+
+// appendAuditEvent appends e, stored, as the JSON array the audit_events view
+// reads.
 func appendAuditEvent(b []byte, e AuditEvent) []byte {
 	b = append(b, '[')
-	b = appendJSONString(b, storable(e.ID))
+	b = appendJSONString(b, e.ID)
 	b = append(b, ',', '"')
 	b = e.Time.UTC().AppendFormat(b, time.RFC3339Nano)
 	b = append(b, '"')
 	for _, v := range [...]string{e.APIKeyID, e.Role, e.Method, e.Integration, e.OrgID, e.Outcome, e.RequestID, e.Detail} {
 		b = append(b, ',')
-		b = appendJSONString(b, storable(v))
+		b = appendJSONString(b, v)
 	}
 	return append(b, ']')
 }
