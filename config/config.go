@@ -27,6 +27,17 @@ const (
 // maxExactInt is the largest integer a JSON number (a double) holds exactly.
 const maxExactInt = 1 << 53
 
+// MaxDepth is how many objects and lists a config value may nest one inside
+// another: {"a":{"b":[1]}} as a key's value is 2 deep, a string 0.
+//
+// A value is only worth storing if every client can read it back. Protobuf
+// decoders bound message nesting: Go's at 10,000, but upb (Python's protobuf)
+// and C++ at 100, and a google.protobuf.Struct spends three message levels on
+// each level of JSON (Struct, its map entry, Value), so Python gives up past
+// about 32 levels. 20 leaves room for the messages a config travels in (a
+// response, a mapping, an event) and is far deeper than any real configuration.
+const MaxDepth = 20
+
 var keyPattern = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.-]{0,127}$`)
 
 // Field is one key of a schema.
@@ -92,7 +103,44 @@ func (s Schema) ValidatePatch(patch map[string]any) error {
 			}
 		}
 	}
+	return CheckDepth(patch)
+}
+
+// CheckDepth reports the first key (in sorted order) whose value nests objects
+// and lists deeper than MaxDepth. It looks no deeper than that, so a hostile
+// value costs no more than a legal one.
+func CheckDepth(values map[string]any) error {
+	for _, key := range sortedKeys(values) {
+		if tooDeep(values[key], MaxDepth) {
+			return &FieldError{Key: key, Reason: fmt.Sprintf("nests objects and lists more than %d deep", MaxDepth)}
+		}
+	}
 	return nil
+}
+
+// tooDeep says whether v nests more than allowed objects and lists.
+func tooDeep(v any, allowed int) bool {
+	switch v := v.(type) {
+	case map[string]any:
+		if allowed == 0 {
+			return true
+		}
+		for _, e := range v {
+			if tooDeep(e, allowed-1) {
+				return true
+			}
+		}
+	case []any:
+		if allowed == 0 {
+			return true
+		}
+		for _, e := range v {
+			if tooDeep(e, allowed-1) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // MissingRequired returns the required keys that config has no value for.

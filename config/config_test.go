@@ -112,3 +112,46 @@ func TestMissingRequiredAndSecretKeys(t *testing.T) {
 		t.Fatalf("SecretKeys = %v", got)
 	}
 }
+
+// nested returns a value that nests depth objects and lists, alternating, around
+// a string.
+func nested(depth int) any {
+	var v any = "leaf"
+	for i := range depth {
+		if i%2 == 0 {
+			v = map[string]any{"a": v}
+		} else {
+			v = []any{v}
+		}
+	}
+	return v
+}
+
+func TestValidatePatchRefusesValuesNestedBeyondMaxDepth(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name    string
+		patch   map[string]any
+		wantKey string // empty: valid
+	}{
+		{"scalar", map[string]any{"extra": "x"}, ""},
+		{"at the limit", map[string]any{"extra": nested(config.MaxDepth)}, ""},
+		{"one over the limit", map[string]any{"extra": nested(config.MaxDepth + 1)}, "extra"},
+		{"one over, deep in a wide list", map[string]any{"extra": []any{1.0, "x", map[string]any{"b": nested(config.MaxDepth)}}}, "extra"},
+		{"far over, as an attacker sent", map[string]any{"extra": nested(3332)}, "extra"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			for name, err := range map[string]error{"ValidatePatch": schema.ValidatePatch(tc.patch), "CheckDepth": config.CheckDepth(tc.patch)} {
+				var fe *config.FieldError
+				switch {
+				case tc.wantKey == "" && err != nil:
+					t.Fatalf("%s = %v, want nil", name, err)
+				case tc.wantKey != "" && (!errors.As(err, &fe) || fe.Key != tc.wantKey):
+					t.Fatalf("%s = %v, want FieldError for %q", name, err, tc.wantKey)
+				}
+			}
+		})
+	}
+}

@@ -3,10 +3,13 @@ package server_test
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"testing"
 
 	"google.golang.org/grpc/codes"
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
+	"github.com/bifrost/integrations/config"
 	adminv1 "github.com/bifrost/integrations/gen/bifrost/integrations/admin/v1"
 	integrationsv1 "github.com/bifrost/integrations/gen/bifrost/integrations/v1"
 )
@@ -165,5 +168,83 @@ func TestRequiredKeyMustBeInMergedConfig(t *testing.T) {
 	wantField(t, err, "config.site")
 	if _, err := c.UpsertMapping(ctx, &integrationsv1.UpsertMappingRequest{Name: "Halo", OrgId: "org-a", Config: mustStruct(t, map[string]any{"site": "acme"})}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// nestedJSON returns a value nesting depth objects and lists, alternating,
+// around a string.
+func nestedJSON(depth int) any {
+	var v any = "leaf"
+	for i := range depth {
+		if i%2 == 0 {
+			v = map[string]any{"a": v}
+		} else {
+			v = []any{v}
+		}
+	}
+	return v
+}
+
+// A config value nested deeper than config.MaxDepth is refused on the way in,
+// because clients with protobuf's usual recursion limit (Python's) could not read
+// it back; one at the limit is stored and reads back from every read path.
+func TestConfigNestedBeyondMaxDepthIsRefusedAndAtTheLimitReadsBack(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	c := f.env.Integrations(t, f.env.AdminKey)
+	cases := []struct {
+		name  string
+		write func(value any) error
+		field string
+		read  func() (any, error)
+	}{
+		{"UpsertMapping config", func(value any) error {
+			_, err := c.UpsertMapping(ctx, &integrationsv1.UpsertMappingRequest{Name: "Microsoft_Graph", OrgId: "org-a", EntityId: "t", Config: mustStruct(t, map[string]any{"extra": value})})
+			return err
+		}, "config.extra", func() (any, error) {
+			resp, err := c.ListMappings(ctx, &integrationsv1.ListMappingsRequest{Name: "Microsoft_Graph"})
+			if err != nil || len(resp.GetMappings()) != 1 {
+				return nil, fmt.Errorf("ListMappings = %v, %v", resp, err)
+			}
+			return resp.GetMappings()[0].GetConfig().AsMap()["extra"], nil
+		}},
+		{"CreateIntegration default_config", func(value any) error {
+			_, err := f.admin.CreateIntegration(ctx, &adminv1.CreateIntegrationRequest{Integration: &adminv1.Integration{
+				Name:          "Deep",
+				ConfigSchema:  []*adminv1.ConfigField{{Key: "extra", Type: adminv1.ConfigType_CONFIG_TYPE_JSON}},
+				DefaultConfig: mustStruct(t, map[string]any{"extra": value}),
+			}})
+			return err
+		}, "integration.default_config.extra", func() (any, error) {
+			resp, err := f.admin.GetIntegration(ctx, &adminv1.GetIntegrationRequest{Name: "Deep"})
+			return resp.GetIntegration().GetDefaultConfig().AsMap()["extra"], err
+		}},
+		{"UpdateIntegration default_config", func(value any) error {
+			_, err := f.admin.UpdateIntegration(ctx, &adminv1.UpdateIntegrationRequest{
+				Integration: &adminv1.Integration{Name: "Microsoft_Graph", DefaultConfig: mustStruct(t, map[string]any{"extra": value})},
+				UpdateMask:  &fieldmaskpb.FieldMask{Paths: []string{"default_config"}},
+			})
+			return err
+		}, "integration.default_config.extra", func() (any, error) {
+			resp, err := c.GetIntegration(ctx, &integrationsv1.GetIntegrationRequest{Name: "Microsoft_Graph", Scope: "global"})
+			return resp.GetIntegration().GetConfig().AsMap()["extra"], err
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			wantField(t, tc.write(nestedJSON(config.MaxDepth+1)), tc.field)
+			wantField(t, tc.write(nestedJSON(3332)), tc.field)
+			if err := tc.write(nestedJSON(config.MaxDepth)); err != nil {
+				t.Fatalf("at the limit: %v", err)
+			}
+			got, err := tc.read()
+			if err != nil {
+				t.Fatalf("reading back: %v", err)
+			}
+			if want := nestedJSON(config.MaxDepth); !reflect.DeepEqual(got, want) {
+				t.Fatalf("read back %v, want %v", got, want)
+			}
+		})
 	}
 }

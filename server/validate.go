@@ -3,6 +3,7 @@ package server
 import (
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"regexp"
 	"unicode"
@@ -11,6 +12,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/structpb"
 
+	"github.com/bifrost/integrations/config"
 	"github.com/bifrost/integrations/store"
 )
 
@@ -64,11 +66,17 @@ func textProblem(value string, maxLen int) string {
 	return ""
 }
 
-// config checks a Struct's size; its keys and values are checked against the
-// integration's schema by the store.
+// config checks a Struct's size and nesting (config.MaxDepth: deeper values
+// could not be read back by every client); its keys and values are checked
+// against the integration's schema by the store.
 func (v *violations) config(field string, s *structpb.Struct) {
 	if size := proto.Size(s); size > maxConfigBytes {
 		v.add(field, fmt.Sprintf("is %d bytes; at most %d are allowed", size, maxConfigBytes))
+		return
+	}
+	var fe *config.FieldError
+	if err := config.CheckDepth(s.AsMap()); errors.As(err, &fe) {
+		v.add(field+"."+fe.Key, fe.Reason)
 	}
 }
 
