@@ -48,6 +48,7 @@ func (s *Server) NewGRPCServer(healthServer *health.Server, opts ...grpc.ServerO
 	if s.metrics != nil {
 		s.metrics.MustRegister(metrics)
 	}
+	opts = append(opts, s.connectionLimits()...)
 	opts = append(opts,
 		grpc.MaxRecvMsgSize(maxRequestBytes),
 		// A fresh goroutine per call starts with a small stack and grows it

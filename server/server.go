@@ -38,6 +38,10 @@ type Deps struct {
 	Logger  *slog.Logger
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+	// CallTimeout bounds each unary call from the moment its headers arrive,
+	// the wait for its request message included: 30 s when zero, and never
+	// more. Tests shorten it.
+	CallTimeout time.Duration
 }
 
 // Server holds both services.
@@ -51,6 +55,8 @@ type Server struct {
 	tracing   trace.TracerProvider
 	logger    *slog.Logger
 	now       func() time.Time
+
+	callTimeout time.Duration // Deps.CallTimeout, defaulted
 }
 
 // New returns a Server over d.
@@ -58,6 +64,11 @@ func New(d Deps) *Server {
 	s := &Server{store: d.Store, refresher: d.Refresher, audit: d.Audit, keys: d.Keys, connect: d.Connect, metrics: d.Metrics, tracing: d.Tracing, logger: d.Logger, now: d.Now}
 	if s.now == nil {
 		s.now = time.Now
+	}
+	if d.CallTimeout <= 0 || d.CallTimeout > maxCallTime {
+		s.callTimeout = maxCallTime
+	} else {
+		s.callTimeout = d.CallTimeout
 	}
 	if s.logger == nil {
 		s.logger = slog.Default()

@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.opentelemetry.io/otel/trace"
+	"golang.org/x/net/netutil"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
@@ -121,6 +122,10 @@ func start(ctx context.Context, cfg config, logger *slog.Logger, tracing trace.T
 	if d.grpcListener, err = net.Listen("tcp", cfg.listen); err != nil {
 		return nil, fmt.Errorf("gRPC listener: %w", err)
 	}
+	// Each connection holds a file descriptor and buffers, and up to the
+	// server's stream limit of calls: beyond --max-connections, a connection
+	// waits in the listen queue until one closes.
+	d.grpcListener = netutil.LimitListener(d.grpcListener, cfg.maxConns)
 	var grpcOpts []grpc.ServerOption
 	if tlsConfig != nil {
 		grpcOpts = append(grpcOpts, grpc.Creds(credentials.NewTLS(tlsConfig)))

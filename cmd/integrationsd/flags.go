@@ -33,6 +33,7 @@ type config struct {
 	pprof           bool
 	publicURL       string
 	refreshLease    time.Duration
+	maxConns        int
 }
 
 func parseFlags(args []string, lookupEnv func(string) (string, bool), stderr io.Writer) (config, error) {
@@ -55,6 +56,7 @@ func parseFlags(args []string, lookupEnv func(string) (string, bool), stderr io.
 	fs.DurationVar(&c.auditFlush, "audit-flush", audit.DefaultFlushInterval, "longest an audit event waits to be written, which bounds what a killed process loses (a shutdown writes the queue); longer makes larger batches under load (BIFROST_AUDIT_FLUSH)")
 	fs.StringVar(&c.publicURL, "public-url", "", "base URL browsers reach the HTTP listener at, for OAuth redirect URIs (default: http(s)://<http-listen>) (BIFROST_PUBLIC_URL)")
 	fs.DurationVar(&c.refreshLease, "refresh-lease", 30*time.Second, "how long a replica may hold a token's refresh; a replica that dies holding one blocks that token this long (BIFROST_REFRESH_LEASE)")
+	fs.IntVar(&c.maxConns, "max-connections", 1024, "most gRPC connections open at once; more wait in the listen queue until one closes (BIFROST_MAX_CONNECTIONS)")
 	fs.BoolVar(&c.pprof, "pprof", false, "serve net/http/pprof under /debug/pprof/ on the HTTP listener (BIFROST_PPROF)")
 	fs.BoolVar(&c.discardAudit, "dev-discard-audit", false, "development only: record no audit events, to measure their cost (make bench)")
 	if err := applyEnv(fs, lookupEnv); err != nil {
@@ -74,6 +76,9 @@ func parseFlags(args []string, lookupEnv func(string) (string, bool), stderr io.
 	}
 	if c.auditFlush <= 0 {
 		return config{}, fmt.Errorf("--audit-flush must be positive, not %s", c.auditFlush)
+	}
+	if c.maxConns <= 0 {
+		return config{}, fmt.Errorf("--max-connections must be positive, not %d", c.maxConns)
 	}
 	if c.clientCA != "" && c.tlsCert == "" {
 		return config{}, fmt.Errorf("--client-ca needs --tls-cert and --tls-key")
