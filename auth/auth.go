@@ -53,9 +53,31 @@ type Principal struct {
 // IsAdmin reports whether the caller may use the admin API.
 func (p Principal) IsAdmin() bool { return p.Role == store.RoleAdmin }
 
-// CanAccessOrg reports whether the caller may read and write orgID's data.
+// ActsForAllOrgs reports whether the caller may act for every organization
+// (and for none: the global scope, entity lookups across organizations).
+func (p Principal) ActsForAllOrgs() bool {
+	return p.Role == store.RoleAdmin || p.Role == store.RoleWorkerAllOrgs
+}
+
+// CanAccessOrg reports whether the caller may read and write orgID's data; an
+// empty orgID is no organization, which only callers acting for all may name.
+// Anything it does not know, an empty or unknown role or a worker key bound
+// to no organization, reaches nothing.
 func (p Principal) CanAccessOrg(orgID string) bool {
-	return p.Role != store.RoleWorker || p.OrgID == orgID
+	switch {
+	case p.ActsForAllOrgs():
+		return true
+	case p.Role == store.RoleWorker:
+		return p.OrgID != "" && p.OrgID == orgID
+	}
+	return false
+}
+
+// Known reports whether p is a caller at all: a principal with a role the
+// service knows. The zero Principal, what a handler reached outside the
+// authentication interceptor sees, is not.
+func (p Principal) Known() bool {
+	return p.ActsForAllOrgs() || (p.Role == store.RoleWorker && p.OrgID != "")
 }
 
 // KeyLookup finds a key by the hash of its secret.

@@ -40,7 +40,7 @@ func seed(t *testing.T, env *testutil.Env) {
 		t.Fatal(err)
 	}
 	if _, err := admin.CreateIntegration(ctx, &adminv1.CreateIntegrationRequest{Integration: &adminv1.Integration{
-		Name: "HaloPSA", OauthConnection: "halo", DefaultEntityId: "0",
+		Name: "HaloPSA", OauthConnection: "halo", DefaultEntityId: "0", WorkersBindEntities: true,
 		ConfigSchema: []*adminv1.ConfigField{{Key: "custom_field", Type: adminv1.ConfigType_CONFIG_TYPE_STRING}, {Key: "site", Type: adminv1.ConfigType_CONFIG_TYPE_STRING}},
 	}}); err != nil {
 		t.Fatal(err)

@@ -64,8 +64,13 @@ type Options struct {
 	Interval time.Duration
 	// Concurrency bounds background refreshes in flight (default 4).
 	Concurrency int
-	Now         func() time.Time
-	Logger      *slog.Logger
+	// SharedForceInterval is how soon after a refresh of the global token a
+	// forced refresh of it is honoured again (default 1m). Every organization
+	// reads that token: within the interval a forced read gets the token just
+	// refreshed instead of making the provider refresh it again.
+	SharedForceInterval time.Duration
+	Now                 func() time.Time
+	Logger              *slog.Logger
 	// Audit records every refresh and its outcome; nil records nothing.
 	Audit func(context.Context, store.AuditEvent) error
 	// Metrics receives bifrost_token_refreshes_total by outcome; nil for none.
@@ -95,6 +100,7 @@ func New(st *store.Store, opts Options) *Refresher {
 	setDefault(&opts.BackoffMax, time.Hour)
 	setDefault(&opts.Ahead, 30*time.Second)
 	setDefault(&opts.Interval, 5*time.Second)
+	setDefault(&opts.SharedForceInterval, time.Minute)
 	if opts.Concurrency <= 0 {
 		opts.Concurrency = 4
 	}
@@ -140,24 +146,36 @@ func (n Need) Demanding() bool { return n.Force || n.MinValidity > 0 }
 // expires within the connection's margin (or need asks more). When a refresh is
 // impossible or fails, it returns the stored token with its status, unless need
 // demanded more: then an *UnmetError. The result may be t itself: neither may
-// be changed.
+// be changed. A refresh fills the token URL with the entity of the token's
+// owner (store.EntityForToken), never the reader's: the global token read by
+// an organization is still the global scope's.
 //
 // Every GetIntegration comes through here, mostly to learn that the token is
 // fresh: tokens and connections go by pointer and the refresh is a call of its
 // own, so that this path keeps a small stack frame: a read deeper than 8 KiB
 // doubles a gRPC worker's stack, a copy the worker makes again after every GC
 // that shrank it.
-func (r *Refresher) Ensure(ctx context.Context, t *store.Token, conn *store.Connection, entityID string, need Need) (*store.Token, error) {
+func (r *Refresher) Ensure(ctx context.Context, t *store.Token, conn *store.Connection, need Need) (*store.Token, error) {
 	now := r.opts.Now()
+	if need.Force && r.recentlyRefreshedShared(t, now) {
+		need.Force = false
+	}
 	want := max(t.RefreshMargin(conn.RefreshMargin), need.MinValidity)
 	if !need.Force && (t.ExpiresAt == nil || t.ExpiresAt.Sub(now) >= want) {
 		return t, nil
 	}
-	return r.renew(ctx, t, conn, entityID, need, now)
+	return r.renew(ctx, t, conn, need, now)
+}
+
+// recentlyRefreshedShared says whether t is the global token, refreshed less
+// than SharedForceInterval ago: no organization's worker can make the provider
+// refresh a token every organization shares at will.
+func (r *Refresher) recentlyRefreshedShared(t *store.Token, now time.Time) bool {
+	return t.OrgID == "" && t.LastRefreshedAt != nil && now.Sub(*t.LastRefreshedAt) < r.opts.SharedForceInterval
 }
 
 // renew is Ensure for a token that needs a refresh.
-func (r *Refresher) renew(ctx context.Context, t *store.Token, conn *store.Connection, entityID string, need Need, now time.Time) (*store.Token, error) {
+func (r *Refresher) renew(ctx context.Context, t *store.Token, conn *store.Connection, need Need, now time.Time) (*store.Token, error) {
 	if err := r.refreshable(t, conn, now); err != nil {
 		return t, r.unmet(need, err)
 	}
@@ -166,7 +184,11 @@ func (r *Refresher) renew(ctx context.Context, t *store.Token, conn *store.Conne
 	if life, known := t.Lifetime(); known && !need.Force && need.MinValidity > 0 && need.MinValidity >= life {
 		return t, lifetimeTooShort(life, need.MinValidity)
 	}
-	refreshed, err := r.refresh(ctx, t.ID, *conn, entityID, t.Version)
+	entity, err := r.store.EntityForToken(ctx, *t)
+	if err != nil {
+		return nil, err
+	}
+	refreshed, err := r.refresh(ctx, t.ID, *conn, entity, t.Version)
 	if err != nil {
 		var unmet *UnmetError
 		if !errors.As(err, &unmet) {
@@ -265,6 +287,12 @@ func (r *Refresher) refreshOnce(ctx context.Context, tokenID string, conn store.
 }
 
 func (r *Refresher) exchangeAndStore(ctx context.Context, t store.Token, conn store.Connection, entityID string) (store.Token, error) {
+	// A token goes only to the connection that issued it, whatever linked the
+	// two (a mapping written before its integration changed connection).
+	if t.ConnectionID != conn.ID {
+		return store.Token{}, errors.Join(fmt.Errorf("oauth token %s was issued by another connection than %q", t.ID, conn.Name),
+			r.store.ReleaseLease(ctx, t.ID, r.owner))
+	}
 	// Another replica may have failed on this token just before us: honour the
 	// state it recorded instead of calling the provider again.
 	if err := r.refreshable(&t, &conn, r.opts.Now()); err != nil {

@@ -75,7 +75,7 @@ func TestReplicasRefreshOneTokenExactlyOnce(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range callers {
 		wg.Go(func() {
-			fresh, err := refreshers[i%3].Ensure(context.Background(), &tok, &conn, "", Need{})
+			fresh, err := refreshers[i%3].Ensure(context.Background(), &tok, &conn, Need{})
 			if err != nil {
 				t.Errorf("caller %d: %v", i, err)
 			}
@@ -106,7 +106,7 @@ func TestRefreshKilledBeforeWriteLeavesRowIntactAndLeaseExpires(t *testing.T) {
 	tok, conn := seedToken(t, stores[0], p, time.Now().Add(-time.Minute))
 	ctx := context.Background()
 
-	if _, err := refreshers[0].Ensure(ctx, &tok, &conn, "", Need{}); !errors.Is(err, killed) {
+	if _, err := refreshers[0].Ensure(ctx, &tok, &conn, Need{}); !errors.Is(err, killed) {
 		t.Fatalf("dying refresh: %v", err)
 	}
 	after, err := stores[1].TokenWithSecrets(ctx, tok.ID)
@@ -118,7 +118,7 @@ func TestRefreshKilledBeforeWriteLeavesRowIntactAndLeaseExpires(t *testing.T) {
 	}
 	// The dead process's lease holds the other replica off until it expires.
 	start := time.Now()
-	fresh, err := refreshers[1].Ensure(ctx, &tok, &conn, "", Need{})
+	fresh, err := refreshers[1].Ensure(ctx, &tok, &conn, Need{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +146,7 @@ func TestNewTokenPutDuringRefreshWins(t *testing.T) {
 		put, err = stores[0].PutToken(ctx, store.Token{ConnectionName: "graph", OrgID: "org-a", AccessToken: access, RefreshToken: refresh})
 		return err
 	}
-	got, err := refreshers[0].Ensure(ctx, &tok, &conn, "", Need{})
+	got, err := refreshers[0].Ensure(ctx, &tok, &conn, Need{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,7 +165,7 @@ func TestPlainReadOfATokenIssuedExpiredRefreshesIt(t *testing.T) {
 	tok, conn := seedToken(t, stores[0], p, time.Now().Add(-time.Minute))
 	issued := time.Now()
 	tok.IssuedAt = &issued
-	got, err := refreshers[0].Ensure(context.Background(), &tok, &conn, "", Need{})
+	got, err := refreshers[0].Ensure(context.Background(), &tok, &conn, Need{})
 	if err != nil || got.AccessToken == tok.AccessToken || !p.Valid(got.AccessToken) {
 		t.Fatalf("plain read of a token issued expired: %v, %v; want it refreshed", got.AccessToken, err)
 	}
@@ -215,12 +215,12 @@ func TestRefreshesAreCountedByOutcome(t *testing.T) {
 	stores, refreshers := replicas(t, p, 1, Options{Metrics: reg})
 	tok, conn := seedToken(t, stores[0], p, time.Now().Add(-time.Minute))
 	ctx := context.Background()
-	fresh, err := refreshers[0].Ensure(ctx, &tok, &conn, "", Need{})
+	fresh, err := refreshers[0].Ensure(ctx, &tok, &conn, Need{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	p.RevokeGrants()
-	if _, err := refreshers[0].Ensure(ctx, fresh, &conn, "", Need{Force: true}); err == nil {
+	if _, err := refreshers[0].Ensure(ctx, fresh, &conn, Need{Force: true}); err == nil {
 		t.Fatal("refresh of a revoked grant succeeded")
 	}
 	for outcome, want := range map[string]float64{"ok": 1, "needs_reauth": 1} {

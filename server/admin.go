@@ -78,12 +78,13 @@ func (h *adminService) CreateIntegration(ctx context.Context, req *adminv1.Creat
 		return nil, err
 	}
 	created, err := h.s.store.CreateIntegration(ctx, store.Integration{
-		Name:            in.GetName(),
-		Description:     in.GetDescription(),
-		DefaultEntityID: in.GetDefaultEntityId(),
-		ConnectionName:  in.GetOauthConnection(),
-		Schema:          schema,
-		Defaults:        in.GetDefaultConfig().AsMap(),
+		Name:                in.GetName(),
+		Description:         in.GetDescription(),
+		DefaultEntityID:     in.GetDefaultEntityId(),
+		WorkersBindEntities: in.GetWorkersBindEntities(),
+		ConnectionName:      in.GetOauthConnection(),
+		Schema:              schema,
+		Defaults:            in.GetDefaultConfig().AsMap(),
 	})
 	if err != nil {
 		return nil, inField("integration.default_config", err)
@@ -124,7 +125,7 @@ func (h *adminService) UpdateIntegration(ctx context.Context, req *adminv1.Updat
 	in := req.GetIntegration()
 	var v violations
 	v.name("integration.name", in.GetName())
-	paths := v.mask(req.GetUpdateMask(), "description", "config_schema", "default_config", "default_entity_id", "oauth_connection")
+	paths := v.mask(req.GetUpdateMask(), "description", "config_schema", "default_config", "default_entity_id", "workers_bind_entities", "oauth_connection")
 	var u store.IntegrationUpdate
 	for _, p := range paths {
 		switch p {
@@ -134,6 +135,8 @@ func (h *adminService) UpdateIntegration(ctx context.Context, req *adminv1.Updat
 		case "default_entity_id":
 			v.text("integration.default_entity_id", in.GetDefaultEntityId(), maxIDLen)
 			u.DefaultEntityID = ptr(in.GetDefaultEntityId())
+		case "workers_bind_entities":
+			u.WorkersBindEntities = ptr(in.GetWorkersBindEntities())
 		case "oauth_connection":
 			v.optionalName("integration.oauth_connection", in.GetOauthConnection())
 			u.ConnectionName = ptr(in.GetOauthConnection())
@@ -179,15 +182,16 @@ func integrationProto(in store.Integration) (*adminv1.Integration, error) {
 		return nil, fmt.Errorf("encoding defaults of %q: %w", in.Name, err)
 	}
 	out := &adminv1.Integration{
-		Id:                in.ID,
-		Name:              in.Name,
-		Description:       in.Description,
-		DefaultConfig:     defaults,
-		DefaultEntityId:   in.DefaultEntityID,
-		OauthConnection:   in.ConnectionName,
-		DefaultSecretKeys: secretKeys,
-		CreateTime:        timestamppb.New(in.CreatedAt),
-		UpdateTime:        timestamppb.New(in.UpdatedAt),
+		Id:                  in.ID,
+		Name:                in.Name,
+		Description:         in.Description,
+		DefaultConfig:       defaults,
+		DefaultEntityId:     in.DefaultEntityID,
+		WorkersBindEntities: in.WorkersBindEntities,
+		OauthConnection:     in.ConnectionName,
+		DefaultSecretKeys:   secretKeys,
+		CreateTime:          timestamppb.New(in.CreatedAt),
+		UpdateTime:          timestamppb.New(in.UpdatedAt),
 	}
 	for _, f := range in.Schema {
 		out.ConfigSchema = append(out.ConfigSchema, &adminv1.ConfigField{
@@ -697,12 +701,12 @@ func (h *adminService) RotateEncryptionKey(ctx context.Context, _ *adminv1.Rotat
 }
 
 func (h *adminService) GetEncryptionStatus(ctx context.Context, _ *adminv1.GetEncryptionStatusRequest) (*adminv1.GetEncryptionStatusResponse, error) {
-	keys, pending, err := h.s.keys.Status(ctx)
+	st, err := h.s.keys.Status(ctx)
 	if err != nil {
 		return nil, err
 	}
-	resp := &adminv1.GetEncryptionStatusResponse{Pending: pending}
-	for _, k := range keys {
+	resp := &adminv1.GetEncryptionStatusResponse{Pending: st.Pending}
+	for _, k := range st.Keys {
 		resp.Keys = append(resp.Keys, &adminv1.EncryptionKey{
 			Id: k.ID, Current: k.Current, CreateTime: timestamppb.New(k.CreatedAt),
 			SupersedeTime: timestampOrNil(k.SupersededAt), Ciphertexts: k.Ciphertexts,
@@ -772,7 +776,7 @@ func (h *adminService) ConnectClientCredentials(ctx context.Context, req *adminv
 	if err != nil {
 		return nil, err
 	}
-	fresh, err := h.s.refresher.Ensure(ctx, &t, &conn, req.GetEntityId(), oauth.Need{Force: true})
+	fresh, err := h.s.refresher.Ensure(ctx, &t, &conn, oauth.Need{Force: true})
 	if err != nil {
 		return nil, err
 	}

@@ -40,7 +40,7 @@ func TestAuditRecordsSecretReadsChangesAndDenialsWithoutSecrets(t *testing.T) {
 	ctx := context.Background()
 	workerKey := f.env.NewKey(t, adminv1.Role_ROLE_WORKER, "org-a")
 	worker := f.env.Integrations(t, workerKey)
-	if _, err := worker.UpsertMapping(ctx, &integrationsv1.UpsertMappingRequest{Name: "Microsoft_Graph", EntityId: "t-a", Config: mustStruct(t, map[string]any{"api_key": orgAAPIKey})}); err != nil {
+	if _, err := worker.UpsertMapping(ctx, &integrationsv1.UpsertMappingRequest{Name: "Microsoft_Graph", Config: mustStruct(t, map[string]any{"api_key": orgAAPIKey})}); err != nil {
 		t.Fatal(err)
 	}
 	var header metadata.MD

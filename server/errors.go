@@ -134,6 +134,8 @@ func classify(err error) *apiError {
 		return &apiError{code: codes.AlreadyExists, msg: err.Error(), reason: "ALREADY_EXISTS"}
 	case errors.Is(err, store.ErrInUse):
 		return &apiError{code: codes.FailedPrecondition, msg: err.Error(), reason: "IN_USE"}
+	case errors.Is(err, store.ErrForbidden):
+		return &apiError{code: codes.PermissionDenied, msg: err.Error(), reason: "PERMISSION_DENIED"}
 	case errors.Is(err, store.ErrInvalid):
 		return &apiError{code: codes.InvalidArgument, msg: err.Error(), reason: "INVALID_ARGUMENT"}
 	case errors.Is(err, context.DeadlineExceeded):

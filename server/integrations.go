@@ -36,7 +36,11 @@ func (h *integrationsService) GetIntegration(ctx context.Context, req *integrati
 		return nil, err
 	}
 	org := ""
-	if req.GetScope() != scopeGlobal {
+	if req.GetScope() == scopeGlobal {
+		if err := requireCaller(ctx); err != nil {
+			return nil, err
+		}
+	} else {
 		var err error
 		if org, err = resolveOrg(ctx, req.GetOrgId()); err != nil {
 			return nil, err
@@ -118,13 +122,16 @@ func (h *integrationsService) ListMappings(ctx context.Context, req *integration
 	if err := v.err(); err != nil {
 		return nil, err
 	}
-	// A key bound to an organization sees its own mapping; others see all.
-	mappings, err := h.s.store.ListMappings(ctx, req.GetName(), caller(ctx).OrgID, page)
+	org, err := listedOrg(ctx)
+	if err != nil {
+		return nil, err
+	}
+	mappings, err := h.s.store.ListMappings(ctx, req.GetName(), org, page)
 	if err != nil {
 		return nil, err
 	}
 	if slices.ContainsFunc(mappings, func(m store.Mapping) bool { return len(m.SecretKeys) > 0 }) {
-		notedSecrets(ctx, req.GetName(), caller(ctx).OrgID)
+		notedSecrets(ctx, req.GetName(), org)
 	}
 	items, next, err := pageOf(page, mappings, func(m store.Mapping) string { return m.OrgID }, mappingProto)
 	return &integrationsv1.ListMappingsResponse{Mappings: items, NextPageToken: next}, err
@@ -190,6 +197,7 @@ func (h *integrationsService) UpsertMapping(ctx context.Context, req *integratio
 		EntityName:   req.GetEntityName(),
 		OAuthTokenID: req.GetOauthTokenId(),
 		ConfigPatch:  req.GetConfig().AsMap(),
+		ByOrgKey:     !caller(ctx).ActsForAllOrgs(),
 	})
 	if err != nil {
 		return nil, inField("config", err)
@@ -240,7 +248,7 @@ func (h *integrationsService) freshToken(ctx context.Context, r *store.Resolved,
 		}
 		return nil, nil
 	}
-	return h.s.refresher.Ensure(ctx, token, r.Connection, r.EntityID, need)
+	return h.s.refresher.Ensure(ctx, token, r.Connection, need)
 }
 
 // clientCredentialsToken is the stored token of a client-credentials

@@ -44,7 +44,7 @@ func TestDeleteMappingSaysWhetherThereWasOne(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
 	c := f.env.Integrations(t, f.env.NewKey(t, adminv1.Role_ROLE_WORKER, "org-a"))
-	if _, err := c.UpsertMapping(ctx, &integrationsv1.UpsertMappingRequest{Name: "Microsoft_Graph", EntityId: "t", Config: mustStruct(t, map[string]any{"api_key": orgAAPIKey})}); err != nil {
+	if _, err := c.UpsertMapping(ctx, &integrationsv1.UpsertMappingRequest{Name: "Microsoft_Graph", Config: mustStruct(t, map[string]any{"api_key": orgAAPIKey})}); err != nil {
 		t.Fatal(err)
 	}
 	for i, want := range []bool{true, false} {

@@ -73,6 +73,10 @@ func New(d Deps) *Server {
 	if s.logger == nil {
 		s.logger = slog.Default()
 	}
+	if d.Metrics != nil && d.Keys != nil {
+		// A second Server on the same registry (tests) shares the first's.
+		_ = d.Metrics.Register(d.Keys.Collector())
+	}
 	return s
 }
 
@@ -87,16 +91,44 @@ func (s *Server) Register(r grpc.ServiceRegistrar) {
 func caller(ctx context.Context) auth.Principal { return recordOf(ctx).caller }
 
 // resolveOrg returns the organization a request is about: the one asked for,
-// else the caller's own. Empty means the caller is bound to no organization and
-// asked for none.
+// else the caller's own. Empty means the caller acts for every organization
+// and asked for none. The audit records the organization resolved here, not
+// the one the request named.
 func resolveOrg(ctx context.Context, requested string) (string, error) {
 	p := caller(ctx)
 	org := requested
 	if org == "" {
 		org = p.OrgID
 	}
-	if org != "" && !p.CanAccessOrg(org) {
-		return "", permissionDenied("api key %s may not access organization %q", p.KeyID, org)
+	if !p.CanAccessOrg(org) {
+		if org == "" {
+			return "", permissionDenied("api key %q may not act without an organization", p.KeyID)
+		}
+		return "", permissionDenied("api key %q may not access organization %q", p.KeyID, org)
 	}
+	recordOf(ctx).org = org
 	return org, nil
+}
+
+// listedOrg is the organization whose rows a listing shows: the caller's own
+// for a key bound to one, "" (every organization) for a key acting for all.
+func listedOrg(ctx context.Context) (string, error) {
+	p := caller(ctx)
+	if !p.Known() {
+		return "", permissionDenied("no known caller")
+	}
+	if p.ActsForAllOrgs() {
+		return "", nil
+	}
+	recordOf(ctx).org = p.OrgID
+	return p.OrgID, nil
+}
+
+// requireCaller refuses a call that reached a handler without a known caller,
+// for reads that name no organization (the global scope).
+func requireCaller(ctx context.Context) error {
+	if !caller(ctx).Known() {
+		return permissionDenied("no known caller")
+	}
+	return nil
 }

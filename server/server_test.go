@@ -77,8 +77,9 @@ func newFixture(t testing.TB) *fixture {
 		t.Fatal(err)
 	}
 	_, err = f.admin.CreateIntegration(ctx, &adminv1.CreateIntegrationRequest{Integration: &adminv1.Integration{
-		Name:         "Plain",
-		ConfigSchema: []*adminv1.ConfigField{{Key: "url", Type: adminv1.ConfigType_CONFIG_TYPE_STRING}},
+		Name:                "Plain",
+		ConfigSchema:        []*adminv1.ConfigField{{Key: "url", Type: adminv1.ConfigType_CONFIG_TYPE_STRING}},
+		WorkersBindEntities: true,
 	}})
 	if err != nil {
 		t.Fatal(err)
@@ -235,11 +236,12 @@ func TestTokenChoiceMappingTokenThenOrgTokenThenGlobal(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
 	c := f.env.Integrations(t, f.env.AdminKey)
-	special := f.putToken(t, "org-special", "special-access", "")
-	if _, err := c.UpsertMapping(ctx, &integrationsv1.UpsertMappingRequest{Name: "Microsoft_Graph", OrgId: "org-a", OauthTokenId: special.GetId()}); err != nil {
+	// An admin points org-a's mapping at the global token, in place of org-a's own.
+	global := f.putToken(t, "", globalAccess, globalRefresh)
+	if _, err := c.UpsertMapping(ctx, &integrationsv1.UpsertMappingRequest{Name: "Microsoft_Graph", OrgId: "org-a", OauthTokenId: global.GetId()}); err != nil {
 		t.Fatal(err)
 	}
-	for org, want := range map[string]string{"org-a": "special-access", "org-special": "special-access", "org-z": globalAccess} {
+	for org, want := range map[string]string{"org-a": globalAccess, "org-z": globalAccess} {
 		resp, err := c.GetIntegration(ctx, &integrationsv1.GetIntegrationRequest{Name: "Microsoft_Graph", OrgId: org})
 		if err != nil {
 			t.Fatal(err)
@@ -248,7 +250,7 @@ func TestTokenChoiceMappingTokenThenOrgTokenThenGlobal(t *testing.T) {
 			t.Errorf("org %s: token %q, want %q", org, got, want)
 		}
 	}
-	if _, err := f.admin.DeleteToken(ctx, &adminv1.DeleteTokenRequest{Id: special.GetId()}); err != nil {
+	if _, err := f.admin.DeleteToken(ctx, &adminv1.DeleteTokenRequest{Id: global.GetId()}); err != nil {
 		t.Fatal(err)
 	}
 	resp, err := c.GetIntegration(ctx, &integrationsv1.GetIntegrationRequest{Name: "Microsoft_Graph", OrgId: "org-a"})

@@ -17,6 +17,10 @@ type Integration struct {
 	Name            string
 	Description     string
 	DefaultEntityID string
+	// WorkersBindEntities lets keys bound to one organization bind it to an
+	// external entity no other organization holds; otherwise only keys that
+	// may act for every organization bind entities.
+	WorkersBindEntities bool
 	// ConnectionName is the linked OAuth connection; empty for none.
 	ConnectionName string
 	ConnectionID   string
@@ -32,6 +36,7 @@ type integrationRow struct {
 	Name            string         `db:"name"`
 	Description     string         `db:"description"`
 	DefaultEntityID string         `db:"default_entity_id"`
+	WorkersBind     bool           `db:"workers_bind_entities"`
 	ConnectionID    sql.NullString `db:"oauth_connection_id"`
 	ConnectionName  sql.NullString `db:"connection_name"`
 	CreatedAt       time.Time      `db:"created_at"`
@@ -42,7 +47,7 @@ type integrationRow struct {
 // statement that joins tables every time its parameters are bound anew (5-10
 // us a run), and one with a subquery it does not.
 const integrationSelect = `
-SELECT i.id, i.name, i.description, i.default_entity_id, i.oauth_connection_id,
+SELECT i.id, i.name, i.description, i.default_entity_id, i.workers_bind_entities, i.oauth_connection_id,
        (SELECT c.name FROM oauth_connections c WHERE c.id = i.oauth_connection_id) AS connection_name,
        i.created_at, i.updated_at
 FROM integrations i`
@@ -63,8 +68,8 @@ func (s *Store) CreateIntegration(ctx context.Context, in Integration) (Integrat
 		}
 		id, now := newID(), s.timestamp()
 		_, err = tx.ExecContext(ctx, `
-INSERT INTO integrations (id, name, description, default_entity_id, oauth_connection_id, created_at, updated_at)
-VALUES (?, ?, ?, ?, ?, ?, ?)`, id, in.Name, in.Description, in.DefaultEntityID, connID, now, now)
+INSERT INTO integrations (id, name, description, default_entity_id, workers_bind_entities, oauth_connection_id, created_at, updated_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, id, in.Name, in.Description, in.DefaultEntityID, in.WorkersBindEntities, connID, now, now)
 		if err != nil {
 			return translate(err, fmt.Sprintf("integration %q", in.Name))
 		}
@@ -137,16 +142,17 @@ func (s *Store) completeIntegration(ctx context.Context, q sqlx.QueryerContext, 
 		return Integration{}, err
 	}
 	return Integration{
-		ID:              row.ID,
-		Name:            row.Name,
-		Description:     row.Description,
-		DefaultEntityID: row.DefaultEntityID,
-		ConnectionID:    row.ConnectionID.String,
-		ConnectionName:  row.ConnectionName.String,
-		Schema:          schema,
-		Defaults:        defaults,
-		CreatedAt:       row.CreatedAt,
-		UpdatedAt:       row.UpdatedAt,
+		ID:                  row.ID,
+		Name:                row.Name,
+		Description:         row.Description,
+		DefaultEntityID:     row.DefaultEntityID,
+		WorkersBindEntities: row.WorkersBind,
+		ConnectionID:        row.ConnectionID.String,
+		ConnectionName:      row.ConnectionName.String,
+		Schema:              schema,
+		Defaults:            defaults,
+		CreatedAt:           row.CreatedAt,
+		UpdatedAt:           row.UpdatedAt,
 	}, nil
 }
 
@@ -173,9 +179,12 @@ func (s *Store) ListIntegrations(ctx context.Context, page Page) ([]Integration,
 
 // IntegrationUpdate names what UpdateIntegration changes; nil fields stay.
 type IntegrationUpdate struct {
-	Description     *string
-	DefaultEntityID *string
-	// ConnectionName links another connection; an empty name unlinks.
+	Description         *string
+	DefaultEntityID     *string
+	WorkersBindEntities *bool
+	// ConnectionName links another connection; an empty name unlinks. Mappings
+	// that named a token of the old connection stop naming it: a token is only
+	// ever sent to the connection that issued it.
 	ConnectionName *string
 	// Schema replaces the schema. A key that has stored values (defaults or
 	// overrides) must keep its type.
@@ -219,6 +228,9 @@ func (s *Store) UpdateIntegration(ctx context.Context, name string, u Integratio
 		if u.DefaultEntityID != nil {
 			cur.DefaultEntityID = *u.DefaultEntityID
 		}
+		if u.WorkersBindEntities != nil {
+			cur.WorkersBindEntities = *u.WorkersBindEntities
+		}
 		connID := sql.NullString{String: cur.ConnectionID, Valid: cur.ConnectionID != ""}
 		if u.ConnectionName != nil {
 			if connID, err = connectionIDByName(ctx, tx, *u.ConnectionName); err != nil {
@@ -226,10 +238,19 @@ func (s *Store) UpdateIntegration(ctx context.Context, name string, u Integratio
 			}
 		}
 		_, err = tx.ExecContext(ctx, `
-UPDATE integrations SET description = ?, default_entity_id = ?, oauth_connection_id = ?, updated_at = ?
-WHERE id = ?`, cur.Description, cur.DefaultEntityID, connID, s.timestamp(), cur.ID)
+UPDATE integrations SET description = ?, default_entity_id = ?, workers_bind_entities = ?, oauth_connection_id = ?, updated_at = ?
+WHERE id = ?`, cur.Description, cur.DefaultEntityID, cur.WorkersBindEntities, connID, s.timestamp(), cur.ID)
 		if err != nil {
 			return translate(err, fmt.Sprintf("integration %q", name))
+		}
+		if connID.String != cur.ConnectionID {
+			_, err = tx.ExecContext(ctx, `
+UPDATE mappings SET oauth_token_id = NULL
+WHERE integration_id = ? AND oauth_token_id IS NOT NULL
+  AND NOT EXISTS (SELECT 1 FROM oauth_tokens t WHERE t.id = mappings.oauth_token_id AND t.connection_id = ?)`, cur.ID, connID)
+			if err != nil {
+				return fmt.Errorf("unlinking tokens of the old connection: %w", err)
+			}
 		}
 		out, err = s.getIntegration(ctx, tx, name)
 		return err

@@ -58,8 +58,8 @@ func (s *Store) GetMapping(ctx context.Context, integration, orgID string) (Mapp
 	return *r.Mapping, nil
 }
 
-// FindMappingByEntity returns the mapping of the integration to entityID; when
-// several organizations map to it, the first by organization ID.
+// FindMappingByEntity returns the mapping of the integration to entityID, which
+// at most one organization holds (migration 00013).
 func (s *Store) FindMappingByEntity(ctx context.Context, integration, entityID string) (Mapping, error) {
 	var out Mapping
 	err := s.inReadTx(ctx, func(tx sqlx.QueryerContext) error {
@@ -68,7 +68,7 @@ func (s *Store) FindMappingByEntity(ctx context.Context, integration, entityID s
 			return err
 		}
 		var row mappingRow
-		err = sqlx.GetContext(ctx, tx, &row, mappingSelect+` WHERE m.integration_id = ? AND m.entity_id = ? ORDER BY m.org_id LIMIT 1`, integrationID, entityID)
+		err = sqlx.GetContext(ctx, tx, &row, mappingSelect+` WHERE m.integration_id = ? AND m.entity_id = ? AND m.entity_id <> ''`, integrationID, entityID)
 		if err != nil {
 			return translate(err, fmt.Sprintf("mapping of integration %q to entity %q", integration, entityID))
 		}
@@ -135,11 +135,17 @@ type MappingUpsert struct {
 	EntityName   string
 	OAuthTokenID string
 	ConfigPatch  map[string]any
+	// ByOrgKey says the write comes from a key bound to OrgID alone. Such a
+	// key binds OrgID to an entity only where the integration lets workers
+	// bind entities, and never names the global token: it may point a
+	// mapping at nothing it could not read as OrgID.
+	ByOrgKey bool
 }
 
 // UpsertMapping creates or updates the organization's mapping in one transaction.
 // The patched config is checked against the schema, and the merged config must
-// hold every required key.
+// hold every required key. An entity bound to another organization of the
+// integration is refused (ErrAlreadyExists) by the database's unique index.
 func (s *Store) UpsertMapping(ctx context.Context, u MappingUpsert) (Mapping, error) {
 	return retryCreateRace(func() (Mapping, error) { return s.upsertMapping(ctx, u) })
 }
@@ -165,7 +171,7 @@ func (s *Store) upsertMappingTx(ctx context.Context, tx writeTx, u MappingUpsert
 		return Mapping{}, err
 	}
 	if u.OAuthTokenID != "" {
-		if err := checkTokenFits(ctx, tx, in, u.OAuthTokenID); err != nil {
+		if err := checkTokenFits(ctx, tx, in, u); err != nil {
 			return Mapping{}, err
 		}
 	}
@@ -177,6 +183,9 @@ func (s *Store) upsertMappingTx(ctx context.Context, tx writeTx, u MappingUpsert
 		row = mappingRow{ID: newID(), IntegrationID: in.ID, OrgID: u.OrgID, CreatedAt: now}
 	case err != nil:
 		return Mapping{}, fmt.Errorf("looking up mapping: %w", err)
+	}
+	if u.EntityID != "" && u.EntityID != row.EntityID && u.ByOrgKey && !in.WorkersBindEntities {
+		return Mapping{}, fmt.Errorf("integration %q lets only admins bind an organization to an external entity: %w", in.Name, ErrForbidden)
 	}
 	row.EntityID = keepIfEmpty(u.EntityID, row.EntityID)
 	row.EntityName = keepIfEmpty(u.EntityName, row.EntityName)
@@ -190,7 +199,7 @@ ON CONFLICT (id) DO UPDATE SET entity_id = excluded.entity_id, entity_name = exc
     oauth_token_id = excluded.oauth_token_id, updated_at = excluded.updated_at`,
 		row.ID, row.IntegrationID, row.OrgID, row.EntityID, row.EntityName, row.OAuthTokenID, row.CreatedAt, now)
 	if err != nil {
-		return Mapping{}, translate(err, "mapping")
+		return Mapping{}, translate(err, fmt.Sprintf("entity %q of integration %q is bound to another organization", row.EntityID, in.Name))
 	}
 	if err := s.patchConfig(ctx, tx, mappingConfig, row.ID, in.Schema, u.ConfigPatch); err != nil {
 		return Mapping{}, err
@@ -206,15 +215,25 @@ ON CONFLICT (id) DO UPDATE SET entity_id = excluded.entity_id, entity_name = exc
 	return out, nil
 }
 
-// checkTokenFits refuses a token of another connection than the integration's.
-func checkTokenFits(ctx context.Context, tx writeTx, in Integration, tokenID string) error {
-	var connID string
-	err := sqlx.GetContext(ctx, tx, &connID, `SELECT connection_id FROM oauth_tokens WHERE id = ?`, tokenID)
-	if err != nil {
-		return translate(err, fmt.Sprintf("oauth token %s", tokenID))
+// checkTokenFits refuses a token the mapping u writes may not name: one of
+// another connection than the integration's, or of another organization (the
+// global token only for a key not bound to one). Another organization's token
+// is answered as one that does not exist: a token ID is an identifier, not a
+// credential, and knowing one must tell nothing.
+func checkTokenFits(ctx context.Context, tx writeTx, in Integration, u MappingUpsert) error {
+	var t struct {
+		ConnectionID string `db:"connection_id"`
+		OrgID        string `db:"org_id"`
 	}
-	if connID != in.ConnectionID {
-		return fmt.Errorf("oauth token %s belongs to another connection than integration %q's: %w", tokenID, in.Name, ErrInvalid)
+	err := sqlx.GetContext(ctx, tx, &t, `SELECT connection_id, org_id FROM oauth_tokens WHERE id = ?`, u.OAuthTokenID)
+	if err == nil && t.OrgID != u.OrgID && (t.OrgID != "" || u.ByOrgKey) {
+		err = sql.ErrNoRows
+	}
+	if err != nil {
+		return translate(err, fmt.Sprintf("oauth token %s of organization %q", u.OAuthTokenID, u.OrgID))
+	}
+	if t.ConnectionID != in.ConnectionID {
+		return fmt.Errorf("oauth token %s belongs to another connection than integration %q's: %w", u.OAuthTokenID, in.Name, ErrInvalid)
 	}
 	return nil
 }

@@ -122,10 +122,20 @@ func (s *Store) mappingOf(ctx context.Context, q sqlx.QueryerContext, integratio
 	return &m, err
 }
 
+// chooseToken picks the token orgID reads. The mapping's own token counts only
+// while it is orgID's or the global one, of the integration's connection: a
+// link that would hand out another organization's token, or send a token to
+// a connection that did not issue it, is passed over whatever wrote it.
 func (s *Store) chooseToken(ctx context.Context, q sqlx.QueryerContext, conn Connection, orgID, entityID string, m *Mapping) (*Token, error) {
 	if m != nil && m.OAuthTokenID != "" {
 		t, err := s.getToken(ctx, q, m.OAuthTokenID, true)
-		return &t, err
+		switch {
+		case errors.Is(err, ErrNotFound):
+		case err != nil:
+			return nil, err
+		case t.ConnectionID == conn.ID && (t.OrgID == orgID || t.OrgID == ""):
+			return &t, nil
+		}
 	}
 	type key struct{ org, entity string }
 	candidates := []key{{"", ""}}

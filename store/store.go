@@ -36,6 +36,9 @@ var (
 	// ErrInvalid is returned for a write that breaks a rule only the stored data
 	// can tell, such as a token of another connection.
 	ErrInvalid = errors.New("invalid")
+	// ErrForbidden is returned for a write the caller's kind of key may not
+	// make, where only the stored data can tell (binding an entity).
+	ErrForbidden = errors.New("forbidden")
 )
 
 // Cipher seals secret column values. aad names the row and column; a ciphertext

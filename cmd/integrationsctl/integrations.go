@@ -74,6 +74,7 @@ func (a *app) integrationWriteCommand(create bool) *cobra.Command {
 	f := cmd.Flags()
 	f.StringVar(&in.Description, "description", "", "description")
 	f.StringVar(&in.DefaultEntityId, "default-entity-id", "", "entity ID for organizations without a mapping")
+	f.BoolVar(&in.WorkersBindEntities, "workers-bind-entities", false, "let worker keys bound to one organization bind it to an entity no other organization holds")
 	f.StringVar(&in.OauthConnection, "connection", "", "OAuth connection name (empty to unlink)")
 	f.StringArrayVar(&fields, "field", nil, "config schema field key:type[:required], type string|int|bool|json|secret (repeat; replaces the schema)")
 	f.StringArrayVar(&defaults.set, "default", nil, "default config value key=value, typed by the schema (repeat)")
@@ -104,7 +105,7 @@ func (a *app) integrationWriteCommand(create bool) *cobra.Command {
 			return a.printIntegration(resp.GetIntegration(), resp)
 		}
 		mask := changedPaths(cmd, map[string]string{
-			"description": "description", "default-entity-id": "default_entity_id", "connection": "oauth_connection",
+			"description": "description", "default-entity-id": "default_entity_id", "workers-bind-entities": "workers_bind_entities", "connection": "oauth_connection",
 			"field": "config_schema", "default": "default_config", "default-secret": "default_config", "unset-default": "default_config",
 		})
 		resp, err := a.admin.UpdateIntegration(cmd.Context(), &adminv1.UpdateIntegrationRequest{Integration: &in, UpdateMask: mask})
@@ -123,6 +124,7 @@ func (a *app) printIntegration(in *adminv1.Integration, resp proto.Message) erro
 		add("description", in.GetDescription())
 		add("connection", in.GetOauthConnection())
 		add("default entity", in.GetDefaultEntityId())
+		add("workers bind entities", in.GetWorkersBindEntities())
 		for _, f := range in.GetConfigSchema() {
 			req := ""
 			if f.GetRequired() {

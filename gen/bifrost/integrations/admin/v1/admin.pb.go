@@ -384,9 +384,15 @@ type Integration struct {
 	// Output only.
 	CreateTime *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
 	// Output only.
-	UpdateTime    *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	// Whether worker keys bound to one organization may bind it to an external
+	// entity (UpsertMapping's entity_id) that no other organization holds. When
+	// false (the default), only admin keys and keys for all organizations bind
+	// organizations to entities, and a bound worker's upsert may repeat its
+	// mapping's entity but not change it.
+	WorkersBindEntities bool `protobuf:"varint,11,opt,name=workers_bind_entities,json=workersBindEntities,proto3" json:"workers_bind_entities,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *Integration) Reset() {
@@ -487,6 +493,13 @@ func (x *Integration) GetUpdateTime() *timestamppb.Timestamp {
 		return x.UpdateTime
 	}
 	return nil
+}
+
+func (x *Integration) GetWorkersBindEntities() bool {
+	if x != nil {
+		return x.WorkersBindEntities
+	}
+	return false
 }
 
 type CreateIntegrationRequest struct {
@@ -3420,7 +3433,7 @@ const file_bifrost_integrations_admin_v1_admin_proto_rawDesc = "" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12=\n" +
 	"\x04type\x18\x02 \x01(\x0e2).bifrost.integrations.admin.v1.ConfigTypeR\x04type\x12\x1a\n" +
 	"\brequired\x18\x03 \x01(\bR\brequired\x12 \n" +
-	"\vdescription\x18\x04 \x01(\tR\vdescription\"\xe5\x03\n" +
+	"\vdescription\x18\x04 \x01(\tR\vdescription\"\x99\x04\n" +
 	"\vIntegration\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12 \n" +
@@ -3434,7 +3447,8 @@ const file_bifrost_integrations_admin_v1_admin_proto_rawDesc = "" +
 	"createTime\x12;\n" +
 	"\vupdate_time\x18\n" +
 	" \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"updateTime\"h\n" +
+	"updateTime\x122\n" +
+	"\x15workers_bind_entities\x18\v \x01(\bR\x13workersBindEntities\"h\n" +
 	"\x18CreateIntegrationRequest\x12L\n" +
 	"\vintegration\x18\x01 \x01(\v2*.bifrost.integrations.admin.v1.IntegrationR\vintegration\"i\n" +
 	"\x19CreateIntegrationResponse\x12L\n" +

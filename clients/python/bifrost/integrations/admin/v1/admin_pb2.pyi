@@ -279,7 +279,7 @@ class GetTokenResponse(_message.Message):
     def __init__(self, token: _Optional[_Union[Token, _Mapping]] = ...) -> None: ...
 
 class Integration(_message.Message):
-    __slots__ = ["config_schema", "create_time", "default_config", "default_entity_id", "default_secret_keys", "description", "id", "name", "oauth_connection", "update_time"]
+    __slots__ = ["config_schema", "create_time", "default_config", "default_entity_id", "default_secret_keys", "description", "id", "name", "oauth_connection", "update_time", "workers_bind_entities"]
     CONFIG_SCHEMA_FIELD_NUMBER: _ClassVar[int]
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
     DEFAULT_CONFIG_FIELD_NUMBER: _ClassVar[int]
@@ -290,6 +290,7 @@ class Integration(_message.Message):
     NAME_FIELD_NUMBER: _ClassVar[int]
     OAUTH_CONNECTION_FIELD_NUMBER: _ClassVar[int]
     UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    WORKERS_BIND_ENTITIES_FIELD_NUMBER: _ClassVar[int]
     config_schema: _containers.RepeatedCompositeFieldContainer[ConfigField]
     create_time: _timestamp_pb2.Timestamp
     default_config: _struct_pb2.Struct
@@ -300,7 +301,8 @@ class Integration(_message.Message):
     name: str
     oauth_connection: str
     update_time: _timestamp_pb2.Timestamp
-    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., description: _Optional[str] = ..., config_schema: _Optional[_Iterable[_Union[ConfigField, _Mapping]]] = ..., default_config: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., default_entity_id: _Optional[str] = ..., oauth_connection: _Optional[str] = ..., default_secret_keys: _Optional[_Iterable[str]] = ..., create_time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    workers_bind_entities: bool
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., description: _Optional[str] = ..., config_schema: _Optional[_Iterable[_Union[ConfigField, _Mapping]]] = ..., default_config: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., default_entity_id: _Optional[str] = ..., oauth_connection: _Optional[str] = ..., default_secret_keys: _Optional[_Iterable[str]] = ..., create_time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., workers_bind_entities: bool = ...) -> None: ...
 
 class ListApiKeysRequest(_message.Message):
     __slots__ = ["page_size", "page_token"]

@@ -1,0 +1,326 @@
+package server_test
+
+import (
+	"context"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+	"google.golang.org/grpc/test/bufconn"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	adminv1 "github.com/bifrost/integrations/gen/bifrost/integrations/admin/v1"
+	integrationsv1 "github.com/bifrost/integrations/gen/bifrost/integrations/v1"
+	"github.com/bifrost/integrations/internal/oauthtest"
+	"github.com/bifrost/integrations/internal/testutil"
+	"github.com/bifrost/integrations/oauth"
+	"github.com/bifrost/integrations/server"
+)
+
+// tokenID is the ID of the token of org (empty: global) on connection.
+func (f *refreshFixture) tokenID(t *testing.T, connection, org string) string {
+	t.Helper()
+	tokens, err := f.admin.ListTokens(context.Background(), &adminv1.ListTokensRequest{Connection: connection})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tok := range tokens.GetTokens() {
+		if tok.GetOrgId() == org {
+			return tok.GetId()
+		}
+	}
+	t.Fatalf("no token of %q on %s", org, connection)
+	return ""
+}
+
+func (f *refreshFixture) bindEntity(t *testing.T, integration, org, entity string) {
+	t.Helper()
+	if _, err := f.api.UpsertMapping(context.Background(), &integrationsv1.UpsertMappingRequest{Name: integration, OrgId: org, EntityId: entity}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (f *refreshFixture) letWorkersBindEntities(t *testing.T, integration string) {
+	t.Helper()
+	if _, err := f.admin.UpdateIntegration(context.Background(), &adminv1.UpdateIntegrationRequest{
+		Integration: &adminv1.Integration{Name: integration, WorkersBindEntities: true},
+		UpdateMask:  &fieldmaskpb.FieldMask{Paths: []string{"workers_bind_entities"}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestAMappingNamesOnlyATokenItsOrganizationCouldRead(t *testing.T) {
+	t.Parallel()
+	f := newRefreshFixture(t, time.Hour, oauth.Options{})
+	ctx := context.Background()
+	bAccess, _ := f.putIssued(t, "org-b", time.Now().Add(time.Hour))
+	globalAccess, _ := f.putIssued(t, "", time.Now().Add(time.Hour))
+	ownAccess, _ := f.putIssued(t, "org-a", time.Now().Add(time.Hour))
+	workerA := f.env.Integrations(t, f.env.NewKey(t, adminv1.Role_ROLE_WORKER, "org-a"))
+	cases := []struct {
+		name  string
+		token string
+		want  codes.Code
+	}{
+		{"another organization's token", f.tokenID(t, "graph", "org-b"), codes.NotFound},
+		{"the global token", f.tokenID(t, "graph", ""), codes.NotFound},
+		{"a token that does not exist", "01000000-0000-7000-8000-000000000000", codes.NotFound},
+		{"its own organization's token", f.tokenID(t, "graph", "org-a"), codes.OK},
+	}
+	for _, tc := range cases {
+		_, err := workerA.UpsertMapping(ctx, &integrationsv1.UpsertMappingRequest{Name: "Graph", OauthTokenId: tc.token})
+		wantCode(t, err, tc.want)
+		if tc.want == codes.NotFound && strings.Contains(err.Error(), "org-b") && tc.name != "another organization's token" {
+			t.Fatalf("%s: the error names another organization: %v", tc.name, err)
+		}
+	}
+	for _, force := range []bool{false, true} {
+		got, err := workerA.GetIntegration(ctx, &integrationsv1.GetIntegrationRequest{Name: "Graph", ForceRefresh: force})
+		if err != nil {
+			t.Fatal(err)
+		}
+		access := got.GetIntegration().GetOauth().GetAccessToken()
+		if access == bAccess || access == globalAccess || (!force && access != ownAccess) {
+			t.Fatalf("force=%v: org-a read access token %q; its own is %q", force, access, ownAccess)
+		}
+	}
+	// An admin may point a mapping at the global token, never at another
+	// organization's.
+	_, err := f.api.UpsertMapping(ctx, &integrationsv1.UpsertMappingRequest{Name: "Graph", OrgId: "org-c", OauthTokenId: f.tokenID(t, "graph", "org-b")})
+	wantCode(t, err, codes.NotFound)
+	if _, err := f.api.UpsertMapping(ctx, &integrationsv1.UpsertMappingRequest{Name: "Graph", OrgId: "org-c", OauthTokenId: f.tokenID(t, "graph", "")}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestAnEntityBelongsToOneOrganizationPerIntegration(t *testing.T) {
+	t.Parallel()
+	f := newRefreshFixture(t, time.Hour, oauth.Options{})
+	ctx := context.Background()
+	f.bindEntity(t, "Graph", "org-b", "tenant-b")
+	f.bindEntity(t, "Halo", "org-b", "tenant-b")
+	workerA := f.env.Integrations(t, f.env.NewKey(t, adminv1.Role_ROLE_WORKER, "org-a"))
+	allOrgs := f.env.Integrations(t, f.env.NewKey(t, adminv1.Role_ROLE_WORKER_ALL_ORGS, ""))
+	upsert := func(c integrationsv1.IntegrationsServiceClient, integration, org, entity string) error {
+		_, err := c.UpsertMapping(ctx, &integrationsv1.UpsertMappingRequest{Name: integration, OrgId: org, EntityId: entity})
+		return err
+	}
+
+	// Graph lets only admins (and keys for all organizations) bind entities.
+	wantCode(t, upsert(workerA, "Graph", "", "tenant-b"), codes.PermissionDenied)
+	wantCode(t, upsert(workerA, "Graph", "", "tenant-a"), codes.PermissionDenied)
+	wantCode(t, upsert(f.api, "Graph", "org-a", "tenant-b"), codes.AlreadyExists)
+	wantCode(t, upsert(allOrgs, "Graph", "org-a", "tenant-b"), codes.AlreadyExists)
+	wantCode(t, upsert(allOrgs, "Graph", "org-a", "tenant-a"), codes.OK)
+	// Repeating the entity its mapping already has is no new binding.
+	wantCode(t, upsert(workerA, "Graph", "", "tenant-a"), codes.OK)
+	wantCode(t, upsert(workerA, "Graph", "", "tenant-a2"), codes.PermissionDenied)
+
+	// Halo lets workers bind their organization to an entity nobody holds.
+	f.letWorkersBindEntities(t, "Halo")
+	wantCode(t, upsert(workerA, "Halo", "", "tenant-b"), codes.AlreadyExists)
+	wantCode(t, upsert(workerA, "Halo", "", "tenant-a"), codes.OK)
+	wantCode(t, upsert(workerA, "Halo", "", "tenant-a2"), codes.OK)
+	wantCode(t, upsert(workerA, "Halo", "", "tenant-b"), codes.AlreadyExists)
+
+	for _, integration := range []string{"Graph", "Halo"} {
+		m, err := f.api.GetMapping(ctx, &integrationsv1.GetMappingRequest{Name: integration, EntityId: "tenant-b"})
+		if err != nil || m.GetMapping().GetOrganizationId() != "org-b" {
+			t.Fatalf("%s: tenant-b maps to %v, %v; want org-b", integration, m, err)
+		}
+	}
+	// org-a's client-credentials read mints a token for its own entity only.
+	if _, err := workerA.GetIntegration(ctx, &integrationsv1.GetIntegrationRequest{Name: "Halo"}); err != nil {
+		t.Fatal(err)
+	}
+	if n := f.provider.EntityCalls("tenant-b"); n != 0 {
+		t.Fatalf("%d token requests for tenant-b, which org-a does not hold", n)
+	}
+	if n := f.provider.EntityCalls("tenant-a2"); n != 1 {
+		t.Fatalf("%d token requests for org-a's tenant-a2, want 1", n)
+	}
+}
+
+func TestOnlyOneOfOrganizationsRacingForAnEntityGetsIt(t *testing.T) {
+	t.Parallel()
+	f := newRefreshFixture(t, time.Hour, oauth.Options{})
+	const racers = 8
+	codesSeen := make(chan codes.Code, racers)
+	var wg sync.WaitGroup
+	for i := range racers {
+		wg.Go(func() {
+			_, err := f.api.UpsertMapping(context.Background(), &integrationsv1.UpsertMappingRequest{
+				Name: "Graph", OrgId: "org-" + string(rune('a'+i)), EntityId: "contested"})
+			codesSeen <- status.Code(err)
+		})
+	}
+	wg.Wait()
+	close(codesSeen)
+	got := map[codes.Code]int{}
+	for c := range codesSeen {
+		got[c]++
+	}
+	if got[codes.OK] != 1 || got[codes.AlreadyExists] != racers-1 {
+		t.Fatalf("outcomes %v; want one OK and %d ALREADY_EXISTS", got, racers-1)
+	}
+}
+
+func TestTheGlobalTokenIsRefreshedAtTheGlobalEntityWhoeverReadsIt(t *testing.T) {
+	t.Parallel()
+	f := newRefreshFixture(t, time.Hour, oauth.Options{})
+	ctx := context.Background()
+	f.putIssued(t, "", time.Now().Add(time.Hour))
+	f.bindEntity(t, "Graph", "org-c", "ENT-c")
+	workerC := f.env.Integrations(t, f.env.NewKey(t, adminv1.Role_ROLE_WORKER, "org-c"))
+	got, err := workerC.GetIntegration(ctx, &integrationsv1.GetIntegrationRequest{Name: "Graph", ForceRefresh: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.GetIntegration().GetEntityId() != "ENT-c" {
+		t.Fatalf("org-c reads entity %q", got.GetIntegration().GetEntityId())
+	}
+	if c, d := f.provider.EntityCalls("ENT-c"), f.provider.EntityCalls("default-tenant"); c != 0 || d != 1 {
+		t.Fatalf("refreshes at ENT-c %d, at the global default-tenant %d; want 0 and 1", c, d)
+	}
+}
+
+func TestATokenGoesOnlyToTheConnectionThatIssuedIt(t *testing.T) {
+	t.Parallel()
+	f := newRefreshFixture(t, time.Hour, oauth.Options{})
+	ctx := context.Background()
+	other := oauthtest.New(t, time.Hour)
+	if _, err := f.admin.CreateConnection(ctx, &adminv1.CreateConnectionRequest{Connection: &adminv1.Connection{
+		Name: "other", Flow: adminv1.Flow_FLOW_AUTHORIZATION_CODE, ClientId: other.ClientID, ClientSecret: other.ClientSecret,
+		AuthorizationUrl: other.AuthorizeURL(), TokenUrl: other.TokenURL(), RefreshMargin: durationpb.New(5 * time.Minute),
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	f.putIssued(t, "org-a", time.Now().Add(time.Hour))
+	if _, err := f.api.UpsertMapping(ctx, &integrationsv1.UpsertMappingRequest{Name: "Graph", OrgId: "org-a", OauthTokenId: f.tokenID(t, "graph", "org-a")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.admin.UpdateIntegration(ctx, &adminv1.UpdateIntegrationRequest{
+		Integration: &adminv1.Integration{Name: "Graph", OauthConnection: "other"},
+		UpdateMask:  &fieldmaskpb.FieldMask{Paths: []string{"oauth_connection"}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := f.get(ctx, &integrationsv1.GetIntegrationRequest{Name: "Graph", OrgId: "org-a", ForceRefresh: true})
+	wantReason(t, err, oauth.ReasonNeedsReauth)
+	if n := other.Arrived(); n != 0 {
+		t.Fatalf("the other connection's provider got %d token requests", n)
+	}
+	m, err := f.api.GetMapping(ctx, &integrationsv1.GetMappingRequest{Name: "Graph", OrgId: "org-a"})
+	if err != nil || m.GetMapping().GetOauthTokenId() != "" {
+		t.Fatalf("mapping after the connection changed: %v, %v; want no token named", m, err)
+	}
+}
+
+func TestAuditNamesTheOrganizationACallResolvedTo(t *testing.T) {
+	t.Parallel()
+	f := newRefreshFixture(t, time.Hour, oauth.Options{})
+	ctx := context.Background()
+	f.letWorkersBindEntities(t, "Graph")
+	workerA := f.env.Integrations(t, f.env.NewKey(t, adminv1.Role_ROLE_WORKER, "org-a"))
+	calls := []struct {
+		method string
+		call   func() error
+	}{
+		{"UpsertMapping", func() error {
+			_, err := workerA.UpsertMapping(ctx, &integrationsv1.UpsertMappingRequest{Name: "Graph", EntityId: "tenant-a"})
+			return err
+		}},
+		{"DeleteMapping", func() error {
+			_, err := workerA.DeleteMapping(ctx, &integrationsv1.DeleteMappingRequest{Name: "Graph"})
+			return err
+		}},
+	}
+	for _, c := range calls {
+		if err := c.call(); err != nil {
+			t.Fatal(err)
+		}
+		f.env.AuditEvent(t, &adminv1.ListAuditEventsRequest{OrgId: "org-a", StartTime: timestamppb.New(time.Now().Add(-time.Hour))},
+			testutil.AuditMethod("/bifrost.integrations.v1.IntegrationsService/"+c.method))
+	}
+}
+
+func TestForcedRefreshesOfTheSharedGlobalTokenAreCoalesced(t *testing.T) {
+	t.Parallel()
+	f := newRefreshFixture(t, time.Hour, oauth.Options{})
+	ctx := context.Background()
+	f.putIssued(t, "", time.Now().Add(time.Hour))
+	f.putIssued(t, "org-a", time.Now().Add(time.Hour))
+	workerA := f.env.Integrations(t, f.env.NewKey(t, adminv1.Role_ROLE_WORKER, "org-a"))
+	for range 20 {
+		if _, err := workerA.GetIntegration(ctx, &integrationsv1.GetIntegrationRequest{Name: "Graph", Scope: "global", ForceRefresh: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := f.provider.Calls("refresh_token"); n != 1 {
+		t.Fatalf("20 forced reads of the global token made %d refreshes; want 1", n)
+	}
+	// An organization's own token is refreshed whenever its workers force it.
+	for range 3 {
+		if _, err := workerA.GetIntegration(ctx, &integrationsv1.GetIntegrationRequest{Name: "Graph", ForceRefresh: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := f.provider.Calls("refresh_token"); n != 4 {
+		t.Fatalf("3 forced reads of org-a's own token: %d refreshes in all; want 4", n)
+	}
+}
+
+// TestHandlersReachedWithoutACallerRefuse serves the services with none of
+// the interceptors: a handler that finds no caller must refuse, not act for
+// every organization.
+func TestHandlersReachedWithoutACallerRefuse(t *testing.T) {
+	t.Parallel()
+	env := testutil.Start(t)
+	gs := grpc.NewServer()
+	server.New(server.Deps{Store: env.Store, Refresher: env.Refresher, Keys: env.Keys}).Register(gs)
+	lis := bufconn.Listen(1 << 20)
+	go gs.Serve(lis) //nolint:errcheck // ends with Stop
+	t.Cleanup(gs.Stop)
+	conn, err := grpc.NewClient("passthrough:///bare", grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	api := integrationsv1.NewIntegrationsServiceClient(conn)
+	ctx := context.Background()
+	calls := map[string]func() error{
+		"GetIntegration": func() error {
+			_, err := api.GetIntegration(ctx, &integrationsv1.GetIntegrationRequest{Name: "X"})
+			return err
+		},
+		"GetIntegration global": func() error {
+			_, err := api.GetIntegration(ctx, &integrationsv1.GetIntegrationRequest{Name: "X", Scope: "global"})
+			return err
+		},
+		"ListMappings": func() error {
+			_, err := api.ListMappings(ctx, &integrationsv1.ListMappingsRequest{Name: "X"})
+			return err
+		},
+		"GetMapping by entity": func() error {
+			_, err := api.GetMapping(ctx, &integrationsv1.GetMappingRequest{Name: "X", EntityId: "e"})
+			return err
+		},
+		"UpsertMapping": func() error {
+			_, err := api.UpsertMapping(ctx, &integrationsv1.UpsertMappingRequest{Name: "X", OrgId: "org-a"})
+			return err
+		},
+	}
+	for name, call := range calls {
+		t.Run(name, func(t *testing.T) { wantCode(t, call(), codes.PermissionDenied) })
+	}
+}
