@@ -70,7 +70,15 @@ func start(ctx context.Context, cfg config, logger *slog.Logger, tracing trace.T
 	if d.httpListener, err = net.Listen("tcp", cfg.httpListen); err != nil {
 		return nil, fmt.Errorf("HTTP listener: %w", err)
 	}
-	d.http = &http.Server{Handler: &d.handler, ReadHeaderTimeout: 5 * time.Second, TLSConfig: tlsConfig}
+	// Idle, slow and oversized requests are cut, and connections beyond
+	// --http-max-connections wait to be accepted, so they cannot pile up
+	// until the process runs out of file descriptors.
+	d.httpListener = netutil.LimitListener(d.httpListener, cfg.httpMaxConns)
+	d.http = &http.Server{
+		Handler: &d.handler, TLSConfig: tlsConfig,
+		ReadHeaderTimeout: cfg.http.readHeader, ReadTimeout: cfg.http.read, WriteTimeout: cfg.http.write,
+		IdleTimeout: cfg.http.idle, MaxHeaderBytes: cfg.http.maxHeaderBytes,
+	}
 	publicURL := cfg.publicURL
 	if publicURL == "" {
 		scheme := "http"

@@ -34,6 +34,25 @@ type config struct {
 	publicURL       string
 	refreshLease    time.Duration
 	maxConns        int
+	httpMaxConns    int
+	http            httpLimits
+}
+
+// httpLimits bound what one connection to the HTTP listener may hold; they
+// are not flags (tests shorten them). --http-max-connections bounds how many.
+type httpLimits struct {
+	readHeader time.Duration // request line and headers
+	read       time.Duration // the whole request, body included
+	// write runs from the end of the headers to the end of the response:
+	// longer than a 30 s /debug/pprof/profile, which refuses to outlast it.
+	write          time.Duration
+	idle           time.Duration // a kept-alive connection between requests
+	maxHeaderBytes int           // browsers' cookies for the host included
+}
+
+var defaultHTTPLimits = httpLimits{
+	readHeader: 5 * time.Second, read: 10 * time.Second, write: time.Minute, idle: time.Minute,
+	maxHeaderBytes: 64 << 10,
 }
 
 func parseFlags(args []string, lookupEnv func(string) (string, bool), stderr io.Writer) (config, error) {
@@ -57,6 +76,7 @@ func parseFlags(args []string, lookupEnv func(string) (string, bool), stderr io.
 	fs.StringVar(&c.publicURL, "public-url", "", "base URL browsers reach the HTTP listener at, for OAuth redirect URIs (default: http(s)://<http-listen>) (BIFROST_PUBLIC_URL)")
 	fs.DurationVar(&c.refreshLease, "refresh-lease", 30*time.Second, "how long a replica may hold a token's refresh; a replica that dies holding one blocks that token this long (BIFROST_REFRESH_LEASE)")
 	fs.IntVar(&c.maxConns, "max-connections", 1024, "most gRPC connections open at once; more wait in the listen queue until one closes (BIFROST_MAX_CONNECTIONS)")
+	fs.IntVar(&c.httpMaxConns, "http-max-connections", 256, "most HTTP connections open at once; more wait in the listen queue until one closes (BIFROST_HTTP_MAX_CONNECTIONS)")
 	fs.BoolVar(&c.pprof, "pprof", false, "serve net/http/pprof under /debug/pprof/ on the HTTP listener (BIFROST_PPROF)")
 	fs.BoolVar(&c.discardAudit, "dev-discard-audit", false, "development only: record no audit events, to measure their cost (make bench)")
 	if err := applyEnv(fs, lookupEnv); err != nil {
@@ -80,6 +100,10 @@ func parseFlags(args []string, lookupEnv func(string) (string, bool), stderr io.
 	if c.maxConns <= 0 {
 		return config{}, fmt.Errorf("--max-connections must be positive, not %d", c.maxConns)
 	}
+	if c.httpMaxConns <= 0 {
+		return config{}, fmt.Errorf("--http-max-connections must be positive, not %d", c.httpMaxConns)
+	}
+	c.http = defaultHTTPLimits
 	if c.clientCA != "" && c.tlsCert == "" {
 		return config{}, fmt.Errorf("--client-ca needs --tls-cert and --tls-key")
 	}
