@@ -106,10 +106,14 @@ func (s *Server) auditCalls(ctx context.Context, req any, info *grpc.UnaryServer
 	}
 	resp, err := handler(ctx, req)
 	code := status.Code(err)
-	method := info.FullMethod[strings.LastIndex(info.FullMethod, "/")+1:]
-	isWrite := !strings.HasPrefix(method, "Get") && !strings.HasPrefix(method, "List")
+	policy, declared := s.policies[info.FullMethod] // undeclared: audited as a write
 	denied := code == codes.Unauthenticated || code == codes.PermissionDenied
-	if !isWrite && !denied && !(rec.secrets && err == nil) {
+	if rec.secrets && !policy.returnsSecrets {
+		// The declaration is wrong, not the caller: the answer goes out
+		// audited, and the log says which method to declare.
+		s.logger.ErrorContext(ctx, "method returned secrets without declaring returns_secrets", "method", info.FullMethod)
+	}
+	if declared && !policy.writes && !denied && !(rec.secrets && err == nil) {
 		return resp, err
 	}
 	detail := ""

@@ -20,7 +20,7 @@ import (
 // Not parallel: AllocsPerRun counts the whole process's allocations.
 func TestCallLogLineIsBuiltOnlyWhenItsLevelIsEnabled(t *testing.T) {
 	var out bytes.Buffer
-	s := New(Deps{Logger: slog.New(slog.NewJSONHandler(&out, &slog.HandlerOptions{Level: slog.LevelInfo}))})
+	s := mustNew(t, Deps{Logger: slog.New(slog.NewJSONHandler(&out, &slog.HandlerOptions{Level: slog.LevelInfo}))})
 	info := &grpc.UnaryServerInfo{FullMethod: "/bifrost.integrations.v1.IntegrationsService/GetIntegration"}
 	ok := func(context.Context, any) (any, error) { return nil, nil }
 	ctx := context.Background()
@@ -35,7 +35,7 @@ func TestCallLogLineIsBuiltOnlyWhenItsLevelIsEnabled(t *testing.T) {
 func TestCallLogLineNamesTheCallerCodeAndErrorOnce(t *testing.T) {
 	t.Parallel()
 	var out bytes.Buffer
-	s := New(Deps{Logger: slog.New(WithRequestIDs(slog.NewJSONHandler(&out, nil)))})
+	s := mustNew(t, Deps{Logger: slog.New(WithRequestIDs(slog.NewJSONHandler(&out, nil)))})
 	info := &grpc.UnaryServerInfo{FullMethod: "/bifrost.integrations.v1.IntegrationsService/GetIntegration"}
 	notFound := func(ctx context.Context, _ any) (any, error) {
 		recordOf(ctx).caller = auth.Principal{KeyID: "key-1", Role: store.RoleWorker}
@@ -60,4 +60,13 @@ func TestCallLogLineNamesTheCallerCodeAndErrorOnce(t *testing.T) {
 			t.Errorf("%s = %v, want %v", key, line[key], want)
 		}
 	}
+}
+
+func mustNew(t *testing.T, d Deps) *Server {
+	t.Helper()
+	s, err := New(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }

@@ -286,7 +286,11 @@ func TestHandlersReachedWithoutACallerRefuse(t *testing.T) {
 	t.Parallel()
 	env := testutil.Start(t)
 	gs := grpc.NewServer()
-	server.New(server.Deps{Store: env.Store, Refresher: env.Refresher, Keys: env.Keys}).Register(gs)
+	srv, err := server.New(server.Deps{Store: env.Store, Refresher: env.Refresher, Keys: env.Keys})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Register(gs)
 	lis := bufconn.Listen(1 << 20)
 	go gs.Serve(lis) //nolint:errcheck // ends with Stop
 	t.Cleanup(gs.Stop)
@@ -296,7 +300,7 @@ func TestHandlersReachedWithoutACallerRefuse(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	api := integrationsv1.NewIntegrationsServiceClient(conn)
+	api, admin := integrationsv1.NewIntegrationsServiceClient(conn), adminv1.NewAdminServiceClient(conn)
 	ctx := context.Background()
 	calls := map[string]func() error{
 		"GetIntegration": func() error {
@@ -317,6 +321,10 @@ func TestHandlersReachedWithoutACallerRefuse(t *testing.T) {
 		},
 		"UpsertMapping": func() error {
 			_, err := api.UpsertMapping(ctx, &integrationsv1.UpsertMappingRequest{Name: "X", OrgId: "org-a"})
+			return err
+		},
+		"admin ListTokens": func() error {
+			_, err := admin.ListTokens(ctx, &adminv1.ListTokensRequest{})
 			return err
 		},
 	}

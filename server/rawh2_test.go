@@ -27,7 +27,11 @@ func serveOnLoopback(t *testing.T, deps server.Deps) string {
 	if deps.Logger == nil {
 		deps.Logger = slog.New(slog.DiscardHandler)
 	}
-	gs := server.New(deps).NewGRPCServer(health.NewServer())
+	srv, err := server.New(deps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gs := srv.NewGRPCServer(health.NewServer())
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

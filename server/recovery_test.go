@@ -24,7 +24,11 @@ import (
 func TestPanicBecomesInternalAndServerKeepsServing(t *testing.T) {
 	t.Parallel()
 	var logs bytes.Buffer
-	gs := server.New(server.Deps{Logger: slog.New(slog.NewJSONHandler(&logs, nil))}).NewGRPCServer(health.NewServer())
+	srv, err := server.New(server.Deps{Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gs := srv.NewGRPCServer(health.NewServer())
 	lis := bufconn.Listen(1 << 16)
 	go gs.Serve(lis) //nolint:errcheck // ends with Stop
 	defer gs.Stop()

@@ -57,11 +57,17 @@ type Server struct {
 	now       func() time.Time
 
 	callTimeout time.Duration // Deps.CallTimeout, defaulted
+	policies    policies
 }
 
-// New returns a Server over d.
-func New(d Deps) *Server {
-	s := &Server{store: d.Store, refresher: d.Refresher, audit: d.Audit, keys: d.Keys, connect: d.Connect, metrics: d.Metrics, tracing: d.Tracing, logger: d.Logger, now: d.Now}
+// New returns a Server over d. It fails when a method of the services declares
+// no policy (see proto/bifrost/integrations/policy/v1).
+func New(d Deps) (*Server, error) {
+	ps, err := loadPolicies(servedServices()...)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{store: d.Store, refresher: d.Refresher, audit: d.Audit, keys: d.Keys, connect: d.Connect, metrics: d.Metrics, tracing: d.Tracing, logger: d.Logger, now: d.Now, policies: ps}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -77,13 +83,13 @@ func New(d Deps) *Server {
 		// A second Server on the same registry (tests) shares the first's.
 		_ = d.Metrics.Register(d.Keys.Collector())
 	}
-	return s
+	return s, nil
 }
 
-// Register adds both services to r.
+// Register adds both services to r, each method behind its declared policy.
 func (s *Server) Register(r grpc.ServiceRegistrar) {
-	integrationsv1.RegisterIntegrationsServiceServer(r, &integrationsService{s: s})
-	adminv1.RegisterAdminServiceServer(r, &adminService{s: s})
+	r.RegisterService(s.policies.guarded(&integrationsv1.IntegrationsService_ServiceDesc), &integrationsService{s: s})
+	r.RegisterService(s.policies.guarded(&adminv1.AdminService_ServiceDesc), &adminService{s: s})
 }
 
 // caller returns the authenticated principal; the auth interceptor guarantees

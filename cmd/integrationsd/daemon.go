@@ -148,8 +148,11 @@ func start(ctx context.Context, cfg config, logger *slog.Logger, tracing trace.T
 	record := server.AuditWithRequestIDs(d.audit.Record)
 	d.refresher = oauth.New(st, oauth.Options{Logger: logger, Audit: record, Metrics: d.registry, LeaseTTL: cfg.refreshLease})
 	d.connect = connect.New(st, connect.Options{PublicURL: publicURL, Logger: logger, Audit: record})
-	d.grpc = server.New(server.Deps{Store: st, Refresher: d.refresher, Audit: d.audit, Keys: keys, Connect: d.connect, Metrics: d.registry, Tracing: tracing, Logger: logger}).
-		NewGRPCServer(d.health, grpcOpts...)
+	srv, err := server.New(server.Deps{Store: st, Refresher: d.refresher, Audit: d.audit, Keys: keys, Connect: d.connect, Metrics: d.registry, Tracing: tracing, Logger: logger})
+	if err != nil {
+		return nil, err
+	}
+	d.grpc = srv.NewGRPCServer(d.health, grpcOpts...)
 	d.handler.Store(d.httpHandler())
 	return d, nil
 }

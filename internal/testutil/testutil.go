@@ -139,7 +139,10 @@ func start(t testing.TB, path string, master *keyring.Keyring, refresh []oauth.O
 	mux.Handle("GET "+connect.CallbackPath, server.HTTPRequestIDs(flow))
 	callback.Config.Handler = mux
 	callback.Start()
-	srv := server.New(server.Deps{Store: st, Refresher: refresher, Audit: recorder, Keys: keys, Connect: flow, Logger: logger})
+	srv, err := server.New(server.Deps{Store: st, Refresher: refresher, Audit: recorder, Keys: keys, Connect: flow, Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
 	gs := srv.NewGRPCServer(health.NewServer())
 	lis := bufconn.Listen(1 << 20)
 	go gs.Serve(lis) //nolint:errcheck // ends with Stop below

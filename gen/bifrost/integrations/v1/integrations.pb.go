@@ -7,6 +7,7 @@
 package integrationsv1
 
 import (
+	_ "github.com/bifrost/integrations/gen/bifrost/integrations/policy/v1"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	durationpb "google.golang.org/protobuf/types/known/durationpb"
@@ -999,7 +1000,7 @@ var File_bifrost_integrations_v1_integrations_proto protoreflect.FileDescriptor
 
 const file_bifrost_integrations_v1_integrations_proto_rawDesc = "" +
 	"\n" +
-	"*bifrost/integrations/v1/integrations.proto\x12\x17bifrost.integrations.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xbb\x01\n" +
+	"*bifrost/integrations/v1/integrations.proto\x12\x17bifrost.integrations.v1\x1a+bifrost/integrations/policy/v1/policy.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xbb\x01\n" +
 	"\x15GetIntegrationRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x15\n" +
 	"\x06org_id\x18\x02 \x01(\tR\x05orgId\x12\x14\n" +
@@ -1078,14 +1079,14 @@ const file_bifrost_integrations_v1_integrations_proto_rawDesc = "" +
 	"\x1bCONNECTION_STATUS_CONNECTED\x10\x01\x12$\n" +
 	" CONNECTION_STATUS_REFRESH_FAILED\x10\x02\x12\"\n" +
 	"\x1eCONNECTION_STATUS_NEEDS_REAUTH\x10\x03\x12#\n" +
-	"\x1fCONNECTION_STATUS_NOT_CONNECTED\x10\x042\xbc\x04\n" +
-	"\x13IntegrationsService\x12q\n" +
-	"\x0eGetIntegration\x12..bifrost.integrations.v1.GetIntegrationRequest\x1a/.bifrost.integrations.v1.GetIntegrationResponse\x12k\n" +
-	"\fListMappings\x12,.bifrost.integrations.v1.ListMappingsRequest\x1a-.bifrost.integrations.v1.ListMappingsResponse\x12e\n" +
+	"\x1fCONNECTION_STATUS_NOT_CONNECTED\x10\x042\xf8\x04\n" +
+	"\x13IntegrationsService\x12~\n" +
+	"\x0eGetIntegration\x12..bifrost.integrations.v1.GetIntegrationRequest\x1a/.bifrost.integrations.v1.GetIntegrationResponse\"\v\x92\x82\x19\x04\b\x01\x10\x01\x90\x02\x01\x12x\n" +
+	"\fListMappings\x12,.bifrost.integrations.v1.ListMappingsRequest\x1a-.bifrost.integrations.v1.ListMappingsResponse\"\v\x92\x82\x19\x04\b\x01\x10\x01\x90\x02\x01\x12r\n" +
 	"\n" +
-	"GetMapping\x12*.bifrost.integrations.v1.GetMappingRequest\x1a+.bifrost.integrations.v1.GetMappingResponse\x12n\n" +
-	"\rUpsertMapping\x12-.bifrost.integrations.v1.UpsertMappingRequest\x1a..bifrost.integrations.v1.UpsertMappingResponse\x12n\n" +
-	"\rDeleteMapping\x12-.bifrost.integrations.v1.DeleteMappingRequest\x1a..bifrost.integrations.v1.DeleteMappingResponseB\xfa\x01\n" +
+	"GetMapping\x12*.bifrost.integrations.v1.GetMappingRequest\x1a+.bifrost.integrations.v1.GetMappingResponse\"\v\x92\x82\x19\x04\b\x01\x10\x01\x90\x02\x01\x12{\n" +
+	"\rUpsertMapping\x12-.bifrost.integrations.v1.UpsertMappingRequest\x1a..bifrost.integrations.v1.UpsertMappingResponse\"\v\x92\x82\x19\x04\b\x01\x10\x01\x90\x02\x02\x12v\n" +
+	"\rDeleteMapping\x12-.bifrost.integrations.v1.DeleteMappingRequest\x1a..bifrost.integrations.v1.DeleteMappingResponse\"\x06\x92\x82\x19\x02\b\x01B\xfa\x01\n" +
 	"\x1bcom.bifrost.integrations.v1B\x11IntegrationsProtoP\x01ZJgithub.com/bifrost/integrations/gen/bifrost/integrations/v1;integrationsv1\xa2\x02\x03BIX\xaa\x02\x17Bifrost.Integrations.V1\xca\x02\x17Bifrost\\Integrations\\V1\xe2\x02#Bifrost\\Integrations\\V1\\GPBMetadata\xea\x02\x19Bifrost::Integrations::V1b\x06proto3"
 
 var (

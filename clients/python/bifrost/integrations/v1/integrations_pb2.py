@@ -11,12 +11,13 @@ from google.protobuf import symbol_database as _symbol_database
 _sym_db = _symbol_database.Default()
 
 
+from bifrost.integrations.policy.v1 import policy_pb2 as bifrost_dot_integrations_dot_policy_dot_v1_dot_policy__pb2
 from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
 from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n*bifrost/integrations/v1/integrations.proto\x12\x17\x62ifrost.integrations.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xbb\x01\n\x15GetIntegrationRequest\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12\x15\n\x06org_id\x18\x02 \x01(\tR\x05orgId\x12\x14\n\x05scope\x18\x03 \x01(\tR\x05scope\x12#\n\rforce_refresh\x18\x04 \x01(\x08R\x0c\x66orceRefresh\x12<\n\x0cmin_validity\x18\x05 \x01(\x0b\x32\x19.google.protobuf.DurationR\x0bminValidity\"d\n\x16GetIntegrationResponse\x12J\n\x0bintegration\x18\x01 \x01(\x0b\x32(.bifrost.integrations.v1.IntegrationDataR\x0bintegration\"\xc1\x02\n\x0fIntegrationData\x12%\n\x0eintegration_id\x18\x01 \x01(\tR\rintegrationId\x12)\n\x10integration_name\x18\x02 \x01(\tR\x0fintegrationName\x12\x1b\n\tentity_id\x18\x03 \x01(\tR\x08\x65ntityId\x12\x1f\n\x0b\x65ntity_name\x18\x04 \x01(\tR\nentityName\x12/\n\x06\x63onfig\x18\x05 \x01(\x0b\x32\x17.google.protobuf.StructR\x06\x63onfig\x12?\n\x05oauth\x18\x06 \x01(\x0b\x32).bifrost.integrations.v1.OAuthCredentialsR\x05oauth\x12,\n\x12\x63onfig_secret_keys\x18\x07 \x03(\tR\x10\x63onfigSecretKeys\"\xcc\x03\n\x10OAuthCredentials\x12\'\n\x0f\x63onnection_name\x18\x01 \x01(\tR\x0e\x63onnectionName\x12\x1b\n\tclient_id\x18\x02 \x01(\tR\x08\x63lientId\x12#\n\rclient_secret\x18\x03 \x01(\tR\x0c\x63lientSecret\x12+\n\x11\x61uthorization_url\x18\x04 \x01(\tR\x10\x61uthorizationUrl\x12\x1b\n\ttoken_url\x18\x05 \x01(\tR\x08tokenUrl\x12\x16\n\x06scopes\x18\x06 \x03(\tR\x06scopes\x12!\n\x0c\x61\x63\x63\x65ss_token\x18\x07 \x01(\tR\x0b\x61\x63\x63\x65ssToken\x12#\n\rrefresh_token\x18\x08 \x01(\tR\x0crefreshToken\x12\x39\n\nexpires_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.TimestampR\texpiresAt\x12\x41\n\x06status\x18\n \x01(\x0e\x32).bifrost.integrations.v1.ConnectionStatusR\x06status\x12%\n\x0estatus_message\x18\x0b \x01(\tR\rstatusMessage\"\xff\x02\n\x12IntegrationMapping\x12\x0e\n\x02id\x18\x01 \x01(\tR\x02id\x12%\n\x0eintegration_id\x18\x02 \x01(\tR\rintegrationId\x12\'\n\x0forganization_id\x18\x03 \x01(\tR\x0eorganizationId\x12\x1b\n\tentity_id\x18\x04 \x01(\tR\x08\x65ntityId\x12\x1f\n\x0b\x65ntity_name\x18\x05 \x01(\tR\nentityName\x12$\n\x0eoauth_token_id\x18\x06 \x01(\tR\x0coauthTokenId\x12/\n\x06\x63onfig\x18\x07 \x01(\x0b\x32\x17.google.protobuf.StructR\x06\x63onfig\x12\x39\n\ncreated_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\tcreatedAt\x12\x39\n\nupdated_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.TimestampR\tupdatedAt\"e\n\x13ListMappingsRequest\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12\x1b\n\tpage_size\x18\x02 \x01(\x05R\x08pageSize\x12\x1d\n\npage_token\x18\x03 \x01(\tR\tpageToken\"\x87\x01\n\x14ListMappingsResponse\x12G\n\x08mappings\x18\x01 \x03(\x0b\x32+.bifrost.integrations.v1.IntegrationMappingR\x08mappings\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"[\n\x11GetMappingRequest\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12\x15\n\x06org_id\x18\x02 \x01(\tR\x05orgId\x12\x1b\n\tentity_id\x18\x03 \x01(\tR\x08\x65ntityId\"[\n\x12GetMappingResponse\x12\x45\n\x07mapping\x18\x01 \x01(\x0b\x32+.bifrost.integrations.v1.IntegrationMappingR\x07mapping\"\xd6\x01\n\x14UpsertMappingRequest\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12\x15\n\x06org_id\x18\x02 \x01(\tR\x05orgId\x12\x1b\n\tentity_id\x18\x03 \x01(\tR\x08\x65ntityId\x12\x1f\n\x0b\x65ntity_name\x18\x04 \x01(\tR\nentityName\x12/\n\x06\x63onfig\x18\x05 \x01(\x0b\x32\x17.google.protobuf.StructR\x06\x63onfig\x12$\n\x0eoauth_token_id\x18\x06 \x01(\tR\x0coauthTokenId\"^\n\x15UpsertMappingResponse\x12\x45\n\x07mapping\x18\x01 \x01(\x0b\x32+.bifrost.integrations.v1.IntegrationMappingR\x07mapping\"A\n\x14\x44\x65leteMappingRequest\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12\x15\n\x06org_id\x18\x02 \x01(\tR\x05orgId\"1\n\x15\x44\x65leteMappingResponse\x12\x18\n\x07\x64\x65leted\x18\x01 \x01(\x08R\x07\x64\x65leted*\xc5\x01\n\x10\x43onnectionStatus\x12!\n\x1d\x43ONNECTION_STATUS_UNSPECIFIED\x10\x00\x12\x1f\n\x1b\x43ONNECTION_STATUS_CONNECTED\x10\x01\x12$\n CONNECTION_STATUS_REFRESH_FAILED\x10\x02\x12\"\n\x1e\x43ONNECTION_STATUS_NEEDS_REAUTH\x10\x03\x12#\n\x1f\x43ONNECTION_STATUS_NOT_CONNECTED\x10\x04\x32\xbc\x04\n\x13IntegrationsService\x12q\n\x0eGetIntegration\x12..bifrost.integrations.v1.GetIntegrationRequest\x1a/.bifrost.integrations.v1.GetIntegrationResponse\x12k\n\x0cListMappings\x12,.bifrost.integrations.v1.ListMappingsRequest\x1a-.bifrost.integrations.v1.ListMappingsResponse\x12\x65\n\nGetMapping\x12*.bifrost.integrations.v1.GetMappingRequest\x1a+.bifrost.integrations.v1.GetMappingResponse\x12n\n\rUpsertMapping\x12-.bifrost.integrations.v1.UpsertMappingRequest\x1a..bifrost.integrations.v1.UpsertMappingResponse\x12n\n\rDeleteMapping\x12-.bifrost.integrations.v1.DeleteMappingRequest\x1a..bifrost.integrations.v1.DeleteMappingResponseB\xfa\x01\n\x1b\x63om.bifrost.integrations.v1B\x11IntegrationsProtoP\x01ZJgithub.com/bifrost/integrations/gen/bifrost/integrations/v1;integrationsv1\xa2\x02\x03\x42IX\xaa\x02\x17\x42ifrost.Integrations.V1\xca\x02\x17\x42ifrost\\Integrations\\V1\xe2\x02#Bifrost\\Integrations\\V1\\GPBMetadata\xea\x02\x19\x42ifrost::Integrations::V1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n*bifrost/integrations/v1/integrations.proto\x12\x17\x62ifrost.integrations.v1\x1a+bifrost/integrations/policy/v1/policy.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xbb\x01\n\x15GetIntegrationRequest\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12\x15\n\x06org_id\x18\x02 \x01(\tR\x05orgId\x12\x14\n\x05scope\x18\x03 \x01(\tR\x05scope\x12#\n\rforce_refresh\x18\x04 \x01(\x08R\x0c\x66orceRefresh\x12<\n\x0cmin_validity\x18\x05 \x01(\x0b\x32\x19.google.protobuf.DurationR\x0bminValidity\"d\n\x16GetIntegrationResponse\x12J\n\x0bintegration\x18\x01 \x01(\x0b\x32(.bifrost.integrations.v1.IntegrationDataR\x0bintegration\"\xc1\x02\n\x0fIntegrationData\x12%\n\x0eintegration_id\x18\x01 \x01(\tR\rintegrationId\x12)\n\x10integration_name\x18\x02 \x01(\tR\x0fintegrationName\x12\x1b\n\tentity_id\x18\x03 \x01(\tR\x08\x65ntityId\x12\x1f\n\x0b\x65ntity_name\x18\x04 \x01(\tR\nentityName\x12/\n\x06\x63onfig\x18\x05 \x01(\x0b\x32\x17.google.protobuf.StructR\x06\x63onfig\x12?\n\x05oauth\x18\x06 \x01(\x0b\x32).bifrost.integrations.v1.OAuthCredentialsR\x05oauth\x12,\n\x12\x63onfig_secret_keys\x18\x07 \x03(\tR\x10\x63onfigSecretKeys\"\xcc\x03\n\x10OAuthCredentials\x12\'\n\x0f\x63onnection_name\x18\x01 \x01(\tR\x0e\x63onnectionName\x12\x1b\n\tclient_id\x18\x02 \x01(\tR\x08\x63lientId\x12#\n\rclient_secret\x18\x03 \x01(\tR\x0c\x63lientSecret\x12+\n\x11\x61uthorization_url\x18\x04 \x01(\tR\x10\x61uthorizationUrl\x12\x1b\n\ttoken_url\x18\x05 \x01(\tR\x08tokenUrl\x12\x16\n\x06scopes\x18\x06 \x03(\tR\x06scopes\x12!\n\x0c\x61\x63\x63\x65ss_token\x18\x07 \x01(\tR\x0b\x61\x63\x63\x65ssToken\x12#\n\rrefresh_token\x18\x08 \x01(\tR\x0crefreshToken\x12\x39\n\nexpires_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.TimestampR\texpiresAt\x12\x41\n\x06status\x18\n \x01(\x0e\x32).bifrost.integrations.v1.ConnectionStatusR\x06status\x12%\n\x0estatus_message\x18\x0b \x01(\tR\rstatusMessage\"\xff\x02\n\x12IntegrationMapping\x12\x0e\n\x02id\x18\x01 \x01(\tR\x02id\x12%\n\x0eintegration_id\x18\x02 \x01(\tR\rintegrationId\x12\'\n\x0forganization_id\x18\x03 \x01(\tR\x0eorganizationId\x12\x1b\n\tentity_id\x18\x04 \x01(\tR\x08\x65ntityId\x12\x1f\n\x0b\x65ntity_name\x18\x05 \x01(\tR\nentityName\x12$\n\x0eoauth_token_id\x18\x06 \x01(\tR\x0coauthTokenId\x12/\n\x06\x63onfig\x18\x07 \x01(\x0b\x32\x17.google.protobuf.StructR\x06\x63onfig\x12\x39\n\ncreated_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\tcreatedAt\x12\x39\n\nupdated_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.TimestampR\tupdatedAt\"e\n\x13ListMappingsRequest\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12\x1b\n\tpage_size\x18\x02 \x01(\x05R\x08pageSize\x12\x1d\n\npage_token\x18\x03 \x01(\tR\tpageToken\"\x87\x01\n\x14ListMappingsResponse\x12G\n\x08mappings\x18\x01 \x03(\x0b\x32+.bifrost.integrations.v1.IntegrationMappingR\x08mappings\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"[\n\x11GetMappingRequest\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12\x15\n\x06org_id\x18\x02 \x01(\tR\x05orgId\x12\x1b\n\tentity_id\x18\x03 \x01(\tR\x08\x65ntityId\"[\n\x12GetMappingResponse\x12\x45\n\x07mapping\x18\x01 \x01(\x0b\x32+.bifrost.integrations.v1.IntegrationMappingR\x07mapping\"\xd6\x01\n\x14UpsertMappingRequest\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12\x15\n\x06org_id\x18\x02 \x01(\tR\x05orgId\x12\x1b\n\tentity_id\x18\x03 \x01(\tR\x08\x65ntityId\x12\x1f\n\x0b\x65ntity_name\x18\x04 \x01(\tR\nentityName\x12/\n\x06\x63onfig\x18\x05 \x01(\x0b\x32\x17.google.protobuf.StructR\x06\x63onfig\x12$\n\x0eoauth_token_id\x18\x06 \x01(\tR\x0coauthTokenId\"^\n\x15UpsertMappingResponse\x12\x45\n\x07mapping\x18\x01 \x01(\x0b\x32+.bifrost.integrations.v1.IntegrationMappingR\x07mapping\"A\n\x14\x44\x65leteMappingRequest\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12\x15\n\x06org_id\x18\x02 \x01(\tR\x05orgId\"1\n\x15\x44\x65leteMappingResponse\x12\x18\n\x07\x64\x65leted\x18\x01 \x01(\x08R\x07\x64\x65leted*\xc5\x01\n\x10\x43onnectionStatus\x12!\n\x1d\x43ONNECTION_STATUS_UNSPECIFIED\x10\x00\x12\x1f\n\x1b\x43ONNECTION_STATUS_CONNECTED\x10\x01\x12$\n CONNECTION_STATUS_REFRESH_FAILED\x10\x02\x12\"\n\x1e\x43ONNECTION_STATUS_NEEDS_REAUTH\x10\x03\x12#\n\x1f\x43ONNECTION_STATUS_NOT_CONNECTED\x10\x04\x32\xf8\x04\n\x13IntegrationsService\x12~\n\x0eGetIntegration\x12..bifrost.integrations.v1.GetIntegrationRequest\x1a/.bifrost.integrations.v1.GetIntegrationResponse\"\x0b\x90\x02\x01\x92\x82\x19\x04\x08\x01\x10\x01\x12x\n\x0cListMappings\x12,.bifrost.integrations.v1.ListMappingsRequest\x1a-.bifrost.integrations.v1.ListMappingsResponse\"\x0b\x90\x02\x01\x92\x82\x19\x04\x08\x01\x10\x01\x12r\n\nGetMapping\x12*.bifrost.integrations.v1.GetMappingRequest\x1a+.bifrost.integrations.v1.GetMappingResponse\"\x0b\x90\x02\x01\x92\x82\x19\x04\x08\x01\x10\x01\x12{\n\rUpsertMapping\x12-.bifrost.integrations.v1.UpsertMappingRequest\x1a..bifrost.integrations.v1.UpsertMappingResponse\"\x0b\x90\x02\x02\x92\x82\x19\x04\x08\x01\x10\x01\x12v\n\rDeleteMapping\x12-.bifrost.integrations.v1.DeleteMappingRequest\x1a..bifrost.integrations.v1.DeleteMappingResponse\"\x06\x92\x82\x19\x02\x08\x01\x42\xfa\x01\n\x1b\x63om.bifrost.integrations.v1B\x11IntegrationsProtoP\x01ZJgithub.com/bifrost/integrations/gen/bifrost/integrations/v1;integrationsv1\xa2\x02\x03\x42IX\xaa\x02\x17\x42ifrost.Integrations.V1\xca\x02\x17\x42ifrost\\Integrations\\V1\xe2\x02#Bifrost\\Integrations\\V1\\GPBMetadata\xea\x02\x19\x42ifrost::Integrations::V1b\x06proto3')
 
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, globals())
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'bifrost.integrations.v1.integrations_pb2', globals())
@@ -24,34 +25,44 @@ if _descriptor._USE_C_DESCRIPTORS == False:
 
   DESCRIPTOR._options = None
   DESCRIPTOR._serialized_options = b'\n\033com.bifrost.integrations.v1B\021IntegrationsProtoP\001ZJgithub.com/bifrost/integrations/gen/bifrost/integrations/v1;integrationsv1\242\002\003BIX\252\002\027Bifrost.Integrations.V1\312\002\027Bifrost\\Integrations\\V1\342\002#Bifrost\\Integrations\\V1\\GPBMetadata\352\002\031Bifrost::Integrations::V1'
-  _CONNECTIONSTATUS._serialized_start=2490
-  _CONNECTIONSTATUS._serialized_end=2687
-  _GETINTEGRATIONREQUEST._serialized_start=167
-  _GETINTEGRATIONREQUEST._serialized_end=354
-  _GETINTEGRATIONRESPONSE._serialized_start=356
-  _GETINTEGRATIONRESPONSE._serialized_end=456
-  _INTEGRATIONDATA._serialized_start=459
-  _INTEGRATIONDATA._serialized_end=780
-  _OAUTHCREDENTIALS._serialized_start=783
-  _OAUTHCREDENTIALS._serialized_end=1243
-  _INTEGRATIONMAPPING._serialized_start=1246
-  _INTEGRATIONMAPPING._serialized_end=1629
-  _LISTMAPPINGSREQUEST._serialized_start=1631
-  _LISTMAPPINGSREQUEST._serialized_end=1732
-  _LISTMAPPINGSRESPONSE._serialized_start=1735
-  _LISTMAPPINGSRESPONSE._serialized_end=1870
-  _GETMAPPINGREQUEST._serialized_start=1872
-  _GETMAPPINGREQUEST._serialized_end=1963
-  _GETMAPPINGRESPONSE._serialized_start=1965
-  _GETMAPPINGRESPONSE._serialized_end=2056
-  _UPSERTMAPPINGREQUEST._serialized_start=2059
-  _UPSERTMAPPINGREQUEST._serialized_end=2273
-  _UPSERTMAPPINGRESPONSE._serialized_start=2275
-  _UPSERTMAPPINGRESPONSE._serialized_end=2369
-  _DELETEMAPPINGREQUEST._serialized_start=2371
-  _DELETEMAPPINGREQUEST._serialized_end=2436
-  _DELETEMAPPINGRESPONSE._serialized_start=2438
-  _DELETEMAPPINGRESPONSE._serialized_end=2487
-  _INTEGRATIONSSERVICE._serialized_start=2690
-  _INTEGRATIONSSERVICE._serialized_end=3262
+  _INTEGRATIONSSERVICE.methods_by_name['GetIntegration']._options = None
+  _INTEGRATIONSSERVICE.methods_by_name['GetIntegration']._serialized_options = b'\220\002\001\222\202\031\004\010\001\020\001'
+  _INTEGRATIONSSERVICE.methods_by_name['ListMappings']._options = None
+  _INTEGRATIONSSERVICE.methods_by_name['ListMappings']._serialized_options = b'\220\002\001\222\202\031\004\010\001\020\001'
+  _INTEGRATIONSSERVICE.methods_by_name['GetMapping']._options = None
+  _INTEGRATIONSSERVICE.methods_by_name['GetMapping']._serialized_options = b'\220\002\001\222\202\031\004\010\001\020\001'
+  _INTEGRATIONSSERVICE.methods_by_name['UpsertMapping']._options = None
+  _INTEGRATIONSSERVICE.methods_by_name['UpsertMapping']._serialized_options = b'\220\002\002\222\202\031\004\010\001\020\001'
+  _INTEGRATIONSSERVICE.methods_by_name['DeleteMapping']._options = None
+  _INTEGRATIONSSERVICE.methods_by_name['DeleteMapping']._serialized_options = b'\222\202\031\002\010\001'
+  _CONNECTIONSTATUS._serialized_start=2535
+  _CONNECTIONSTATUS._serialized_end=2732
+  _GETINTEGRATIONREQUEST._serialized_start=212
+  _GETINTEGRATIONREQUEST._serialized_end=399
+  _GETINTEGRATIONRESPONSE._serialized_start=401
+  _GETINTEGRATIONRESPONSE._serialized_end=501
+  _INTEGRATIONDATA._serialized_start=504
+  _INTEGRATIONDATA._serialized_end=825
+  _OAUTHCREDENTIALS._serialized_start=828
+  _OAUTHCREDENTIALS._serialized_end=1288
+  _INTEGRATIONMAPPING._serialized_start=1291
+  _INTEGRATIONMAPPING._serialized_end=1674
+  _LISTMAPPINGSREQUEST._serialized_start=1676
+  _LISTMAPPINGSREQUEST._serialized_end=1777
+  _LISTMAPPINGSRESPONSE._serialized_start=1780
+  _LISTMAPPINGSRESPONSE._serialized_end=1915
+  _GETMAPPINGREQUEST._serialized_start=1917
+  _GETMAPPINGREQUEST._serialized_end=2008
+  _GETMAPPINGRESPONSE._serialized_start=2010
+  _GETMAPPINGRESPONSE._serialized_end=2101
+  _UPSERTMAPPINGREQUEST._serialized_start=2104
+  _UPSERTMAPPINGREQUEST._serialized_end=2318
+  _UPSERTMAPPINGRESPONSE._serialized_start=2320
+  _UPSERTMAPPINGRESPONSE._serialized_end=2414
+  _DELETEMAPPINGREQUEST._serialized_start=2416
+  _DELETEMAPPINGREQUEST._serialized_end=2481
+  _DELETEMAPPINGRESPONSE._serialized_start=2483
+  _DELETEMAPPINGRESPONSE._serialized_end=2532
+  _INTEGRATIONSSERVICE._serialized_start=2735
+  _INTEGRATIONSSERVICE._serialized_end=3367
 # @@protoc_insertion_point(module_scope)

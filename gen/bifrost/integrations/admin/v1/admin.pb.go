@@ -7,6 +7,7 @@
 package adminv1
 
 import (
+	_ "github.com/bifrost/integrations/gen/bifrost/integrations/policy/v1"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	durationpb "google.golang.org/protobuf/types/known/durationpb"
@@ -3428,7 +3429,7 @@ var File_bifrost_integrations_admin_v1_admin_proto protoreflect.FileDescriptor
 
 const file_bifrost_integrations_admin_v1_admin_proto_rawDesc = "" +
 	"\n" +
-	")bifrost/integrations/admin/v1/admin.proto\x12\x1dbifrost.integrations.admin.v1\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9c\x01\n" +
+	")bifrost/integrations/admin/v1/admin.proto\x12\x1dbifrost.integrations.admin.v1\x1a+bifrost/integrations/policy/v1/policy.proto\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9c\x01\n" +
 	"\vConfigField\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12=\n" +
 	"\x04type\x18\x02 \x01(\x0e2).bifrost.integrations.admin.v1.ConfigTypeR\x04type\x12\x1a\n" +
@@ -3710,32 +3711,32 @@ const file_bifrost_integrations_admin_v1_admin_proto_rawDesc = "" +
 	"\n" +
 	"ROLE_ADMIN\x10\x01\x12\x0f\n" +
 	"\vROLE_WORKER\x10\x02\x12\x18\n" +
-	"\x14ROLE_WORKER_ALL_ORGS\x10\x032\xc4\x17\n" +
-	"\fAdminService\x12\x86\x01\n" +
-	"\x11CreateIntegration\x127.bifrost.integrations.admin.v1.CreateIntegrationRequest\x1a8.bifrost.integrations.admin.v1.CreateIntegrationResponse\x12}\n" +
-	"\x0eGetIntegration\x124.bifrost.integrations.admin.v1.GetIntegrationRequest\x1a5.bifrost.integrations.admin.v1.GetIntegrationResponse\x12\x83\x01\n" +
-	"\x10ListIntegrations\x126.bifrost.integrations.admin.v1.ListIntegrationsRequest\x1a7.bifrost.integrations.admin.v1.ListIntegrationsResponse\x12\x86\x01\n" +
-	"\x11UpdateIntegration\x127.bifrost.integrations.admin.v1.UpdateIntegrationRequest\x1a8.bifrost.integrations.admin.v1.UpdateIntegrationResponse\x12\x86\x01\n" +
-	"\x11DeleteIntegration\x127.bifrost.integrations.admin.v1.DeleteIntegrationRequest\x1a8.bifrost.integrations.admin.v1.DeleteIntegrationResponse\x12\x83\x01\n" +
-	"\x10CreateConnection\x126.bifrost.integrations.admin.v1.CreateConnectionRequest\x1a7.bifrost.integrations.admin.v1.CreateConnectionResponse\x12z\n" +
-	"\rGetConnection\x123.bifrost.integrations.admin.v1.GetConnectionRequest\x1a4.bifrost.integrations.admin.v1.GetConnectionResponse\x12\x80\x01\n" +
-	"\x0fListConnections\x125.bifrost.integrations.admin.v1.ListConnectionsRequest\x1a6.bifrost.integrations.admin.v1.ListConnectionsResponse\x12\x83\x01\n" +
-	"\x10UpdateConnection\x126.bifrost.integrations.admin.v1.UpdateConnectionRequest\x1a7.bifrost.integrations.admin.v1.UpdateConnectionResponse\x12\x83\x01\n" +
-	"\x10DeleteConnection\x126.bifrost.integrations.admin.v1.DeleteConnectionRequest\x1a7.bifrost.integrations.admin.v1.DeleteConnectionResponse\x12k\n" +
-	"\bPutToken\x12..bifrost.integrations.admin.v1.PutTokenRequest\x1a/.bifrost.integrations.admin.v1.PutTokenResponse\x12k\n" +
-	"\bGetToken\x12..bifrost.integrations.admin.v1.GetTokenRequest\x1a/.bifrost.integrations.admin.v1.GetTokenResponse\x12q\n" +
+	"\x14ROLE_WORKER_ALL_ORGS\x10\x032\xa9\x19\n" +
+	"\fAdminService\x12\x8e\x01\n" +
+	"\x11CreateIntegration\x127.bifrost.integrations.admin.v1.CreateIntegrationRequest\x1a8.bifrost.integrations.admin.v1.CreateIntegrationResponse\"\x06\x92\x82\x19\x02\b\x02\x12\x88\x01\n" +
+	"\x0eGetIntegration\x124.bifrost.integrations.admin.v1.GetIntegrationRequest\x1a5.bifrost.integrations.admin.v1.GetIntegrationResponse\"\t\x92\x82\x19\x02\b\x02\x90\x02\x01\x12\x8e\x01\n" +
+	"\x10ListIntegrations\x126.bifrost.integrations.admin.v1.ListIntegrationsRequest\x1a7.bifrost.integrations.admin.v1.ListIntegrationsResponse\"\t\x92\x82\x19\x02\b\x02\x90\x02\x01\x12\x91\x01\n" +
+	"\x11UpdateIntegration\x127.bifrost.integrations.admin.v1.UpdateIntegrationRequest\x1a8.bifrost.integrations.admin.v1.UpdateIntegrationResponse\"\t\x92\x82\x19\x02\b\x02\x90\x02\x02\x12\x8e\x01\n" +
+	"\x11DeleteIntegration\x127.bifrost.integrations.admin.v1.DeleteIntegrationRequest\x1a8.bifrost.integrations.admin.v1.DeleteIntegrationResponse\"\x06\x92\x82\x19\x02\b\x02\x12\x8b\x01\n" +
+	"\x10CreateConnection\x126.bifrost.integrations.admin.v1.CreateConnectionRequest\x1a7.bifrost.integrations.admin.v1.CreateConnectionResponse\"\x06\x92\x82\x19\x02\b\x02\x12\x85\x01\n" +
+	"\rGetConnection\x123.bifrost.integrations.admin.v1.GetConnectionRequest\x1a4.bifrost.integrations.admin.v1.GetConnectionResponse\"\t\x92\x82\x19\x02\b\x02\x90\x02\x01\x12\x8b\x01\n" +
+	"\x0fListConnections\x125.bifrost.integrations.admin.v1.ListConnectionsRequest\x1a6.bifrost.integrations.admin.v1.ListConnectionsResponse\"\t\x92\x82\x19\x02\b\x02\x90\x02\x01\x12\x8e\x01\n" +
+	"\x10UpdateConnection\x126.bifrost.integrations.admin.v1.UpdateConnectionRequest\x1a7.bifrost.integrations.admin.v1.UpdateConnectionResponse\"\t\x92\x82\x19\x02\b\x02\x90\x02\x02\x12\x8b\x01\n" +
+	"\x10DeleteConnection\x126.bifrost.integrations.admin.v1.DeleteConnectionRequest\x1a7.bifrost.integrations.admin.v1.DeleteConnectionResponse\"\x06\x92\x82\x19\x02\b\x02\x12v\n" +
+	"\bPutToken\x12..bifrost.integrations.admin.v1.PutTokenRequest\x1a/.bifrost.integrations.admin.v1.PutTokenResponse\"\t\x92\x82\x19\x02\b\x02\x90\x02\x02\x12v\n" +
+	"\bGetToken\x12..bifrost.integrations.admin.v1.GetTokenRequest\x1a/.bifrost.integrations.admin.v1.GetTokenResponse\"\t\x92\x82\x19\x02\b\x02\x90\x02\x01\x12|\n" +
 	"\n" +
-	"ListTokens\x120.bifrost.integrations.admin.v1.ListTokensRequest\x1a1.bifrost.integrations.admin.v1.ListTokensResponse\x12t\n" +
-	"\vDeleteToken\x121.bifrost.integrations.admin.v1.DeleteTokenRequest\x1a2.bifrost.integrations.admin.v1.DeleteTokenResponse\x12\x89\x01\n" +
-	"\x12StartAuthorization\x128.bifrost.integrations.admin.v1.StartAuthorizationRequest\x1a9.bifrost.integrations.admin.v1.StartAuthorizationResponse\x12\x9b\x01\n" +
-	"\x18ConnectClientCredentials\x12>.bifrost.integrations.admin.v1.ConnectClientCredentialsRequest\x1a?.bifrost.integrations.admin.v1.ConnectClientCredentialsResponse\x12w\n" +
-	"\fCreateApiKey\x122.bifrost.integrations.admin.v1.CreateApiKeyRequest\x1a3.bifrost.integrations.admin.v1.CreateApiKeyResponse\x12t\n" +
-	"\vListApiKeys\x121.bifrost.integrations.admin.v1.ListApiKeysRequest\x1a2.bifrost.integrations.admin.v1.ListApiKeysResponse\x12w\n" +
-	"\fRevokeApiKey\x122.bifrost.integrations.admin.v1.RevokeApiKeyRequest\x1a3.bifrost.integrations.admin.v1.RevokeApiKeyResponse\x12\x80\x01\n" +
-	"\x0fListAuditEvents\x125.bifrost.integrations.admin.v1.ListAuditEventsRequest\x1a6.bifrost.integrations.admin.v1.ListAuditEventsResponse\x12\x8c\x01\n" +
-	"\x13RotateEncryptionKey\x129.bifrost.integrations.admin.v1.RotateEncryptionKeyRequest\x1a:.bifrost.integrations.admin.v1.RotateEncryptionKeyResponse\x12\x8c\x01\n" +
-	"\x13GetEncryptionStatus\x129.bifrost.integrations.admin.v1.GetEncryptionStatusRequest\x1a:.bifrost.integrations.admin.v1.GetEncryptionStatusResponse\x12\x8c\x01\n" +
-	"\x13RetireEncryptionKey\x129.bifrost.integrations.admin.v1.RetireEncryptionKeyRequest\x1a:.bifrost.integrations.admin.v1.RetireEncryptionKeyResponseB\x91\x02\n" +
+	"ListTokens\x120.bifrost.integrations.admin.v1.ListTokensRequest\x1a1.bifrost.integrations.admin.v1.ListTokensResponse\"\t\x92\x82\x19\x02\b\x02\x90\x02\x01\x12|\n" +
+	"\vDeleteToken\x121.bifrost.integrations.admin.v1.DeleteTokenRequest\x1a2.bifrost.integrations.admin.v1.DeleteTokenResponse\"\x06\x92\x82\x19\x02\b\x02\x12\x91\x01\n" +
+	"\x12StartAuthorization\x128.bifrost.integrations.admin.v1.StartAuthorizationRequest\x1a9.bifrost.integrations.admin.v1.StartAuthorizationResponse\"\x06\x92\x82\x19\x02\b\x02\x12\xa3\x01\n" +
+	"\x18ConnectClientCredentials\x12>.bifrost.integrations.admin.v1.ConnectClientCredentialsRequest\x1a?.bifrost.integrations.admin.v1.ConnectClientCredentialsResponse\"\x06\x92\x82\x19\x02\b\x02\x12\x81\x01\n" +
+	"\fCreateApiKey\x122.bifrost.integrations.admin.v1.CreateApiKeyRequest\x1a3.bifrost.integrations.admin.v1.CreateApiKeyResponse\"\b\x92\x82\x19\x04\b\x02\x10\x01\x12\x7f\n" +
+	"\vListApiKeys\x121.bifrost.integrations.admin.v1.ListApiKeysRequest\x1a2.bifrost.integrations.admin.v1.ListApiKeysResponse\"\t\x92\x82\x19\x02\b\x02\x90\x02\x01\x12\x82\x01\n" +
+	"\fRevokeApiKey\x122.bifrost.integrations.admin.v1.RevokeApiKeyRequest\x1a3.bifrost.integrations.admin.v1.RevokeApiKeyResponse\"\t\x92\x82\x19\x02\b\x02\x90\x02\x02\x12\x8b\x01\n" +
+	"\x0fListAuditEvents\x125.bifrost.integrations.admin.v1.ListAuditEventsRequest\x1a6.bifrost.integrations.admin.v1.ListAuditEventsResponse\"\t\x92\x82\x19\x02\b\x02\x90\x02\x01\x12\x94\x01\n" +
+	"\x13RotateEncryptionKey\x129.bifrost.integrations.admin.v1.RotateEncryptionKeyRequest\x1a:.bifrost.integrations.admin.v1.RotateEncryptionKeyResponse\"\x06\x92\x82\x19\x02\b\x02\x12\x97\x01\n" +
+	"\x13GetEncryptionStatus\x129.bifrost.integrations.admin.v1.GetEncryptionStatusRequest\x1a:.bifrost.integrations.admin.v1.GetEncryptionStatusResponse\"\t\x92\x82\x19\x02\b\x02\x90\x02\x01\x12\x94\x01\n" +
+	"\x13RetireEncryptionKey\x129.bifrost.integrations.admin.v1.RetireEncryptionKeyRequest\x1a:.bifrost.integrations.admin.v1.RetireEncryptionKeyResponse\"\x06\x92\x82\x19\x02\b\x02B\x91\x02\n" +
 	"!com.bifrost.integrations.admin.v1B\n" +
 	"AdminProtoP\x01ZIgithub.com/bifrost/integrations/gen/bifrost/integrations/admin/v1;adminv1\xa2\x02\x03BIA\xaa\x02\x1dBifrost.Integrations.Admin.V1\xca\x02\x1dBifrost\\Integrations\\Admin\\V1\xe2\x02)Bifrost\\Integrations\\Admin\\V1\\GPBMetadata\xea\x02 Bifrost::Integrations::Admin::V1b\x06proto3"
 

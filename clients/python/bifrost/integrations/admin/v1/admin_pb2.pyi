@@ -1,3 +1,4 @@
+from bifrost.integrations.policy.v1 import policy_pb2 as _policy_pb2
 from google.protobuf import duration_pb2 as _duration_pb2
 from google.protobuf import field_mask_pb2 as _field_mask_pb2
 from google.protobuf import struct_pb2 as _struct_pb2
