@@ -5,6 +5,7 @@ package client
 import (
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -17,6 +18,7 @@ import (
 	"google.golang.org/grpc/resolver"
 	"google.golang.org/grpc/resolver/manual"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/descriptorpb"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/structpb"
 
@@ -61,26 +63,44 @@ func WithDialOptions(opts ...grpc.DialOption) Option {
 	return func(o *options) { o.dialOpts = append(o.dialOpts, opts...) }
 }
 
-// serviceConfig balances calls over every address round robin and retries the
-// idempotent ones when a replica is UNAVAILABLE.
-const serviceConfig = `{
-  "loadBalancingConfig": [{"round_robin": {}}],
-  "methodConfig": [{
-    "name": [
-      {"service": "bifrost.integrations.v1.IntegrationsService", "method": "GetIntegration"},
-      {"service": "bifrost.integrations.v1.IntegrationsService", "method": "ListMappings"},
-      {"service": "bifrost.integrations.v1.IntegrationsService", "method": "GetMapping"},
-      {"service": "bifrost.integrations.v1.IntegrationsService", "method": "UpsertMapping"}
-    ],
-    "retryPolicy": {
-      "maxAttempts": 4,
-      "initialBackoff": "0.05s",
-      "maxBackoff": "1s",
-      "backoffMultiplier": 2,
-      "retryableStatusCodes": ["UNAVAILABLE"]
-    }
-  }]
-}`
+// serviceConfig balances calls over every address round robin and, when a
+// replica is UNAVAILABLE, retries the methods the proto declares safe to
+// retry: idempotency_level NO_SIDE_EFFECTS or IDEMPOTENT. The list is read
+// from the service's descriptor, the one place the policy is declared.
+func serviceConfig() string {
+	type methodName struct {
+		Service string `json:"service"`
+		Method  string `json:"method"`
+	}
+	svc := integrationsv1.File_bifrost_integrations_v1_integrations_proto.Services().ByName("IntegrationsService")
+	var retryable []methodName
+	for i := range svc.Methods().Len() {
+		m := svc.Methods().Get(i)
+		opts, _ := m.Options().(*descriptorpb.MethodOptions)
+		switch opts.GetIdempotencyLevel() {
+		case descriptorpb.MethodOptions_NO_SIDE_EFFECTS, descriptorpb.MethodOptions_IDEMPOTENT:
+			retryable = append(retryable, methodName{Service: string(svc.FullName()), Method: string(m.Name())})
+		}
+	}
+	config := map[string]any{
+		"loadBalancingConfig": []any{map[string]any{"round_robin": map[string]any{}}},
+		"methodConfig": []any{map[string]any{
+			"name": retryable,
+			"retryPolicy": map[string]any{
+				"maxAttempts":          4,
+				"initialBackoff":       "0.05s",
+				"maxBackoff":           "1s",
+				"backoffMultiplier":    2,
+				"retryableStatusCodes": []string{"UNAVAILABLE"},
+			},
+		}},
+	}
+	out, err := json.Marshal(config)
+	if err != nil {
+		panic(fmt.Sprintf("encoding the service config: %v", err)) // only maps, strings and numbers: cannot fail
+	}
+	return string(out)
+}
 
 // New connects lazily to addr: any gRPC target (host:port, or dns:///name:port
 // for every address a name resolves to), or several host:port separated by
@@ -105,7 +125,7 @@ func New(addr string, opts ...Option) (*Client, error) {
 	if o.insecure {
 		transport = insecure.NewCredentials()
 	}
-	dialOpts := append([]grpc.DialOption{grpc.WithTransportCredentials(transport), grpc.WithDefaultServiceConfig(serviceConfig)}, resolvers...)
+	dialOpts := append([]grpc.DialOption{grpc.WithTransportCredentials(transport), grpc.WithDefaultServiceConfig(serviceConfig())}, resolvers...)
 	dialOpts = append(dialOpts, o.dialOpts...)
 	if o.apiKey != "" {
 		dialOpts = append(dialOpts, grpc.WithPerRPCCredentials(bearer{key: o.apiKey, requireTLS: !o.insecure}))
