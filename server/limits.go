@@ -25,6 +25,13 @@ const (
 	maxConcurrentStreams = 100
 	// handshakeTimeout bounds a new connection's TLS and HTTP/2 handshake.
 	handshakeTimeout = 10 * time.Second
+	// maxHeaderListBytes bounds a request's metadata (HTTP/2's
+	// SETTINGS_MAX_HEADER_LIST_SIZE: names, values and 32 bytes a field),
+	// far below maxRequestBytes: an API key, a trace context and a request
+	// ID need well under 1 KiB. grpc-go resets a stream whose headers exceed
+	// it, or closes the connection when they exceed it by far, before any
+	// interceptor (authentication, which hashes the key) sees them.
+	maxHeaderListBytes = 16 << 10
 )
 
 // keepalive enforcement, as grpc-go's keepalive package documents it: a
@@ -44,6 +51,7 @@ var (
 func (s *Server) connectionLimits() []grpc.ServerOption {
 	return []grpc.ServerOption{
 		grpc.MaxConcurrentStreams(maxConcurrentStreams),
+		grpc.MaxHeaderListSize(maxHeaderListBytes),
 		grpc.InTapHandle(s.callDeadline),
 		grpc.ConnectionTimeout(handshakeTimeout),
 		grpc.KeepaliveEnforcementPolicy(keepaliveEnforcement),

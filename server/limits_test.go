@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -107,6 +108,58 @@ func TestStalledRequestIsEndedWhenTheCallTimeRunsOut(t *testing.T) {
 					}
 					return
 				}
+			}
+		})
+	}
+}
+
+// Metadata is bounded far below the message limit: a request whose headers
+// exceed 16 KiB is refused by the transport (its stream reset, or the
+// connection closed when they exceed it by far) before authentication hashes
+// any key, while ordinary metadata passes.
+func TestRequestHeadersOverTheLimitAreRefused(t *testing.T) {
+	t.Parallel()
+	addr := serveOnLoopback(t, server.Deps{})
+	for _, tc := range []struct {
+		name    string
+		header  hpack.HeaderField
+		refused bool
+	}{
+		{"an 8 KiB header", hpack.HeaderField{Name: "x-note", Value: strings.Repeat("a", 8<<10)}, false},
+		{"a 20 KiB header", hpack.HeaderField{Name: "x-note", Value: strings.Repeat("a", 20<<10)}, true},
+		{"a 10 MiB authorization", hpack.HeaderField{Name: "authorization", Value: "Bearer " + strings.Repeat("k", 10<<20)}, true},
+		{"a 15 MiB header", hpack.HeaderField{Name: "x-note", Value: strings.Repeat("a", 15<<20)}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			c := dialRawH2(t, addr)
+			// A health check needs no key: only the header's size decides.
+			id, err := c.tryOpenStream(healthCheckMethod, tc.header)
+			if err == nil {
+				err = c.trySendMessage(id, nil, true)
+			}
+			if err != nil && !tc.refused {
+				t.Fatalf("writing the request: %v", err)
+			}
+			got := ""
+			deadline := time.After(10 * time.Second)
+			for got == "" {
+				select {
+				case e, ok := <-c.frames:
+					if !ok {
+						got = "connection closed"
+					} else if e.typ == http2.FrameGoAway {
+						got = "GOAWAY " + e.code.String()
+					} else if e.streamID == id {
+						got = streamEnd(e)
+					}
+				case <-deadline:
+					t.Fatal("no answer in 10 s")
+				}
+			}
+			ok := "grpc-status " + strconv.Itoa(int(codes.OK))
+			if tc.refused == (got == ok) {
+				t.Fatalf("the request ended with %s; refused: %v, want %v", got, got != ok, tc.refused)
 			}
 		})
 	}

@@ -146,6 +146,17 @@ func (c *rawH2) readLoop() {
 // the stream's ID. extra adds header fields (grpc-timeout, metadata).
 func (c *rawH2) openStream(method string, extra ...hpack.HeaderField) uint32 {
 	c.t.Helper()
+	id, err := c.tryOpenStream(method, extra...)
+	if err != nil {
+		c.t.Fatalf("writing to the server: %v", err)
+	}
+	return id
+}
+
+// tryOpenStream is openStream for headers the server may refuse by closing
+// the connection while they are written.
+func (c *rawH2) tryOpenStream(method string, extra ...hpack.HeaderField) (uint32, error) {
+	c.t.Helper()
 	var block bytes.Buffer
 	enc := hpack.NewEncoder(&block)
 	for _, hf := range append([]hpack.HeaderField{
@@ -163,29 +174,36 @@ func (c *rawH2) openStream(method string, extra ...hpack.HeaderField) uint32 {
 	b := block.Bytes()
 	first := b[:min(len(b), maxFrame)]
 	b = b[len(first):]
-	c.write(func() error {
-		if err := c.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: first, EndHeaders: len(b) == 0}); err != nil {
-			return err
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if err := c.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: first, EndHeaders: len(b) == 0}); err != nil {
+		return id, err
+	}
+	for len(b) > 0 {
+		chunk := b[:min(len(b), maxFrame)]
+		b = b[len(chunk):]
+		if err := c.fr.WriteContinuation(id, len(b) == 0, chunk); err != nil {
+			return id, err
 		}
-		for len(b) > 0 {
-			chunk := b[:min(len(b), maxFrame)]
-			b = b[len(chunk):]
-			if err := c.fr.WriteContinuation(id, len(b) == 0, chunk); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	return id
+	}
+	return id, nil
 }
 
 // sendMessage sends one gRPC message (uncompressed) on stream id.
 func (c *rawH2) sendMessage(id uint32, msg []byte, endStream bool) {
 	c.t.Helper()
+	if err := c.trySendMessage(id, msg, endStream); err != nil {
+		c.t.Fatalf("writing to the server: %v", err)
+	}
+}
+
+func (c *rawH2) trySendMessage(id uint32, msg []byte, endStream bool) error {
 	framed := make([]byte, 5, 5+len(msg))
 	binary.BigEndian.PutUint32(framed[1:], uint32(len(msg)))
 	framed = append(framed, msg...)
-	c.write(func() error { return c.fr.WriteData(id, endStream, framed) })
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	return c.fr.WriteData(id, endStream, framed)
 }
 
 // await returns the server's frames until until says it has seen enough,
