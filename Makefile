@@ -51,14 +51,21 @@ lint:
 
 test: test-go test-postgres test-python
 
+# The adversarial tenant-isolation test (server/adversarial_test.go) runs on
+# its own, verbosely, so that it prints how many operations it tried.
+ADVERSARIAL := ^TestAdversarialWorkersNeverReachAnotherOrganization$$
+ADVERSARIAL_OUTPUT := grep -E '^(adversarial:|--- |ok|FAIL|panic)|_test\.go:'
+
 test-go:
-	go test -race -count=1 ./...
+	go test -race -count=1 -skip '$(ADVERSARIAL)' ./...
+	set -o pipefail; go test -race -count=1 -run '$(ADVERSARIAL)' -v ./server/ 2>&1 | $(ADVERSARIAL_OUTPUT)
 
 # The store, server and client suites again on PostgreSQL (a schema per test).
 # Without a reachable PostgreSQL they skip with a message, except in CI.
 PG_PACKAGES := ./store/ ./server/ ./connect/ ./client/ ./cmd/integrationsctl/ ./cmd/integrationsd/
 test-postgres:
-	BIFROST_TEST_DB=postgres go test -race -count=1 $(PG_PACKAGES)
+	BIFROST_TEST_DB=postgres go test -race -count=1 -skip '$(ADVERSARIAL)' $(PG_PACKAGES)
+	set -o pipefail; BIFROST_TEST_DB=postgres go test -race -count=1 -run '$(ADVERSARIAL)' -v ./server/ 2>&1 | $(ADVERSARIAL_OUTPUT)
 
 # The Python client's tests run on Debian's python3 with Debian's grpcio,
 # protobuf, pytest and httpx (.ci/run installs them). Where they are missing

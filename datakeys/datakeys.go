@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/singleflight"
 
 	"github.com/bifrost/integrations/keyring"
@@ -156,41 +157,63 @@ type KeyStatus struct {
 	CreatedAt    time.Time
 	SupersededAt *time.Time
 	Ciphertexts  int64
+	// Undecryptable is how many of those values do not open; re-encryption
+	// skips them and the key cannot be retired while they are stored.
+	Undecryptable int64
 }
 
-// Status lists the data keys with their use; pending is how many values still
-// wait to be re-encrypted to the current key.
-func (m *Manager) Status(ctx context.Context) (keys []KeyStatus, pending int64, err error) {
+// Status is the data keys with their use.
+type Status struct {
+	Keys []KeyStatus
+	// Pending is how many values still wait to be re-encrypted to the current
+	// key (Undecryptable ones under keys that are not current among them).
+	Pending int64
+	// Undecryptable are the values the re-encryption job found do not open,
+	// under any key, also one that no longer exists.
+	Undecryptable []store.UndecryptableValue
+}
+
+// Status lists the data keys with their use.
+func (m *Manager) Status(ctx context.Context) (Status, error) {
 	stored, err := m.store.DataKeys(ctx)
 	if err != nil {
-		return nil, 0, err
+		return Status{}, err
 	}
 	counts, err := m.store.CiphertextCounts(ctx)
 	if err != nil {
-		return nil, 0, err
+		return Status{}, err
 	}
+	bad, err := m.store.UndecryptableValues(ctx)
+	if err != nil {
+		return Status{}, err
+	}
+	badCounts := map[uint32]int64{}
+	for _, v := range bad {
+		badCounts[v.KeyID]++
+	}
+	st := Status{Undecryptable: bad}
 	for _, k := range stored {
-		ks := KeyStatus{ID: k.ID, Current: k.Current, CreatedAt: k.CreatedAt, Ciphertexts: counts[k.ID]}
+		ks := KeyStatus{ID: k.ID, Current: k.Current, CreatedAt: k.CreatedAt, Ciphertexts: counts[k.ID], Undecryptable: badCounts[k.ID]}
 		if k.SupersededAt.Valid {
 			t := k.SupersededAt.Time
 			ks.SupersededAt = &t
 		}
 		if !k.Current {
-			pending += counts[k.ID]
+			st.Pending += counts[k.ID]
 		}
-		keys = append(keys, ks)
+		st.Keys = append(st.Keys, ks)
 	}
-	return keys, pending, nil
+	return st, nil
 }
 
 // Retire deletes a data key that is not current, seals nothing, and was
 // superseded long enough ago that no replica still seals with it.
 func (m *Manager) Retire(ctx context.Context, id uint32) error {
-	keys, _, err := m.Status(ctx)
+	st, err := m.Status(ctx)
 	if err != nil {
 		return err
 	}
-	for _, k := range keys {
+	for _, k := range st.Keys {
 		if k.ID != id {
 			continue
 		}
@@ -209,18 +232,28 @@ func (m *Manager) Retire(ctx context.Context, id uint32) error {
 	return fmt.Errorf("data key %d: %w", id, store.ErrNotFound)
 }
 
-// ReencryptAll re-encrypts every value not under the current key, in batches;
-// it returns how many it re-encrypted.
+// ReencryptAll makes one pass over every value not under the current key, in
+// batches, and re-encrypts each; it returns how many it re-encrypted. A value
+// that does not open is skipped: the first pass that meets it logs it (by
+// table, column and row, never its content) and records it, and Status counts
+// it until it is set again or deleted.
 func (m *Manager) ReencryptAll(ctx context.Context) (int, error) {
 	total := 0
-	for {
+	var cursor store.ReencryptCursor
+	for !cursor.Done() {
 		ring := m.ring.Current()
-		n, err := m.store.Reencrypt(ctx, ring.CurrentKeyID(), m.opts.BatchSize)
-		total += n
-		if err != nil || n == 0 {
+		batch, err := m.store.Reencrypt(ctx, ring.CurrentKeyID(), m.opts.BatchSize, cursor)
+		total += batch.Reencrypted
+		for _, v := range batch.Found {
+			m.opts.Logger.WarnContext(ctx, "a stored value does not open and cannot be re-encrypted; skipping it (set it again or delete it to retire its key)",
+				"table", v.Table, "column", v.Column, "row_id", v.RowID, "key_id", v.KeyID)
+		}
+		if err != nil {
 			return total, err
 		}
+		cursor = batch.Next
 	}
+	return total, nil
 }
 
 // Run rereads the data keys and re-encrypts old values every ReloadInterval
@@ -242,4 +275,26 @@ func (m *Manager) Run(ctx context.Context) {
 			m.opts.Logger.InfoContext(ctx, "re-encrypted values to the current data key", "values", n)
 		}
 	}
+}
+
+var undecryptableDesc = prometheus.NewDesc("bifrost_undecryptable_values",
+	"Stored secrets that do not open: re-encryption skips them, and their data key cannot be retired until each is set again or deleted.", nil, nil)
+
+// Collector reports bifrost_undecryptable_values, counted when scraped so the
+// figure is never stale.
+func (m *Manager) Collector() prometheus.Collector { return undecryptableCollector{st: m.store} }
+
+type undecryptableCollector struct{ st *store.Store }
+
+func (c undecryptableCollector) Describe(ch chan<- *prometheus.Desc) { ch <- undecryptableDesc }
+
+func (c undecryptableCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	bad, err := c.st.UndecryptableValues(ctx)
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(undecryptableDesc, err)
+		return
+	}
+	ch <- prometheus.MustNewConstMetric(undecryptableDesc, prometheus.GaugeValue, float64(len(bad)))
 }

@@ -700,17 +700,24 @@ func (h *adminService) RotateEncryptionKey(ctx context.Context, _ *adminv1.Rotat
 	return &adminv1.RotateEncryptionKeyResponse{KeyId: id}, nil
 }
 
+// maxUndecryptableListed bounds GetEncryptionStatus's list of values that do
+// not open; the count is whole.
+const maxUndecryptableListed = 100
+
 func (h *adminService) GetEncryptionStatus(ctx context.Context, _ *adminv1.GetEncryptionStatusRequest) (*adminv1.GetEncryptionStatusResponse, error) {
 	st, err := h.s.keys.Status(ctx)
 	if err != nil {
 		return nil, err
 	}
-	resp := &adminv1.GetEncryptionStatusResponse{Pending: st.Pending}
+	resp := &adminv1.GetEncryptionStatusResponse{Pending: st.Pending, Undecryptable: int64(len(st.Undecryptable))}
 	for _, k := range st.Keys {
 		resp.Keys = append(resp.Keys, &adminv1.EncryptionKey{
 			Id: k.ID, Current: k.Current, CreateTime: timestamppb.New(k.CreatedAt),
-			SupersedeTime: timestampOrNil(k.SupersededAt), Ciphertexts: k.Ciphertexts,
+			SupersedeTime: timestampOrNil(k.SupersededAt), Ciphertexts: k.Ciphertexts, Undecryptable: k.Undecryptable,
 		})
+	}
+	for _, v := range st.Undecryptable[:min(len(st.Undecryptable), maxUndecryptableListed)] {
+		resp.UndecryptableValues = append(resp.UndecryptableValues, &adminv1.UndecryptableValue{Table: v.Table, Column: v.Column, RowId: v.RowID, KeyId: v.KeyID})
 	}
 	return resp, nil
 }

@@ -2,7 +2,9 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -98,20 +100,32 @@ func (a *app) encryptionCommands() []*cobra.Command {
 			},
 		},
 		{
-			Use: "encryption", Short: "Show the data keys, how many values each seals, and how many wait for re-encryption", Args: cobra.NoArgs,
+			Use: "encryption", Short: "Show the data keys, how many values each seals, how many wait for re-encryption and which could not be decrypted", Args: cobra.NoArgs,
 			RunE: func(cmd *cobra.Command, _ []string) error {
 				resp, err := a.admin.GetEncryptionStatus(cmd.Context(), &adminv1.GetEncryptionStatusRequest{})
 				if err != nil {
 					return err
 				}
-				err = a.print(resp, "KEY\tCURRENT\tVALUES\tCREATED\tSUPERSEDED", func(add func(...any)) {
+				err = a.print(resp, "KEY\tCURRENT\tVALUES\tUNDECRYPTABLE\tCREATED\tSUPERSEDED", func(add func(...any)) {
 					for _, k := range resp.GetKeys() {
-						add(k.GetId(), k.GetCurrent(), k.GetCiphertexts(), k.GetCreateTime(), k.GetSupersedeTime())
+						add(k.GetId(), k.GetCurrent(), k.GetCiphertexts(), k.GetUndecryptable(), k.GetCreateTime(), k.GetSupersedeTime())
 					}
 				})
-				if err == nil && a.output == "text" {
-					_, err = fmt.Fprintf(a.out, "\n%d values wait for re-encryption to the current key.\n", resp.GetPending())
+				if err != nil || a.output != "text" {
+					return err
 				}
+				var b strings.Builder
+				fmt.Fprintf(&b, "\n%d values wait for re-encryption to the current key.\n", resp.GetPending())
+				if resp.GetUndecryptable() > 0 {
+					fmt.Fprintf(&b, "%d values do not open and could not be re-encrypted; set each again or delete it before retiring its key:\n", resp.GetUndecryptable())
+					for _, v := range resp.GetUndecryptableValues() {
+						fmt.Fprintf(&b, "  %s.%s of row %s (key %d)\n", cell(v.GetTable()), cell(v.GetColumn()), cell(v.GetRowId()), v.GetKeyId())
+					}
+					if n := resp.GetUndecryptable() - int64(len(resp.GetUndecryptableValues())); n > 0 {
+						fmt.Fprintf(&b, "  and %d more\n", n)
+					}
+				}
+				_, err = io.WriteString(a.out, b.String())
 				return err
 			},
 		},

@@ -34,6 +34,9 @@ type Provider struct {
 	// calls counts token requests by grant type; entities by entity path.
 	calls    map[string]int
 	entities map[string]int
+	// refreshedAt counts refresh_token grants by the lineage of the refresh
+	// token presented, then by the entity it was presented for.
+	refreshedAt map[string]map[string]int
 	params   []url.Values
 	lifetime time.Duration
 	delay    time.Duration
@@ -68,7 +71,7 @@ func Start(lifetime time.Duration) *Provider {
 	p := &Provider{
 		ClientID: "test-client", ClientSecret: "test-client-secret",
 		refresh: map[string]bool{}, access: map[string]time.Time{},
-		calls: map[string]int{}, entities: map[string]int{}, codes: map[string]*authCode{},
+		calls: map[string]int{}, entities: map[string]int{}, refreshedAt: map[string]map[string]int{}, codes: map[string]*authCode{},
 		lifetime: lifetime, rotate: true,
 	}
 	mux := http.NewServeMux()
@@ -88,10 +91,16 @@ func (p *Provider) TokenURL() string { return p.Server.URL + "/{entity_id}/token
 
 // Issue returns a fresh access and refresh token pair, as an authorization-code
 // exchange would have.
-func (p *Provider) Issue() (access, refresh string) {
+func (p *Provider) Issue() (access, refresh string) { return p.IssueFor("") }
+
+// IssueFor is Issue with tokens of lineage: every token this provider issues
+// by refreshing one of them carries it too, so a test can tell whose grant any
+// token it meets descends from (Lineage). Client-credentials tokens carry the
+// lineage "entity:" and the entity they were asked for.
+func (p *Provider) IssueFor(lineage string) (access, refresh string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	access, refresh = "at-"+random(), "rt-"+random()
+	access, refresh = "at-"+labelled(lineage), "rt-"+labelled(lineage)
 	p.access[access] = time.Now().Add(p.lifetime)
 	p.refresh[refresh] = true
 	p.issuedRefresh = append(p.issuedRefresh, refresh)
@@ -166,6 +175,18 @@ func (p *Provider) EntityCalls(entity string) int {
 	return p.entities[entity]
 }
 
+// RefreshedAt returns, by entity, how many refresh_token grants presented a
+// refresh token of lineage.
+func (p *Provider) RefreshedAt(lineage string) map[string]int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := map[string]int{}
+	for entity, n := range p.refreshedAt[lineage] {
+		out[entity] = n
+	}
+	return out
+}
+
 // LastParams returns the form parameters of the last request.
 func (p *Provider) LastParams() url.Values {
 	p.mu.Lock()
@@ -220,7 +241,8 @@ func (p *Provider) serveToken(w http.ResponseWriter, r *http.Request) {
 	defer p.mu.Unlock()
 	grant := r.PostForm.Get("grant_type")
 	p.calls[grant]++
-	p.entities[strings.Trim(strings.TrimSuffix(r.URL.EscapedPath(), "/token"), "/")]++
+	entity := strings.Trim(strings.TrimSuffix(r.URL.EscapedPath(), "/token"), "/")
+	p.entities[entity]++
 	p.params = append(p.params, r.PostForm)
 	if len(p.failures) > 0 {
 		status := p.failures[0]
@@ -238,22 +260,26 @@ func (p *Provider) serveToken(w http.ResponseWriter, r *http.Request) {
 	switch grant {
 	case "refresh_token":
 		rt := r.PostForm.Get("refresh_token")
+		if p.refreshedAt[Lineage(rt)] == nil {
+			p.refreshedAt[Lineage(rt)] = map[string]int{}
+		}
+		p.refreshedAt[Lineage(rt)][entity]++
 		if p.dead || !p.refresh[rt] {
 			p.calls["invalid_grant"]++
 			oauthError(w, http.StatusBadRequest, "invalid_grant", p.deadSaying)
 			return
 		}
-		resp := p.issueLocked()
+		resp := p.issueLocked(Lineage(rt))
 		if p.rotate {
 			delete(p.refresh, rt)
-			rt := "rt-" + random()
+			rt := "rt-" + labelled(Lineage(rt))
 			resp["refresh_token"] = rt
 			p.refresh[rt] = true
 			p.issuedRefresh = append(p.issuedRefresh, rt)
 		}
 		writeJSON(w, resp)
 	case "client_credentials":
-		writeJSON(w, p.issueLocked())
+		writeJSON(w, p.issueLocked("entity:"+entity))
 	case "authorization_code":
 		p.exchangeCodeLocked(w, r)
 	default:
@@ -261,8 +287,8 @@ func (p *Provider) serveToken(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (p *Provider) issueLocked() map[string]any {
-	access := "at-" + random()
+func (p *Provider) issueLocked(lineage string) map[string]any {
+	access := "at-" + labelled(lineage)
 	p.access[access] = time.Now().Add(p.lifetime)
 	return map[string]any{"access_token": access, "token_type": "Bearer", "expires_in": int(p.lifetime / time.Second)}
 }
@@ -281,6 +307,25 @@ func writeJSON(w http.ResponseWriter, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	_ = json.NewEncoder(w).Encode(v)
+}
+
+// labelled is a random token value of lineage.
+func labelled(lineage string) string {
+	if lineage == "" {
+		return random()
+	}
+	return lineage + "~" + random()
+}
+
+// Lineage is the lineage a token of this provider carries (see IssueFor);
+// empty for none.
+func Lineage(token string) string {
+	_, rest, _ := strings.Cut(token, "-")
+	lineage, _, found := strings.Cut(rest, "~")
+	if !found {
+		return ""
+	}
+	return lineage
 }
 
 func random() string {
@@ -358,7 +403,7 @@ func (p *Provider) exchangeCodeLocked(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.used = true
-	resp := p.issueLocked()
+	resp := p.issueLocked("")
 	rt := "rt-" + random()
 	p.refresh[rt] = true
 	p.issuedRefresh = append(p.issuedRefresh, rt)

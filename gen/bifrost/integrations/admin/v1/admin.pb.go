@@ -2862,7 +2862,11 @@ type EncryptionKey struct {
 	CreateTime    *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
 	SupersedeTime *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=supersede_time,json=supersedeTime,proto3" json:"supersede_time,omitempty"`
 	// How many stored values this key seals.
-	Ciphertexts   int64 `protobuf:"varint,5,opt,name=ciphertexts,proto3" json:"ciphertexts,omitempty"`
+	Ciphertexts int64 `protobuf:"varint,5,opt,name=ciphertexts,proto3" json:"ciphertexts,omitempty"`
+	// How many of those do not open (corrupt, or sealed for another row): the
+	// re-encryption job skips them, and the key cannot be retired until each is
+	// set again or deleted.
+	Undecryptable int64 `protobuf:"varint,6,opt,name=undecryptable,proto3" json:"undecryptable,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2932,6 +2936,84 @@ func (x *EncryptionKey) GetCiphertexts() int64 {
 	return 0
 }
 
+func (x *EncryptionKey) GetUndecryptable() int64 {
+	if x != nil {
+		return x.Undecryptable
+	}
+	return 0
+}
+
+// UndecryptableValue names a stored secret that does not open, by place; never
+// its content.
+type UndecryptableValue struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Table  string                 `protobuf:"bytes,1,opt,name=table,proto3" json:"table,omitempty"`
+	Column string                 `protobuf:"bytes,2,opt,name=column,proto3" json:"column,omitempty"`
+	RowId  string                 `protobuf:"bytes,3,opt,name=row_id,json=rowId,proto3" json:"row_id,omitempty"`
+	// The key its ciphertext names; 0 when it is too short to name one.
+	KeyId         uint32 `protobuf:"varint,4,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UndecryptableValue) Reset() {
+	*x = UndecryptableValue{}
+	mi := &file_bifrost_integrations_admin_v1_admin_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UndecryptableValue) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UndecryptableValue) ProtoMessage() {}
+
+func (x *UndecryptableValue) ProtoReflect() protoreflect.Message {
+	mi := &file_bifrost_integrations_admin_v1_admin_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UndecryptableValue.ProtoReflect.Descriptor instead.
+func (*UndecryptableValue) Descriptor() ([]byte, []int) {
+	return file_bifrost_integrations_admin_v1_admin_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *UndecryptableValue) GetTable() string {
+	if x != nil {
+		return x.Table
+	}
+	return ""
+}
+
+func (x *UndecryptableValue) GetColumn() string {
+	if x != nil {
+		return x.Column
+	}
+	return ""
+}
+
+func (x *UndecryptableValue) GetRowId() string {
+	if x != nil {
+		return x.RowId
+	}
+	return ""
+}
+
+func (x *UndecryptableValue) GetKeyId() uint32 {
+	if x != nil {
+		return x.KeyId
+	}
+	return 0
+}
+
 type RotateEncryptionKeyRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -2940,7 +3022,7 @@ type RotateEncryptionKeyRequest struct {
 
 func (x *RotateEncryptionKeyRequest) Reset() {
 	*x = RotateEncryptionKeyRequest{}
-	mi := &file_bifrost_integrations_admin_v1_admin_proto_msgTypes[43]
+	mi := &file_bifrost_integrations_admin_v1_admin_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2952,7 +3034,7 @@ func (x *RotateEncryptionKeyRequest) String() string {
 func (*RotateEncryptionKeyRequest) ProtoMessage() {}
 
 func (x *RotateEncryptionKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_bifrost_integrations_admin_v1_admin_proto_msgTypes[43]
+	mi := &file_bifrost_integrations_admin_v1_admin_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2965,7 +3047,7 @@ func (x *RotateEncryptionKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RotateEncryptionKeyRequest.ProtoReflect.Descriptor instead.
 func (*RotateEncryptionKeyRequest) Descriptor() ([]byte, []int) {
-	return file_bifrost_integrations_admin_v1_admin_proto_rawDescGZIP(), []int{43}
+	return file_bifrost_integrations_admin_v1_admin_proto_rawDescGZIP(), []int{44}
 }
 
 type RotateEncryptionKeyResponse struct {
@@ -2977,7 +3059,7 @@ type RotateEncryptionKeyResponse struct {
 
 func (x *RotateEncryptionKeyResponse) Reset() {
 	*x = RotateEncryptionKeyResponse{}
-	mi := &file_bifrost_integrations_admin_v1_admin_proto_msgTypes[44]
+	mi := &file_bifrost_integrations_admin_v1_admin_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2989,7 +3071,7 @@ func (x *RotateEncryptionKeyResponse) String() string {
 func (*RotateEncryptionKeyResponse) ProtoMessage() {}
 
 func (x *RotateEncryptionKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_bifrost_integrations_admin_v1_admin_proto_msgTypes[44]
+	mi := &file_bifrost_integrations_admin_v1_admin_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3002,7 +3084,7 @@ func (x *RotateEncryptionKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RotateEncryptionKeyResponse.ProtoReflect.Descriptor instead.
 func (*RotateEncryptionKeyResponse) Descriptor() ([]byte, []int) {
-	return file_bifrost_integrations_admin_v1_admin_proto_rawDescGZIP(), []int{44}
+	return file_bifrost_integrations_admin_v1_admin_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *RotateEncryptionKeyResponse) GetKeyId() uint32 {
@@ -3020,7 +3102,7 @@ type GetEncryptionStatusRequest struct {
 
 func (x *GetEncryptionStatusRequest) Reset() {
 	*x = GetEncryptionStatusRequest{}
-	mi := &file_bifrost_integrations_admin_v1_admin_proto_msgTypes[45]
+	mi := &file_bifrost_integrations_admin_v1_admin_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3032,7 +3114,7 @@ func (x *GetEncryptionStatusRequest) String() string {
 func (*GetEncryptionStatusRequest) ProtoMessage() {}
 
 func (x *GetEncryptionStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_bifrost_integrations_admin_v1_admin_proto_msgTypes[45]
+	mi := &file_bifrost_integrations_admin_v1_admin_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3045,21 +3127,26 @@ func (x *GetEncryptionStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetEncryptionStatusRequest.ProtoReflect.Descriptor instead.
 func (*GetEncryptionStatusRequest) Descriptor() ([]byte, []int) {
-	return file_bifrost_integrations_admin_v1_admin_proto_rawDescGZIP(), []int{45}
+	return file_bifrost_integrations_admin_v1_admin_proto_rawDescGZIP(), []int{46}
 }
 
 type GetEncryptionStatusResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Keys  []*EncryptionKey       `protobuf:"bytes,1,rep,name=keys,proto3" json:"keys,omitempty"`
 	// Values still sealed under keys that are not current.
-	Pending       int64 `protobuf:"varint,2,opt,name=pending,proto3" json:"pending,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Pending int64 `protobuf:"varint,2,opt,name=pending,proto3" json:"pending,omitempty"`
+	// Values the re-encryption job found do not open, under any key (also one
+	// that no longer exists); they are skipped, not re-encrypted.
+	Undecryptable int64 `protobuf:"varint,3,opt,name=undecryptable,proto3" json:"undecryptable,omitempty"`
+	// The first 100 of them, by table, column and row.
+	UndecryptableValues []*UndecryptableValue `protobuf:"bytes,4,rep,name=undecryptable_values,json=undecryptableValues,proto3" json:"undecryptable_values,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *GetEncryptionStatusResponse) Reset() {
 	*x = GetEncryptionStatusResponse{}
-	mi := &file_bifrost_integrations_admin_v1_admin_proto_msgTypes[46]
+	mi := &file_bifrost_integrations_admin_v1_admin_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3071,7 +3158,7 @@ func (x *GetEncryptionStatusResponse) String() string {
 func (*GetEncryptionStatusResponse) ProtoMessage() {}
 
 func (x *GetEncryptionStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_bifrost_integrations_admin_v1_admin_proto_msgTypes[46]
+	mi := &file_bifrost_integrations_admin_v1_admin_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3084,7 +3171,7 @@ func (x *GetEncryptionStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetEncryptionStatusResponse.ProtoReflect.Descriptor instead.
 func (*GetEncryptionStatusResponse) Descriptor() ([]byte, []int) {
-	return file_bifrost_integrations_admin_v1_admin_proto_rawDescGZIP(), []int{46}
+	return file_bifrost_integrations_admin_v1_admin_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *GetEncryptionStatusResponse) GetKeys() []*EncryptionKey {
@@ -3101,6 +3188,20 @@ func (x *GetEncryptionStatusResponse) GetPending() int64 {
 	return 0
 }
 
+func (x *GetEncryptionStatusResponse) GetUndecryptable() int64 {
+	if x != nil {
+		return x.Undecryptable
+	}
+	return 0
+}
+
+func (x *GetEncryptionStatusResponse) GetUndecryptableValues() []*UndecryptableValue {
+	if x != nil {
+		return x.UndecryptableValues
+	}
+	return nil
+}
+
 type RetireEncryptionKeyRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	KeyId         uint32                 `protobuf:"varint,1,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
@@ -3110,7 +3211,7 @@ type RetireEncryptionKeyRequest struct {
 
 func (x *RetireEncryptionKeyRequest) Reset() {
 	*x = RetireEncryptionKeyRequest{}
-	mi := &file_bifrost_integrations_admin_v1_admin_proto_msgTypes[47]
+	mi := &file_bifrost_integrations_admin_v1_admin_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3122,7 +3223,7 @@ func (x *RetireEncryptionKeyRequest) String() string {
 func (*RetireEncryptionKeyRequest) ProtoMessage() {}
 
 func (x *RetireEncryptionKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_bifrost_integrations_admin_v1_admin_proto_msgTypes[47]
+	mi := &file_bifrost_integrations_admin_v1_admin_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3135,7 +3236,7 @@ func (x *RetireEncryptionKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RetireEncryptionKeyRequest.ProtoReflect.Descriptor instead.
 func (*RetireEncryptionKeyRequest) Descriptor() ([]byte, []int) {
-	return file_bifrost_integrations_admin_v1_admin_proto_rawDescGZIP(), []int{47}
+	return file_bifrost_integrations_admin_v1_admin_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *RetireEncryptionKeyRequest) GetKeyId() uint32 {
@@ -3153,7 +3254,7 @@ type RetireEncryptionKeyResponse struct {
 
 func (x *RetireEncryptionKeyResponse) Reset() {
 	*x = RetireEncryptionKeyResponse{}
-	mi := &file_bifrost_integrations_admin_v1_admin_proto_msgTypes[48]
+	mi := &file_bifrost_integrations_admin_v1_admin_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3165,7 +3266,7 @@ func (x *RetireEncryptionKeyResponse) String() string {
 func (*RetireEncryptionKeyResponse) ProtoMessage() {}
 
 func (x *RetireEncryptionKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_bifrost_integrations_admin_v1_admin_proto_msgTypes[48]
+	mi := &file_bifrost_integrations_admin_v1_admin_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3178,7 +3279,7 @@ func (x *RetireEncryptionKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RetireEncryptionKeyResponse.ProtoReflect.Descriptor instead.
 func (*RetireEncryptionKeyResponse) Descriptor() ([]byte, []int) {
-	return file_bifrost_integrations_admin_v1_admin_proto_rawDescGZIP(), []int{48}
+	return file_bifrost_integrations_admin_v1_admin_proto_rawDescGZIP(), []int{49}
 }
 
 type StartAuthorizationRequest struct {
@@ -3196,7 +3297,7 @@ type StartAuthorizationRequest struct {
 
 func (x *StartAuthorizationRequest) Reset() {
 	*x = StartAuthorizationRequest{}
-	mi := &file_bifrost_integrations_admin_v1_admin_proto_msgTypes[49]
+	mi := &file_bifrost_integrations_admin_v1_admin_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3208,7 +3309,7 @@ func (x *StartAuthorizationRequest) String() string {
 func (*StartAuthorizationRequest) ProtoMessage() {}
 
 func (x *StartAuthorizationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_bifrost_integrations_admin_v1_admin_proto_msgTypes[49]
+	mi := &file_bifrost_integrations_admin_v1_admin_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3221,7 +3322,7 @@ func (x *StartAuthorizationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartAuthorizationRequest.ProtoReflect.Descriptor instead.
 func (*StartAuthorizationRequest) Descriptor() ([]byte, []int) {
-	return file_bifrost_integrations_admin_v1_admin_proto_rawDescGZIP(), []int{49}
+	return file_bifrost_integrations_admin_v1_admin_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *StartAuthorizationRequest) GetConnection() string {
@@ -3263,7 +3364,7 @@ type StartAuthorizationResponse struct {
 
 func (x *StartAuthorizationResponse) Reset() {
 	*x = StartAuthorizationResponse{}
-	mi := &file_bifrost_integrations_admin_v1_admin_proto_msgTypes[50]
+	mi := &file_bifrost_integrations_admin_v1_admin_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3275,7 +3376,7 @@ func (x *StartAuthorizationResponse) String() string {
 func (*StartAuthorizationResponse) ProtoMessage() {}
 
 func (x *StartAuthorizationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_bifrost_integrations_admin_v1_admin_proto_msgTypes[50]
+	mi := &file_bifrost_integrations_admin_v1_admin_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3288,7 +3389,7 @@ func (x *StartAuthorizationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartAuthorizationResponse.ProtoReflect.Descriptor instead.
 func (*StartAuthorizationResponse) Descriptor() ([]byte, []int) {
-	return file_bifrost_integrations_admin_v1_admin_proto_rawDescGZIP(), []int{50}
+	return file_bifrost_integrations_admin_v1_admin_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *StartAuthorizationResponse) GetAuthorizationUrl() string {
@@ -3325,7 +3426,7 @@ type ConnectClientCredentialsRequest struct {
 
 func (x *ConnectClientCredentialsRequest) Reset() {
 	*x = ConnectClientCredentialsRequest{}
-	mi := &file_bifrost_integrations_admin_v1_admin_proto_msgTypes[51]
+	mi := &file_bifrost_integrations_admin_v1_admin_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3337,7 +3438,7 @@ func (x *ConnectClientCredentialsRequest) String() string {
 func (*ConnectClientCredentialsRequest) ProtoMessage() {}
 
 func (x *ConnectClientCredentialsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_bifrost_integrations_admin_v1_admin_proto_msgTypes[51]
+	mi := &file_bifrost_integrations_admin_v1_admin_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3350,7 +3451,7 @@ func (x *ConnectClientCredentialsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConnectClientCredentialsRequest.ProtoReflect.Descriptor instead.
 func (*ConnectClientCredentialsRequest) Descriptor() ([]byte, []int) {
-	return file_bifrost_integrations_admin_v1_admin_proto_rawDescGZIP(), []int{51}
+	return file_bifrost_integrations_admin_v1_admin_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *ConnectClientCredentialsRequest) GetConnection() string {
@@ -3390,7 +3491,7 @@ type ConnectClientCredentialsResponse struct {
 
 func (x *ConnectClientCredentialsResponse) Reset() {
 	*x = ConnectClientCredentialsResponse{}
-	mi := &file_bifrost_integrations_admin_v1_admin_proto_msgTypes[52]
+	mi := &file_bifrost_integrations_admin_v1_admin_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3402,7 +3503,7 @@ func (x *ConnectClientCredentialsResponse) String() string {
 func (*ConnectClientCredentialsResponse) ProtoMessage() {}
 
 func (x *ConnectClientCredentialsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_bifrost_integrations_admin_v1_admin_proto_msgTypes[52]
+	mi := &file_bifrost_integrations_admin_v1_admin_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3415,7 +3516,7 @@ func (x *ConnectClientCredentialsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConnectClientCredentialsResponse.ProtoReflect.Descriptor instead.
 func (*ConnectClientCredentialsResponse) Descriptor() ([]byte, []int) {
-	return file_bifrost_integrations_admin_v1_admin_proto_rawDescGZIP(), []int{52}
+	return file_bifrost_integrations_admin_v1_admin_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *ConnectClientCredentialsResponse) GetToken() *Token {
@@ -3646,21 +3747,29 @@ const file_bifrost_integrations_admin_v1_admin_proto_rawDesc = "" +
 	"page_token\x18\a \x01(\tR\tpageToken\"\x84\x01\n" +
 	"\x17ListAuditEventsResponse\x12A\n" +
 	"\x06events\x18\x01 \x03(\v2).bifrost.integrations.admin.v1.AuditEventR\x06events\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xdb\x01\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x81\x02\n" +
 	"\rEncryptionKey\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\rR\x02id\x12\x18\n" +
 	"\acurrent\x18\x02 \x01(\bR\acurrent\x12;\n" +
 	"\vcreate_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"createTime\x12A\n" +
 	"\x0esupersede_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\rsupersedeTime\x12 \n" +
-	"\vciphertexts\x18\x05 \x01(\x03R\vciphertexts\"\x1c\n" +
+	"\vciphertexts\x18\x05 \x01(\x03R\vciphertexts\x12$\n" +
+	"\rundecryptable\x18\x06 \x01(\x03R\rundecryptable\"p\n" +
+	"\x12UndecryptableValue\x12\x14\n" +
+	"\x05table\x18\x01 \x01(\tR\x05table\x12\x16\n" +
+	"\x06column\x18\x02 \x01(\tR\x06column\x12\x15\n" +
+	"\x06row_id\x18\x03 \x01(\tR\x05rowId\x12\x15\n" +
+	"\x06key_id\x18\x04 \x01(\rR\x05keyId\"\x1c\n" +
 	"\x1aRotateEncryptionKeyRequest\"4\n" +
 	"\x1bRotateEncryptionKeyResponse\x12\x15\n" +
 	"\x06key_id\x18\x01 \x01(\rR\x05keyId\"\x1c\n" +
-	"\x1aGetEncryptionStatusRequest\"y\n" +
+	"\x1aGetEncryptionStatusRequest\"\x85\x02\n" +
 	"\x1bGetEncryptionStatusResponse\x12@\n" +
 	"\x04keys\x18\x01 \x03(\v2,.bifrost.integrations.admin.v1.EncryptionKeyR\x04keys\x12\x18\n" +
-	"\apending\x18\x02 \x01(\x03R\apending\"3\n" +
+	"\apending\x18\x02 \x01(\x03R\apending\x12$\n" +
+	"\rundecryptable\x18\x03 \x01(\x03R\rundecryptable\x12d\n" +
+	"\x14undecryptable_values\x18\x04 \x03(\v21.bifrost.integrations.admin.v1.UndecryptableValueR\x13undecryptableValues\"3\n" +
 	"\x1aRetireEncryptionKeyRequest\x12\x15\n" +
 	"\x06key_id\x18\x01 \x01(\rR\x05keyId\"\x1d\n" +
 	"\x1bRetireEncryptionKeyResponse\"\x9b\x01\n" +
@@ -3753,7 +3862,7 @@ func file_bifrost_integrations_admin_v1_admin_proto_rawDescGZIP() []byte {
 }
 
 var file_bifrost_integrations_admin_v1_admin_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_bifrost_integrations_admin_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 54)
+var file_bifrost_integrations_admin_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 55)
 var file_bifrost_integrations_admin_v1_admin_proto_goTypes = []any{
 	(ConfigType)(0),                          // 0: bifrost.integrations.admin.v1.ConfigType
 	(Flow)(0),                                // 1: bifrost.integrations.admin.v1.Flow
@@ -3803,128 +3912,130 @@ var file_bifrost_integrations_admin_v1_admin_proto_goTypes = []any{
 	(*ListAuditEventsRequest)(nil),           // 45: bifrost.integrations.admin.v1.ListAuditEventsRequest
 	(*ListAuditEventsResponse)(nil),          // 46: bifrost.integrations.admin.v1.ListAuditEventsResponse
 	(*EncryptionKey)(nil),                    // 47: bifrost.integrations.admin.v1.EncryptionKey
-	(*RotateEncryptionKeyRequest)(nil),       // 48: bifrost.integrations.admin.v1.RotateEncryptionKeyRequest
-	(*RotateEncryptionKeyResponse)(nil),      // 49: bifrost.integrations.admin.v1.RotateEncryptionKeyResponse
-	(*GetEncryptionStatusRequest)(nil),       // 50: bifrost.integrations.admin.v1.GetEncryptionStatusRequest
-	(*GetEncryptionStatusResponse)(nil),      // 51: bifrost.integrations.admin.v1.GetEncryptionStatusResponse
-	(*RetireEncryptionKeyRequest)(nil),       // 52: bifrost.integrations.admin.v1.RetireEncryptionKeyRequest
-	(*RetireEncryptionKeyResponse)(nil),      // 53: bifrost.integrations.admin.v1.RetireEncryptionKeyResponse
-	(*StartAuthorizationRequest)(nil),        // 54: bifrost.integrations.admin.v1.StartAuthorizationRequest
-	(*StartAuthorizationResponse)(nil),       // 55: bifrost.integrations.admin.v1.StartAuthorizationResponse
-	(*ConnectClientCredentialsRequest)(nil),  // 56: bifrost.integrations.admin.v1.ConnectClientCredentialsRequest
-	(*ConnectClientCredentialsResponse)(nil), // 57: bifrost.integrations.admin.v1.ConnectClientCredentialsResponse
-	nil,                                      // 58: bifrost.integrations.admin.v1.Connection.TokenParamsEntry
-	(*structpb.Struct)(nil),                  // 59: google.protobuf.Struct
-	(*timestamppb.Timestamp)(nil),            // 60: google.protobuf.Timestamp
-	(*fieldmaskpb.FieldMask)(nil),            // 61: google.protobuf.FieldMask
-	(*durationpb.Duration)(nil),              // 62: google.protobuf.Duration
+	(*UndecryptableValue)(nil),               // 48: bifrost.integrations.admin.v1.UndecryptableValue
+	(*RotateEncryptionKeyRequest)(nil),       // 49: bifrost.integrations.admin.v1.RotateEncryptionKeyRequest
+	(*RotateEncryptionKeyResponse)(nil),      // 50: bifrost.integrations.admin.v1.RotateEncryptionKeyResponse
+	(*GetEncryptionStatusRequest)(nil),       // 51: bifrost.integrations.admin.v1.GetEncryptionStatusRequest
+	(*GetEncryptionStatusResponse)(nil),      // 52: bifrost.integrations.admin.v1.GetEncryptionStatusResponse
+	(*RetireEncryptionKeyRequest)(nil),       // 53: bifrost.integrations.admin.v1.RetireEncryptionKeyRequest
+	(*RetireEncryptionKeyResponse)(nil),      // 54: bifrost.integrations.admin.v1.RetireEncryptionKeyResponse
+	(*StartAuthorizationRequest)(nil),        // 55: bifrost.integrations.admin.v1.StartAuthorizationRequest
+	(*StartAuthorizationResponse)(nil),       // 56: bifrost.integrations.admin.v1.StartAuthorizationResponse
+	(*ConnectClientCredentialsRequest)(nil),  // 57: bifrost.integrations.admin.v1.ConnectClientCredentialsRequest
+	(*ConnectClientCredentialsResponse)(nil), // 58: bifrost.integrations.admin.v1.ConnectClientCredentialsResponse
+	nil,                                      // 59: bifrost.integrations.admin.v1.Connection.TokenParamsEntry
+	(*structpb.Struct)(nil),                  // 60: google.protobuf.Struct
+	(*timestamppb.Timestamp)(nil),            // 61: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil),            // 62: google.protobuf.FieldMask
+	(*durationpb.Duration)(nil),              // 63: google.protobuf.Duration
 }
 var file_bifrost_integrations_admin_v1_admin_proto_depIdxs = []int32{
 	0,  // 0: bifrost.integrations.admin.v1.ConfigField.type:type_name -> bifrost.integrations.admin.v1.ConfigType
 	5,  // 1: bifrost.integrations.admin.v1.Integration.config_schema:type_name -> bifrost.integrations.admin.v1.ConfigField
-	59, // 2: bifrost.integrations.admin.v1.Integration.default_config:type_name -> google.protobuf.Struct
-	60, // 3: bifrost.integrations.admin.v1.Integration.create_time:type_name -> google.protobuf.Timestamp
-	60, // 4: bifrost.integrations.admin.v1.Integration.update_time:type_name -> google.protobuf.Timestamp
+	60, // 2: bifrost.integrations.admin.v1.Integration.default_config:type_name -> google.protobuf.Struct
+	61, // 3: bifrost.integrations.admin.v1.Integration.create_time:type_name -> google.protobuf.Timestamp
+	61, // 4: bifrost.integrations.admin.v1.Integration.update_time:type_name -> google.protobuf.Timestamp
 	6,  // 5: bifrost.integrations.admin.v1.CreateIntegrationRequest.integration:type_name -> bifrost.integrations.admin.v1.Integration
 	6,  // 6: bifrost.integrations.admin.v1.CreateIntegrationResponse.integration:type_name -> bifrost.integrations.admin.v1.Integration
 	6,  // 7: bifrost.integrations.admin.v1.GetIntegrationResponse.integration:type_name -> bifrost.integrations.admin.v1.Integration
 	6,  // 8: bifrost.integrations.admin.v1.ListIntegrationsResponse.integrations:type_name -> bifrost.integrations.admin.v1.Integration
 	6,  // 9: bifrost.integrations.admin.v1.UpdateIntegrationRequest.integration:type_name -> bifrost.integrations.admin.v1.Integration
-	61, // 10: bifrost.integrations.admin.v1.UpdateIntegrationRequest.update_mask:type_name -> google.protobuf.FieldMask
+	62, // 10: bifrost.integrations.admin.v1.UpdateIntegrationRequest.update_mask:type_name -> google.protobuf.FieldMask
 	6,  // 11: bifrost.integrations.admin.v1.UpdateIntegrationResponse.integration:type_name -> bifrost.integrations.admin.v1.Integration
 	1,  // 12: bifrost.integrations.admin.v1.Connection.flow:type_name -> bifrost.integrations.admin.v1.Flow
-	62, // 13: bifrost.integrations.admin.v1.Connection.refresh_margin:type_name -> google.protobuf.Duration
-	60, // 14: bifrost.integrations.admin.v1.Connection.create_time:type_name -> google.protobuf.Timestamp
-	60, // 15: bifrost.integrations.admin.v1.Connection.update_time:type_name -> google.protobuf.Timestamp
-	58, // 16: bifrost.integrations.admin.v1.Connection.token_params:type_name -> bifrost.integrations.admin.v1.Connection.TokenParamsEntry
+	63, // 13: bifrost.integrations.admin.v1.Connection.refresh_margin:type_name -> google.protobuf.Duration
+	61, // 14: bifrost.integrations.admin.v1.Connection.create_time:type_name -> google.protobuf.Timestamp
+	61, // 15: bifrost.integrations.admin.v1.Connection.update_time:type_name -> google.protobuf.Timestamp
+	59, // 16: bifrost.integrations.admin.v1.Connection.token_params:type_name -> bifrost.integrations.admin.v1.Connection.TokenParamsEntry
 	2,  // 17: bifrost.integrations.admin.v1.Connection.token_auth_method:type_name -> bifrost.integrations.admin.v1.TokenAuthMethod
 	17, // 18: bifrost.integrations.admin.v1.CreateConnectionRequest.connection:type_name -> bifrost.integrations.admin.v1.Connection
 	17, // 19: bifrost.integrations.admin.v1.CreateConnectionResponse.connection:type_name -> bifrost.integrations.admin.v1.Connection
 	17, // 20: bifrost.integrations.admin.v1.GetConnectionResponse.connection:type_name -> bifrost.integrations.admin.v1.Connection
 	17, // 21: bifrost.integrations.admin.v1.ListConnectionsResponse.connections:type_name -> bifrost.integrations.admin.v1.Connection
 	17, // 22: bifrost.integrations.admin.v1.UpdateConnectionRequest.connection:type_name -> bifrost.integrations.admin.v1.Connection
-	61, // 23: bifrost.integrations.admin.v1.UpdateConnectionRequest.update_mask:type_name -> google.protobuf.FieldMask
+	62, // 23: bifrost.integrations.admin.v1.UpdateConnectionRequest.update_mask:type_name -> google.protobuf.FieldMask
 	17, // 24: bifrost.integrations.admin.v1.UpdateConnectionResponse.connection:type_name -> bifrost.integrations.admin.v1.Connection
 	3,  // 25: bifrost.integrations.admin.v1.Token.status:type_name -> bifrost.integrations.admin.v1.TokenStatus
-	60, // 26: bifrost.integrations.admin.v1.Token.expires_at:type_name -> google.protobuf.Timestamp
-	60, // 27: bifrost.integrations.admin.v1.Token.last_refreshed_at:type_name -> google.protobuf.Timestamp
-	60, // 28: bifrost.integrations.admin.v1.Token.next_refresh_at:type_name -> google.protobuf.Timestamp
-	60, // 29: bifrost.integrations.admin.v1.Token.create_time:type_name -> google.protobuf.Timestamp
-	60, // 30: bifrost.integrations.admin.v1.Token.update_time:type_name -> google.protobuf.Timestamp
-	60, // 31: bifrost.integrations.admin.v1.PutTokenRequest.expires_at:type_name -> google.protobuf.Timestamp
+	61, // 26: bifrost.integrations.admin.v1.Token.expires_at:type_name -> google.protobuf.Timestamp
+	61, // 27: bifrost.integrations.admin.v1.Token.last_refreshed_at:type_name -> google.protobuf.Timestamp
+	61, // 28: bifrost.integrations.admin.v1.Token.next_refresh_at:type_name -> google.protobuf.Timestamp
+	61, // 29: bifrost.integrations.admin.v1.Token.create_time:type_name -> google.protobuf.Timestamp
+	61, // 30: bifrost.integrations.admin.v1.Token.update_time:type_name -> google.protobuf.Timestamp
+	61, // 31: bifrost.integrations.admin.v1.PutTokenRequest.expires_at:type_name -> google.protobuf.Timestamp
 	28, // 32: bifrost.integrations.admin.v1.PutTokenResponse.token:type_name -> bifrost.integrations.admin.v1.Token
 	28, // 33: bifrost.integrations.admin.v1.GetTokenResponse.token:type_name -> bifrost.integrations.admin.v1.Token
 	28, // 34: bifrost.integrations.admin.v1.ListTokensResponse.tokens:type_name -> bifrost.integrations.admin.v1.Token
 	4,  // 35: bifrost.integrations.admin.v1.ApiKey.role:type_name -> bifrost.integrations.admin.v1.Role
-	60, // 36: bifrost.integrations.admin.v1.ApiKey.create_time:type_name -> google.protobuf.Timestamp
-	60, // 37: bifrost.integrations.admin.v1.ApiKey.expire_time:type_name -> google.protobuf.Timestamp
-	60, // 38: bifrost.integrations.admin.v1.ApiKey.revoke_time:type_name -> google.protobuf.Timestamp
+	61, // 36: bifrost.integrations.admin.v1.ApiKey.create_time:type_name -> google.protobuf.Timestamp
+	61, // 37: bifrost.integrations.admin.v1.ApiKey.expire_time:type_name -> google.protobuf.Timestamp
+	61, // 38: bifrost.integrations.admin.v1.ApiKey.revoke_time:type_name -> google.protobuf.Timestamp
 	4,  // 39: bifrost.integrations.admin.v1.CreateApiKeyRequest.role:type_name -> bifrost.integrations.admin.v1.Role
-	60, // 40: bifrost.integrations.admin.v1.CreateApiKeyRequest.expire_time:type_name -> google.protobuf.Timestamp
+	61, // 40: bifrost.integrations.admin.v1.CreateApiKeyRequest.expire_time:type_name -> google.protobuf.Timestamp
 	37, // 41: bifrost.integrations.admin.v1.CreateApiKeyResponse.api_key:type_name -> bifrost.integrations.admin.v1.ApiKey
 	37, // 42: bifrost.integrations.admin.v1.ListApiKeysResponse.api_keys:type_name -> bifrost.integrations.admin.v1.ApiKey
 	37, // 43: bifrost.integrations.admin.v1.RevokeApiKeyResponse.api_key:type_name -> bifrost.integrations.admin.v1.ApiKey
-	60, // 44: bifrost.integrations.admin.v1.AuditEvent.time:type_name -> google.protobuf.Timestamp
+	61, // 44: bifrost.integrations.admin.v1.AuditEvent.time:type_name -> google.protobuf.Timestamp
 	4,  // 45: bifrost.integrations.admin.v1.AuditEvent.role:type_name -> bifrost.integrations.admin.v1.Role
-	60, // 46: bifrost.integrations.admin.v1.ListAuditEventsRequest.start_time:type_name -> google.protobuf.Timestamp
-	60, // 47: bifrost.integrations.admin.v1.ListAuditEventsRequest.end_time:type_name -> google.protobuf.Timestamp
+	61, // 46: bifrost.integrations.admin.v1.ListAuditEventsRequest.start_time:type_name -> google.protobuf.Timestamp
+	61, // 47: bifrost.integrations.admin.v1.ListAuditEventsRequest.end_time:type_name -> google.protobuf.Timestamp
 	44, // 48: bifrost.integrations.admin.v1.ListAuditEventsResponse.events:type_name -> bifrost.integrations.admin.v1.AuditEvent
-	60, // 49: bifrost.integrations.admin.v1.EncryptionKey.create_time:type_name -> google.protobuf.Timestamp
-	60, // 50: bifrost.integrations.admin.v1.EncryptionKey.supersede_time:type_name -> google.protobuf.Timestamp
+	61, // 49: bifrost.integrations.admin.v1.EncryptionKey.create_time:type_name -> google.protobuf.Timestamp
+	61, // 50: bifrost.integrations.admin.v1.EncryptionKey.supersede_time:type_name -> google.protobuf.Timestamp
 	47, // 51: bifrost.integrations.admin.v1.GetEncryptionStatusResponse.keys:type_name -> bifrost.integrations.admin.v1.EncryptionKey
-	60, // 52: bifrost.integrations.admin.v1.StartAuthorizationResponse.expire_time:type_name -> google.protobuf.Timestamp
-	28, // 53: bifrost.integrations.admin.v1.ConnectClientCredentialsResponse.token:type_name -> bifrost.integrations.admin.v1.Token
-	7,  // 54: bifrost.integrations.admin.v1.AdminService.CreateIntegration:input_type -> bifrost.integrations.admin.v1.CreateIntegrationRequest
-	9,  // 55: bifrost.integrations.admin.v1.AdminService.GetIntegration:input_type -> bifrost.integrations.admin.v1.GetIntegrationRequest
-	11, // 56: bifrost.integrations.admin.v1.AdminService.ListIntegrations:input_type -> bifrost.integrations.admin.v1.ListIntegrationsRequest
-	13, // 57: bifrost.integrations.admin.v1.AdminService.UpdateIntegration:input_type -> bifrost.integrations.admin.v1.UpdateIntegrationRequest
-	15, // 58: bifrost.integrations.admin.v1.AdminService.DeleteIntegration:input_type -> bifrost.integrations.admin.v1.DeleteIntegrationRequest
-	18, // 59: bifrost.integrations.admin.v1.AdminService.CreateConnection:input_type -> bifrost.integrations.admin.v1.CreateConnectionRequest
-	20, // 60: bifrost.integrations.admin.v1.AdminService.GetConnection:input_type -> bifrost.integrations.admin.v1.GetConnectionRequest
-	22, // 61: bifrost.integrations.admin.v1.AdminService.ListConnections:input_type -> bifrost.integrations.admin.v1.ListConnectionsRequest
-	24, // 62: bifrost.integrations.admin.v1.AdminService.UpdateConnection:input_type -> bifrost.integrations.admin.v1.UpdateConnectionRequest
-	26, // 63: bifrost.integrations.admin.v1.AdminService.DeleteConnection:input_type -> bifrost.integrations.admin.v1.DeleteConnectionRequest
-	29, // 64: bifrost.integrations.admin.v1.AdminService.PutToken:input_type -> bifrost.integrations.admin.v1.PutTokenRequest
-	31, // 65: bifrost.integrations.admin.v1.AdminService.GetToken:input_type -> bifrost.integrations.admin.v1.GetTokenRequest
-	33, // 66: bifrost.integrations.admin.v1.AdminService.ListTokens:input_type -> bifrost.integrations.admin.v1.ListTokensRequest
-	35, // 67: bifrost.integrations.admin.v1.AdminService.DeleteToken:input_type -> bifrost.integrations.admin.v1.DeleteTokenRequest
-	54, // 68: bifrost.integrations.admin.v1.AdminService.StartAuthorization:input_type -> bifrost.integrations.admin.v1.StartAuthorizationRequest
-	56, // 69: bifrost.integrations.admin.v1.AdminService.ConnectClientCredentials:input_type -> bifrost.integrations.admin.v1.ConnectClientCredentialsRequest
-	38, // 70: bifrost.integrations.admin.v1.AdminService.CreateApiKey:input_type -> bifrost.integrations.admin.v1.CreateApiKeyRequest
-	40, // 71: bifrost.integrations.admin.v1.AdminService.ListApiKeys:input_type -> bifrost.integrations.admin.v1.ListApiKeysRequest
-	42, // 72: bifrost.integrations.admin.v1.AdminService.RevokeApiKey:input_type -> bifrost.integrations.admin.v1.RevokeApiKeyRequest
-	45, // 73: bifrost.integrations.admin.v1.AdminService.ListAuditEvents:input_type -> bifrost.integrations.admin.v1.ListAuditEventsRequest
-	48, // 74: bifrost.integrations.admin.v1.AdminService.RotateEncryptionKey:input_type -> bifrost.integrations.admin.v1.RotateEncryptionKeyRequest
-	50, // 75: bifrost.integrations.admin.v1.AdminService.GetEncryptionStatus:input_type -> bifrost.integrations.admin.v1.GetEncryptionStatusRequest
-	52, // 76: bifrost.integrations.admin.v1.AdminService.RetireEncryptionKey:input_type -> bifrost.integrations.admin.v1.RetireEncryptionKeyRequest
-	8,  // 77: bifrost.integrations.admin.v1.AdminService.CreateIntegration:output_type -> bifrost.integrations.admin.v1.CreateIntegrationResponse
-	10, // 78: bifrost.integrations.admin.v1.AdminService.GetIntegration:output_type -> bifrost.integrations.admin.v1.GetIntegrationResponse
-	12, // 79: bifrost.integrations.admin.v1.AdminService.ListIntegrations:output_type -> bifrost.integrations.admin.v1.ListIntegrationsResponse
-	14, // 80: bifrost.integrations.admin.v1.AdminService.UpdateIntegration:output_type -> bifrost.integrations.admin.v1.UpdateIntegrationResponse
-	16, // 81: bifrost.integrations.admin.v1.AdminService.DeleteIntegration:output_type -> bifrost.integrations.admin.v1.DeleteIntegrationResponse
-	19, // 82: bifrost.integrations.admin.v1.AdminService.CreateConnection:output_type -> bifrost.integrations.admin.v1.CreateConnectionResponse
-	21, // 83: bifrost.integrations.admin.v1.AdminService.GetConnection:output_type -> bifrost.integrations.admin.v1.GetConnectionResponse
-	23, // 84: bifrost.integrations.admin.v1.AdminService.ListConnections:output_type -> bifrost.integrations.admin.v1.ListConnectionsResponse
-	25, // 85: bifrost.integrations.admin.v1.AdminService.UpdateConnection:output_type -> bifrost.integrations.admin.v1.UpdateConnectionResponse
-	27, // 86: bifrost.integrations.admin.v1.AdminService.DeleteConnection:output_type -> bifrost.integrations.admin.v1.DeleteConnectionResponse
-	30, // 87: bifrost.integrations.admin.v1.AdminService.PutToken:output_type -> bifrost.integrations.admin.v1.PutTokenResponse
-	32, // 88: bifrost.integrations.admin.v1.AdminService.GetToken:output_type -> bifrost.integrations.admin.v1.GetTokenResponse
-	34, // 89: bifrost.integrations.admin.v1.AdminService.ListTokens:output_type -> bifrost.integrations.admin.v1.ListTokensResponse
-	36, // 90: bifrost.integrations.admin.v1.AdminService.DeleteToken:output_type -> bifrost.integrations.admin.v1.DeleteTokenResponse
-	55, // 91: bifrost.integrations.admin.v1.AdminService.StartAuthorization:output_type -> bifrost.integrations.admin.v1.StartAuthorizationResponse
-	57, // 92: bifrost.integrations.admin.v1.AdminService.ConnectClientCredentials:output_type -> bifrost.integrations.admin.v1.ConnectClientCredentialsResponse
-	39, // 93: bifrost.integrations.admin.v1.AdminService.CreateApiKey:output_type -> bifrost.integrations.admin.v1.CreateApiKeyResponse
-	41, // 94: bifrost.integrations.admin.v1.AdminService.ListApiKeys:output_type -> bifrost.integrations.admin.v1.ListApiKeysResponse
-	43, // 95: bifrost.integrations.admin.v1.AdminService.RevokeApiKey:output_type -> bifrost.integrations.admin.v1.RevokeApiKeyResponse
-	46, // 96: bifrost.integrations.admin.v1.AdminService.ListAuditEvents:output_type -> bifrost.integrations.admin.v1.ListAuditEventsResponse
-	49, // 97: bifrost.integrations.admin.v1.AdminService.RotateEncryptionKey:output_type -> bifrost.integrations.admin.v1.RotateEncryptionKeyResponse
-	51, // 98: bifrost.integrations.admin.v1.AdminService.GetEncryptionStatus:output_type -> bifrost.integrations.admin.v1.GetEncryptionStatusResponse
-	53, // 99: bifrost.integrations.admin.v1.AdminService.RetireEncryptionKey:output_type -> bifrost.integrations.admin.v1.RetireEncryptionKeyResponse
-	77, // [77:100] is the sub-list for method output_type
-	54, // [54:77] is the sub-list for method input_type
-	54, // [54:54] is the sub-list for extension type_name
-	54, // [54:54] is the sub-list for extension extendee
-	0,  // [0:54] is the sub-list for field type_name
+	48, // 52: bifrost.integrations.admin.v1.GetEncryptionStatusResponse.undecryptable_values:type_name -> bifrost.integrations.admin.v1.UndecryptableValue
+	61, // 53: bifrost.integrations.admin.v1.StartAuthorizationResponse.expire_time:type_name -> google.protobuf.Timestamp
+	28, // 54: bifrost.integrations.admin.v1.ConnectClientCredentialsResponse.token:type_name -> bifrost.integrations.admin.v1.Token
+	7,  // 55: bifrost.integrations.admin.v1.AdminService.CreateIntegration:input_type -> bifrost.integrations.admin.v1.CreateIntegrationRequest
+	9,  // 56: bifrost.integrations.admin.v1.AdminService.GetIntegration:input_type -> bifrost.integrations.admin.v1.GetIntegrationRequest
+	11, // 57: bifrost.integrations.admin.v1.AdminService.ListIntegrations:input_type -> bifrost.integrations.admin.v1.ListIntegrationsRequest
+	13, // 58: bifrost.integrations.admin.v1.AdminService.UpdateIntegration:input_type -> bifrost.integrations.admin.v1.UpdateIntegrationRequest
+	15, // 59: bifrost.integrations.admin.v1.AdminService.DeleteIntegration:input_type -> bifrost.integrations.admin.v1.DeleteIntegrationRequest
+	18, // 60: bifrost.integrations.admin.v1.AdminService.CreateConnection:input_type -> bifrost.integrations.admin.v1.CreateConnectionRequest
+	20, // 61: bifrost.integrations.admin.v1.AdminService.GetConnection:input_type -> bifrost.integrations.admin.v1.GetConnectionRequest
+	22, // 62: bifrost.integrations.admin.v1.AdminService.ListConnections:input_type -> bifrost.integrations.admin.v1.ListConnectionsRequest
+	24, // 63: bifrost.integrations.admin.v1.AdminService.UpdateConnection:input_type -> bifrost.integrations.admin.v1.UpdateConnectionRequest
+	26, // 64: bifrost.integrations.admin.v1.AdminService.DeleteConnection:input_type -> bifrost.integrations.admin.v1.DeleteConnectionRequest
+	29, // 65: bifrost.integrations.admin.v1.AdminService.PutToken:input_type -> bifrost.integrations.admin.v1.PutTokenRequest
+	31, // 66: bifrost.integrations.admin.v1.AdminService.GetToken:input_type -> bifrost.integrations.admin.v1.GetTokenRequest
+	33, // 67: bifrost.integrations.admin.v1.AdminService.ListTokens:input_type -> bifrost.integrations.admin.v1.ListTokensRequest
+	35, // 68: bifrost.integrations.admin.v1.AdminService.DeleteToken:input_type -> bifrost.integrations.admin.v1.DeleteTokenRequest
+	55, // 69: bifrost.integrations.admin.v1.AdminService.StartAuthorization:input_type -> bifrost.integrations.admin.v1.StartAuthorizationRequest
+	57, // 70: bifrost.integrations.admin.v1.AdminService.ConnectClientCredentials:input_type -> bifrost.integrations.admin.v1.ConnectClientCredentialsRequest
+	38, // 71: bifrost.integrations.admin.v1.AdminService.CreateApiKey:input_type -> bifrost.integrations.admin.v1.CreateApiKeyRequest
+	40, // 72: bifrost.integrations.admin.v1.AdminService.ListApiKeys:input_type -> bifrost.integrations.admin.v1.ListApiKeysRequest
+	42, // 73: bifrost.integrations.admin.v1.AdminService.RevokeApiKey:input_type -> bifrost.integrations.admin.v1.RevokeApiKeyRequest
+	45, // 74: bifrost.integrations.admin.v1.AdminService.ListAuditEvents:input_type -> bifrost.integrations.admin.v1.ListAuditEventsRequest
+	49, // 75: bifrost.integrations.admin.v1.AdminService.RotateEncryptionKey:input_type -> bifrost.integrations.admin.v1.RotateEncryptionKeyRequest
+	51, // 76: bifrost.integrations.admin.v1.AdminService.GetEncryptionStatus:input_type -> bifrost.integrations.admin.v1.GetEncryptionStatusRequest
+	53, // 77: bifrost.integrations.admin.v1.AdminService.RetireEncryptionKey:input_type -> bifrost.integrations.admin.v1.RetireEncryptionKeyRequest
+	8,  // 78: bifrost.integrations.admin.v1.AdminService.CreateIntegration:output_type -> bifrost.integrations.admin.v1.CreateIntegrationResponse
+	10, // 79: bifrost.integrations.admin.v1.AdminService.GetIntegration:output_type -> bifrost.integrations.admin.v1.GetIntegrationResponse
+	12, // 80: bifrost.integrations.admin.v1.AdminService.ListIntegrations:output_type -> bifrost.integrations.admin.v1.ListIntegrationsResponse
+	14, // 81: bifrost.integrations.admin.v1.AdminService.UpdateIntegration:output_type -> bifrost.integrations.admin.v1.UpdateIntegrationResponse
+	16, // 82: bifrost.integrations.admin.v1.AdminService.DeleteIntegration:output_type -> bifrost.integrations.admin.v1.DeleteIntegrationResponse
+	19, // 83: bifrost.integrations.admin.v1.AdminService.CreateConnection:output_type -> bifrost.integrations.admin.v1.CreateConnectionResponse
+	21, // 84: bifrost.integrations.admin.v1.AdminService.GetConnection:output_type -> bifrost.integrations.admin.v1.GetConnectionResponse
+	23, // 85: bifrost.integrations.admin.v1.AdminService.ListConnections:output_type -> bifrost.integrations.admin.v1.ListConnectionsResponse
+	25, // 86: bifrost.integrations.admin.v1.AdminService.UpdateConnection:output_type -> bifrost.integrations.admin.v1.UpdateConnectionResponse
+	27, // 87: bifrost.integrations.admin.v1.AdminService.DeleteConnection:output_type -> bifrost.integrations.admin.v1.DeleteConnectionResponse
+	30, // 88: bifrost.integrations.admin.v1.AdminService.PutToken:output_type -> bifrost.integrations.admin.v1.PutTokenResponse
+	32, // 89: bifrost.integrations.admin.v1.AdminService.GetToken:output_type -> bifrost.integrations.admin.v1.GetTokenResponse
+	34, // 90: bifrost.integrations.admin.v1.AdminService.ListTokens:output_type -> bifrost.integrations.admin.v1.ListTokensResponse
+	36, // 91: bifrost.integrations.admin.v1.AdminService.DeleteToken:output_type -> bifrost.integrations.admin.v1.DeleteTokenResponse
+	56, // 92: bifrost.integrations.admin.v1.AdminService.StartAuthorization:output_type -> bifrost.integrations.admin.v1.StartAuthorizationResponse
+	58, // 93: bifrost.integrations.admin.v1.AdminService.ConnectClientCredentials:output_type -> bifrost.integrations.admin.v1.ConnectClientCredentialsResponse
+	39, // 94: bifrost.integrations.admin.v1.AdminService.CreateApiKey:output_type -> bifrost.integrations.admin.v1.CreateApiKeyResponse
+	41, // 95: bifrost.integrations.admin.v1.AdminService.ListApiKeys:output_type -> bifrost.integrations.admin.v1.ListApiKeysResponse
+	43, // 96: bifrost.integrations.admin.v1.AdminService.RevokeApiKey:output_type -> bifrost.integrations.admin.v1.RevokeApiKeyResponse
+	46, // 97: bifrost.integrations.admin.v1.AdminService.ListAuditEvents:output_type -> bifrost.integrations.admin.v1.ListAuditEventsResponse
+	50, // 98: bifrost.integrations.admin.v1.AdminService.RotateEncryptionKey:output_type -> bifrost.integrations.admin.v1.RotateEncryptionKeyResponse
+	52, // 99: bifrost.integrations.admin.v1.AdminService.GetEncryptionStatus:output_type -> bifrost.integrations.admin.v1.GetEncryptionStatusResponse
+	54, // 100: bifrost.integrations.admin.v1.AdminService.RetireEncryptionKey:output_type -> bifrost.integrations.admin.v1.RetireEncryptionKeyResponse
+	78, // [78:101] is the sub-list for method output_type
+	55, // [55:78] is the sub-list for method input_type
+	55, // [55:55] is the sub-list for extension type_name
+	55, // [55:55] is the sub-list for extension extendee
+	0,  // [0:55] is the sub-list for field type_name
 }
 
 func init() { file_bifrost_integrations_admin_v1_admin_proto_init() }
@@ -3938,7 +4049,7 @@ func file_bifrost_integrations_admin_v1_admin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_bifrost_integrations_admin_v1_admin_proto_rawDesc), len(file_bifrost_integrations_admin_v1_admin_proto_rawDesc)),
 			NumEnums:      5,
-			NumMessages:   54,
+			NumMessages:   55,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -218,18 +218,20 @@ class DeleteTokenResponse(_message.Message):
     def __init__(self) -> None: ...
 
 class EncryptionKey(_message.Message):
-    __slots__ = ["ciphertexts", "create_time", "current", "id", "supersede_time"]
+    __slots__ = ["ciphertexts", "create_time", "current", "id", "supersede_time", "undecryptable"]
     CIPHERTEXTS_FIELD_NUMBER: _ClassVar[int]
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
     CURRENT_FIELD_NUMBER: _ClassVar[int]
     ID_FIELD_NUMBER: _ClassVar[int]
     SUPERSEDE_TIME_FIELD_NUMBER: _ClassVar[int]
+    UNDECRYPTABLE_FIELD_NUMBER: _ClassVar[int]
     ciphertexts: int
     create_time: _timestamp_pb2.Timestamp
     current: bool
     id: int
     supersede_time: _timestamp_pb2.Timestamp
-    def __init__(self, id: _Optional[int] = ..., current: bool = ..., create_time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., supersede_time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., ciphertexts: _Optional[int] = ...) -> None: ...
+    undecryptable: int
+    def __init__(self, id: _Optional[int] = ..., current: bool = ..., create_time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., supersede_time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., ciphertexts: _Optional[int] = ..., undecryptable: _Optional[int] = ...) -> None: ...
 
 class GetConnectionRequest(_message.Message):
     __slots__ = ["name"]
@@ -248,12 +250,16 @@ class GetEncryptionStatusRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class GetEncryptionStatusResponse(_message.Message):
-    __slots__ = ["keys", "pending"]
+    __slots__ = ["keys", "pending", "undecryptable", "undecryptable_values"]
     KEYS_FIELD_NUMBER: _ClassVar[int]
     PENDING_FIELD_NUMBER: _ClassVar[int]
+    UNDECRYPTABLE_FIELD_NUMBER: _ClassVar[int]
+    UNDECRYPTABLE_VALUES_FIELD_NUMBER: _ClassVar[int]
     keys: _containers.RepeatedCompositeFieldContainer[EncryptionKey]
     pending: int
-    def __init__(self, keys: _Optional[_Iterable[_Union[EncryptionKey, _Mapping]]] = ..., pending: _Optional[int] = ...) -> None: ...
+    undecryptable: int
+    undecryptable_values: _containers.RepeatedCompositeFieldContainer[UndecryptableValue]
+    def __init__(self, keys: _Optional[_Iterable[_Union[EncryptionKey, _Mapping]]] = ..., pending: _Optional[int] = ..., undecryptable: _Optional[int] = ..., undecryptable_values: _Optional[_Iterable[_Union[UndecryptableValue, _Mapping]]] = ...) -> None: ...
 
 class GetIntegrationRequest(_message.Message):
     __slots__ = ["name"]
@@ -509,6 +515,18 @@ class Token(_message.Message):
     update_time: _timestamp_pb2.Timestamp
     version: int
     def __init__(self, id: _Optional[str] = ..., connection: _Optional[str] = ..., org_id: _Optional[str] = ..., entity_id: _Optional[str] = ..., status: _Optional[_Union[TokenStatus, str]] = ..., status_message: _Optional[str] = ..., token_type: _Optional[str] = ..., scopes: _Optional[_Iterable[str]] = ..., expires_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., has_refresh_token: bool = ..., version: _Optional[int] = ..., last_refreshed_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., next_refresh_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., last_error: _Optional[str] = ..., create_time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class UndecryptableValue(_message.Message):
+    __slots__ = ["column", "key_id", "row_id", "table"]
+    COLUMN_FIELD_NUMBER: _ClassVar[int]
+    KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    ROW_ID_FIELD_NUMBER: _ClassVar[int]
+    TABLE_FIELD_NUMBER: _ClassVar[int]
+    column: str
+    key_id: int
+    row_id: str
+    table: str
+    def __init__(self, table: _Optional[str] = ..., column: _Optional[str] = ..., row_id: _Optional[str] = ..., key_id: _Optional[int] = ...) -> None: ...
 
 class UpdateConnectionRequest(_message.Message):
     __slots__ = ["connection", "update_mask"]
