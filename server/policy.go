@@ -11,8 +11,8 @@ import (
 
 	"github.com/bifrost/integrations/auth"
 	adminv1 "github.com/bifrost/integrations/gen/bifrost/integrations/admin/v1"
-	integrationsv1 "github.com/bifrost/integrations/gen/bifrost/integrations/v1"
 	policyv1 "github.com/bifrost/integrations/gen/bifrost/integrations/policy/v1"
+	integrationsv1 "github.com/bifrost/integrations/gen/bifrost/integrations/v1"
 )
 
 // methodPolicy is what proto/bifrost/integrations/policy/v1 declares of one

@@ -37,9 +37,9 @@ type Provider struct {
 	// refreshedAt counts refresh_token grants by the lineage of the refresh
 	// token presented, then by the entity it was presented for.
 	refreshedAt map[string]map[string]int
-	params   []url.Values
-	lifetime time.Duration
-	delay    time.Duration
+	params      []url.Values
+	lifetime    time.Duration
+	delay       time.Duration
 	// failures queued: each request pops one status (0 = answer normally).
 	failures []int
 	// rotate off: refresh responses carry no refresh_token (the old one stays good).
