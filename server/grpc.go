@@ -49,6 +49,7 @@ func (s *Server) NewGRPCServer(healthServer *health.Server, opts ...grpc.ServerO
 		s.metrics.MustRegister(metrics)
 	}
 	opts = append(opts, s.connectionLimits()...)
+	opts = append(opts, s.requestDecoding()...)
 	opts = append(opts,
 		grpc.MaxRecvMsgSize(maxRequestBytes),
 		// A fresh goroutine per call starts with a small stack and grows it

@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"log/slog"
 	"net"
@@ -13,13 +14,14 @@ import (
 	"golang.org/x/net/http2/hpack"
 	"google.golang.org/grpc/health"
 
+	"github.com/bifrost/integrations/audit"
 	"github.com/bifrost/integrations/internal/testutil"
 	"github.com/bifrost/integrations/server"
 )
 
-// serveOnLoopback serves a gRPC server built by NewGRPCServer, its calls
-// bounded by callTimeout, on a loopback TCP port until the test ends, and
-// returns its address.
+// serveOnLoopback serves a gRPC server built by NewGRPCServer with deps (and
+// a store, refresher, data keys and audit recorder of its own) on a loopback
+// TCP port until the test ends, and returns its address.
 func serveOnLoopback(t *testing.T, deps server.Deps) string {
 	t.Helper()
 	env := testutil.Start(t)
@@ -27,6 +29,14 @@ func serveOnLoopback(t *testing.T, deps server.Deps) string {
 	if deps.Logger == nil {
 		deps.Logger = slog.New(slog.DiscardHandler)
 	}
+	deps.Audit = audit.New(env.Store, audit.Options{Logger: deps.Logger})
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := deps.Audit.Close(ctx); err != nil {
+			t.Error(err)
+		}
+	})
 	srv, err := server.New(deps)
 	if err != nil {
 		t.Fatal(err)

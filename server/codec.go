@@ -1,0 +1,120 @@
+package server
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/encoding"
+	grpcproto "google.golang.org/grpc/encoding/proto"
+	"google.golang.org/grpc/mem"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
+)
+
+// A request that does not decode (bad wire format, invalid UTF-8 in a string,
+// a Struct nested past protobuf's recursion limit) is the caller's error and
+// gets INVALID_ARGUMENT. grpc-go cannot be told so through its codec: it
+// wraps any Unmarshal error as INTERNAL ("grpc: failed to unmarshal the
+// received message", rpc_util.go recv, a status error included) and writes
+// that status at once (serverStream.RecvMsg), before any interceptor runs.
+// So the server's codec (grpc.ForceServerCodecV2) lets the decode succeed
+// with the request emptied and marked, and the first interceptor answers a
+// marked request INVALID_ARGUMENT, counts and logs it.
+//
+// The mark is the request's unknown fields starting with field number 0,
+// then the decode error: no decoder accepts field 0, so no request a client
+// sends can carry it, and it lives and dies with the request.
+const undecodableTag = byte(protowire.BytesType) // field 0, length-delimited
+
+// requestCodec is grpc-go's proto codec (its Marshal and Name, untouched),
+// marking the requests it cannot decode instead of failing them.
+type requestCodec struct{ encoding.CodecV2 }
+
+func newRequestCodec() requestCodec {
+	return requestCodec{encoding.GetCodecV2(grpcproto.Name)}
+}
+
+func (c requestCodec) Unmarshal(data mem.BufferSlice, v any) error {
+	err := c.CodecV2.Unmarshal(data, v)
+	m, ok := v.(proto.Message)
+	if err == nil || !ok {
+		return err
+	}
+	proto.Reset(m)
+	mark := protowire.AppendString([]byte{undecodableTag}, err.Error())
+	m.ProtoReflect().SetUnknown(mark)
+	return nil
+}
+
+// undecodable returns why req could not be decoded, if it was marked.
+func undecodable(req any) (string, bool) {
+	m, ok := req.(proto.Message)
+	if !ok {
+		return "", false
+	}
+	u := m.ProtoReflect().GetUnknown()
+	if len(u) == 0 || u[0] != undecodableTag {
+		return "", false
+	}
+	reason, n := protowire.ConsumeString(u[1:])
+	if n < 0 {
+		return "undecodable", true
+	}
+	return reason, true
+}
+
+// requestDecoding installs requestCodec and the interceptors that answer its
+// marked requests, ahead of the chain (grpc.UnaryInterceptor and
+// grpc.StreamInterceptor run before ChainUnaryInterceptor's), so a marked
+// request reaches no handler, authentication or audit. They are counted in
+// bifrost_grpc_undecodable_requests_total and logged as a finished call.
+func (s *Server) requestDecoding() []grpc.ServerOption {
+	rejected := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "bifrost_grpc_undecodable_requests_total",
+		Help: "Requests answered INVALID_ARGUMENT because they did not decode (bad wire format, invalid UTF-8, nesting past the limit).",
+	}, []string{"grpc_service", "grpc_method"})
+	if s.metrics != nil {
+		s.metrics.MustRegister(rejected)
+	}
+	reject := func(ctx context.Context, fullMethod, reason string) error {
+		service, method, _ := strings.Cut(strings.TrimPrefix(fullMethod, "/"), "/")
+		rejected.WithLabelValues(service, method).Inc()
+		err := status.Errorf(codes.InvalidArgument, "the request does not decode: %s", reason)
+		s.logCall(ctx, fullMethod, time.Now(), err)
+		return err
+	}
+	return []grpc.ServerOption{
+		grpc.ForceServerCodecV2(newRequestCodec()),
+		grpc.UnaryInterceptor(func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+			if reason, ok := undecodable(req); ok {
+				return nil, reject(ctx, info.FullMethod, reason)
+			}
+			return handler(ctx, req)
+		}),
+		grpc.StreamInterceptor(func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+			return handler(srv, &decodingStream{ServerStream: ss, method: info.FullMethod, reject: reject})
+		}),
+	}
+}
+
+// decodingStream answers a streamed request message that did not decode.
+type decodingStream struct {
+	grpc.ServerStream
+	method string
+	reject func(ctx context.Context, fullMethod, reason string) error
+}
+
+func (d *decodingStream) RecvMsg(m any) error {
+	if err := d.ServerStream.RecvMsg(m); err != nil {
+		return err
+	}
+	if reason, ok := undecodable(m); ok {
+		return d.reject(d.Context(), d.method, reason)
+	}
+	return nil
+}
