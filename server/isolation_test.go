@@ -332,3 +332,43 @@ func TestHandlersReachedWithoutACallerRefuse(t *testing.T) {
 		t.Run(name, func(t *testing.T) { wantCode(t, call(), codes.PermissionDenied) })
 	}
 }
+
+// A client-credentials token is minted for one entity: a mapping that named
+// it could have it refreshed at an entity its organization no longer holds.
+func TestAMappingNeverNamesAClientCredentialsTokenOfAnEntity(t *testing.T) {
+	t.Parallel()
+	f := newRefreshFixture(t, time.Hour, oauth.Options{})
+	ctx := context.Background()
+	f.letWorkersBindEntities(t, "Halo")
+	workerA := f.env.Integrations(t, f.env.NewKey(t, adminv1.Role_ROLE_WORKER, "org-a"))
+	for _, entity := range []string{"halo-1", "halo-2"} {
+		if _, err := workerA.UpsertMapping(ctx, &integrationsv1.UpsertMappingRequest{Name: "Halo", EntityId: entity}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := workerA.GetIntegration(ctx, &integrationsv1.GetIntegrationRequest{Name: "Halo"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.bindEntity(t, "Halo", "org-b", "halo-1")
+	var first string
+	tokens, err := f.admin.ListTokens(ctx, &adminv1.ListTokensRequest{Connection: "halo"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tok := range tokens.GetTokens() {
+		if tok.GetOrgId() == "org-a" && tok.GetEntityId() == "halo-1" {
+			first = tok.GetId()
+		}
+	}
+	if first == "" {
+		t.Fatalf("no token of org-a for halo-1 among %v", tokens.GetTokens())
+	}
+	_, err = workerA.UpsertMapping(ctx, &integrationsv1.UpsertMappingRequest{Name: "Halo", OauthTokenId: first})
+	wantCode(t, err, codes.InvalidArgument)
+	if _, err := workerA.GetIntegration(ctx, &integrationsv1.GetIntegrationRequest{Name: "Halo", ForceRefresh: true}); err != nil {
+		t.Fatal(err)
+	}
+	if n := f.provider.EntityCalls("halo-1"); n != 1 {
+		t.Fatalf("%d token requests for halo-1, now org-b's; want only org-a's first", n)
+	}
+}

@@ -224,16 +224,20 @@ func checkTokenFits(ctx context.Context, tx writeTx, in Integration, u MappingUp
 	var t struct {
 		ConnectionID string `db:"connection_id"`
 		OrgID        string `db:"org_id"`
+		EntityID     string `db:"entity_id"`
 	}
-	err := sqlx.GetContext(ctx, tx, &t, `SELECT connection_id, org_id FROM oauth_tokens WHERE id = ?`, u.OAuthTokenID)
+	err := sqlx.GetContext(ctx, tx, &t, `SELECT connection_id, org_id, entity_id FROM oauth_tokens WHERE id = ?`, u.OAuthTokenID)
 	if err == nil && t.OrgID != u.OrgID && (t.OrgID != "" || u.ByOrgKey) {
 		err = sql.ErrNoRows
 	}
 	if err != nil {
 		return translate(err, fmt.Sprintf("oauth token %s of organization %q", u.OAuthTokenID, u.OrgID))
 	}
-	if t.ConnectionID != in.ConnectionID {
+	switch {
+	case t.ConnectionID != in.ConnectionID:
 		return fmt.Errorf("oauth token %s belongs to another connection than integration %q's: %w", u.OAuthTokenID, in.Name, ErrInvalid)
+	case t.EntityID != "":
+		return fmt.Errorf("oauth token %s is a client-credentials token of one entity, chosen by the mapping's entity, not named: %w", u.OAuthTokenID, ErrInvalid)
 	}
 	return nil
 }

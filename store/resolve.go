@@ -123,9 +123,11 @@ func (s *Store) mappingOf(ctx context.Context, q sqlx.QueryerContext, integratio
 }
 
 // chooseToken picks the token orgID reads. The mapping's own token counts only
-// while it is orgID's or the global one, of the integration's connection: a
-// link that would hand out another organization's token, or send a token to
-// a connection that did not issue it, is passed over whatever wrote it.
+// while it is orgID's or the global one, of the integration's connection, and
+// bound to no entity: a link that would hand out another organization's token,
+// send a token to a connection that did not issue it, or refresh a
+// client-credentials token at an entity the organization may no longer hold,
+// is passed over whatever wrote it.
 func (s *Store) chooseToken(ctx context.Context, q sqlx.QueryerContext, conn Connection, orgID, entityID string, m *Mapping) (*Token, error) {
 	if m != nil && m.OAuthTokenID != "" {
 		t, err := s.getToken(ctx, q, m.OAuthTokenID, true)
@@ -133,7 +135,7 @@ func (s *Store) chooseToken(ctx context.Context, q sqlx.QueryerContext, conn Con
 		case errors.Is(err, ErrNotFound):
 		case err != nil:
 			return nil, err
-		case t.ConnectionID == conn.ID && (t.OrgID == orgID || t.OrgID == ""):
+		case t.ConnectionID == conn.ID && (t.OrgID == orgID || t.OrgID == "") && t.EntityID == "":
 			return &t, nil
 		}
 	}

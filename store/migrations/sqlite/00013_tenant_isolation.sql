@@ -12,11 +12,13 @@ DROP INDEX mappings_integration_entity;
 CREATE UNIQUE INDEX mappings_integration_entity ON mappings (integration_id, entity_id) WHERE entity_id <> '';
 
 -- A mapping names only a token of its own organization (or the global one) of
--- its integration's connection; earlier versions checked the connection alone.
+-- its integration's connection, bound to no entity (client-credentials tokens
+-- are chosen by the mapping's entity); earlier versions checked the connection alone.
 UPDATE mappings SET oauth_token_id = NULL
 WHERE oauth_token_id IS NOT NULL AND NOT EXISTS (
     SELECT 1 FROM oauth_tokens t JOIN integrations i ON i.id = mappings.integration_id
-    WHERE t.id = mappings.oauth_token_id AND t.org_id IN (mappings.org_id, '') AND t.connection_id = i.oauth_connection_id);
+    WHERE t.id = mappings.oauth_token_id AND t.org_id IN (mappings.org_id, '') AND t.entity_id = ''
+      AND t.connection_id = i.oauth_connection_id);
 
 -- Whether keys bound to one organization may bind it to an external entity no
 -- other organization holds; otherwise only admins (and all-organization keys) bind.
