@@ -103,6 +103,39 @@ func TestAuditEventsKeepEveryCharacterThroughTheirBatch(t *testing.T) {
 	}
 }
 
+// Line separators and the invisible marks that reorder text are neutralised as
+// control characters are, so that no audit text read back (by
+// integrationsctl audit, or an operator's SQL) disguises a line.
+func TestAuditTextNeutralisesEveryCharacterThatDisguisesALine(t *testing.T) {
+	t.Parallel()
+	s, _ := openStore(t)
+	ctx := context.Background()
+	events := make([]store.AuditEvent, len(testutil.Disguising))
+	for i, c := range testutil.Disguising {
+		text := fmt.Sprintf("case %d: refresh failed%cOK granted", i, c.R)
+		events[i] = store.AuditEvent{ID: store.NewAuditID(), Time: time.Now(), Method: "M", Integration: "Graph", OrgID: "org" + string(c.R), Outcome: "OK", Detail: text}
+	}
+	if err := s.InsertAuditEvents(ctx, events); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.ListAuditEvents(ctx, store.AuditFilter{Integration: "Graph"}, 100)
+	if err != nil || len(got) != len(events) {
+		t.Fatalf("read back %d events, %v; want %d", len(got), err, len(events))
+	}
+	byID := map[string]store.AuditEvent{}
+	for _, e := range got {
+		byID[e.ID] = e
+	}
+	for i, c := range testutil.Disguising {
+		t.Run(c.Name, func(t *testing.T) {
+			e := byID[events[i].ID]
+			if want := fmt.Sprintf("case %d: refresh failed\uFFFDOK granted", i); e.Detail != want || e.OrgID != "org\uFFFD" {
+				t.Fatalf("stored detail %q, org %q; want %q, %q", e.Detail, e.OrgID, want, "org\uFFFD")
+			}
+		})
+	}
+}
+
 // Until migration 00010 the audit log was keyed, and paged, by event ID; it is
 // numbered since. Events written before keep their newest-first order (the
 // order of their IDs, not of their rows), and events written after come first.

@@ -15,14 +15,13 @@ import (
 	"net/url"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
 	"github.com/mattn/go-sqlite3"
 	"github.com/pressly/goose/v3"
 
+	"github.com/bifrost/integrations/internal/textsafe"
 	"github.com/bifrost/integrations/keyring"
 )
 
@@ -390,25 +389,9 @@ func translate(err error, what string) error {
 // fields, a provider's error or token type) fit to store anywhere: PostgreSQL refuses a NUL
 // byte or invalid UTF-8 in text, and one refused audit event would hold up the
 // whole log. Control characters go too, so that nothing read back can steer an
-// operator's terminal.
-func storable(s string) string {
-	clean := true
-	for _, r := range s {
-		if r == utf8.RuneError || unicode.IsControl(r) {
-			clean = false
-			break
-		}
-	}
-	if clean {
-		return s
-	}
-	return strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) {
-			return utf8.RuneError
-		}
-		return r
-	}, strings.ToValidUTF8(s, string(utf8.RuneError)))
-}
+// operator's terminal, and so do the line separators and the invisible marks
+// that reorder or hide text (textsafe.Unsafe), so that none disguises a line.
+func storable(s string) string { return textsafe.Clean(s) }
 
 func nullTime(t *time.Time) sql.NullTime {
 	if t == nil {

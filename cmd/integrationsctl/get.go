@@ -4,7 +4,6 @@ import (
 	"errors"
 
 	"github.com/spf13/cobra"
-	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/types/known/structpb"
 
 	integrationsv1 "github.com/bifrost/integrations/gen/bifrost/integrations/v1"
@@ -35,12 +34,7 @@ func (a *app) getCommand() *cobra.Command {
 			if !showSecrets {
 				redact(data)
 			}
-			b, err := protojson.MarshalOptions{Multiline: true, Indent: "  "}.Marshal(data)
-			if err != nil {
-				return err
-			}
-			_, err = a.out.Write(append(b, '\n'))
-			return err
+			return a.writeJSON(data)
 		},
 	}
 	cmd.Flags().StringVar(&req.OrgId, "org", "", "organization ID")
