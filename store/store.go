@@ -79,6 +79,9 @@ func WithClock(now func() time.Time) Option { return func(s *Store) { s.now = no
 // takes no file lock per transaction, and the generation every call checks is
 // held in memory (localGeneration). Replicas share PostgreSQL instead.
 func OpenSQLite(ctx context.Context, path string, cipher Cipher, opts ...Option) (*Store, error) {
+	if err := restrictSQLiteFiles(path); err != nil {
+		return nil, err
+	}
 	params := url.Values{
 		"_journal_mode": {"WAL"},
 		"_busy_timeout": {"5000"},

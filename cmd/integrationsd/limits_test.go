@@ -6,7 +6,10 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -165,5 +168,26 @@ func TestHTTPListenerServesAtMostMaxConnections(t *testing.T) {
 	holder.Close()
 	if err := get(10 * time.Second); err != nil {
 		t.Fatalf("/healthz once the connection closed: %v", err)
+	}
+}
+
+// Everything integrationsd keeps in an existing data directory holds or
+// guards secrets, and is readable by its owner only even under umask 000.
+func TestDataDirFilesAreReadableByTheirOwnerOnly(t *testing.T) {
+	// Not parallel: the umask is the process's.
+	dir := t.TempDir()
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Umask(syscall.Umask(0))
+	runDaemon(t, noEnv, dir)
+	for _, name := range []string{"keyring.json", "admin.key", "bifrost.db", "bifrost.db-wal"} {
+		info, err := os.Stat(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := info.Mode().Perm(); got != 0o600 {
+			t.Errorf("%s is %v, want -rw-------", name, got)
+		}
 	}
 }
