@@ -1,8 +1,6 @@
 package main
 
 import (
-	"errors"
-
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -23,6 +21,11 @@ func (a *app) mappingsCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			isSecret, err := a.secretKeysOf(cmd, args[0])
+			if err != nil {
+				return err
+			}
+			a.redact(resp, isSecret)
 			return a.printMappings(resp, resp.GetMapping())
 		},
 	}
@@ -52,6 +55,11 @@ func (a *app) mappingsCommand() *cobra.Command {
 				if err != nil {
 					return err
 				}
+				isSecret, err := a.secretKeysOf(cmd, args[0])
+				if err != nil {
+					return err
+				}
+				a.redact(resp, isSecret)
 				return a.printMappings(resp, resp.GetMappings()...)
 			},
 		},
@@ -68,7 +76,7 @@ func (a *app) mappingUpsertCommand() *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			req.Name = args[0]
-			schema, err := a.schemaOf(cmd, req.Name)
+			schema, known, err := a.schemaOf(cmd, req.Name)
 			if err != nil {
 				return err
 			}
@@ -79,6 +87,11 @@ func (a *app) mappingUpsertCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			var isSecret func(string) bool
+			if known {
+				isSecret = schemaSecrets(schema)
+			}
+			a.redact(resp, isSecret)
 			return a.printMappings(resp, resp.GetMapping())
 		},
 	}
@@ -93,15 +106,19 @@ func (a *app) mappingUpsertCommand() *cobra.Command {
 	return cmd
 }
 
-// schemaOf fetches the integration's schema to type --set values. Keys that are
-// not admins cannot read it; their values are then typed by their look.
-func (a *app) schemaOf(cmd *cobra.Command, name string) ([]*adminv1.ConfigField, error) {
+// schemaOf fetches the integration's schema, to type --set values and to know
+// which config keys are secret. Keys that are not admins cannot read it (known
+// is false): their values are then typed by their look, and every config value
+// is redacted.
+func (a *app) schemaOf(cmd *cobra.Command, name string) (schema []*adminv1.ConfigField, known bool, err error) {
 	resp, err := a.admin.GetIntegration(cmd.Context(), &adminv1.GetIntegrationRequest{Name: name})
-	var st interface{ GRPCStatus() *status.Status }
-	if errors.As(err, &st) && st.GRPCStatus().Code() == codes.PermissionDenied {
-		return nil, nil
+	if status.Code(err) == codes.PermissionDenied {
+		return nil, false, nil
 	}
-	return resp.GetIntegration().GetConfigSchema(), err
+	if err != nil {
+		return nil, false, err
+	}
+	return resp.GetIntegration().GetConfigSchema(), true, nil
 }
 
 func (a *app) printMappings(resp proto.Message, mappings ...*integrationsv1.IntegrationMapping) error {

@@ -33,6 +33,7 @@ type app struct {
 	certFile    string
 	certKeyFile string
 	output      string
+	showSecrets bool
 	// dialOptions lets tests reach an in-memory server.
 	dialOptions []grpc.DialOption
 
@@ -70,6 +71,7 @@ func newRootCommand(in io.Reader, out, errOut io.Writer, lookupEnv func(string) 
 	f.StringVar(&a.certFile, "cert", envOr(lookupEnv, "BIFROST_CLIENT_CERT", ""), "PEM client certificate for mTLS (implies TLS) (BIFROST_CLIENT_CERT)")
 	f.StringVar(&a.certKeyFile, "cert-key", envOr(lookupEnv, "BIFROST_CLIENT_KEY", ""), "PEM private key of --cert (BIFROST_CLIENT_KEY)")
 	f.StringVarP(&a.output, "output", "o", "text", "output format: text or json")
+	f.BoolVar(&a.showSecrets, "show-secrets", false, "print tokens, client secrets and secret config values (redacted otherwise; without the integration's schema, which only admin keys read, every mapping config value is)")
 	root.AddCommand(
 		a.integrationsCommand(),
 		a.connectionsCommand(),
@@ -176,6 +178,16 @@ func friendly(err error) error {
 	if err == nil || !ok {
 		return err
 	}
-	msg := fmt.Sprintf("%s: %s", st.Code(), st.Message())
-	return errors.New(msg)
+	return &friendlyError{msg: fmt.Sprintf("%s: %s", st.Code(), st.Message()), st: st}
 }
+
+// friendlyError reads as "CODE: message" and keeps its status, so that
+// status.Code still tells the code.
+type friendlyError struct {
+	msg string
+	st  *status.Status
+}
+
+func (e *friendlyError) Error() string { return e.msg }
+
+func (e *friendlyError) GRPCStatus() *status.Status { return e.st }
