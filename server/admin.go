@@ -70,7 +70,7 @@ func (h *adminService) CreateIntegration(ctx context.Context, req *adminv1.Creat
 	}
 	v.name("integration.name", in.GetName())
 	v.text("integration.description", in.GetDescription(), maxTextLen)
-	v.text("integration.default_entity_id", in.GetDefaultEntityId(), maxIDLen)
+	v.entityID("integration.default_entity_id", in.GetDefaultEntityId())
 	v.optionalName("integration.oauth_connection", in.GetOauthConnection())
 	v.config("integration.default_config", in.GetDefaultConfig())
 	schema := v.schema("integration.config_schema", in.GetConfigSchema())
@@ -133,7 +133,7 @@ func (h *adminService) UpdateIntegration(ctx context.Context, req *adminv1.Updat
 			v.text("integration.description", in.GetDescription(), maxTextLen)
 			u.Description = ptr(in.GetDescription())
 		case "default_entity_id":
-			v.text("integration.default_entity_id", in.GetDefaultEntityId(), maxIDLen)
+			v.entityID("integration.default_entity_id", in.GetDefaultEntityId())
 			u.DefaultEntityID = ptr(in.GetDefaultEntityId())
 		case "workers_bind_entities":
 			u.WorkersBindEntities = ptr(in.GetWorkersBindEntities())
@@ -768,7 +768,7 @@ func (h *adminService) ConnectClientCredentials(ctx context.Context, req *adminv
 	var v violations
 	v.name("connection", req.GetConnection())
 	v.connectTarget(req.GetOrgId(), req.GetGlobal())
-	v.text("entity_id", req.GetEntityId(), maxIDLen)
+	v.entityID("entity_id", req.GetEntityId())
 	if err := v.err(); err != nil {
 		return nil, err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"net/url"
 	"os"
 	"regexp"
 	"slices"
@@ -190,7 +191,7 @@ func (a *adversary) collectIdentifiers(t *testing.T) {
 	}
 	a.entities = []string{"default-tenant", "tenant-x", ""}
 	for _, org := range a.orgs {
-		a.entities = append(a.entities, "tenant-"+org, "halo-"+org, "plain-"+org, "HALO-"+org, "halo-"+org+"\u200b")
+		a.entities = append(a.entities, "tenant-"+org, "halo-"+org, "plain-"+org, "HALO-"+org, "Tenant-"+org, "halo-"+org+"\u200b", "halo-"+org+" ")
 	}
 }
 
@@ -284,7 +285,7 @@ func (a *adversary) foreignMarker(org, text string) string {
 		switch kind, owner := m[1], m[2]; {
 		case kind == "org" && owner != org && owner != globalOwner:
 			return "a token of " + owner
-		case kind == "entity" && owner != "default-tenant" && !a.held[org][owner]:
+		case kind == "entity" && owner != "default-tenant" && !a.held[org][unescaped(owner)]:
 			return "a token minted for entity " + owner
 		}
 	}
@@ -294,6 +295,15 @@ func (a *adversary) foreignMarker(org, text string) string {
 		}
 	}
 	return ""
+}
+
+// unescaped is an entity as the organization bound it; the provider sees it
+// URL-escaped in the token URL's path.
+func unescaped(entity string) string {
+	if u, err := url.PathUnescape(entity); err == nil {
+		return u
+	}
+	return entity
 }
 
 // checkRefreshEntities: every refresh presented a token at its owner's

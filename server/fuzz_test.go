@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"unicode"
 
 	"google.golang.org/protobuf/types/known/structpb"
 )
@@ -18,7 +19,7 @@ func FuzzRequestValidation(f *testing.F) {
 		var v violations
 		v.name("name", name)
 		v.optionalName("org_id", org)
-		v.text("entity_id", entity, maxIDLen)
+		v.entityID("entity_id", entity)
 		var cfg map[string]any
 		if json.Unmarshal(configJSON, &cfg) == nil {
 			if s, err := structpb.NewStruct(cfg); err == nil {
@@ -34,6 +35,11 @@ func FuzzRequestValidation(f *testing.F) {
 		}
 		if !namePattern.MatchString(name) || len(entity) > maxIDLen || page.Limit < 1 || page.Limit > maxPageSize {
 			t.Fatalf("accepted name %q entity %q page %+v", name, entity, page)
+		}
+		for _, r := range entity {
+			if r == ' ' || !unicode.IsPrint(r) {
+				t.Fatalf("accepted entity %q with %U", entity, r)
+			}
 		}
 		if pageToken != "" && page.After == "" {
 			t.Fatal("accepted a page token without a position")

@@ -141,7 +141,7 @@ func (h *integrationsService) GetMapping(ctx context.Context, req *integrationsv
 	var v violations
 	v.name("name", req.GetName())
 	v.optionalName("org_id", req.GetOrgId())
-	v.text("entity_id", req.GetEntityId(), maxIDLen)
+	v.entityID("entity_id", req.GetEntityId())
 	if err := v.err(); err != nil {
 		return nil, err
 	}
@@ -179,7 +179,7 @@ func (h *integrationsService) UpsertMapping(ctx context.Context, req *integratio
 	var v violations
 	v.name("name", req.GetName())
 	v.optionalName("org_id", req.GetOrgId())
-	v.text("entity_id", req.GetEntityId(), maxIDLen)
+	v.entityID("entity_id", req.GetEntityId())
 	v.text("entity_name", req.GetEntityName(), maxTextLen)
 	v.text("oauth_token_id", req.GetOauthTokenId(), maxIDLen)
 	v.config("config", req.GetConfig())

@@ -128,6 +128,11 @@ func TestAnEntityBelongsToOneOrganizationPerIntegration(t *testing.T) {
 	// Halo lets workers bind their organization to an entity nobody holds.
 	f.letWorkersBindEntities(t, "Halo")
 	wantCode(t, upsert(workerA, "Halo", "", "tenant-b"), codes.AlreadyExists)
+	// Case does not make another entity; invisible characters are refused.
+	wantCode(t, upsert(workerA, "Halo", "", "TENANT-B"), codes.AlreadyExists)
+	for _, disguised := range []string{"tenant-b\u200b", "\u202etenant-b", "tenant-b ", "tenant-b\u00ad"} {
+		wantCode(t, upsert(workerA, "Halo", "", disguised), codes.InvalidArgument)
+	}
 	wantCode(t, upsert(workerA, "Halo", "", "tenant-a"), codes.OK)
 	wantCode(t, upsert(workerA, "Halo", "", "tenant-a2"), codes.OK)
 	wantCode(t, upsert(workerA, "Halo", "", "tenant-b"), codes.AlreadyExists)

@@ -66,6 +66,22 @@ func textProblem(value string, maxLen int) string {
 	return ""
 }
 
+// entityID checks an external entity's ID: text without spaces, invisible or
+// direction-changing characters, so that no ID can pass for another on
+// screen; IDs that differ only in ASCII case are one entity (migration 00013).
+func (v *violations) entityID(field, value string) {
+	if problem := textProblem(value, maxIDLen); problem != "" {
+		v.add(field, problem)
+		return
+	}
+	for _, r := range value {
+		if r == ' ' || !unicode.IsPrint(r) {
+			v.add(field, "must not contain spaces or invisible characters")
+			return
+		}
+	}
+}
+
 // config checks a Struct's size and nesting (config.MaxDepth: deeper values
 // could not be read back by every client); its keys and values are checked
 // against the integration's schema by the store.

@@ -59,7 +59,8 @@ func (s *Store) GetMapping(ctx context.Context, integration, orgID string) (Mapp
 }
 
 // FindMappingByEntity returns the mapping of the integration to entityID, which
-// at most one organization holds (migration 00013).
+// at most one organization holds (migration 00013); case does not tell
+// entities apart.
 func (s *Store) FindMappingByEntity(ctx context.Context, integration, entityID string) (Mapping, error) {
 	var out Mapping
 	err := s.inReadTx(ctx, func(tx sqlx.QueryerContext) error {
@@ -68,7 +69,7 @@ func (s *Store) FindMappingByEntity(ctx context.Context, integration, entityID s
 			return err
 		}
 		var row mappingRow
-		err = sqlx.GetContext(ctx, tx, &row, mappingSelect+` WHERE m.integration_id = ? AND m.entity_id = ? AND m.entity_id <> ''`, integrationID, entityID)
+		err = sqlx.GetContext(ctx, tx, &row, mappingSelect+` WHERE m.integration_id = ? AND lower(m.entity_id) = lower(?) AND m.entity_id <> ''`, integrationID, entityID)
 		if err != nil {
 			return translate(err, fmt.Sprintf("mapping of integration %q to entity %q", integration, entityID))
 		}

@@ -1,15 +1,17 @@
 -- +goose Up
 -- An external entity belongs to at most one organization per integration, and
--- the database says so. Where an earlier version let several organizations
--- claim one entity, the organization that mapped it first keeps it and the
--- later claims are cleared (they read the integration's default entity).
+-- the database says so. IDs that differ only in case are one entity (tenant
+-- GUIDs and domain names are case-insensitive at the providers). Where an
+-- earlier version let several organizations claim one entity, the
+-- organization that mapped it first keeps it and the later claims are cleared
+-- (they read the integration's default entity).
 UPDATE mappings SET entity_id = ''
 WHERE entity_id <> '' AND EXISTS (
     SELECT 1 FROM mappings earlier
-    WHERE earlier.integration_id = mappings.integration_id AND earlier.entity_id = mappings.entity_id
+    WHERE earlier.integration_id = mappings.integration_id AND lower(earlier.entity_id) = lower(mappings.entity_id)
       AND (earlier.created_at < mappings.created_at OR (earlier.created_at = mappings.created_at AND earlier.id < mappings.id)));
 DROP INDEX mappings_integration_entity;
-CREATE UNIQUE INDEX mappings_integration_entity ON mappings (integration_id, entity_id) WHERE entity_id <> '';
+CREATE UNIQUE INDEX mappings_integration_entity ON mappings (integration_id, lower(entity_id)) WHERE entity_id <> '';
 
 -- A mapping names only a token of its own organization (or the global one) of
 -- its integration's connection, bound to no entity (client-credentials tokens
