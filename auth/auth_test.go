@@ -63,15 +63,39 @@ func TestAuthenticateAcceptsOnlyLiveKeys(t *testing.T) {
 	}
 }
 
-func TestWorkerReachesOnlyItsOrg(t *testing.T) {
+func TestCallersReachOnlyTheOrganizationsTheirRoleGivesAndUnknownOnesNothing(t *testing.T) {
 	t.Parallel()
-	worker := auth.Principal{Role: store.RoleWorker, OrgID: "org-a"}
-	all := auth.Principal{Role: store.RoleWorkerAllOrgs}
-	if !worker.CanAccessOrg("org-a") || worker.CanAccessOrg("org-b") {
-		t.Fatal("a bound worker must reach its own org and no other")
+	cases := []struct {
+		name   string
+		p      auth.Principal
+		org    string
+		access bool
+		known  bool
+	}{
+		{"worker, own org", auth.Principal{Role: store.RoleWorker, OrgID: "org-a"}, "org-a", true, true},
+		{"worker, other org", auth.Principal{Role: store.RoleWorker, OrgID: "org-a"}, "org-b", false, true},
+		{"worker, no org named", auth.Principal{Role: store.RoleWorker, OrgID: "org-a"}, "", false, true},
+		{"worker bound to no org", auth.Principal{Role: store.RoleWorker}, "", false, false},
+		{"all-orgs worker, any org", auth.Principal{Role: store.RoleWorkerAllOrgs}, "org-b", true, true},
+		{"all-orgs worker, no org", auth.Principal{Role: store.RoleWorkerAllOrgs}, "", true, true},
+		{"admin, any org", auth.Principal{Role: store.RoleAdmin}, "org-b", true, true},
+		{"empty role", auth.Principal{}, "", false, false},
+		{"empty role with an org", auth.Principal{OrgID: "org-a"}, "org-a", false, false},
+		{"unknown role", auth.Principal{Role: "superuser", OrgID: "org-a"}, "org-a", false, false},
 	}
-	if !all.CanAccessOrg("org-b") || all.IsAdmin() {
-		t.Fatal("an all-orgs worker reaches every org but is not admin")
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			if got := tc.p.CanAccessOrg(tc.org); got != tc.access {
+				t.Errorf("CanAccessOrg(%q) = %v, want %v", tc.org, got, tc.access)
+			}
+			if got := tc.p.Known(); got != tc.known {
+				t.Errorf("Known() = %v, want %v", got, tc.known)
+			}
+		})
+	}
+	if (auth.Principal{Role: store.RoleWorkerAllOrgs}).IsAdmin() {
+		t.Fatal("an all-orgs worker is not admin")
 	}
 }
 
