@@ -90,7 +90,7 @@ fuzz:
 	done
 
 # Starts integrationsd as its own process and prints one table of figures and
-# targets; see README "Benchmark". BENCH_FLAGS passes flags (e.g. -mappings 1000).
+# targets; see cmd/integrations-bench/README.md. BENCH_FLAGS passes flags (e.g. -mappings 1000).
 bench: build
 	bin/integrations-bench -integrationsd bin/integrationsd $(BENCH_FLAGS)
 

@@ -115,7 +115,7 @@ func measure(server *daemon, inFlight int, next func() (int, bool), op func(i in
 // goes first. An integrationsd measured against another of the same build,
 // both freshly started, printed 0.93-1.02 of its throughput in six runs
 // without both (0.97 on average), 0.96-1.08 in sixteen with them (1.00 on
-// average; a driver not kept, see README).
+// average; see cmd/integrations-bench/README.md).
 func alternate(ctx context.Context, rounds, inFlight int, round time.Duration, ops ...op) []stats {
 	for _, o := range ops {
 		drive(ctx, inFlight, round/4, o)
