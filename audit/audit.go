@@ -25,13 +25,11 @@ type Options struct {
 	// QueueSize bounds events waiting to be written (default 4096).
 	QueueSize int
 	// BatchSize bounds one write (default 4096). Under load the flush interval
-	// ends a batch first (at 25,000 events a second, about 1,250 events): one
-	// transaction per interval, not one per few hundred events. Each
-	// transaction writes the b-trees' last, partly filled pages and their
-	// parents again, and a server writing batches of up to 512 spent 4.1-5.3 us
-	// more CPU per audited GetIntegration than one writing up to 4096
-	// (integrations-bench -compare-with, both orders). The bound caps how long
-	// one write holds SQLite's single writer.
+	// ends a batch first: one transaction per interval, not one per few
+	// hundred events, since each transaction writes the b-trees' last, partly
+	// filled pages and their parents again (integrations-bench -compare-with
+	// measures what a smaller bound costs). The bound caps how long one write
+	// holds SQLite's single writer.
 	BatchSize int
 	// FlushInterval is the longest an event waits for its batch (default
 	// DefaultFlushInterval).
@@ -44,9 +42,8 @@ type Options struct {
 // also what a killed process can lose: an event is queued, not written, when
 // its call returns (a shutdown writes the queue). Under load a longer interval
 // makes larger batches, each cheaper per event (BenchmarkInsertAuditEvents),
-// but 250 ms measured no better than 50 ms in integrationsd: -compare-with,
-// both orders twice, six rounds, printed 0.95-1.06 of the throughput and
-// 0.93-1.05 of the CPU per audited GetIntegration.
+// but a longer interval measured no better in integrationsd
+// (integrations-bench -compare-with).
 const DefaultFlushInterval = 50 * time.Millisecond
 
 // ErrClosed is returned by Record after Close.

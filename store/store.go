@@ -137,9 +137,8 @@ func OpenSQLite(ctx context.Context, path string, cipher Cipher, opts ...Option)
 // audit batch adds a key row for every organization in it, and events spread
 // over many organizations dirty a page of the key index each: a checkpoint
 // copies a page once however often it changed since the last, so rarer
-// checkpoints make audit inserts cheaper (BenchmarkInsertAuditEvents, batches
-// of 4,096 events of 1,000 organizations: 4.4-4.6 against 5.1-5.2 us an
-// event; no difference for one organization), for a WAL file of up to 40 MB.
+// checkpoints make audit inserts of many organizations cheaper
+// (BenchmarkInsertAuditEvents), for a WAL file of up to 40 MB.
 const walPagesPerCheckpoint = 10000
 
 // sqliteWriter opens the write connection with the settings its DSN cannot

@@ -112,10 +112,8 @@ func measure(server *daemon, inFlight int, next func() (int, bool), op func(i in
 // unmeasured for a quarter round, so that a server started for the comparison
 // is not measured while its caches, stacks and flow-control windows warm up;
 // and every other round runs the ops in reverse order, so that none always
-// goes first. An integrationsd measured against another of the same build,
-// both freshly started, printed 0.93-1.02 of its throughput in six runs
-// without both (0.97 on average), 0.96-1.08 in sixteen with them (1.00 on
-// average; see cmd/integrations-bench/README.md).
+// goes first: without both, a server measured against another of the same
+// build came out behind it on average.
 func alternate(ctx context.Context, rounds, inFlight int, round time.Duration, ops ...op) []stats {
 	for _, o := range ops {
 		drive(ctx, inFlight, round/4, o)
