@@ -157,8 +157,13 @@ func (n Need) Demanding() bool { return n.Force || n.MinValidity > 0 }
 // that shrank it.
 func (r *Refresher) Ensure(ctx context.Context, t *store.Token, conn *store.Connection, need Need) (*store.Token, error) {
 	now := r.opts.Now()
-	if need.Force && r.recentlyRefreshedShared(t, now) {
+	if need.Demanding() && r.recentlyRefreshedShared(t, now) {
+		// As fresh as a refresh would make it: what it cannot give, another
+		// refresh right away would not either.
 		need.Force = false
+		if left := t.ExpiresAt.Sub(now); need.MinValidity > left {
+			return t, r.unmet(need, lifetimeTooShort(left, need.MinValidity))
+		}
 	}
 	want := max(t.RefreshMargin(conn.RefreshMargin), need.MinValidity)
 	if !need.Force && (t.ExpiresAt == nil || t.ExpiresAt.Sub(now) >= want) {
@@ -169,9 +174,10 @@ func (r *Refresher) Ensure(ctx context.Context, t *store.Token, conn *store.Conn
 
 // recentlyRefreshedShared says whether t is the global token, refreshed less
 // than SharedForceInterval ago: no organization's worker can make the provider
-// refresh a token every organization shares at will.
+// refresh a token every organization shares at will, by force_refresh or by
+// a min_validity only a new token could meet.
 func (r *Refresher) recentlyRefreshedShared(t *store.Token, now time.Time) bool {
-	return t.OrgID == "" && t.LastRefreshedAt != nil && now.Sub(*t.LastRefreshedAt) < r.opts.SharedForceInterval
+	return t.OrgID == "" && t.LastRefreshedAt != nil && t.ExpiresAt != nil && now.Sub(*t.LastRefreshedAt) < r.opts.SharedForceInterval
 }
 
 // renew is Ensure for a token that needs a refresh.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"regexp"
+	"strconv"
 	"strings"
 
 	"github.com/google/uuid"
@@ -101,8 +102,9 @@ func (s *Server) auditCalls(ctx context.Context, req any, info *grpc.UnaryServer
 	if named, ok := req.(interface{ GetName() string }); ok && strings.HasPrefix(info.FullMethod, "/bifrost.integrations.v1.") {
 		rec.integration = textclip.Clip(named.GetName(), maxIDLen)
 	}
+	requested := ""
 	if org, ok := req.(interface{ GetOrgId() string }); ok {
-		rec.org = textclip.Clip(org.GetOrgId(), maxIDLen)
+		requested = textclip.Clip(org.GetOrgId(), maxIDLen)
 	}
 	resp, err := handler(ctx, req)
 	code := status.Code(err)
@@ -116,16 +118,34 @@ func (s *Server) auditCalls(ctx context.Context, req any, info *grpc.UnaryServer
 	if declared && !policy.writes && !denied && !(rec.secrets && err == nil) {
 		return resp, err
 	}
-	detail := ""
+	org, detail := auditedOrg(rec, requested, err == nil)
 	if rec.secrets && err == nil {
 		detail = "returned secrets"
 	}
 	if auditErr := s.audit.Record(ctx, store.AuditEvent{
 		APIKeyID: rec.caller.KeyID, Role: string(rec.caller.Role), Method: info.FullMethod, Integration: rec.integration,
-		OrgID: rec.org, Outcome: code.String(), RequestID: rec.requestID, Detail: detail,
+		OrgID: org, Outcome: code.String(), RequestID: rec.requestID, Detail: detail,
 	}); auditErr != nil {
 		s.logger.ErrorContext(ctx, "audit event not recorded; withholding the answer", "method", info.FullMethod, "error", auditErr)
 		return nil, status.Error(codes.Unavailable, "audit log unavailable, retry")
 	}
 	return resp, err
+}
+
+// auditedOrg is the organization an event is recorded under: the one the call
+// resolved to; else, for a call that succeeded without resolving one (admin
+// calls take the organization as given), the one it named. A call refused
+// before it resolved one is recorded under the caller's own organization,
+// with the one it asked for in the detail: nobody can fill another
+// organization's audit log with calls it was denied.
+func auditedOrg(rec *callRecord, requested string, succeeded bool) (org, detail string) {
+	switch {
+	case rec.org != "":
+		return rec.org, ""
+	case succeeded:
+		return requested, ""
+	case requested != "" && requested != rec.caller.OrgID:
+		return rec.caller.OrgID, "asked for organization " + strconv.Quote(requested)
+	}
+	return rec.caller.OrgID, ""
 }

@@ -98,7 +98,7 @@ var matrix = []matrixRPC{
 			return err
 		}, want: map[string][3]codes.Code{"admin": {ok, ok, inv}, "worker": {ok, pd, ok}, "all": {ok, ok, inv}}},
 	{name: "UpsertMapping", call: func(ctx context.Context, c callers, o orgCase, _ string) error {
-		_, err := c.api.UpsertMapping(ctx, &integrationsv1.UpsertMappingRequest{Name: "Plain", OrgId: o.id(), EntityId: "e-" + o.id()})
+		_, err := c.api.UpsertMapping(ctx, &integrationsv1.UpsertMappingRequest{Name: "Plain", OrgId: o.id(), EntityId: "e" + o.id()})
 		return err
 	}, want: map[string][3]codes.Code{"admin": {ok, ok, inv}, "worker": {ok, pd, ok}, "all": {ok, ok, inv}}},
 	{name: "DeleteMapping", setup: func(t *testing.T, f *fixture, o orgCase, _ string) { upsertFor(t, f, o.id()) },

@@ -35,16 +35,15 @@ func (h *integrationsService) GetIntegration(ctx context.Context, req *integrati
 	if err := v.err(); err != nil {
 		return nil, err
 	}
-	org := ""
+	// The organization the call is about, checked even with scope global
+	// (where it only names who is asking); the data read is global's then.
+	asking, err := resolveOrg(ctx, req.GetOrgId())
+	if err != nil {
+		return nil, err
+	}
+	org := asking
 	if req.GetScope() == scopeGlobal {
-		if err := requireCaller(ctx); err != nil {
-			return nil, err
-		}
-	} else {
-		var err error
-		if org, err = resolveOrg(ctx, req.GetOrgId()); err != nil {
-			return nil, err
-		}
+		org = ""
 	}
 	r, err := h.s.store.Resolve(ctx, req.GetName(), org)
 	if err != nil {
@@ -60,7 +59,7 @@ func (h *integrationsService) GetIntegration(ctx context.Context, req *integrati
 		return nil, err
 	}
 	if returnsSecrets(r, token) {
-		notedSecrets(ctx, r.Integration.Name, org)
+		notedSecrets(ctx, r.Integration.Name, asking)
 	}
 	return answer, nil
 }

@@ -130,7 +130,10 @@ func TestAnEntityBelongsToOneOrganizationPerIntegration(t *testing.T) {
 	wantCode(t, upsert(workerA, "Halo", "", "tenant-b"), codes.AlreadyExists)
 	// Case does not make another entity; invisible characters are refused.
 	wantCode(t, upsert(workerA, "Halo", "", "TENANT-B"), codes.AlreadyExists)
-	for _, disguised := range []string{"tenant-b\u200b", "\u202etenant-b", "tenant-b ", "tenant-b\u00ad"} {
+	// Nor can an ID pass for another, on screen or in the token URL it fills
+	// (a host, a path or a query).
+	for _, disguised := range []string{"tenant-b\u200b", "\u202etenant-b", "tenant-b ", "tenant-b\u00ad", "ｔenant-b",
+		"x@tenant-b", "x&tenant=tenant-b", "x/../tenant-b", "x%2Ftenant-b", "tenant-b.", "x?tenant-b", "x#tenant-b"} {
 		wantCode(t, upsert(workerA, "Halo", "", disguised), codes.InvalidArgument)
 	}
 	wantCode(t, upsert(workerA, "Halo", "", "tenant-a"), codes.OK)
@@ -340,12 +343,25 @@ func TestHandlersReachedWithoutACallerRefuse(t *testing.T) {
 
 // A client-credentials token is minted for one entity: a mapping that named
 // it could have it refreshed at an entity its organization no longer holds.
-func TestAMappingNeverNamesAClientCredentialsTokenOfAnEntity(t *testing.T) {
+// Such tokens are chosen by the mapping's entity, never named, and an
+// organization that leaves an entity loses its tokens for it.
+func TestClientCredentialsTokensFollowTheEntityAndAreNeverNamed(t *testing.T) {
 	t.Parallel()
 	f := newRefreshFixture(t, time.Hour, oauth.Options{})
 	ctx := context.Background()
 	f.letWorkersBindEntities(t, "Halo")
 	workerA := f.env.Integrations(t, f.env.NewKey(t, adminv1.Role_ROLE_WORKER, "org-a"))
+	ccTokens := func() map[string]string {
+		tokens, err := f.admin.ListTokens(ctx, &adminv1.ListTokensRequest{Connection: "halo"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]string{}
+		for _, tok := range tokens.GetTokens() {
+			out[tok.GetOrgId()+"/"+tok.GetEntityId()] = tok.GetId()
+		}
+		return out
+	}
 	for _, entity := range []string{"halo-1", "halo-2"} {
 		if _, err := workerA.UpsertMapping(ctx, &integrationsv1.UpsertMappingRequest{Name: "Halo", EntityId: entity}); err != nil {
 			t.Fatal(err)
@@ -354,26 +370,128 @@ func TestAMappingNeverNamesAClientCredentialsTokenOfAnEntity(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	f.bindEntity(t, "Halo", "org-b", "halo-1")
-	var first string
-	tokens, err := f.admin.ListTokens(ctx, &adminv1.ListTokensRequest{Connection: "halo"})
-	if err != nil {
-		t.Fatal(err)
+	tokens := ccTokens()
+	if _, kept := tokens["org-a/halo-1"]; kept || tokens["org-a/halo-2"] == "" {
+		t.Fatalf("org-a's client-credentials tokens after moving to halo-2: %v; want halo-2's alone", tokens)
 	}
-	for _, tok := range tokens.GetTokens() {
-		if tok.GetOrgId() == "org-a" && tok.GetEntityId() == "halo-1" {
-			first = tok.GetId()
-		}
-	}
-	if first == "" {
-		t.Fatalf("no token of org-a for halo-1 among %v", tokens.GetTokens())
-	}
-	_, err = workerA.UpsertMapping(ctx, &integrationsv1.UpsertMappingRequest{Name: "Halo", OauthTokenId: first})
+	_, err := workerA.UpsertMapping(ctx, &integrationsv1.UpsertMappingRequest{Name: "Halo", OauthTokenId: tokens["org-a/halo-2"]})
 	wantCode(t, err, codes.InvalidArgument)
-	if _, err := workerA.GetIntegration(ctx, &integrationsv1.GetIntegrationRequest{Name: "Halo", ForceRefresh: true}); err != nil {
+	f.bindEntity(t, "Halo", "org-b", "halo-1")
+	if _, err := workerA.DeleteMapping(ctx, &integrationsv1.DeleteMappingRequest{Name: "Halo"}); err != nil {
 		t.Fatal(err)
+	}
+	if _, kept := ccTokens()["org-a/halo-2"]; kept {
+		t.Fatal("org-a's token for halo-2 outlived its mapping")
 	}
 	if n := f.provider.EntityCalls("halo-1"); n != 1 {
 		t.Fatalf("%d token requests for halo-1, now org-b's; want only org-a's first", n)
+	}
+}
+
+// Entities are owned per integration, tokens per connection: an integration
+// that lets workers bind cannot hand out an entity another organization holds
+// on a sibling integration of the same connection, nor the integrations'
+// shared default entity.
+func TestAnEntityHeldOnOneIntegrationIsHeldOnItsConnection(t *testing.T) {
+	t.Parallel()
+	f := newRefreshFixture(t, time.Hour, oauth.Options{})
+	ctx := context.Background()
+	for _, in := range []*adminv1.Integration{
+		{Name: "HaloTickets", OauthConnection: "halo", WorkersBindEntities: true},
+		{Name: "AAHaloSelf", OauthConnection: "halo", WorkersBindEntities: true},
+	} {
+		if _, err := f.admin.CreateIntegration(ctx, &adminv1.CreateIntegrationRequest{Integration: in}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.bindEntity(t, "Halo", "org-b", "tenant-b")
+	workerA := f.env.Integrations(t, f.env.NewKey(t, adminv1.Role_ROLE_WORKER, "org-a"))
+	// org-a's own client-credentials token of Halo (its default entity).
+	if _, err := workerA.GetIntegration(ctx, &integrationsv1.GetIntegrationRequest{Name: "Halo"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, integration := range []string{"HaloTickets", "AAHaloSelf"} {
+		_, err := workerA.UpsertMapping(ctx, &integrationsv1.UpsertMappingRequest{Name: integration, EntityId: "TENANT-B"})
+		wantCode(t, err, codes.AlreadyExists)
+		_, err = workerA.UpsertMapping(ctx, &integrationsv1.UpsertMappingRequest{Name: integration, EntityId: "default-tenant"})
+		wantCode(t, err, codes.PermissionDenied)
+	}
+	if _, err := workerA.UpsertMapping(ctx, &integrationsv1.UpsertMappingRequest{Name: "AAHaloSelf", EntityId: "tenant-a"}); err != nil {
+		t.Fatal(err)
+	}
+	// A client-credentials token is refreshed at its own entity, not at one its
+	// organization holds on another integration of the connection.
+	got, err := workerA.GetIntegration(ctx, &integrationsv1.GetIntegrationRequest{Name: "Halo", ForceRefresh: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lineage := oauthtest.Lineage(got.GetIntegration().GetOauth().GetAccessToken()); lineage != "entity:default-tenant" {
+		t.Fatalf("org-a's Halo token after a forced refresh is of %q; want entity:default-tenant", lineage)
+	}
+	if n := f.provider.EntityCalls("tenant-b"); n != 0 {
+		t.Fatalf("%d token requests for org-b's tenant-b", n)
+	}
+}
+
+// min_validity can no more than force_refresh make the provider refresh the
+// shared global token again within a minute of its last refresh.
+func TestMinValidityCannotRefreshTheGlobalTokenOverAndOver(t *testing.T) {
+	t.Parallel()
+	f := newRefreshFixture(t, time.Hour, oauth.Options{})
+	ctx := context.Background()
+	f.putIssued(t, "", time.Now().Add(30*time.Minute))
+	workerA := f.env.Integrations(t, f.env.NewKey(t, adminv1.Role_ROLE_WORKER, "org-a"))
+	for i := range 5 {
+		_, err := workerA.GetIntegration(ctx, &integrationsv1.GetIntegrationRequest{Name: "Graph", MinValidity: durationpb.New(time.Hour - 50*time.Millisecond)})
+		if i > 0 {
+			wantReason(t, err, oauth.ReasonLifetimeTooShort)
+		}
+		time.Sleep(100 * time.Millisecond) // past what the last refresh could meet
+	}
+	if n := f.provider.Calls("refresh_token"); n != 1 {
+		t.Fatalf("%d refreshes of the global token; want 1", n)
+	}
+}
+
+// A call refused before it resolved an organization is recorded under the
+// caller's own: nobody, with a key or without, fills another organization's
+// audit log.
+func TestRefusedCallsNamingAnotherOrganizationAreNotFiledUnderIt(t *testing.T) {
+	t.Parallel()
+	f := newRefreshFixture(t, time.Hour, oauth.Options{})
+	ctx := context.Background()
+	workerA := f.env.Integrations(t, f.env.NewKey(t, adminv1.Role_ROLE_WORKER, "org-a"))
+	calls := []func() error{
+		func() error {
+			_, err := workerA.UpsertMapping(ctx, &integrationsv1.UpsertMappingRequest{Name: "Graph", OrgId: "org-b", EntityName: "x"})
+			return err
+		},
+		func() error {
+			_, err := workerA.GetIntegration(ctx, &integrationsv1.GetIntegrationRequest{Name: "Graph", OrgId: "org-b", Scope: "global"})
+			return err
+		},
+		func() error {
+			_, err := workerA.UpsertMapping(ctx, &integrationsv1.UpsertMappingRequest{Name: "Graph", OrgId: "org-b", EntityId: "has space"})
+			return err
+		},
+		func() error {
+			_, err := f.env.Integrations(t, "").DeleteMapping(ctx, &integrationsv1.DeleteMappingRequest{Name: "Graph", OrgId: "org-b"})
+			return err
+		},
+	}
+	for _, call := range calls {
+		if err := call(); err == nil {
+			t.Fatal("a call naming another organization succeeded")
+		}
+	}
+	// The refused calls are recorded, under org-a or no organization.
+	f.env.AuditEvent(t, &adminv1.ListAuditEventsRequest{OrgId: "org-a", StartTime: timestamppb.New(time.Now().Add(-time.Hour))},
+		func(e *adminv1.AuditEvent) bool { return e.GetDetail() == `asked for organization "org-b"` })
+	events, err := f.admin.ListAuditEvents(ctx, &adminv1.ListAuditEventsRequest{OrgId: "org-b", StartTime: timestamppb.New(time.Now().Add(-time.Hour))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(events.GetEvents()) != 0 {
+		t.Fatalf("refused calls filed under org-b: %v", events.GetEvents())
 	}
 }

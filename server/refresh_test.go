@@ -341,7 +341,7 @@ func TestClientCredentialsFetchedOncePerEntity(t *testing.T) {
 	t.Parallel()
 	f := newRefreshFixture(t, time.Hour, oauth.Options{})
 	ctx := context.Background()
-	for org, entity := range map[string]string{"org-a": "tenant/a?1", "org-b": "tenant-b"} {
+	for org, entity := range map[string]string{"org-a": "tenant.a~1", "org-b": "tenant-b"} {
 		if _, err := f.api.UpsertMapping(ctx, &integrationsv1.UpsertMappingRequest{Name: "Halo", OrgId: org, EntityId: entity}); err != nil {
 			t.Fatal(err)
 		}
@@ -369,7 +369,7 @@ func TestClientCredentialsFetchedOncePerEntity(t *testing.T) {
 	if n := f.provider.Calls("client_credentials"); n != 3 {
 		t.Fatalf("provider saw %d client_credentials calls, want 3 (one per org and entity)", n)
 	}
-	for _, entity := range []string{"tenant%2Fa%3F1", "tenant-b", "default-tenant"} {
+	for _, entity := range []string{"tenant.a~1", "tenant-b", "default-tenant"} {
 		if n := f.provider.EntityCalls(entity); n != 1 {
 			t.Errorf("token URL for entity %q called %d times, want 1", entity, n)
 		}

@@ -129,12 +129,3 @@ func listedOrg(ctx context.Context) (string, error) {
 	recordOf(ctx).org = p.OrgID
 	return p.OrgID, nil
 }
-
-// requireCaller refuses a call that reached a handler without a known caller,
-// for reads that name no organization (the global scope).
-func requireCaller(ctx context.Context) error {
-	if !caller(ctx).Known() {
-		return permissionDenied("no known caller")
-	}
-	return nil
-}

@@ -66,19 +66,17 @@ func textProblem(value string, maxLen int) string {
 	return ""
 }
 
-// entityID checks an external entity's ID: text without spaces, invisible or
-// direction-changing characters, so that no ID can pass for another on
-// screen; IDs that differ only in ASCII case are one entity (migration 00013).
+// entityPattern is what an external entity's ID may be: RFC 3986's unreserved
+// characters, starting and ending with a letter or digit. Tenant GUIDs,
+// domain names and numeric company IDs fit; anything else could change the
+// meaning of a URL it fills ({entity_id} in a host, path or query), or pass
+// for another ID on screen. IDs that differ only in case are one entity
+// (migration 00013).
+var entityPattern = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9._~-]{0,254}[A-Za-z0-9])?$`)
+
 func (v *violations) entityID(field, value string) {
-	if problem := textProblem(value, maxIDLen); problem != "" {
-		v.add(field, problem)
-		return
-	}
-	for _, r := range value {
-		if r == ' ' || !unicode.IsPrint(r) {
-			v.add(field, "must not contain spaces or invisible characters")
-			return
-		}
+	if value != "" && !entityPattern.MatchString(value) {
+		v.add(field, "must match "+entityPattern.String())
 	}
 }
 

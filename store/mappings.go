@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -185,8 +186,13 @@ func (s *Store) upsertMappingTx(ctx context.Context, tx writeTx, u MappingUpsert
 	case err != nil:
 		return Mapping{}, fmt.Errorf("looking up mapping: %w", err)
 	}
-	if u.EntityID != "" && u.EntityID != row.EntityID && u.ByOrgKey && !in.WorkersBindEntities {
-		return Mapping{}, fmt.Errorf("integration %q lets only admins bind an organization to an external entity: %w", in.Name, ErrForbidden)
+	if u.EntityID != "" && !strings.EqualFold(u.EntityID, row.EntityID) {
+		if err := checkEntityFree(ctx, tx, in, u); err != nil {
+			return Mapping{}, err
+		}
+		if err := releaseEntity(ctx, tx, in.ConnectionID, u.OrgID, row.EntityID, row.ID); err != nil {
+			return Mapping{}, err
+		}
 	}
 	row.EntityID = keepIfEmpty(u.EntityID, row.EntityID)
 	row.EntityName = keepIfEmpty(u.EntityName, row.EntityName)
@@ -243,6 +249,65 @@ func checkTokenFits(ctx context.Context, tx writeTx, in Integration, u MappingUp
 	return nil
 }
 
+// checkEntityFree refuses to bind u's organization to an entity it may not
+// take: any new binding by a key bound to one organization where the
+// integration does not let workers bind; by such a key, a default entity of an
+// integration on the same connection, which every organization without an
+// entity of its own reads; and, by anyone, an entity another organization
+// holds on any integration of the same connection, whose tokens are the
+// connection's (the unique index covers one integration).
+func checkEntityFree(ctx context.Context, tx writeTx, in Integration, u MappingUpsert) error {
+	if u.ByOrgKey && !in.WorkersBindEntities {
+		return fmt.Errorf("integration %q lets only admins bind an organization to an external entity: %w", in.Name, ErrForbidden)
+	}
+	if in.ConnectionID == "" {
+		if u.ByOrgKey && strings.EqualFold(u.EntityID, in.DefaultEntityID) {
+			return fmt.Errorf("entity %q is integration %q's default, shared by organizations without their own: %w", u.EntityID, in.Name, ErrForbidden)
+		}
+		return nil
+	}
+	var held struct {
+		ByOthers  int `db:"by_others"`
+		AsDefault int `db:"as_default"`
+	}
+	err := sqlx.GetContext(ctx, tx, &held, `
+SELECT
+  (SELECT COUNT(*) FROM mappings m JOIN integrations i ON i.id = m.integration_id
+   WHERE i.oauth_connection_id = ? AND lower(m.entity_id) = lower(?) AND m.org_id <> ?) AS by_others,
+  (SELECT COUNT(*) FROM integrations i WHERE i.oauth_connection_id = ? AND lower(i.default_entity_id) = lower(?)) AS as_default`,
+		in.ConnectionID, u.EntityID, u.OrgID, in.ConnectionID, u.EntityID)
+	switch {
+	case err != nil:
+		return fmt.Errorf("checking who holds entity %q: %w", u.EntityID, err)
+	case held.ByOthers > 0:
+		return fmt.Errorf("entity %q of integration %q is bound to another organization: %w", u.EntityID, in.Name, ErrAlreadyExists)
+	case held.AsDefault > 0 && u.ByOrgKey:
+		return fmt.Errorf("entity %q is a default entity of connection %q, shared by organizations without their own: %w", u.EntityID, in.ConnectionName, ErrForbidden)
+	}
+	return nil
+}
+
+// releaseEntity deletes orgID's client-credentials tokens for entity on
+// connectionID once no other mapping of orgID on the connection (than
+// mappingID) holds it: a token minted for an entity the organization left
+// would go on being refreshed for it, perhaps as another organization's.
+func releaseEntity(ctx context.Context, tx writeTx, connectionID, orgID, entity, mappingID string) error {
+	if connectionID == "" || entity == "" {
+		return nil
+	}
+	_, err := tx.ExecContext(ctx, `
+DELETE FROM oauth_tokens
+WHERE connection_id = ? AND org_id = ? AND lower(entity_id) = lower(?) AND entity_id <> ''
+  AND NOT EXISTS (
+    SELECT 1 FROM mappings m JOIN integrations i ON i.id = m.integration_id
+    WHERE i.oauth_connection_id = ? AND m.org_id = ? AND lower(m.entity_id) = lower(?) AND m.id <> ?)`,
+		connectionID, orgID, entity, connectionID, orgID, entity, mappingID)
+	if err != nil {
+		return fmt.Errorf("releasing the tokens of entity %q: %w", entity, err)
+	}
+	return nil
+}
+
 func keepIfEmpty(v, stored string) string {
 	if v == "" {
 		return stored
@@ -259,13 +324,25 @@ func (s *Store) DeleteMapping(ctx context.Context, integration, orgID string) (b
 		if err != nil {
 			return err
 		}
-		res, err := tx.ExecContext(ctx, `DELETE FROM mappings WHERE integration_id = ? AND org_id = ?`, integrationID, orgID)
+		var m struct {
+			ID           string         `db:"id"`
+			EntityID     string         `db:"entity_id"`
+			ConnectionID sql.NullString `db:"oauth_connection_id"`
+		}
+		err = sqlx.GetContext(ctx, tx, &m, `
+SELECT m.id, m.entity_id, i.oauth_connection_id FROM mappings m JOIN integrations i ON i.id = m.integration_id
+WHERE m.integration_id = ? AND m.org_id = ?`, integrationID, orgID)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		}
 		if err != nil {
+			return fmt.Errorf("looking up mapping: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM mappings WHERE id = ?`, m.ID); err != nil {
 			return fmt.Errorf("deleting mapping: %w", err)
 		}
-		n, err := res.RowsAffected()
-		deleted = n > 0
-		return err
+		deleted = true
+		return releaseEntity(ctx, tx, m.ConnectionID.String, orgID, m.EntityID, m.ID)
 	})
 	return deleted, err
 }

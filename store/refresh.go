@@ -257,9 +257,10 @@ ON CONFLICT (connection_id, org_id, entity_id) DO NOTHING`, id, conn.ID, orgID, 
 }
 
 // EntityForToken is the entity whose ID fills {entity_id} in the token URL when
-// a token is refreshed without a read to say: the token's own, else the entity
-// its organization maps to for an integration on the connection, else that
-// integration's default.
+// a token is refreshed: the token's own; for a client-credentials token, whose
+// entity is part of what it is stored by, that even when empty; else the
+// entity its organization maps to for an integration on the connection, else
+// that integration's default.
 func (s *Store) EntityForToken(ctx context.Context, t Token) (string, error) {
 	if t.EntityID != "" {
 		return t.EntityID, nil
@@ -269,6 +270,7 @@ func (s *Store) EntityForToken(ctx context.Context, t Token) (string, error) {
 SELECT COALESCE(NULLIF(m.entity_id, ''), i.default_entity_id)
 FROM integrations i LEFT JOIN mappings m ON m.integration_id = i.id AND m.org_id = ?
 WHERE i.oauth_connection_id = ?
+  AND (SELECT c.flow FROM oauth_connections c WHERE c.id = i.oauth_connection_id) <> 'client_credentials'
 ORDER BY m.entity_id IS NULL, i.name LIMIT 1`, t.OrgID, t.ConnectionID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", nil
