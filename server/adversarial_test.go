@@ -43,8 +43,9 @@ type adversary struct {
 	tokenIDs []string
 	entities []string
 	names    []string
-	// held is every Halo entity each organization ever held: the only ones
-	// whose client-credentials tokens it may ever see.
+	// held is every entity each organization ever held on the halo
+	// connection's integrations: the only ones whose client-credentials
+	// tokens it may ever see.
 	held map[string]map[string]bool
 	// secretSeq numbers the secret config values organizations write.
 	secretSeq int
@@ -115,17 +116,23 @@ func newAdversary(t *testing.T, seed uint64) *adversary {
 	}
 	for _, name := range []string{"Graph", "Halo"} {
 		_, err := f.admin.UpdateIntegration(ctx, &adminv1.UpdateIntegrationRequest{
-			Integration: &adminv1.Integration{Name: name, ConfigSchema: schema, DefaultConfig: mustStruct(t, map[string]any{"api_key": "sec_global_0"}), WorkersBindEntities: name == "Halo"},
-			UpdateMask:  &fieldmaskpb.FieldMask{Paths: []string{"config_schema", "default_config", "workers_bind_entities"}},
+			Integration: &adminv1.Integration{Name: name, ConfigSchema: schema, DefaultConfig: mustStruct(t, map[string]any{"api_key": "sec_global_0"})},
+			UpdateMask:  &fieldmaskpb.FieldMask{Paths: []string{"config_schema", "default_config"}},
 		})
 		if err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, err := f.admin.CreateIntegration(ctx, &adminv1.CreateIntegrationRequest{Integration: &adminv1.Integration{
-		Name: "Plain", ConfigSchema: schema, DefaultConfig: mustStruct(t, map[string]any{"api_key": "sec_global_1"}), WorkersBindEntities: true,
-	}}); err != nil {
-		t.Fatal(err)
+	// Plain has no connection; HaloTickets shares Halo's client-credentials
+	// connection, and where Halo's entities are bound by admins only,
+	// HaloTickets lets workers bind.
+	for _, in := range []*adminv1.Integration{
+		{Name: "Plain", ConfigSchema: schema, DefaultConfig: mustStruct(t, map[string]any{"api_key": "sec_global_1"}), WorkersBindEntities: true},
+		{Name: "HaloTickets", OauthConnection: "halo", ConfigSchema: schema, WorkersBindEntities: true},
+	} {
+		if _, err := f.admin.CreateIntegration(ctx, &adminv1.CreateIntegrationRequest{Integration: in}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	f.putLineage(t, "")
 	for _, org := range a.orgs {
@@ -151,7 +158,7 @@ func newAdversary(t *testing.T, seed uint64) *adversary {
 			a.keyOrg[k.GetId()] = k.GetOrgId()
 		}
 	}
-	a.names = []string{"Graph", "Halo", "Plain", "graph", "HALO", "Graph ", " Halo", "Gr\u0430ph", "Ｇraph", "Halo\u200b", "Plain\u202e", "Missing", ""}
+	a.names = []string{"Graph", "Halo", "HaloTickets", "Plain", "graph", "HALO", "Graph ", " Halo", "Gr\u0430ph", "Ｇraph", "Halo\u200b", "Plain\u202e", "Missing", ""}
 	a.collectIdentifiers(t)
 	return a
 }
@@ -191,7 +198,7 @@ func (a *adversary) collectIdentifiers(t *testing.T) {
 	}
 	a.entities = []string{"default-tenant", "tenant-x", ""}
 	for _, org := range a.orgs {
-		a.entities = append(a.entities, "tenant-"+org, "halo-"+org, "plain-"+org, "HALO-"+org, "Tenant-"+org, "halo-"+org+"\u200b", "halo-"+org+" ")
+		a.entities = append(a.entities, "tenant-"+org, "halo-"+org, "plain-"+org, "HALO-"+org, "Tenant-"+org, "halo-"+org+"\u200b", "halo-"+org+" ", "x@halo-"+org, "x&tenant=halo-"+org)
 	}
 }
 
@@ -235,7 +242,7 @@ func (a *adversary) randomCall(ctx context.Context, org string) (string, proto.M
 			req.Config, _ = structpb.NewStruct(map[string]any{"api_key": nil, "note": "n"})
 		}
 		resp, err := c.UpsertMapping(ctx, req)
-		if err == nil && name == "Halo" {
+		if err == nil && (name == "Halo" || name == "HaloTickets") {
 			a.held[org][resp.GetMapping().GetEntityId()] = true
 		}
 		return "UpsertMapping", resp, err
@@ -279,13 +286,14 @@ func (a *adversary) check(t *testing.T, i int, seed uint64, org, op string, answ
 
 // foreignMarker describes the first marker in text that org may not see:
 // another organization's token or secret, or a client-credentials token minted
-// for an entity org never held. The global scope's are everyone's.
+// for an entity org never held. The global scope's are everyone's, and so are
+// tokens minted for the default entity or for none.
 func (a *adversary) foreignMarker(org, text string) string {
 	for _, m := range lineageMarker.FindAllStringSubmatch(text, -1) {
 		switch kind, owner := m[1], m[2]; {
 		case kind == "org" && owner != org && owner != globalOwner:
 			return "a token of " + owner
-		case kind == "entity" && owner != "default-tenant" && !a.held[org][unescaped(owner)]:
+		case kind == "entity" && owner != "" && owner != "default-tenant" && !a.held[org][unescaped(owner)]:
 			return "a token minted for entity " + owner
 		}
 	}
