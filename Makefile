@@ -2,7 +2,9 @@ SHELL := /bin/bash
 
 # Tools are pinned in tools/go.mod and run with `go tool`, so a fresh machine needs
 # nothing but Go. They live in their own module to keep buf's dependencies out of
-# the service's.
+# the service's. buf's protoc-gen-go and protoc-gen-go-grpc have one more,
+# tools/plugins/go.mod, which holds protoc-gen-go at the protobuf release gen/
+# uses (buf needs a newer pre-release).
 GO_TOOL := go tool -modfile=tools/go.mod
 BUF := $(GO_TOOL) buf
 DATA_DIR ?= ./data
