@@ -3,6 +3,8 @@ module github.com/bifrost/integrations
 go 1.26.0
 
 require (
+	github.com/bifrost/integrations/client v0.0.0-00010101000000-000000000000
+	github.com/bifrost/integrations/gen v0.0.0-00010101000000-000000000000
 	github.com/chromedp/chromedp v0.23.0
 	github.com/google/uuid v1.6.0
 	github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus v1.1.1
@@ -56,4 +58,11 @@ require (
 	golang.org/x/sys v0.50.0 // indirect
 	golang.org/x/text v0.44.0 // indirect
 	google.golang.org/genproto/googleapis/api v0.0.0-20261110000943-09e21b237f2c // indirect
+)
+
+// The client and the generated code are modules of their own, so that a
+// workflow importing the client gets neither the service nor its dependencies.
+replace (
+	github.com/bifrost/integrations/client => ./client
+	github.com/bifrost/integrations/gen => ./gen
 )

@@ -1,5 +1,9 @@
 // Package client is what Go workflows call: the integrations SDK in Go, over the
 // service's gRPC API, with plain Go types instead of the generated ones.
+//
+// It is a module of its own, with the generated code in
+// github.com/bifrost/integrations/gen, so that a workflow importing it needs
+// grpc, protobuf and golang.org/x/oauth2, not the service's dependencies.
 package client
 
 import (
