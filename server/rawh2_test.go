@@ -236,22 +236,6 @@ func (c *rawH2) await(timeout time.Duration, until func(h2Event) bool) {
 	}
 }
 
-// closed reports whether the server ended the connection within timeout,
-// ignoring the frames it sent.
-func (c *rawH2) closed(timeout time.Duration) bool {
-	deadline := time.After(timeout)
-	for {
-		select {
-		case _, ok := <-c.frames:
-			if !ok {
-				return true
-			}
-		case <-deadline:
-			return false
-		}
-	}
-}
-
 // streamEnd says how the server ended a stream: "" while it is open.
 func streamEnd(e h2Event) string {
 	switch {

@@ -185,7 +185,7 @@ func SQLitePath(dbURL string) (string, error) {
 	case strings.HasPrefix(dbURL, "sqlite:"):
 		return strings.TrimPrefix(dbURL, "sqlite:"), nil
 	case strings.Contains(dbURL, "://"):
-		return "", fmt.Errorf("database URL %s://...: want postgres://, postgresql:// or sqlite:", strings.SplitN(dbURL, "://", 2)[0])
+		return "", fmt.Errorf("database URL scheme %q is not one of postgres, postgresql or sqlite", strings.SplitN(dbURL, "://", 2)[0])
 	}
 	return dbURL, nil
 }
