@@ -1,9 +1,13 @@
 package server
 
 import (
+	"bytes"
+	"context"
+	"errors"
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
 
 	integrationsv1 "github.com/bifrost/integrations/gen/bifrost/integrations/v1"
@@ -26,42 +30,101 @@ func resolvedWithEverything() *store.Resolved {
 	}
 }
 
-// The answer sent as encoded once reads, on the client, as the answer built
-// for the call; a call with another token than the read's gets that token.
-func TestTheAnswerEncodedOnceReadsAsTheAnswerBuilt(t *testing.T) {
+// A read's answer is encoded once, to the bytes its answer encodes to
+// (deterministically); another read gets its own.
+func TestAReadsAnswerIsEncodedOnce(t *testing.T) {
 	t.Parallel()
 	r := resolvedWithEverything()
-	built, err := builtAnswer(r, r.Token)
+	var wires answerWires
+	first, err := wires.of(r)
 	if err != nil {
 		t.Fatal(err)
 	}
+	answer, err := integrationAnswer(r, r.Token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := proto.MarshalOptions{Deterministic: true}.Marshal(answer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(first, want) {
+		t.Fatalf("encoded %x, want %x", first, want)
+	}
+	if again, _ := wires.of(r); &again[0] != &first[0] {
+		t.Fatal("the same read was encoded again")
+	}
+	other := resolvedWithEverything()
+	other.EntityID = "tenant-456"
+	if w, _ := wires.of(other); bytes.Equal(w, first) {
+		t.Fatal("another read got the first read's encoding")
+	}
+}
+
+// A call whose token is not the read's (it was refreshed) gets that token.
+func TestTheAnswerCarriesTheCallsToken(t *testing.T) {
+	t.Parallel()
+	r := resolvedWithEverything()
 	refreshed := *r.Token
 	refreshed.AccessToken = "refreshed-access-token"
-	for _, tt := range []struct {
-		name  string
-		token *store.Token
-		want  string
+	answer, err := integrationAnswer(r, &refreshed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := answer.GetIntegration().GetOauth().GetAccessToken(); got != refreshed.AccessToken {
+		t.Fatalf("access token %q, want %q", got, refreshed.AccessToken)
+	}
+}
+
+// sendEncoded hands the codec the offered encoding only for the response it
+// was offered with; the codec sends it as it is.
+func TestAnOfferedEncodingIsSentOnlyForItsResponse(t *testing.T) {
+	t.Parallel()
+	offered := &integrationsv1.GetIntegrationResponse{Integration: &integrationsv1.IntegrationData{IntegrationName: "offered"}}
+	wire, err := proto.Marshal(offered)
+	if err != nil {
+		t.Fatal(err)
+	}
+	replaced := &integrationsv1.GetIntegrationResponse{}
+	failed := errors.New("failed")
+	for _, tc := range []struct {
+		name    string
+		handler grpc.UnaryHandler
+		encoded bool
+		want    any // when not encoded
+		err     error
 	}{
-		{"the read's token, encoded once", r.Token, r.Token.AccessToken},
-		{"the read's token, from the encoding", r.Token, r.Token.AccessToken},
-		{"a refreshed token", &refreshed, refreshed.AccessToken},
+		{name: "offered and returned", encoded: true, handler: func(ctx context.Context, _ any) (any, error) {
+			offerEncoding(ctx, offered, wire)
+			return offered, nil
+		}},
+		{name: "offered, then replaced", want: replaced, handler: func(ctx context.Context, _ any) (any, error) {
+			offerEncoding(ctx, offered, wire)
+			return replaced, nil
+		}},
+		{name: "offered, then failed", err: failed, handler: func(ctx context.Context, _ any) (any, error) {
+			offerEncoding(ctx, offered, wire)
+			return nil, failed
+		}},
+		{name: "not offered", want: offered, handler: func(context.Context, any) (any, error) { return offered, nil }},
 	} {
-		answer, err := integrationAnswer(r, tt.token)
+		resp, err := sendEncoded(context.Background(), nil, &grpc.UnaryServerInfo{}, tc.handler)
+		e, encoded := resp.(*encodedMessage)
+		if !tc.encoded {
+			if encoded || resp != tc.want || !errors.Is(err, tc.err) {
+				t.Errorf("%s: %v (%T), %v; want %v, %v", tc.name, resp, resp, err, tc.want, tc.err)
+			}
+			continue
+		}
+		if !encoded || err != nil || e.Message != offered {
+			t.Fatalf("%s: %v (%T), %v; want the offered message, encoded", tc.name, resp, resp, err)
+		}
+		sent, err := newServerCodec().Marshal(resp)
 		if err != nil {
 			t.Fatal(err)
 		}
-		encoded, err := proto.Marshal(answer)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var got integrationsv1.GetIntegrationResponse
-		if err := proto.Unmarshal(encoded, &got); err != nil {
-			t.Fatal(err)
-		}
-		want := proto.Clone(built).(*integrationsv1.GetIntegrationResponse)
-		want.GetIntegration().GetOauth().AccessToken = tt.want
-		if !proto.Equal(&got, want) {
-			t.Errorf("%s: the client reads %v, want %v", tt.name, &got, want)
+		if !bytes.Equal(sent.Materialize(), wire) {
+			t.Errorf("%s: the codec sent %x, want %x", tc.name, sent.Materialize(), wire)
 		}
 	}
 }

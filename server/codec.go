@@ -31,15 +31,24 @@ import (
 // sends can carry it, and it lives and dies with the request.
 const undecodableTag = byte(protowire.BytesType) // field 0, length-delimited
 
-// requestCodec is grpc-go's proto codec (its Marshal and Name, untouched),
-// marking the requests it cannot decode instead of failing them.
-type requestCodec struct{ encoding.CodecV2 }
+// serverCodec is grpc-go's proto codec (under its name) with two changes: it
+// marks the requests it cannot decode instead of failing them, and sends an
+// encodedMessage as the bytes it carries (see sendEncoded).
+type serverCodec struct{ encoding.CodecV2 }
 
-func newRequestCodec() requestCodec {
-	return requestCodec{encoding.GetCodecV2(grpcproto.Name)}
+func newServerCodec() serverCodec {
+	return serverCodec{encoding.GetCodecV2(grpcproto.Name)}
 }
 
-func (c requestCodec) Unmarshal(data mem.BufferSlice, v any) error {
+func (c serverCodec) Marshal(v any) (mem.BufferSlice, error) {
+	if m, ok := v.(*encodedMessage); ok {
+		// Shared by every call of one read: grpc-go only reads what it sends.
+		return mem.BufferSlice{mem.SliceBuffer(m.wire)}, nil
+	}
+	return c.CodecV2.Marshal(v)
+}
+
+func (c serverCodec) Unmarshal(data mem.BufferSlice, v any) error {
 	err := c.CodecV2.Unmarshal(data, v)
 	m, ok := v.(proto.Message)
 	if err == nil || !ok {
@@ -68,7 +77,7 @@ func undecodable(req any) (string, bool) {
 	return reason, true
 }
 
-// requestDecoding installs requestCodec and the interceptors that answer its
+// requestDecoding installs serverCodec and the interceptors that answer its
 // marked requests, ahead of the chain (grpc.UnaryInterceptor and
 // grpc.StreamInterceptor run before ChainUnaryInterceptor's), so a marked
 // request reaches no handler, authentication or audit. They are counted in
@@ -89,7 +98,7 @@ func (s *Server) requestDecoding() []grpc.ServerOption {
 		return err
 	}
 	return []grpc.ServerOption{
-		grpc.ForceServerCodecV2(newRequestCodec()),
+		grpc.ForceServerCodecV2(newServerCodec()),
 		grpc.UnaryInterceptor(func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 			if reason, ok := undecodable(req); ok {
 				return nil, reject(ctx, info.FullMethod, reason)

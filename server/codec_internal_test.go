@@ -22,9 +22,9 @@ import (
 // what grpc-go's proto codec sends, under the same name, and what it
 // decodes is the message sent. (Structs here have one key: proto does not
 // order map entries, so two marshals of a larger map may differ in any codec.)
-func TestRequestCodecMarshalsExactlyAsTheProtoCodec(t *testing.T) {
+func TestServerCodecMarshalsMessagesExactlyAsTheProtoCodec(t *testing.T) {
 	t.Parallel()
-	protoCodec, ours := encoding.GetCodecV2(grpcproto.Name), newRequestCodec()
+	protoCodec, ours := encoding.GetCodecV2(grpcproto.Name), newServerCodec()
 	if ours.Name() != protoCodec.Name() {
 		t.Fatalf("name %q, want %q", ours.Name(), protoCodec.Name())
 	}
@@ -78,7 +78,7 @@ func TestUndecodableMarkCannotBeSent(t *testing.T) {
 	t.Parallel()
 	forged := []byte{undecodableTag, 3, 'y', 'e', 's'}
 	req := &integrationsv1.GetIntegrationRequest{}
-	if err := newRequestCodec().Unmarshal(mem.BufferSlice{mem.SliceBuffer(forged)}, req); err != nil {
+	if err := newServerCodec().Unmarshal(mem.BufferSlice{mem.SliceBuffer(forged)}, req); err != nil {
 		t.Fatal(err)
 	}
 	if reason, marked := undecodable(req); !marked || reason == "yes" {

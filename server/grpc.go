@@ -29,8 +29,8 @@ import (
 // NewGRPCServer builds the gRPC server with both services, health and reflection,
 // behind the interceptor chain:
 //
-//	metrics → recovery → deadline → request ID → logging → audit
-//	→ authentication and authorization → error mapping → handler
+//	encoded answers → metrics → recovery → deadline → request ID → logging
+//	→ audit → authentication and authorization → error mapping → handler
 //
 // Health and reflection skip authentication so load balancers and grpcurl work
 // without a key.
@@ -58,6 +58,7 @@ func (s *Server) NewGRPCServer(healthServer *health.Server, opts ...grpc.ServerO
 		// (grpc-go falls back to a new goroutine when all are busy).
 		grpc.NumStreamWorkers(128),
 		grpc.ChainUnaryInterceptor(
+			sendEncoded,
 			metrics.UnaryServerInterceptor(),
 			recovery.UnaryServerInterceptor(recoverToInternal),
 			boundDeadline,

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"slices"
 
-	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -19,7 +18,8 @@ const scopeGlobal = "global"
 
 type integrationsService struct {
 	integrationsv1.UnimplementedIntegrationsServiceServer
-	s *Server
+	s       *Server
+	answers answerWires
 }
 
 func (h *integrationsService) GetIntegration(ctx context.Context, req *integrationsv1.GetIntegrationRequest) (*integrationsv1.GetIntegrationResponse, error) {
@@ -58,48 +58,28 @@ func (h *integrationsService) GetIntegration(ctx context.Context, req *integrati
 	if err != nil {
 		return nil, err
 	}
+	if token == r.Token { // a refreshed token's answer is encoded as any other
+		wire, err := h.answers.of(r)
+		if err != nil {
+			return nil, err
+		}
+		offerEncoding(ctx, answer, wire)
+	}
 	if returnsSecrets(r, token) {
 		notedSecrets(ctx, r.Integration.Name, asking)
 	}
 	return answer, nil
 }
 
-// integrationAnswer is GetIntegration's answer. On nearly every call the token
-// is the one Resolve read, and the answer is encoded once per read of the
-// database instead of built and encoded on every call (most of that cost is the
-// config Struct, whose map protobuf-go walks by reflection). The encoded answer
-// goes out as the message's unknown fields, which protobuf-go writes unchanged,
-// so the client reads them as the fields they are; on the server the answer's
-// getters see none of them.
+// integrationAnswer is GetIntegration's answer for r with token: a message of
+// its own, sharing no slice or map with r, which the store shares with every
+// caller until the next write.
 func integrationAnswer(r *store.Resolved, token *store.Token) (*integrationsv1.GetIntegrationResponse, error) {
-	if token != r.Token {
-		return builtAnswer(r, token)
-	}
-	encoded, err := r.Encoded(encodedAnswer)
-	if err != nil {
-		return nil, err
-	}
-	answer := &integrationsv1.GetIntegrationResponse{}
-	answer.ProtoReflect().SetUnknown(encoded)
-	return answer, nil
-}
-
-// builtAnswer is GetIntegration's answer for r with token.
-func builtAnswer(r *store.Resolved, token *store.Token) (*integrationsv1.GetIntegrationResponse, error) {
 	data, err := integrationData(r, token)
 	if err != nil {
 		return nil, err
 	}
 	return &integrationsv1.GetIntegrationResponse{Integration: data}, nil
-}
-
-// encodedAnswer is the answer for r with the token Resolve read, encoded.
-func encodedAnswer(r *store.Resolved) ([]byte, error) {
-	answer, err := builtAnswer(r, r.Token)
-	if err != nil {
-		return nil, err
-	}
-	return proto.Marshal(answer)
 }
 
 // returnsSecrets says whether GetIntegration's answer holds a secret: a secret
@@ -282,7 +262,7 @@ func integrationData(r *store.Resolved, token *store.Token) (*integrationsv1.Int
 		IntegrationName:  r.Integration.Name,
 		EntityId:         r.EntityID,
 		Config:           cfg,
-		ConfigSecretKeys: r.SecretKeys,
+		ConfigSecretKeys: slices.Clone(r.SecretKeys),
 	}
 	if m := r.Mapping; m != nil {
 		data.EntityName = m.EntityName
@@ -300,7 +280,7 @@ func oauthCredentials(c *store.Connection, t *store.Token, entityID string) *int
 		ClientSecret:     c.ClientSecret,
 		AuthorizationUrl: oauth.FillEntity(c.AuthorizationURL, entityID),
 		TokenUrl:         oauth.FillEntity(c.TokenURL, entityID),
-		Scopes:           c.Scopes,
+		Scopes:           slices.Clone(c.Scopes),
 		Status:           integrationsv1.ConnectionStatus_CONNECTION_STATUS_NOT_CONNECTED,
 		StatusMessage:    "no token is stored for this organization or the global scope",
 	}
@@ -313,7 +293,7 @@ func oauthCredentials(c *store.Connection, t *store.Token, entityID string) *int
 	creds.StatusMessage = t.StatusMessage
 	creds.Status = connectionStatuses[t.Status]
 	if len(t.Scopes) > 0 {
-		creds.Scopes = t.Scopes
+		creds.Scopes = slices.Clone(t.Scopes)
 	}
 	return creds
 }

@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"errors"
-	"sync/atomic"
 
 	"github.com/jmoiron/sqlx"
 
@@ -28,27 +27,6 @@ type Resolved struct {
 	// the database, not once per call served from the cache.
 	Config     map[string]any
 	SecretKeys []string
-
-	// encoded is what a reader encoded of this value (see Encoded).
-	encoded atomic.Pointer[[]byte]
-}
-
-// Encoded returns encode(r), calling encode only the first time: a Resolved is
-// cached and shared until the next write, so what a reader encodes of it (the
-// server: its answer) is encoded once per read of the database, like Config and
-// SecretKeys, not once per call. It keeps one encoding, so every caller must
-// pass an encode that gives the same bytes for r; if two callers race, both
-// encode and one result is kept.
-func (r *Resolved) Encoded(encode func(*Resolved) ([]byte, error)) ([]byte, error) {
-	if b := r.encoded.Load(); b != nil {
-		return *b, nil
-	}
-	b, err := encode(r)
-	if err != nil {
-		return nil, err
-	}
-	r.encoded.Store(&b)
-	return b, nil
 }
 
 // Resolve reads the integration as orgID sees it; orgID empty is the global

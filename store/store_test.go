@@ -411,47 +411,6 @@ func TestEveryChangeOfADefinitionMovesTheDefinitionsCounter(t *testing.T) {
 	}
 }
 
-// What a reader encodes of a resolved read (the server: its answer) is encoded
-// once while the read is cached and again after a write; a failed encoding is
-// not kept.
-func TestAResolvedReadIsEncodedOncePerReadOfTheDatabase(t *testing.T) {
-	t.Parallel()
-	s, _ := openStore(t)
-	seed(t, s)
-	ctx := context.Background()
-	encodings := 0
-	entity := func(r *store.Resolved) ([]byte, error) {
-		encodings++
-		return []byte(r.EntityID), nil
-	}
-	failing := func(*store.Resolved) ([]byte, error) { return nil, errors.New("encoding failed") }
-	encoded := func(encode func(*store.Resolved) ([]byte, error)) (string, error) {
-		r, err := s.Resolve(ctx, "Graph", "org-1")
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, err := r.Encoded(encode)
-		return string(b), err
-	}
-	if _, err := encoded(failing); err == nil {
-		t.Fatal("a failed encoding returned no error")
-	}
-	for range 3 {
-		if got, err := encoded(entity); err != nil || got != "tenant-1" {
-			t.Fatalf("encoded = %q, %v; want tenant-1", got, err)
-		}
-	}
-	if encodings != 1 {
-		t.Fatalf("one cached read was encoded %d times, want once", encodings)
-	}
-	if _, err := s.UpsertMapping(ctx, store.MappingUpsert{Integration: "Graph", OrgID: "org-1", EntityID: "tenant-2"}); err != nil {
-		t.Fatal(err)
-	}
-	if got, err := encoded(entity); err != nil || got != "tenant-2" || encodings != 2 {
-		t.Fatalf("after a write: encoded = %q, %v after %d encodings; want tenant-2 after 2", got, err, encodings)
-	}
-}
-
 // Stores of one process on one SQLite file (here by two paths) share the
 // in-memory generation: a write through any invalidates the others' caches,
 // closing one (even twice) leaves the rest sharing, and a store opened after
