@@ -273,7 +273,7 @@ func checkEntityFree(ctx context.Context, tx writeTx, in Integration, u MappingU
 	err := sqlx.GetContext(ctx, tx, &held, `
 SELECT
   (SELECT COUNT(*) FROM mappings m JOIN integrations i ON i.id = m.integration_id
-   WHERE i.oauth_connection_id = ? AND lower(m.entity_id) = lower(?) AND m.org_id <> ?) AS by_others,
+   WHERE i.oauth_connection_id = ? AND lower(m.entity_id) = lower(?) AND m.entity_id <> '' AND m.org_id <> ?) AS by_others,
   (SELECT COUNT(*) FROM integrations i WHERE i.oauth_connection_id = ? AND lower(i.default_entity_id) = lower(?)) AS as_default`,
 		in.ConnectionID, u.EntityID, u.OrgID, in.ConnectionID, u.EntityID)
 	switch {
@@ -300,7 +300,7 @@ DELETE FROM oauth_tokens
 WHERE connection_id = ? AND org_id = ? AND lower(entity_id) = lower(?) AND entity_id <> ''
   AND NOT EXISTS (
     SELECT 1 FROM mappings m JOIN integrations i ON i.id = m.integration_id
-    WHERE i.oauth_connection_id = ? AND m.org_id = ? AND lower(m.entity_id) = lower(?) AND m.id <> ?)`,
+    WHERE i.oauth_connection_id = ? AND m.org_id = ? AND lower(m.entity_id) = lower(?) AND m.entity_id <> '' AND m.id <> ?)`,
 		connectionID, orgID, entity, connectionID, orgID, entity, mappingID)
 	if err != nil {
 		return fmt.Errorf("releasing the tokens of entity %q: %w", entity, err)
