@@ -38,14 +38,17 @@ const (
 // with. String and LogValue redact the secrets, so printing or logging it by
 // accident does not leak them.
 type OAuthCredentials struct {
-	ConnectionName   string
-	ClientID         string
+	ConnectionName string
+	ClientID       string
+	// ClientSecret is empty for a key bound to one organization.
 	ClientSecret     string
 	AuthorizationURL string
 	TokenURL         string
 	Scopes           []string
 	AccessToken      string
-	RefreshToken     string
+	// RefreshToken is empty for a key bound to one organization unless the
+	// token is that organization's own.
+	RefreshToken string
 	// ExpiresAt is nil for a token without expiry (or no token).
 	ExpiresAt     *time.Time
 	Status        ConnectionStatus

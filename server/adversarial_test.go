@@ -58,7 +58,7 @@ type adversary struct {
 // entity it was minted for, "entity:<entity>~"; a secret config value is
 // "sec_<org>_<n>".
 var (
-	lineageMarker = regexp.MustCompile(`(org|entity):([^"\s~\\]*)~`)
+	lineageMarker = regexp.MustCompile(`(at|rt)-(org|entity):([^"\s~\\]*)~`)
 	secretMarker  = regexp.MustCompile(`sec_([a-z-]+)_[0-9]+`)
 )
 
@@ -285,14 +285,20 @@ func (a *adversary) check(t *testing.T, i int, seed uint64, org, op string, answ
 }
 
 // foreignMarker describes the first marker in text that org may not see:
-// another organization's token or secret, or a client-credentials token minted
-// for an entity org never held. The global scope's are everyone's, and so are
-// tokens minted for the default entity or for none.
+// another organization's token or secret, a client-credentials token minted
+// for an entity org never held, the connection's client secret or the global
+// refresh token. The global scope's access token and config are everyone's,
+// and so are tokens minted for the default entity or for none.
 func (a *adversary) foreignMarker(org, text string) string {
+	if strings.Contains(text, a.f.provider.ClientSecret) {
+		return "the connection's client secret"
+	}
 	for _, m := range lineageMarker.FindAllStringSubmatch(text, -1) {
-		switch kind, owner := m[1], m[2]; {
+		switch token, kind, owner := m[1], m[2], m[3]; {
 		case kind == "org" && owner != org && owner != globalOwner:
 			return "a token of " + owner
+		case kind == "org" && owner == globalOwner && token == "rt":
+			return "the global refresh token"
 		case kind == "entity" && owner != "" && owner != "default-tenant" && !a.held[org][unescaped(owner)]:
 			return "a token minted for entity " + owner
 		}

@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	integrationsv1 "github.com/bifrost/integrations/gen/bifrost/integrations/v1"
+	"github.com/bifrost/integrations/auth"
 	"github.com/bifrost/integrations/store"
 )
 
@@ -36,11 +37,11 @@ func TestAReadsAnswerIsEncodedOnce(t *testing.T) {
 	t.Parallel()
 	r := resolvedWithEverything()
 	var wires answerWires
-	first, err := wires.of(r)
+	first, err := wires.of(r, everything)
 	if err != nil {
 		t.Fatal(err)
 	}
-	answer, err := integrationAnswer(r, r.Token)
+	answer, err := integrationAnswer(r, r.Token, everything)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,12 +52,12 @@ func TestAReadsAnswerIsEncodedOnce(t *testing.T) {
 	if !bytes.Equal(first, want) {
 		t.Fatalf("encoded %x, want %x", first, want)
 	}
-	if again, _ := wires.of(r); &again[0] != &first[0] {
+	if again, _ := wires.of(r, everything); &again[0] != &first[0] {
 		t.Fatal("the same read was encoded again")
 	}
 	other := resolvedWithEverything()
 	other.EntityID = "tenant-456"
-	if w, _ := wires.of(other); bytes.Equal(w, first) {
+	if w, _ := wires.of(other, everything); bytes.Equal(w, first) {
 		t.Fatal("another read got the first read's encoding")
 	}
 }
@@ -67,7 +68,7 @@ func TestTheAnswerCarriesTheCallsToken(t *testing.T) {
 	r := resolvedWithEverything()
 	refreshed := *r.Token
 	refreshed.AccessToken = "refreshed-access-token"
-	answer, err := integrationAnswer(r, &refreshed)
+	answer, err := integrationAnswer(r, &refreshed, everything)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,5 +127,52 @@ func TestAnOfferedEncodingIsSentOnlyForItsResponse(t *testing.T) {
 		if !bytes.Equal(sent.Materialize(), wire) {
 			t.Errorf("%s: the codec sent %x, want %x", tc.name, sent.Materialize(), wire)
 		}
+	}
+}
+
+// everything is the view of a key acting for every organization.
+var everything = answerView{clientSecret: true, sharedRefreshTokens: true}
+
+// A key bound to one organization gets the access token, and the refresh
+// token only of its organization's own token; never the client secret.
+func TestAnswersGiveKeysBoundToOneOrganizationNoClientSecretNorSharedRefreshToken(t *testing.T) {
+	t.Parallel()
+	bound := viewFor(auth.Principal{Role: store.RoleWorker, OrgID: "org-a"})
+	cases := []struct {
+		name             string
+		view             answerView
+		tokenOrg         string
+		wantClientSecret bool
+		wantRefresh      bool
+	}{
+		{"bound key, its organization's token", bound, "org-a", false, true},
+		{"bound key, the global token", bound, "", false, false},
+		{"key for every organization, the global token", viewFor(auth.Principal{Role: store.RoleWorkerAllOrgs}), "", true, true},
+		{"admin key, the global token", viewFor(auth.Principal{Role: store.RoleAdmin}), "", true, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			r := resolvedWithEverything()
+			r.OrgID = "org-a"
+			r.Token.OrgID = tc.tokenOrg
+			answer, err := integrationAnswer(r, r.Token, tc.view)
+			if err != nil {
+				t.Fatal(err)
+			}
+			o := answer.GetIntegration().GetOauth()
+			if (o.GetClientSecret() != "") != tc.wantClientSecret || (o.GetRefreshToken() != "") != tc.wantRefresh || o.GetAccessToken() == "" {
+				t.Fatalf("client secret %q, refresh token %q, access token %q", o.GetClientSecret(), o.GetRefreshToken(), o.GetAccessToken())
+			}
+			var wires answerWires
+			wire, err := wires.of(r, tc.view)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, _ := proto.MarshalOptions{Deterministic: true}.Marshal(answer)
+			if !bytes.Equal(wire, want) {
+				t.Fatal("the encoding sent differs from the answer for this view")
+			}
+		})
 	}
 }

@@ -121,18 +121,19 @@ func TestAReadIsAuditedWhenItsAnswerHoldsAnyKindOfSecret(t *testing.T) {
 		{&adminv1.Integration{Name: "Nothing_Secret", ConfigSchema: secretKey, OauthConnection: "unconnected"}, false},
 		{&adminv1.Integration{Name: "No_Connection", ConfigSchema: secretKey}, false},
 	}
-	worker := f.env.Integrations(t, f.env.NewKey(t, adminv1.Role_ROLE_WORKER, "org-b"))
+	// A key for every organization: keys bound to one never get the client secret.
+	worker := f.env.Integrations(t, f.env.NewKey(t, adminv1.Role_ROLE_WORKER_ALL_ORGS, ""))
 	for _, tt := range tests {
 		if _, err := f.admin.CreateIntegration(ctx, &adminv1.CreateIntegrationRequest{Integration: tt.integration}); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := worker.GetIntegration(ctx, &integrationsv1.GetIntegrationRequest{Name: tt.integration.GetName()}); err != nil {
+		if _, err := worker.GetIntegration(ctx, &integrationsv1.GetIntegrationRequest{Name: tt.integration.GetName(), OrgId: "org-b"}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	// Events are written in order: once a later read's event is in, an earlier
 	// one missing is missing for good.
-	if _, err := worker.GetIntegration(ctx, &integrationsv1.GetIntegrationRequest{Name: "Microsoft_Graph"}); err != nil {
+	if _, err := worker.GetIntegration(ctx, &integrationsv1.GetIntegrationRequest{Name: "Microsoft_Graph", OrgId: "org-b"}); err != nil {
 		t.Fatal(err)
 	}
 	auditEvents(t, f, &adminv1.ListAuditEventsRequest{Integration: "Microsoft_Graph"}, 1)

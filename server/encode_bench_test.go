@@ -15,13 +15,13 @@ import (
 // google.protobuf.Struct, whose map protobuf-go walks by reflection).
 func BenchmarkGetIntegrationAnswer(b *testing.B) {
 	r := resolvedWithEverything()
-	answer, err := integrationAnswer(r, r.Token)
+	answer, err := integrationAnswer(r, r.Token, everything)
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Run("build", func(b *testing.B) {
 		for b.Loop() {
-			if _, err := integrationAnswer(r, r.Token); err != nil {
+			if _, err := integrationAnswer(r, r.Token, everything); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -37,7 +37,7 @@ func BenchmarkGetIntegrationAnswer(b *testing.B) {
 	codec := newServerCodec()
 	b.Run("send the read's encoding", func(b *testing.B) {
 		for b.Loop() {
-			wire, err := wires.of(r)
+			wire, err := wires.of(r, everything)
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -54,20 +54,26 @@ func sendEncoded(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler 
 	return offer, nil
 }
 
-// answerWires keeps, for each read the store caches, the encoding of its
-// answer with the token it read, for as long as the store keeps the read.
+// answerWires keeps, for each read the store caches and each view of it, the
+// encoding of its answer with the token it read, for as long as the store
+// keeps the read.
 type answerWires struct {
-	m sync.Map // weak.Pointer[store.Resolved] → []byte
+	m sync.Map // answerWireKey → []byte
 }
 
-// of returns the encoding of r's answer with r.Token, made deterministic so
-// that tests can compare it byte for byte.
-func (a *answerWires) of(r *store.Resolved) ([]byte, error) {
-	key := weak.Make(r)
+type answerWireKey struct {
+	read weak.Pointer[store.Resolved]
+	view answerView
+}
+
+// of returns the encoding of r's answer with r.Token as view allows, made
+// deterministic so that tests can compare it byte for byte.
+func (a *answerWires) of(r *store.Resolved, view answerView) ([]byte, error) {
+	key := answerWireKey{weak.Make(r), view}
 	if w, ok := a.m.Load(key); ok {
 		return w.([]byte), nil
 	}
-	answer, err := integrationAnswer(r, r.Token)
+	answer, err := integrationAnswer(r, r.Token, view)
 	if err != nil {
 		return nil, err
 	}
@@ -78,6 +84,6 @@ func (a *answerWires) of(r *store.Resolved) ([]byte, error) {
 	if w, loaded := a.m.LoadOrStore(key, wire); loaded {
 		return w.([]byte), nil
 	}
-	runtime.AddCleanup(r, func(key weak.Pointer[store.Resolved]) { a.m.Delete(key) }, key)
+	runtime.AddCleanup(r, func(key answerWireKey) { a.m.Delete(key) }, key)
 	return wire, nil
 }

@@ -8,6 +8,7 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/bifrost/integrations/auth"
 	integrationsv1 "github.com/bifrost/integrations/gen/bifrost/integrations/v1"
 	"github.com/bifrost/integrations/oauth"
 	"github.com/bifrost/integrations/store"
@@ -54,28 +55,46 @@ func (h *integrationsService) GetIntegration(ctx context.Context, req *integrati
 	if err != nil {
 		return nil, err
 	}
-	answer, err := integrationAnswer(r, token)
+	view := viewFor(caller(ctx))
+	answer, err := integrationAnswer(r, token, view)
 	if err != nil {
 		return nil, err
 	}
 	if token == r.Token { // a refreshed token's answer is encoded as any other
-		wire, err := h.answers.of(r)
+		wire, err := h.answers.of(r, view)
 		if err != nil {
 			return nil, err
 		}
 		offerEncoding(ctx, answer, wire)
 	}
-	if returnsSecrets(r, token) {
+	if returnsSecrets(answer) {
 		notedSecrets(ctx, r.Integration.Name, asking)
 	}
 	return answer, nil
 }
 
-// integrationAnswer is GetIntegration's answer for r with token: a message of
-// its own, sharing no slice or map with r, which the store shares with every
-// caller until the next write.
-func integrationAnswer(r *store.Resolved, token *store.Token) (*integrationsv1.GetIntegrationResponse, error) {
-	data, err := integrationData(r, token)
+// answerView is which of a connection's secrets an answer holds besides the
+// access token. A key bound to one organization gets neither the client
+// secret, with which anyone can ask the provider for a token of any entity
+// the platform's app reaches, nor a refresh token that is not its own
+// organization's (the global token's, which used elsewhere would be rotated
+// away from every organization). The service refreshes tokens; a workflow
+// needs the access token.
+type answerView struct {
+	clientSecret        bool
+	sharedRefreshTokens bool
+}
+
+func viewFor(p auth.Principal) answerView {
+	all := p.ActsForAllOrgs()
+	return answerView{clientSecret: all, sharedRefreshTokens: all}
+}
+
+// integrationAnswer is GetIntegration's answer for r with token, as view
+// allows: a message of its own, sharing no slice or map with r, which the
+// store shares with every caller until the next write.
+func integrationAnswer(r *store.Resolved, token *store.Token, view answerView) (*integrationsv1.GetIntegrationResponse, error) {
+	data, err := integrationData(r, token, view)
 	if err != nil {
 		return nil, err
 	}
@@ -83,15 +102,11 @@ func integrationAnswer(r *store.Resolved, token *store.Token) (*integrationsv1.G
 }
 
 // returnsSecrets says whether GetIntegration's answer holds a secret: a secret
-// config value, an access token or a client secret.
-func returnsSecrets(r *store.Resolved, token *store.Token) bool {
-	if len(r.SecretKeys) > 0 {
-		return true
-	}
-	if r.Connection == nil {
-		return false
-	}
-	return r.Connection.ClientSecret != "" || (token != nil && token.AccessToken != "")
+// config value, an access or refresh token or a client secret.
+func returnsSecrets(answer *integrationsv1.GetIntegrationResponse) bool {
+	data := answer.GetIntegration()
+	o := data.GetOauth()
+	return len(data.GetConfigSecretKeys()) > 0 || o.GetClientSecret() != "" || o.GetAccessToken() != "" || o.GetRefreshToken() != ""
 }
 
 func (h *integrationsService) ListMappings(ctx context.Context, req *integrationsv1.ListMappingsRequest) (*integrationsv1.ListMappingsResponse, error) {
@@ -252,7 +267,7 @@ func requireOrg(ctx context.Context, requested string) (string, error) {
 // integrationData is the integration as one organization (or the global scope)
 // sees it: defaults merged with the mapping's overrides, the mapped entity, and
 // the chosen token.
-func integrationData(r *store.Resolved, token *store.Token) (*integrationsv1.IntegrationData, error) {
+func integrationData(r *store.Resolved, token *store.Token, view answerView) (*integrationsv1.IntegrationData, error) {
 	cfg, err := structpb.NewStruct(r.Config)
 	if err != nil {
 		return nil, fmt.Errorf("encoding config of %q: %w", r.Integration.Name, err)
@@ -268,27 +283,31 @@ func integrationData(r *store.Resolved, token *store.Token) (*integrationsv1.Int
 		data.EntityName = m.EntityName
 	}
 	if c := r.Connection; c != nil {
-		data.Oauth = oauthCredentials(c, token, r.EntityID)
+		data.Oauth = oauthCredentials(c, token, r, view)
 	}
 	return data, nil
 }
 
-func oauthCredentials(c *store.Connection, t *store.Token, entityID string) *integrationsv1.OAuthCredentials {
+func oauthCredentials(c *store.Connection, t *store.Token, r *store.Resolved, view answerView) *integrationsv1.OAuthCredentials {
 	creds := &integrationsv1.OAuthCredentials{
 		ConnectionName:   c.Name,
 		ClientId:         c.ClientID,
-		ClientSecret:     c.ClientSecret,
-		AuthorizationUrl: oauth.FillEntity(c.AuthorizationURL, entityID),
-		TokenUrl:         oauth.FillEntity(c.TokenURL, entityID),
+		AuthorizationUrl: oauth.FillEntity(c.AuthorizationURL, r.EntityID),
+		TokenUrl:         oauth.FillEntity(c.TokenURL, r.EntityID),
 		Scopes:           slices.Clone(c.Scopes),
 		Status:           integrationsv1.ConnectionStatus_CONNECTION_STATUS_NOT_CONNECTED,
 		StatusMessage:    "no token is stored for this organization or the global scope",
+	}
+	if view.clientSecret {
+		creds.ClientSecret = c.ClientSecret
 	}
 	if t == nil {
 		return creds
 	}
 	creds.AccessToken = t.AccessToken
-	creds.RefreshToken = t.RefreshToken
+	if view.sharedRefreshTokens || (t.OrgID != "" && t.OrgID == r.OrgID) {
+		creds.RefreshToken = t.RefreshToken
+	}
 	creds.ExpiresAt = timestampOrNil(t.ExpiresAt)
 	creds.StatusMessage = t.StatusMessage
 	creds.Status = connectionStatuses[t.Status]
@@ -322,3 +341,4 @@ func mappingProto(m store.Mapping) (*integrationsv1.IntegrationMapping, error) {
 		UpdatedAt:      timestamppb.New(m.UpdatedAt),
 	}, nil
 }
+

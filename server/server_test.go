@@ -155,8 +155,13 @@ func TestGetIntegrationMergesOrgOverridesOverDefaults(t *testing.T) {
 		t.Fatalf("config_secret_keys = %v", got.GetConfigSecretKeys())
 	}
 	o := got.GetOauth()
-	if o.GetAccessToken() != orgAAccess || o.GetClientSecret() != clientSecret || o.GetStatus() != integrationsv1.ConnectionStatus_CONNECTION_STATUS_CONNECTED {
-		t.Fatalf("oauth = %v", o)
+	if o.GetAccessToken() != orgAAccess || o.GetClientSecret() != "" || o.GetStatus() != integrationsv1.ConnectionStatus_CONNECTION_STATUS_CONNECTED {
+		t.Fatalf("oauth = %v; want the access token and no client secret", o)
+	}
+	all := f.env.Integrations(t, f.env.NewKey(t, adminv1.Role_ROLE_WORKER_ALL_ORGS, ""))
+	resp, err = all.GetIntegration(ctx, &integrationsv1.GetIntegrationRequest{Name: "Microsoft_Graph", OrgId: "org-a"})
+	if err != nil || resp.GetIntegration().GetOauth().GetClientSecret() != clientSecret {
+		t.Fatalf("a key for every organization: %v, %v; want the client secret", resp.GetIntegration().GetOauth(), err)
 	}
 	if o.GetExpiresAt() == nil || o.GetConnectionName() != "graph" || o.GetTokenUrl() != "https://login.example/tenant-a/token" {
 		t.Fatalf("oauth = %v", o)

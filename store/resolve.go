@@ -11,6 +11,8 @@ import (
 
 // Resolved is everything GetIntegration needs, read from one snapshot.
 type Resolved struct {
+	// OrgID is the organization read for; empty for the global scope.
+	OrgID       string
 	Integration Integration
 	// Mapping is nil for the global scope or an organization without one.
 	Mapping *Mapping
@@ -49,7 +51,7 @@ func (s *Store) Resolve(ctx context.Context, integration, orgID string) (*Resolv
 func (s *Store) resolve(ctx context.Context, integration, orgID string) (_ *Resolved, generation int64, err error) {
 	r := &Resolved{}
 	err = s.inReadTx(ctx, func(tx sqlx.QueryerContext) error {
-		*r = Resolved{}
+		*r = Resolved{OrgID: orgID}
 		// The generation read in the snapshot tags what the snapshot holds.
 		g, err := readGeneration(ctx, tx)
 		if err != nil {

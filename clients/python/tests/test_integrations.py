@@ -47,7 +47,8 @@ def test_get_uses_the_keys_org_and_merges_config(service, as_key):
     assert msft.config == {"tenant_domain": "acme.onmicrosoft.com", "page_size": 50, "api_key": "default-secret"}
     assert msft.oauth.access_token == "org-123-access"
     assert msft.oauth.refresh_token == "org-123-refresh"
-    assert msft.oauth.client_secret == "client-secret-1"
+    # A key bound to one organization never gets the platform's client secret.
+    assert msft.oauth.client_secret is None
     assert msft.oauth.token_url == "https://login.example/tenant-456/token"
     assert msft.oauth.scopes == ["User.Read"]
     assert datetime.fromisoformat(msft.oauth.expires_at) > datetime.now().astimezone()

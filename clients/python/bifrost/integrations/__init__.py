@@ -34,7 +34,7 @@ __all__ = [
 class OAuthCredentials:
     connection_name: str
     client_id: str | None
-    client_secret: str | None  # Decrypted
+    client_secret: str | None  # Decrypted; None for a key bound to one organization
     authorization_url: str | None
     token_url: str | None
     scopes: list[str]
