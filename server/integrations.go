@@ -341,4 +341,3 @@ func mappingProto(m store.Mapping) (*integrationsv1.IntegrationMapping, error) {
 		UpdatedAt:      timestamppb.New(m.UpdatedAt),
 	}, nil
 }
-
