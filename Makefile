@@ -94,7 +94,7 @@ test-go:
 
 # The store, server and client suites again on PostgreSQL (a schema per test).
 # Without a reachable PostgreSQL they skip with a message, except in CI.
-PG_PACKAGES := ./store/ ./server/ ./connect/ ./internal/clienttest/ ./cmd/integrationsctl/ ./cmd/integrationsd/
+PG_PACKAGES := ./store/ ./server/ ./authcode/ ./internal/clienttest/ ./cmd/integrationsctl/ ./cmd/integrationsd/
 test-postgres:
 	BIFROST_TEST_DB=postgres go test -race -count=1 -skip '$(ADVERSARIAL)' $(PG_PACKAGES)
 	set -o pipefail; BIFROST_TEST_DB=postgres go test -race -count=1 -run '$(ADVERSARIAL)' -v ./server/ 2>&1 | $(ADVERSARIAL_OUTPUT)

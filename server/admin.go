@@ -17,8 +17,8 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/bifrost/integrations/auth"
+	"github.com/bifrost/integrations/authcode"
 	"github.com/bifrost/integrations/config"
-	"github.com/bifrost/integrations/connect"
 	adminv1 "github.com/bifrost/integrations/gen/bifrost/integrations/admin/v1"
 	"github.com/bifrost/integrations/oauth"
 	"github.com/bifrost/integrations/store"
@@ -753,7 +753,7 @@ func (h *adminService) StartAuthorization(ctx context.Context, req *adminv1.Star
 		return nil, err
 	}
 	started, err := h.s.connect.Start(ctx, req.GetConnection(), req.GetOrgId(), req.GetMappingIntegration())
-	if errors.Is(err, connect.ErrNotAuthorizationCode) {
+	if errors.Is(err, authcode.ErrNotAuthorizationCode) {
 		return nil, failedPrecondition("WRONG_FLOW", "%s; client_credentials connections connect with ConnectClientCredentials", err)
 	}
 	if err != nil {

@@ -9,7 +9,7 @@ import (
 
 	"github.com/bifrost/integrations/audit"
 	"github.com/bifrost/integrations/auth"
-	"github.com/bifrost/integrations/connect"
+	"github.com/bifrost/integrations/authcode"
 	"github.com/bifrost/integrations/datakeys"
 	adminv1 "github.com/bifrost/integrations/gen/bifrost/integrations/admin/v1"
 	integrationsv1 "github.com/bifrost/integrations/gen/bifrost/integrations/v1"
@@ -30,7 +30,7 @@ type Deps struct {
 	// Keys manages the data keys that seal the database's secrets.
 	Keys *datakeys.Manager
 	// Connect starts authorization-code connects.
-	Connect *connect.Flow
+	Connect *authcode.Flow
 	// Metrics receives per-RPC counts, codes and latency histograms; nil for none.
 	Metrics prometheus.Registerer
 	// Tracing traces every call (W3C trace context in, spans out); nil for none.
@@ -50,7 +50,7 @@ type Server struct {
 	refresher *oauth.Refresher
 	audit     *audit.Recorder
 	keys      *datakeys.Manager
-	connect   *connect.Flow
+	connect   *authcode.Flow
 	metrics   prometheus.Registerer
 	tracing   trace.TracerProvider
 	logger    *slog.Logger

@@ -24,7 +24,7 @@ import (
 	"google.golang.org/grpc/health"
 
 	"github.com/bifrost/integrations/audit"
-	"github.com/bifrost/integrations/connect"
+	"github.com/bifrost/integrations/authcode"
 	"github.com/bifrost/integrations/datakeys"
 	"github.com/bifrost/integrations/internal/daemonlog"
 	"github.com/bifrost/integrations/keyring"
@@ -41,7 +41,7 @@ type daemon struct {
 	refresher    *oauth.Refresher
 	audit        *audit.Recorder
 	keys         *datakeys.Manager
-	connect      *connect.Flow
+	connect      *authcode.Flow
 	registry     *prometheus.Registry
 	grpc         *grpc.Server
 	health       *health.Server
@@ -147,7 +147,7 @@ func start(ctx context.Context, cfg config, logger *slog.Logger, tracing trace.T
 	d.registry = newRegistry(st, d.audit)
 	record := server.AuditWithRequestIDs(d.audit.Record)
 	d.refresher = oauth.New(st, oauth.Options{Logger: logger, Audit: record, Metrics: d.registry, LeaseTTL: cfg.refreshLease})
-	d.connect = connect.New(st, connect.Options{PublicURL: publicURL, Logger: logger, Audit: record})
+	d.connect = authcode.New(st, authcode.Options{PublicURL: publicURL, Logger: logger, Audit: record})
 	srv, err := server.New(server.Deps{Store: st, Refresher: d.refresher, Audit: d.audit, Keys: keys, Connect: d.connect, Metrics: d.registry, Tracing: tracing, Logger: logger})
 	if err != nil {
 		return nil, err
@@ -284,7 +284,7 @@ func (d *daemon) httpHandler() http.Handler {
 		}
 		fmt.Fprintln(w, "ready")
 	})
-	mux.Handle("GET "+connect.CallbackPath, server.HTTPRequestIDs(d.connect))
+	mux.Handle("GET "+authcode.CallbackPath, server.HTTPRequestIDs(d.connect))
 	mux.Handle("GET /metrics", promhttp.HandlerFor(d.registry, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(d.logger.Handler(), slog.LevelWarn)}))
 	if d.cfg.pprof {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)

@@ -22,7 +22,7 @@ import (
 	"google.golang.org/grpc/test/bufconn"
 
 	"github.com/bifrost/integrations/audit"
-	"github.com/bifrost/integrations/connect"
+	"github.com/bifrost/integrations/authcode"
 	"github.com/bifrost/integrations/datakeys"
 	adminv1 "github.com/bifrost/integrations/gen/bifrost/integrations/admin/v1"
 	integrationsv1 "github.com/bifrost/integrations/gen/bifrost/integrations/v1"
@@ -134,9 +134,9 @@ func start(t testing.TB, path string, master *keyring.Keyring, refresh []oauth.O
 	refresher := oauth.New(st, opts)
 	// The callback listens on a real loopback HTTP server, as browsers reach it.
 	callback := httptest.NewUnstartedServer(nil)
-	flow := connect.New(st, connect.Options{PublicURL: "http://" + callback.Listener.Addr().String(), HTTPClient: opts.HTTPClient, Logger: logger, Audit: opts.Audit})
+	flow := authcode.New(st, authcode.Options{PublicURL: "http://" + callback.Listener.Addr().String(), HTTPClient: opts.HTTPClient, Logger: logger, Audit: opts.Audit})
 	mux := http.NewServeMux()
-	mux.Handle("GET "+connect.CallbackPath, server.HTTPRequestIDs(flow))
+	mux.Handle("GET "+authcode.CallbackPath, server.HTTPRequestIDs(flow))
 	callback.Config.Handler = mux
 	callback.Start()
 	srv, err := server.New(server.Deps{Store: st, Refresher: refresher, Audit: recorder, Keys: keys, Connect: flow, Logger: logger})

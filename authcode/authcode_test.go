@@ -1,4 +1,4 @@
-package connect_test
+package authcode_test
 
 import (
 	"context"
@@ -14,7 +14,7 @@ import (
 
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
-	"github.com/bifrost/integrations/connect"
+	"github.com/bifrost/integrations/authcode"
 	adminv1 "github.com/bifrost/integrations/gen/bifrost/integrations/admin/v1"
 	integrationsv1 "github.com/bifrost/integrations/gen/bifrost/integrations/v1"
 	"github.com/bifrost/integrations/internal/oauthtest"
@@ -109,7 +109,7 @@ func TestAuthorizationURLCarriesStateAndPKCEAndNoSecret(t *testing.T) {
 	q := u.Query()
 	if q.Get("state") == "" || len(q.Get("state")) < 40 || q.Get("code_challenge_method") != "S256" || len(q.Get("code_challenge")) != 43 ||
 		q.Get("response_type") != "code" || q.Get("client_id") != f.provider.ClientID ||
-		q.Get("redirect_uri") != f.env.CallbackURL+connect.CallbackPath || q.Get("scope") != "User.Read offline_access" {
+		q.Get("redirect_uri") != f.env.CallbackURL+authcode.CallbackPath || q.Get("scope") != "User.Read offline_access" {
 		t.Fatalf("authorization URL %s", u)
 	}
 	if strings.Contains(u.String(), f.provider.ClientSecret) || q.Has("code_verifier") {
@@ -211,7 +211,7 @@ func TestCallbackRefusals(t *testing.T) {
 		status int
 		says   string
 	}{
-		{"no state", func(*testing.T) string { return f.env.CallbackURL + connect.CallbackPath + "?code=x" }, http.StatusBadRequest, "no state"},
+		{"no state", func(*testing.T) string { return f.env.CallbackURL + authcode.CallbackPath + "?code=x" }, http.StatusBadRequest, "no state"},
 		{"tampered state", func(t *testing.T) string {
 			back, _ := url.Parse(f.consent(t, f.start(t, "org-a"), "approve"))
 			q := back.Query()
@@ -224,16 +224,16 @@ func TestCallbackRefusals(t *testing.T) {
 			state := "expired-state-0123456789"
 			sum := sha256.Sum256([]byte(state))
 			if err := f.env.Store.CreateAuthState(ctx, store.AuthState{StateHash: sum[:], ConnectionName: "graph", OrgID: "org-c",
-				Verifier: "v", RedirectURI: f.env.CallbackURL + connect.CallbackPath, ExpiresAt: time.Now().Add(-time.Second)}); err != nil {
+				Verifier: "v", RedirectURI: f.env.CallbackURL + authcode.CallbackPath, ExpiresAt: time.Now().Add(-time.Second)}); err != nil {
 				t.Fatal(err)
 			}
-			return f.env.CallbackURL + connect.CallbackPath + "?code=x&state=" + state
+			return f.env.CallbackURL + authcode.CallbackPath + "?code=x&state=" + state
 		}, http.StatusBadRequest, "expired"},
 		{"PKCE verifier does not match the challenge", func(t *testing.T) string {
 			// A code issued for another verifier's challenge, redeemed with ours.
 			state := "pkce-state-0123456789"
 			sum := sha256.Sum256([]byte(state))
-			redirect := f.env.CallbackURL + connect.CallbackPath
+			redirect := f.env.CallbackURL + authcode.CallbackPath
 			if err := f.env.Store.CreateAuthState(ctx, store.AuthState{StateHash: sum[:], ConnectionName: "graph", OrgID: "org-d",
 				Verifier: "our-verifier-0123456789012345678901234567890123", RedirectURI: redirect, ExpiresAt: time.Now().Add(time.Minute)}); err != nil {
 				t.Fatal(err)
@@ -313,7 +313,7 @@ func TestPruneStatesDeletesExpiredStatesOnly(t *testing.T) {
 	put := func(state string, expires time.Time) []byte {
 		sum := sha256.Sum256([]byte(state))
 		if err := f.env.Store.CreateAuthState(ctx, store.AuthState{StateHash: sum[:], ConnectionName: "graph", OrgID: "org-p",
-			Verifier: "v", RedirectURI: f.env.CallbackURL + connect.CallbackPath, ExpiresAt: expires}); err != nil {
+			Verifier: "v", RedirectURI: f.env.CallbackURL + authcode.CallbackPath, ExpiresAt: expires}); err != nil {
 			t.Fatal(err)
 		}
 		return sum[:]
@@ -325,7 +325,7 @@ func TestPruneStatesDeletesExpiredStatesOnly(t *testing.T) {
 
 	pruning, stop := context.WithCancel(ctx)
 	defer stop()
-	go connect.New(f.env.Store, connect.Options{}).PruneStates(pruning, time.Hour)
+	go authcode.New(f.env.Store, authcode.Options{}).PruneStates(pruning, time.Hour)
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
 		_, err := f.env.Store.ConsumeAuthState(ctx, expired)
 		if errors.Is(err, store.ErrStateUnknown) {

@@ -1,4 +1,4 @@
-package connect_test
+package authcode_test
 
 import (
 	"context"

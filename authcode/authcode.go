@@ -1,9 +1,9 @@
-// Package connect connects OAuth accounts with the authorization-code flow, by
+// Package authcode connects OAuth accounts with the authorization-code flow, by
 // RFC 6749, RFC 7636 (PKCE S256) and RFC 9700: a random single-use state that
 // expires, stored hashed with the sealed verifier and the target; a callback
 // that checks and consumes it, exchanges the code with the verifier and stores
 // the token. Nothing secret travels in the URL but the state.
-package connect
+package authcode
 
 import (
 	"context"
