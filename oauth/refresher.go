@@ -299,6 +299,13 @@ func (r *Refresher) exchangeAndStore(ctx context.Context, t store.Token, conn st
 		return store.Token{}, errors.Join(fmt.Errorf("oauth token %s was issued by another connection than %q", t.ID, conn.Name),
 			r.store.ReleaseLease(ctx, t.ID, r.owner))
 	}
+	// A client-credentials token is minted for its entity: never once another
+	// organization holds it (the store deletes such a token).
+	if conn.Flow == store.FlowClientCredentials {
+		if err := r.store.DropIfEntityOfAnother(ctx, t); err != nil {
+			return store.Token{}, errors.Join(err, r.store.ReleaseLease(ctx, t.ID, r.owner))
+		}
+	}
 	// Another replica may have failed on this token just before us: honour the
 	// state it recorded instead of calling the provider again.
 	if err := r.refreshable(&t, &conn, r.opts.Now()); err != nil {

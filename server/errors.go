@@ -132,6 +132,8 @@ func classify(err error) *apiError {
 		return &apiError{code: codes.NotFound, msg: err.Error(), reason: "NOT_FOUND"}
 	case errors.Is(err, store.ErrAlreadyExists):
 		return &apiError{code: codes.AlreadyExists, msg: err.Error(), reason: "ALREADY_EXISTS"}
+	case errors.Is(err, store.ErrEntityOfAnother):
+		return &apiError{code: codes.Aborted, msg: err.Error() + "; the organization's binding changed during the call, retry", reason: "ENTITY_OF_ANOTHER"}
 	case errors.Is(err, store.ErrInUse):
 		return &apiError{code: codes.FailedPrecondition, msg: err.Error(), reason: "IN_USE"}
 	case errors.Is(err, store.ErrForbidden):

@@ -2,6 +2,8 @@ package server_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net"
 	"strings"
 	"sync"
@@ -23,6 +25,7 @@ import (
 	"github.com/bifrost/integrations/internal/testutil"
 	"github.com/bifrost/integrations/oauth"
 	"github.com/bifrost/integrations/server"
+	"github.com/bifrost/integrations/store"
 )
 
 // tokenID is the ID of the token of org (empty: global) on connection.
@@ -414,7 +417,7 @@ func TestAnEntityHeldOnOneIntegrationIsHeldOnItsConnection(t *testing.T) {
 		_, err := workerA.UpsertMapping(ctx, &integrationsv1.UpsertMappingRequest{Name: integration, EntityId: "TENANT-B"})
 		wantCode(t, err, codes.AlreadyExists)
 		_, err = workerA.UpsertMapping(ctx, &integrationsv1.UpsertMappingRequest{Name: integration, EntityId: "default-tenant"})
-		wantCode(t, err, codes.PermissionDenied)
+		wantCode(t, err, codes.InvalidArgument)
 	}
 	if _, err := workerA.UpsertMapping(ctx, &integrationsv1.UpsertMappingRequest{Name: "AAHaloSelf", EntityId: "tenant-a"}); err != nil {
 		t.Fatal(err)
@@ -493,5 +496,134 @@ func TestRefusedCallsNamingAnotherOrganizationAreNotFiledUnderIt(t *testing.T) {
 	}
 	if len(events.GetEvents()) != 0 {
 		t.Fatalf("refused calls filed under org-b: %v", events.GetEvents())
+	}
+}
+
+// Admin changes cannot hand an organization an entity another holds: linking
+// an integration to a connection on which its mappings' entities are held by
+// others, binding anyone to a default entity, or making a held entity the
+// default.
+func TestAdminChangesKeepEveryEntityWithOneOrganization(t *testing.T) {
+	t.Parallel()
+	f := newRefreshFixture(t, time.Hour, oauth.Options{})
+	ctx := context.Background()
+	if _, err := f.admin.CreateIntegration(ctx, &adminv1.CreateIntegrationRequest{Integration: &adminv1.Integration{Name: "Tickets", WorkersBindEntities: true}}); err != nil {
+		t.Fatal(err)
+	}
+	f.bindEntity(t, "Halo", "org-b", "company-b")
+	workerA := f.env.Integrations(t, f.env.NewKey(t, adminv1.Role_ROLE_WORKER, "org-a"))
+	if _, err := workerA.UpsertMapping(ctx, &integrationsv1.UpsertMappingRequest{Name: "Tickets", EntityId: "company-b"}); err != nil {
+		t.Fatal(err) // Tickets has no connection: its entities are its own
+	}
+	update := func(in *adminv1.Integration, path string) error {
+		_, err := f.admin.UpdateIntegration(ctx, &adminv1.UpdateIntegrationRequest{Integration: in, UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{path}}})
+		return err
+	}
+	wantCode(t, update(&adminv1.Integration{Name: "Tickets", OauthConnection: "halo"}, "oauth_connection"), codes.FailedPrecondition)
+	if got, err := workerA.GetIntegration(ctx, &integrationsv1.GetIntegrationRequest{Name: "Tickets"}); err != nil || got.GetIntegration().GetOauth() != nil {
+		t.Fatalf("Tickets after the refused link: %v, %v", got, err)
+	}
+	wantCode(t, update(&adminv1.Integration{Name: "Graph", DefaultEntityId: "company-b"}, "default_entity_id"), codes.OK) // graph: nobody holds it there
+	wantCode(t, update(&adminv1.Integration{Name: "Halo", DefaultEntityId: "company-b"}, "default_entity_id"), codes.FailedPrecondition)
+	_, err := f.api.UpsertMapping(ctx, &integrationsv1.UpsertMappingRequest{Name: "Halo", OrgId: "org-c", EntityId: "default-tenant"})
+	wantCode(t, err, codes.InvalidArgument)
+	_, err = f.admin.CreateIntegration(ctx, &adminv1.CreateIntegrationRequest{Integration: &adminv1.Integration{Name: "HaloDefault", OauthConnection: "halo", DefaultEntityId: "COMPANY-B"}})
+	wantCode(t, err, codes.FailedPrecondition)
+	if n := f.provider.EntityCalls("company-b"); n != 0 {
+		t.Fatalf("%d token requests for org-b's company-b", n)
+	}
+}
+
+// On PostgreSQL, transactions binding one entity on sibling integrations of a
+// connection are serialized: at most one wins.
+func TestBindingsOfOneEntityOnSiblingIntegrationsNeverBothWin(t *testing.T) {
+	t.Parallel()
+	f := newRefreshFixture(t, time.Hour, oauth.Options{})
+	ctx := context.Background()
+	if _, err := f.admin.CreateIntegration(ctx, &adminv1.CreateIntegrationRequest{Integration: &adminv1.Integration{Name: "HaloTickets", OauthConnection: "halo", WorkersBindEntities: true}}); err != nil {
+		t.Fatal(err)
+	}
+	f.letWorkersBindEntities(t, "Halo")
+	workers := map[string]integrationsv1.IntegrationsServiceClient{
+		"HaloTickets": f.env.Integrations(t, f.env.NewKey(t, adminv1.Role_ROLE_WORKER, "org-a")),
+		"Halo":        f.env.Integrations(t, f.env.NewKey(t, adminv1.Role_ROLE_WORKER, "org-b")),
+	}
+	for i := range 20 {
+		entity := fmt.Sprintf("company-%d", i)
+		won := make(chan codes.Code, 2)
+		var wg sync.WaitGroup
+		for integration, w := range workers {
+			wg.Go(func() {
+				_, err := w.UpsertMapping(ctx, &integrationsv1.UpsertMappingRequest{Name: integration, EntityId: entity})
+				won <- status.Code(err)
+			})
+		}
+		wg.Wait()
+		close(won)
+		oks := 0
+		for c := range won {
+			if c == codes.OK {
+				oks++
+			} else if c != codes.AlreadyExists {
+				t.Fatalf("binding %s: %v", entity, c)
+			}
+		}
+		if oks != 1 {
+			t.Fatalf("binding %s on sibling integrations: %d won, want 1", entity, oks)
+		}
+	}
+}
+
+// A client-credentials token is never minted for an entity another
+// organization holds: one kept after its organization left the entity (an
+// admin deleted the integration) is deleted instead of refreshed.
+func TestAClientCredentialsTokenIsNotRefreshedOnceAnotherOrganizationHoldsItsEntity(t *testing.T) {
+	t.Parallel()
+	f := newRefreshFixture(t, time.Hour, oauth.Options{})
+	ctx := context.Background()
+	if _, err := f.admin.CreateIntegration(ctx, &adminv1.CreateIntegrationRequest{Integration: &adminv1.Integration{Name: "HaloOld", OauthConnection: "halo"}}); err != nil {
+		t.Fatal(err)
+	}
+	f.bindEntity(t, "HaloOld", "org-a", "co-old")
+	workerA := f.env.Integrations(t, f.env.NewKey(t, adminv1.Role_ROLE_WORKER, "org-a"))
+	if _, err := workerA.GetIntegration(ctx, &integrationsv1.GetIntegrationRequest{Name: "HaloOld"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.admin.DeleteIntegration(ctx, &adminv1.DeleteIntegrationRequest{Name: "HaloOld"}); err != nil {
+		t.Fatal(err)
+	}
+	f.bindEntity(t, "Halo", "org-b", "co-old")
+	kept := f.tokenID(t, "halo", "org-a")
+	before := f.provider.EntityCalls("co-old")
+	if err := f.env.Refresher.RenewByID(ctx, kept); !errors.Is(err, store.ErrEntityOfAnother) {
+		t.Fatalf("renewing org-a's token for co-old, now org-b's: %v", err)
+	}
+	if n := f.provider.EntityCalls("co-old") - before; n != 0 {
+		t.Fatalf("%d token requests for co-old after org-b was bound to it", n)
+	}
+	_, err := f.admin.GetToken(ctx, &adminv1.GetTokenRequest{Id: kept})
+	wantCode(t, err, codes.NotFound)
+}
+
+// An organization's own token is refreshed at the entity it is bound to, not
+// at the default of a sibling integration it merely configured.
+func TestAnOrganizationsTokenIsRefreshedAtTheEntityItIsBoundTo(t *testing.T) {
+	t.Parallel()
+	f := newRefreshFixture(t, time.Hour, oauth.Options{})
+	ctx := context.Background()
+	if _, err := f.admin.CreateIntegration(ctx, &adminv1.CreateIntegrationRequest{Integration: &adminv1.Integration{Name: "AAGraph", OauthConnection: "graph", DefaultEntityId: "aa-default"}}); err != nil {
+		t.Fatal(err)
+	}
+	f.bindEntity(t, "Graph", "org-a", "tenant-a")
+	f.putIssued(t, "org-a", time.Now().Add(time.Hour))
+	workerA := f.env.Integrations(t, f.env.NewKey(t, adminv1.Role_ROLE_WORKER, "org-a"))
+	if _, err := workerA.UpsertMapping(ctx, &integrationsv1.UpsertMappingRequest{Name: "AAGraph"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := workerA.GetIntegration(ctx, &integrationsv1.GetIntegrationRequest{Name: "Graph", ForceRefresh: true}); err != nil {
+		t.Fatal(err)
+	}
+	if a, d := f.provider.EntityCalls("tenant-a"), f.provider.EntityCalls("aa-default"); a != 1 || d != 0 {
+		t.Fatalf("refreshes at tenant-a %d, at aa-default %d; want 1 and 0", a, d)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -72,6 +73,9 @@ INSERT INTO integrations (id, name, description, default_entity_id, workers_bind
 VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, id, in.Name, in.Description, in.DefaultEntityID, in.WorkersBindEntities, connID, now, now)
 		if err != nil {
 			return translate(err, fmt.Sprintf("integration %q", in.Name))
+		}
+		if err := s.checkEntitiesStayOwned(ctx, tx, Integration{ID: id, Name: in.Name}, connID.String, &in.DefaultEntityID); err != nil {
+			return err
 		}
 		if err := replaceSchema(ctx, tx, id, in.Schema); err != nil {
 			return err
@@ -201,6 +205,7 @@ func (s *Store) UpdateIntegration(ctx context.Context, name string, u Integratio
 		if err != nil {
 			return err
 		}
+		prev := cur
 		schema := cur.Schema
 		if u.Schema != nil {
 			schema = *u.Schema
@@ -237,6 +242,9 @@ func (s *Store) UpdateIntegration(ctx context.Context, name string, u Integratio
 				return err
 			}
 		}
+		if err := s.checkEntitiesStayOwned(ctx, tx, prev, connID.String, u.DefaultEntityID); err != nil {
+			return err
+		}
 		_, err = tx.ExecContext(ctx, `
 UPDATE integrations SET description = ?, default_entity_id = ?, workers_bind_entities = ?, oauth_connection_id = ?, updated_at = ?
 WHERE id = ?`, cur.Description, cur.DefaultEntityID, cur.WorkersBindEntities, connID, s.timestamp(), cur.ID)
@@ -256,6 +264,45 @@ WHERE integration_id = ? AND oauth_token_id IS NOT NULL
 		return err
 	})
 	return out, err
+}
+
+// checkEntitiesStayOwned refuses an update that would let an organization
+// read tokens of an entity another organization holds: linking the
+// integration to a connection on which another organization holds an entity
+// its mappings hold (or which is a default there), and making an entity some
+// organization holds on the connection (or of the integration) the default
+// every organization without one reads.
+func (s *Store) checkEntitiesStayOwned(ctx context.Context, tx writeTx, cur Integration, connectionID string, defaultEntity *string) error {
+	if connectionID != "" && connectionID != cur.ConnectionID {
+		conflicts, err := s.heldEntityConflicts(ctx, tx, cur.ID, connectionID)
+		if err != nil {
+			return err
+		}
+		if len(conflicts) > 0 {
+			return fmt.Errorf("integration %q's mappings hold entities %v, which another organization holds on that connection or which are a default there; rebind them first: %w",
+				cur.Name, conflicts, ErrInUse)
+		}
+	}
+	if defaultEntity == nil || *defaultEntity == "" || strings.EqualFold(*defaultEntity, cur.DefaultEntityID) {
+		return nil
+	}
+	if connectionID != "" {
+		if err := s.lockConnectionEntities(ctx, tx, connectionID); err != nil {
+			return err
+		}
+	}
+	var held int
+	err := sqlx.GetContext(ctx, tx, &held, `
+SELECT COUNT(*) FROM mappings m JOIN integrations i ON i.id = m.integration_id
+WHERE lower(m.entity_id) = lower(?) AND m.entity_id <> '' AND (i.id = ? OR (? <> '' AND i.oauth_connection_id = ?))`,
+		*defaultEntity, cur.ID, connectionID, connectionID)
+	if err != nil {
+		return fmt.Errorf("checking who holds entity %q: %w", *defaultEntity, err)
+	}
+	if held > 0 {
+		return fmt.Errorf("entity %q is bound to an organization; a default entity is every organization's: %w", *defaultEntity, ErrInUse)
+	}
+	return nil
 }
 
 // checkStoredValuesFit refuses a schema under which stored values would lose

@@ -187,7 +187,7 @@ func (s *Store) upsertMappingTx(ctx context.Context, tx writeTx, u MappingUpsert
 		return Mapping{}, fmt.Errorf("looking up mapping: %w", err)
 	}
 	if u.EntityID != "" && !strings.EqualFold(u.EntityID, row.EntityID) {
-		if err := checkEntityFree(ctx, tx, in, u); err != nil {
+		if err := s.checkEntityFree(ctx, tx, in, u); err != nil {
 			return Mapping{}, err
 		}
 		if err := releaseEntity(ctx, tx, in.ConnectionID, u.OrgID, row.EntityID, row.ID); err != nil {
@@ -251,20 +251,25 @@ func checkTokenFits(ctx context.Context, tx writeTx, in Integration, u MappingUp
 
 // checkEntityFree refuses to bind u's organization to an entity it may not
 // take: any new binding by a key bound to one organization where the
-// integration does not let workers bind; by such a key, a default entity of an
-// integration on the same connection, which every organization without an
-// entity of its own reads; and, by anyone, an entity another organization
-// holds on any integration of the same connection, whose tokens are the
-// connection's (the unique index covers one integration).
-func checkEntityFree(ctx context.Context, tx writeTx, in Integration, u MappingUpsert) error {
+// integration does not let workers bind; a default entity of the integration
+// or of any integration on its connection, which every organization without
+// an entity of its own reads; and an entity another organization holds on any
+// integration of the same connection, whose tokens are the connection's (the
+// unique index covers one integration). On PostgreSQL the check holds a
+// transaction lock per connection, so two bindings on sibling integrations
+// cannot both pass it.
+func (s *Store) checkEntityFree(ctx context.Context, tx writeTx, in Integration, u MappingUpsert) error {
 	if u.ByOrgKey && !in.WorkersBindEntities {
 		return fmt.Errorf("integration %q lets only admins bind an organization to an external entity: %w", in.Name, ErrForbidden)
 	}
+	if strings.EqualFold(u.EntityID, in.DefaultEntityID) {
+		return fmt.Errorf("entity %q is integration %q's default, shared by organizations without their own: %w", u.EntityID, in.Name, ErrInvalid)
+	}
 	if in.ConnectionID == "" {
-		if u.ByOrgKey && strings.EqualFold(u.EntityID, in.DefaultEntityID) {
-			return fmt.Errorf("entity %q is integration %q's default, shared by organizations without their own: %w", u.EntityID, in.Name, ErrForbidden)
-		}
 		return nil
+	}
+	if err := s.lockConnectionEntities(ctx, tx, in.ConnectionID); err != nil {
+		return err
 	}
 	var held struct {
 		ByOthers  int `db:"by_others"`
@@ -281,10 +286,46 @@ SELECT
 		return fmt.Errorf("checking who holds entity %q: %w", u.EntityID, err)
 	case held.ByOthers > 0:
 		return fmt.Errorf("entity %q of integration %q is bound to another organization: %w", u.EntityID, in.Name, ErrAlreadyExists)
-	case held.AsDefault > 0 && u.ByOrgKey:
-		return fmt.Errorf("entity %q is a default entity of connection %q, shared by organizations without their own: %w", u.EntityID, in.ConnectionName, ErrForbidden)
+	case held.AsDefault > 0:
+		return fmt.Errorf("entity %q is a default entity of connection %q, shared by organizations without their own: %w", u.EntityID, in.ConnectionName, ErrInvalid)
 	}
 	return nil
+}
+
+// lockConnectionEntities serializes, until tx ends, the transactions that
+// bind entities on connectionID or link integrations to it. SQLite runs one
+// write transaction at a time already; PostgreSQL's read committed
+// transactions would each pass a check the other is about to break.
+func (s *Store) lockConnectionEntities(ctx context.Context, tx writeTx, connectionID string) error {
+	if s.write.DriverName() != "pgx" {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtextextended(?, 0))`, "entities of connection "+connectionID); err != nil {
+		return fmt.Errorf("locking the entities of connection %s: %w", connectionID, err)
+	}
+	return nil
+}
+
+// heldEntityConflicts lists the entities the integration's mappings hold that
+// another organization holds, or that are a default entity, on connectionID:
+// what linking the integration to that connection would give away.
+func (s *Store) heldEntityConflicts(ctx context.Context, tx writeTx, integrationID, connectionID string) ([]string, error) {
+	if err := s.lockConnectionEntities(ctx, tx, connectionID); err != nil {
+		return nil, err
+	}
+	var entities []string
+	err := sqlx.SelectContext(ctx, tx, &entities, `
+SELECT DISTINCT m.entity_id FROM mappings m
+WHERE m.integration_id = ? AND m.entity_id <> '' AND (
+  EXISTS (SELECT 1 FROM mappings o JOIN integrations oi ON oi.id = o.integration_id
+          WHERE oi.oauth_connection_id = ? AND o.integration_id <> m.integration_id AND o.entity_id <> ''
+            AND lower(o.entity_id) = lower(m.entity_id) AND o.org_id <> m.org_id)
+  OR EXISTS (SELECT 1 FROM integrations di WHERE di.oauth_connection_id = ? AND lower(di.default_entity_id) = lower(m.entity_id)))
+ORDER BY m.entity_id`, integrationID, connectionID, connectionID)
+	if err != nil {
+		return nil, fmt.Errorf("checking the entities integration %s holds: %w", integrationID, err)
+	}
+	return entities, nil
 }
 
 // releaseEntity deletes orgID's client-credentials tokens for entity on

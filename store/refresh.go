@@ -229,13 +229,21 @@ ORDER BY next_refresh_at LIMIT ?`, now.Add(ahead).UTC(), now.UTC(), now.UTC(), n
 
 // ClientCredentialsToken returns the stored token of a client-credentials
 // connection for (org, entity), creating an empty, already expired one on first
-// need so that the usual refresh path fetches it.
+// need so that the usual refresh path fetches it; never one for an entity
+// another organization holds on the connection (a read that resolved the
+// entity before its binding changed gets ErrEntityOfAnother).
 func (s *Store) ClientCredentialsToken(ctx context.Context, conn Connection, orgID, entityID string) (Token, error) {
 	t, err := s.findToken(ctx, s.reader(), conn.ID, orgID, entityID)
 	if !errors.Is(err, ErrNotFound) {
 		return t, err
 	}
 	err = s.inTx(ctx, func(tx writeTx) error {
+		if err := s.lockConnectionEntities(ctx, tx, conn.ID); err != nil {
+			return err
+		}
+		if err := refuseEntityOfAnother(ctx, tx, conn.ID, orgID, entityID); err != nil {
+			return err
+		}
 		id := newID()
 		access, err := s.seal("oauth_tokens", "access_token", id, "")
 		if err != nil {
@@ -259,8 +267,9 @@ ON CONFLICT (connection_id, org_id, entity_id) DO NOTHING`, id, conn.ID, orgID, 
 // EntityForToken is the entity whose ID fills {entity_id} in the token URL when
 // a token is refreshed: the token's own; for a client-credentials token, whose
 // entity is part of what it is stored by, that even when empty; else the
-// entity its organization maps to for an integration on the connection, else
-// that integration's default.
+// entity its organization is bound to on an integration of the connection
+// (a mapping without an entity does not count), else an integration's
+// default.
 func (s *Store) EntityForToken(ctx context.Context, t Token) (string, error) {
 	if t.EntityID != "" {
 		return t.EntityID, nil
@@ -271,7 +280,7 @@ SELECT COALESCE(NULLIF(m.entity_id, ''), i.default_entity_id)
 FROM integrations i LEFT JOIN mappings m ON m.integration_id = i.id AND m.org_id = ?
 WHERE i.oauth_connection_id = ?
   AND (SELECT c.flow FROM oauth_connections c WHERE c.id = i.oauth_connection_id) <> 'client_credentials'
-ORDER BY m.entity_id IS NULL, i.name LIMIT 1`, t.OrgID, t.ConnectionID)
+ORDER BY COALESCE(m.entity_id, '') = '', i.name LIMIT 1`, t.OrgID, t.ConnectionID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", nil
 	}
@@ -279,4 +288,51 @@ ORDER BY m.entity_id IS NULL, i.name LIMIT 1`, t.OrgID, t.ConnectionID)
 		return "", fmt.Errorf("finding the entity of token %s: %w", t.ID, err)
 	}
 	return entity, nil
+}
+
+// ErrEntityOfAnother is returned for a client-credentials token of an entity
+// that another organization holds on the token's connection: such a token is
+// neither made nor refreshed, and a stored one is deleted.
+var ErrEntityOfAnother = errors.New("the entity is bound to another organization")
+
+// refuseEntityOfAnother fails with ErrEntityOfAnother when an organization
+// other than orgID holds entity on an integration of connectionID.
+func refuseEntityOfAnother(ctx context.Context, q sqlx.QueryerContext, connectionID, orgID, entity string) error {
+	if entity == "" {
+		return nil
+	}
+	var held int
+	err := sqlx.GetContext(ctx, q, &held, `
+SELECT COUNT(*) FROM mappings m JOIN integrations i ON i.id = m.integration_id
+WHERE i.oauth_connection_id = ? AND lower(m.entity_id) = lower(?) AND m.entity_id <> '' AND m.org_id <> ?`, connectionID, entity, orgID)
+	if err != nil {
+		return fmt.Errorf("checking who holds entity %q: %w", entity, err)
+	}
+	if held > 0 {
+		return fmt.Errorf("client-credentials token of entity %q for organization %q: %w", entity, orgID, ErrEntityOfAnother)
+	}
+	return nil
+}
+
+// DropIfEntityOfAnother deletes t, a client-credentials token, when another
+// organization now holds its entity, and then returns ErrEntityOfAnother: its
+// organization left the entity (a mapping moved, an integration was deleted or
+// relinked) while the token was kept, and refreshing it would mint a token of
+// the other organization's entity.
+func (s *Store) DropIfEntityOfAnother(ctx context.Context, t Token) error {
+	var refused error
+	err := s.inTx(ctx, func(tx writeTx) error {
+		refused = refuseEntityOfAnother(ctx, tx, t.ConnectionID, t.OrgID, t.EntityID)
+		if !errors.Is(refused, ErrEntityOfAnother) {
+			return refused
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM oauth_tokens WHERE id = ?`, t.ID); err != nil {
+			return fmt.Errorf("deleting token %s: %w", t.ID, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return refused
 }
