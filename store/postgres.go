@@ -27,7 +27,7 @@ func OpenPostgres(ctx context.Context, url string, cipher Cipher, opts ...Option
 	if err != nil {
 		return nil, fmt.Errorf("parsing the PostgreSQL URL: %w", err)
 	}
-	connector := rebindConnector{stdlib.GetConnector(*cfg)}
+	connector := stdlib.GetConnector(*cfg)
 	open := func(maxConns int) *sqlx.DB {
 		db := sqlx.NewDb(sql.OpenDB(connector), "pgx")
 		db.SetMaxOpenConns(maxConns)
@@ -52,36 +52,6 @@ func OpenPostgres(ctx context.Context, url string, cipher Cipher, opts ...Option
 	s := newStore(write, read, keys, cipher, opts)
 	s.generations = newGenerationReader(queryGeneration(s.reader()), generationReadTimeout)
 	return s, nil
-}
-
-// rebindConnector lets the store write every query once, with ? placeholders:
-// it turns them into PostgreSQL's $1, $2 ... on their way to pgx.
-type rebindConnector struct{ driver.Connector }
-
-func (c rebindConnector) Connect(ctx context.Context) (driver.Conn, error) {
-	conn, err := c.Connector.Connect(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return rebindConn{conn.(*stdlib.Conn)}, nil
-}
-
-type rebindConn struct{ *stdlib.Conn }
-
-func rebind(query string) string { return sqlx.Rebind(sqlx.DOLLAR, query) }
-
-func (c rebindConn) Prepare(query string) (driver.Stmt, error) { return c.Conn.Prepare(rebind(query)) }
-
-func (c rebindConn) PrepareContext(ctx context.Context, query string) (driver.Stmt, error) {
-	return c.Conn.PrepareContext(ctx, rebind(query))
-}
-
-func (c rebindConn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
-	return c.Conn.ExecContext(ctx, rebind(query), args)
-}
-
-func (c rebindConn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
-	return c.Conn.QueryContext(ctx, rebind(query), args)
 }
 
 // translatePostgres maps PostgreSQL constraint violations to the store's errors.

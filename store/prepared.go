@@ -11,6 +11,10 @@ import (
 // stmtCache keeps one prepared statement per query text for a pool. SQLite
 // spends much of a small query's time compiling it; database/sql prepares a
 // cached statement once per connection and reuses it after.
+//
+// The store writes every query once, with ? placeholders; a query is rebound
+// to its pool's dialect ($1, $2 ... for PostgreSQL) where it is prepared or
+// run here, the one place queries reach a pool.
 type stmtCache struct {
 	db        *sqlx.DB
 	m         sync.Map // query -> *sqlx.Stmt
@@ -32,7 +36,7 @@ func (c *stmtCache) cached(query string) *sqlx.Stmt {
 // must not run while the caller holds one in a transaction: with every
 // connection held that way, it would wait forever.
 func (c *stmtCache) prepare(ctx context.Context, query string) (*sqlx.Stmt, error) {
-	st, err := c.db.PreparexContext(ctx, query)
+	st, err := c.db.PreparexContext(ctx, c.db.Rebind(query))
 	if err != nil {
 		return nil, err
 	}
@@ -81,12 +85,14 @@ type preparedQueryer struct {
 	tx    *sqlx.Tx
 }
 
-// unprepared is where a query runs without a statement.
-func (q preparedQueryer) unprepared() sqlx.ExtContext {
+// unprepared is where a query runs without a statement, and the query as
+// its pool's dialect writes it.
+func (q preparedQueryer) unprepared(query string) (sqlx.ExtContext, string) {
+	query = q.cache.db.Rebind(query)
 	if q.tx != nil {
-		return q.tx
+		return q.tx, query
 	}
-	return q.cache.db
+	return q.cache.db, query
 }
 
 // stmt returns the prepared statement for query, or nil to run it unprepared.
@@ -112,26 +118,30 @@ func (q preparedQueryer) QueryContext(ctx context.Context, query string, args ..
 	if st := q.stmt(ctx, query); st != nil {
 		return st.QueryContext(ctx, args...)
 	}
-	return q.unprepared().QueryContext(ctx, query, args...)
+	db, query := q.unprepared(query)
+	return db.QueryContext(ctx, query, args...)
 }
 
 func (q preparedQueryer) QueryxContext(ctx context.Context, query string, args ...any) (*sqlx.Rows, error) {
 	if st := q.stmt(ctx, query); st != nil {
 		return st.QueryxContext(ctx, args...)
 	}
-	return q.unprepared().QueryxContext(ctx, query, args...)
+	db, query := q.unprepared(query)
+	return db.QueryxContext(ctx, query, args...)
 }
 
 func (q preparedQueryer) QueryRowxContext(ctx context.Context, query string, args ...any) *sqlx.Row {
 	if st := q.stmt(ctx, query); st != nil {
 		return st.QueryRowxContext(ctx, args...)
 	}
-	return q.unprepared().QueryRowxContext(ctx, query, args...)
+	db, query := q.unprepared(query)
+	return db.QueryRowxContext(ctx, query, args...)
 }
 
 func (q preparedQueryer) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
 	if st := q.stmt(ctx, query); st != nil {
 		return st.ExecContext(ctx, args...)
 	}
-	return q.unprepared().ExecContext(ctx, query, args...)
+	db, query := q.unprepared(query)
+	return db.ExecContext(ctx, query, args...)
 }
