@@ -20,6 +20,13 @@ import (
 // keyPrefix marks Bifrost keys so secret scanners and people can tell them apart.
 const keyPrefix = "bfk_"
 
+// keyLen is the length of every key NewKey makes: anything else is refused
+// before it is hashed or looked up.
+var keyLen = len(keyPrefix) + base64.RawURLEncoding.EncodedLen(keyBytes)
+
+// keyBytes is a key's entropy.
+const keyBytes = 32
+
 // ErrUnauthenticated is returned for a missing, unknown, expired or revoked key.
 // The reason is in the message; the key never is.
 var ErrUnauthenticated = errors.New("unauthenticated")
@@ -28,7 +35,7 @@ var ErrUnauthenticated = errors.New("unauthenticated")
 // store. The secret has 256 bits of entropy, so a plain SHA-256 is a safe,
 // constant-cost way to look it up.
 func NewKey() (id, secret string, hash []byte, err error) {
-	raw := make([]byte, 32)
+	raw := make([]byte, keyBytes)
 	if _, err := rand.Read(raw); err != nil {
 		return "", "", nil, fmt.Errorf("generating api key: %w", err)
 	}
@@ -87,7 +94,7 @@ type KeyLookup interface {
 
 // Authenticate checks a presented key and returns who it belongs to.
 func Authenticate(ctx context.Context, keys KeyLookup, secret string, now time.Time) (Principal, error) {
-	if !strings.HasPrefix(secret, keyPrefix) {
+	if !strings.HasPrefix(secret, keyPrefix) || len(secret) != keyLen {
 		return Principal{}, fmt.Errorf("malformed api key: %w", ErrUnauthenticated)
 	}
 	k, err := keys.APIKeyByHash(ctx, Hash(secret))

@@ -3,6 +3,7 @@ package auth_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -44,6 +45,8 @@ func TestAuthenticateAcceptsOnlyLiveKeys(t *testing.T) {
 		{"expired key", expired, ""},
 		{"unknown key", "bfk_unknown", ""},
 		{"not a bifrost key", "Bearer xyz", ""},
+		{"a live key with more after it", live + "x", ""},
+		{"a prefix as long as a header allows", "bfk_" + strings.Repeat("a", 16<<10), ""},
 		{"empty", "", ""},
 	}
 	for _, tc := range cases {

@@ -40,7 +40,8 @@ func TestPanicBecomesInternalAndServerKeepsServing(t *testing.T) {
 	}
 	defer conn.Close()
 	c := integrationsv1.NewIntegrationsServiceClient(conn)
-	ctx := metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer bfk_some-key")
+	key := "bfk_" + strings.Repeat("k", 43) // well formed: authentication looks it up
+	ctx := metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer "+key)
 	for range 2 {
 		_, err := c.GetIntegration(ctx, &integrationsv1.GetIntegrationRequest{Name: "x"})
 		st := wantCode(t, err, codes.Internal)
@@ -48,7 +49,7 @@ func TestPanicBecomesInternalAndServerKeepsServing(t *testing.T) {
 			t.Fatalf("message leaks internals: %q", st.Message())
 		}
 	}
-	if !strings.Contains(logs.String(), "panic") || strings.Contains(logs.String(), "bfk_some-key") {
+	if !strings.Contains(logs.String(), "panic") || strings.Contains(logs.String(), key) {
 		t.Fatalf("logs: %s", logs.String())
 	}
 }
