@@ -9,9 +9,11 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/bifrost/integrations/audit"
+	"github.com/bifrost/integrations/internal/testutil"
 	"github.com/bifrost/integrations/store"
 )
 
@@ -39,53 +41,57 @@ func (w *gatedWriter) InsertAuditEvents(_ context.Context, events []store.AuditE
 
 func TestFullQueueMakesCallersWaitAndLosesNothing(t *testing.T) {
 	t.Parallel()
-	w := &gatedWriter{gate: make(chan struct{})}
-	w.failures.Store(2)
-	r := audit.New(w, audit.Options{QueueSize: 4, BatchSize: 16, FlushInterval: time.Millisecond, Logger: slog.New(slog.DiscardHandler)})
-	const n = 200
-	var recorded atomic.Int32
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Go(func() {
-			if err := r.Record(context.Background(), store.AuditEvent{Method: fmt.Sprint(i), Outcome: "OK"}); err != nil {
-				t.Error(err)
+	// In a bubble, the recorder's timers run on a fake clock, and
+	// synctest.Wait says when every caller is either done or stuck.
+	synctest.Test(t, func(t *testing.T) {
+		w := &gatedWriter{gate: make(chan struct{})}
+		w.failures.Store(2)
+		r := audit.New(w, audit.Options{QueueSize: 4, BatchSize: 16, FlushInterval: time.Millisecond, Logger: slog.New(slog.DiscardHandler)})
+		const n = 200
+		var recorded atomic.Int32
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() {
+				if err := r.Record(context.Background(), store.AuditEvent{Method: fmt.Sprint(i), Outcome: "OK"}); err != nil {
+					t.Error(err)
+				}
+				recorded.Add(1)
+			})
+		}
+		synctest.Wait() // every Record call that can return has returned
+		if got := recorded.Load(); got >= n {
+			t.Fatalf("all %d Record calls returned while the writer was stuck: no back-pressure", got)
+		}
+		// A caller whose deadline passes while the queue is full is told so.
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
+		defer cancel()
+		if err := r.Record(ctx, store.AuditEvent{Method: "late"}); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Record on a full queue past its deadline: %v", err)
+		}
+		close(w.gate) // the database comes back (after two more failures)
+		wg.Wait()
+		if err := r.Close(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		seen := map[string]bool{}
+		for _, e := range w.events {
+			seen[e.Method] = true
+			if e.ID == "" || e.Time.IsZero() {
+				t.Fatalf("event without ID or time: %+v", e)
 			}
-			recorded.Add(1)
-		})
-	}
-	time.Sleep(50 * time.Millisecond)
-	if got := recorded.Load(); got >= n {
-		t.Fatalf("all %d Record calls returned while the writer was stuck: no back-pressure", got)
-	}
-	// A caller whose deadline passes while the queue is full is told so.
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
-	defer cancel()
-	if err := r.Record(ctx, store.AuditEvent{Method: "late"}); !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("Record on a full queue past its deadline: %v", err)
-	}
-	close(w.gate) // the database comes back (after two more failures)
-	wg.Wait()
-	if err := r.Close(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	seen := map[string]bool{}
-	for _, e := range w.events {
-		seen[e.Method] = true
-		if e.ID == "" || e.Time.IsZero() {
-			t.Fatalf("event without ID or time: %+v", e)
 		}
-	}
-	for i := range n {
-		if !seen[fmt.Sprint(i)] {
-			t.Fatalf("event %d was lost", i)
+		for i := range n {
+			if !seen[fmt.Sprint(i)] {
+				t.Fatalf("event %d was lost", i)
+			}
 		}
-	}
-	if w.batches >= n {
-		t.Fatalf("%d batches for %d events: not batched", w.batches, n)
-	}
-	if err := r.Record(context.Background(), store.AuditEvent{}); !errors.Is(err, audit.ErrClosed) {
-		t.Fatalf("Record after Close: %v", err)
-	}
+		if w.batches >= n {
+			t.Fatalf("%d batches for %d events: not batched", w.batches, n)
+		}
+		if err := r.Record(context.Background(), store.AuditEvent{}); !errors.Is(err, audit.ErrClosed) {
+			t.Fatalf("Record after Close: %v", err)
+		}
+	})
 }
 
 // downWriter is a database that is down: every write fails at once.
@@ -156,11 +162,12 @@ func TestFullBatchFullQueueAndCloseAreWrittenWithoutWaitingForTheFlush(t *testin
 				return len(w.events)
 			}
 			record(tc.prompt)
-			for deadline := time.Now().Add(10 * time.Second); written() < tc.promptlyWritten; time.Sleep(time.Millisecond) {
-				if time.Now().After(deadline) {
-					t.Fatalf("%d of %d events written after 10s; the flush is an hour away", written(), tc.promptlyWritten)
+			testutil.Eventually(t, 10*time.Second, func() error {
+				if n := written(); n < tc.promptlyWritten {
+					return fmt.Errorf("%d of %d events written; the flush is an hour away", n, tc.promptlyWritten)
 				}
-			}
+				return nil
+			})
 			record(3)
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
@@ -201,11 +208,12 @@ func TestCloseAfterAnOutageDoesNotWaitOutTheBackoff(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Waits of 10, 20, ... 640 ms: the eighth attempt starts a 1.28 s wait.
-	for deadline := time.Now().Add(10 * time.Second); w.attempts.Load() < 8; time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d attempts in 10s", w.attempts.Load())
+	testutil.Eventually(t, 10*time.Second, func() error {
+		if n := w.attempts.Load(); n < 8 {
+			return fmt.Errorf("%d of 8 attempts", n)
 		}
-	}
+		return nil
+	})
 	w.up.Store(true)
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()

@@ -342,8 +342,15 @@ func (a *adversary) checkRefreshEntities(t *testing.T, seed uint64) {
 // scope), writes always under its own.
 func (a *adversary) checkAudit(t *testing.T, seed uint64) {
 	t.Helper()
-	time.Sleep(100 * time.Millisecond) // the recorder writes in batches
 	ctx := context.Background()
+	// The recorder writes in batches, in the order calls were recorded: once
+	// the event of a call made after every other is in, all of them are.
+	last := fmt.Sprintf("Audit_Sentinel_%d", seed)
+	_, err := a.f.env.Integrations(t, "bfk_forged").GetIntegration(ctx, &integrationsv1.GetIntegrationRequest{Name: last})
+	if status.Code(err) != codes.Unauthenticated {
+		t.Fatalf("seed %d: a call with a forged key: %v, want UNAUTHENTICATED", seed, err)
+	}
+	a.f.env.AuditEvent(t, &adminv1.ListAuditEventsRequest{Integration: last}, func(*adminv1.AuditEvent) bool { return true })
 	req := &adminv1.ListAuditEventsRequest{StartTime: timestamppb.New(time.Now().Add(-time.Hour)), PageSize: 1000}
 	n := 0
 	for {

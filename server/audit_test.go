@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -16,22 +17,25 @@ import (
 
 	adminv1 "github.com/bifrost/integrations/gen/bifrost/integrations/admin/v1"
 	integrationsv1 "github.com/bifrost/integrations/gen/bifrost/integrations/v1"
+	"github.com/bifrost/integrations/internal/testutil"
 )
 
-// auditEvents waits for the recorder to flush and returns the events matching req.
+// auditEvents waits (up to 5 s: the recorder writes in batches) for at least
+// atLeast events matching req, and returns them all.
 func auditEvents(t *testing.T, f *fixture, req *adminv1.ListAuditEventsRequest, atLeast int) []*adminv1.AuditEvent {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	var events []*adminv1.AuditEvent
+	testutil.Eventually(t, 5*time.Second, func() error {
 		resp, err := f.admin.ListAuditEvents(context.Background(), req)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(resp.GetEvents()) >= atLeast || time.Now().After(deadline) {
-			return resp.GetEvents()
+		if events = resp.GetEvents(); len(events) < atLeast {
+			return fmt.Errorf("%d audit events matching %v, want at least %d: %v", len(events), req, atLeast, events)
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return nil
+	})
+	return events
 }
 
 func TestAuditRecordsSecretReadsChangesAndDenialsWithoutSecrets(t *testing.T) {

@@ -449,7 +449,7 @@ func TestMinValidityCannotRefreshTheGlobalTokenOverAndOver(t *testing.T) {
 		if i > 0 {
 			wantReason(t, err, oauth.ReasonLifetimeTooShort)
 		}
-		time.Sleep(100 * time.Millisecond) // past what the last refresh could meet
+		time.Sleep(100 * time.Millisecond) // not a poll: time passes, past what the last refresh could meet
 	}
 	if n := f.provider.Calls("refresh_token"); n != 1 {
 		t.Fatalf("%d refreshes of the global token; want 1", n)

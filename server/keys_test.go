@@ -13,6 +13,7 @@ import (
 	"github.com/bifrost/integrations/datakeys"
 	adminv1 "github.com/bifrost/integrations/gen/bifrost/integrations/admin/v1"
 	integrationsv1 "github.com/bifrost/integrations/gen/bifrost/integrations/v1"
+	"github.com/bifrost/integrations/internal/testutil"
 	"github.com/bifrost/integrations/keyring"
 	"github.com/bifrost/integrations/store"
 )
@@ -68,13 +69,12 @@ func TestKeyRotationUnderReadLoadFailsNoRead(t *testing.T) {
 	// for them by count, not by time, which a loaded machine stretches.
 	readsPast := func(n int64) {
 		t.Helper()
-		deadline := time.Now().Add(10 * time.Second)
-		for reads.Load() < n {
-			if time.Now().After(deadline) {
-				t.Fatalf("only %d reads in 10 s", reads.Load())
+		testutil.Eventually(t, 10*time.Second, func() error {
+			if got := reads.Load(); got < n {
+				return fmt.Errorf("only %d of %d reads", got, n)
 			}
-			time.Sleep(time.Millisecond)
-		}
+			return nil
+		})
 	}
 	readsPast(25)
 	rotated, err := f.admin.RotateEncryptionKey(ctx, &adminv1.RotateEncryptionKeyRequest{})
@@ -163,19 +163,17 @@ func TestBackgroundJobReencryptsOldValuesAfterARotation(t *testing.T) {
 	if _, err := f.admin.RotateEncryptionKey(ctx, &adminv1.RotateEncryptionKeyRequest{}); err != nil {
 		t.Fatal(err)
 	}
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+	testutil.Eventually(t, 10*time.Second, func() error {
 		st, err := f.admin.GetEncryptionStatus(ctx, &adminv1.GetEncryptionStatusRequest{})
 		if err != nil {
 			t.Fatal(err)
 		}
 		keys := st.GetKeys()
 		if st.GetPending() == 0 && len(keys) == 2 && keys[0].GetCiphertexts() == 0 && keys[1].GetCiphertexts() == before.GetKeys()[0].GetCiphertexts() {
-			break
+			return nil
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("old values were not re-encrypted in the background: %v", st)
-		}
-	}
+		return fmt.Errorf("old values were not re-encrypted in the background: %v", st)
+	})
 	resp, err := f.env.Integrations(t, f.env.AdminKey).GetIntegration(ctx, &integrationsv1.GetIntegrationRequest{Name: "Microsoft_Graph", OrgId: "org-a"})
 	if err != nil || resp.GetIntegration().GetOauth().GetClientSecret() != clientSecret {
 		t.Fatalf("read after re-encryption: %v", err)

@@ -2,6 +2,8 @@ package server_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -41,15 +43,12 @@ func TestDatabaseOutageIsUnavailableAndPasses(t *testing.T) {
 		}
 	}
 	proxy.Restore()
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		err := get()
-		if err == nil {
-			break
+	testutil.Eventually(t, 10*time.Second, func() error {
+		if err := get(); err != nil {
+			return fmt.Errorf("reads did not recover once the database was back: %w", err)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("reads did not recover once the database was back: %v", err)
-		}
-	}
+		return nil
+	})
 }
 
 // The database going away while the provider answers a refresh does not lose
@@ -70,17 +69,29 @@ func TestRefreshAnswerSurvivesADatabaseOutage(t *testing.T) {
 	// a second later; the provider answers in between.
 	f.provider.SetDelay(300 * time.Millisecond)
 	arrived := f.provider.Arrived()
-	go func() {
-		for deadline := time.Now().Add(10 * time.Second); f.provider.Arrived() == arrived && time.Now().Before(deadline); {
-			time.Sleep(time.Millisecond)
-		}
-		proxy.Cut()
-		time.Sleep(time.Second)
-		proxy.Restore()
-	}()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	resp, err := replica.Integrations(t, replica.AdminKey).GetIntegration(ctx, &integrationsv1.GetIntegrationRequest{Name: "Graph", OrgId: "org-a"})
+	type answer struct {
+		resp *integrationsv1.GetIntegrationResponse
+		err  error
+	}
+	answered := make(chan answer, 1)
+	api := replica.Integrations(t, replica.AdminKey)
+	go func() {
+		resp, err := api.GetIntegration(ctx, &integrationsv1.GetIntegrationRequest{Name: "Graph", OrgId: "org-a"})
+		answered <- answer{resp, err}
+	}()
+	testutil.Eventually(t, 10*time.Second, func() error {
+		if f.provider.Arrived() == arrived {
+			return errors.New("the refresh did not reach the provider")
+		}
+		return nil
+	})
+	proxy.Cut()
+	time.Sleep(time.Second) // not a poll: how long the database stays away
+	proxy.Restore()
+	got := <-answered
+	resp, err := got.resp, got.err
 	if err != nil {
 		t.Fatalf("read whose refresh met a database outage: %v", err)
 	}

@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"regexp"
 	"strings"
@@ -91,14 +92,13 @@ func (f *refreshFixture) runBackground(t *testing.T) {
 // call.
 func (f *refreshFixture) wantOneBackgroundRefresh(t *testing.T, settle time.Duration) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !f.refreshStored(t) {
-		if time.Now().After(deadline) {
-			t.Fatalf("the background refresher did not renew the token (%d provider calls)", f.provider.Calls("refresh_token"))
+	testutil.Eventually(t, 10*time.Second, func() error {
+		if !f.refreshStored(t) {
+			return fmt.Errorf("the background refresher did not renew the token (%d provider calls)", f.provider.Calls("refresh_token"))
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	time.Sleep(settle)
+		return nil
+	})
+	time.Sleep(settle) // not a poll: time for a second, unwanted refresh to happen
 	if n := f.provider.Calls("refresh_token"); n != 1 {
 		t.Fatalf("background refreshed %d times, want once", n)
 	}
@@ -557,7 +557,7 @@ func TestNoTokenInAnyLogLineOrAuditRecordOfAFullScenario(t *testing.T) {
 	f.provider.FailNext(http.StatusBadGateway)
 	_, _ = f.get(ctx, &integrationsv1.GetIntegrationRequest{Name: "Graph", OrgId: "org-a", ForceRefresh: true})
 	f.provider.RevokeGrants()
-	time.Sleep(5 * time.Millisecond)
+	time.Sleep(5 * time.Millisecond) // not a poll: a pause between the scenario's steps, past its 1 ms backoff base
 	_, _ = f.get(ctx, &integrationsv1.GetIntegrationRequest{Name: "Graph", OrgId: "org-b", ForceRefresh: true})
 	events := auditEvents(t, &fixture{env: f.env, admin: f.admin}, &adminv1.ListAuditEventsRequest{PageSize: 1000}, 8)
 	records := f.env.Logs.String()

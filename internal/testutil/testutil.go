@@ -6,6 +6,7 @@ package testutil
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -209,20 +210,20 @@ func (e *Env) Admin(t testing.TB) adminv1.AdminServiceClient {
 func (e *Env) AuditEvent(t testing.TB, filter *adminv1.ListAuditEventsRequest, match func(*adminv1.AuditEvent) bool) *adminv1.AuditEvent {
 	t.Helper()
 	admin := e.Admin(t)
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	var found *adminv1.AuditEvent
+	Eventually(t, 5*time.Second, func() error {
 		events, err := admin.ListAuditEvents(context.Background(), filter)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if i := slices.IndexFunc(events.GetEvents(), match); i >= 0 {
-			return events.GetEvents()[i]
+		i := slices.IndexFunc(events.GetEvents(), match)
+		if i < 0 {
+			return fmt.Errorf("no such audit event among %v", events)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no such audit event among %v", events)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		found = events.GetEvents()[i]
+		return nil
+	})
+	return found
 }
 
 // AuditMethod matches the audit events of method, for AuditEvent.
