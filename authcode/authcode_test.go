@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -326,15 +327,12 @@ func TestPruneStatesDeletesExpiredStatesOnly(t *testing.T) {
 	pruning, stop := context.WithCancel(ctx)
 	defer stop()
 	go authcode.New(f.env.Store, authcode.Options{}).PruneStates(pruning, time.Hour)
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
-		_, err := f.env.Store.ConsumeAuthState(ctx, expired)
-		if errors.Is(err, store.ErrStateUnknown) {
-			break
+	testutil.Eventually(t, 10*time.Second, func() error {
+		if _, err := f.env.Store.ConsumeAuthState(ctx, expired); !errors.Is(err, store.ErrStateUnknown) {
+			return fmt.Errorf("expired state still there: %v", err)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("expired state still there: %v", err)
-		}
-	}
+		return nil
+	})
 	if _, err := f.env.Store.ConsumeAuthState(ctx, live); err != nil {
 		t.Fatalf("the live state after pruning: %v", err)
 	}

@@ -45,7 +45,7 @@ func TestReusingTokenSourceAsksAgainOnlyWhenTheTokenIsDue(t *testing.T) {
 				if _, err := s.Token(); err != nil {
 					t.Fatal(err)
 				}
-				time.Sleep(60 * time.Millisecond)
+				time.Sleep(60 * time.Millisecond) // not a poll: the token ages between calls
 			}
 			if next.calls != tc.calls {
 				t.Fatalf("%d calls for 3 tokens, want %d", next.calls, tc.calls)

@@ -330,18 +330,16 @@ func migrationsOn(t testing.TB, db *sql.DB) *goose.Provider {
 // waitForLockWaiters waits until n sessions wait for a lock on audit_events.
 func waitForLockWaiters(t *testing.T, db *sql.DB, n int) {
 	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+	testutil.Eventually(t, 10*time.Second, func() error {
 		var waiting int
 		if err := db.QueryRow(`SELECT count(*) FROM pg_locks WHERE relation = 'audit_events'::regclass AND NOT granted`).Scan(&waiting); err != nil {
 			t.Fatal(err)
 		}
-		if waiting >= n {
-			return
+		if waiting < n {
+			return fmt.Errorf("%d sessions wait for audit_events, want %d", waiting, n)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d sessions wait for audit_events, want %d", waiting, n)
-		}
-	}
+		return nil
+	})
 }
 
 // writeUnnumberedAuditEvents writes events, in their order, into an audit log

@@ -19,7 +19,7 @@ func TestGenerationReadsAreSharedButNeverOlderThanTheCall(t *testing.T) {
 	r := newGenerationReader(func(context.Context) (Generation, error) {
 		queries.Add(1)
 		seen := committed.Load()
-		time.Sleep(time.Millisecond) // a query takes a while: callers pile up meanwhile
+		time.Sleep(time.Millisecond) // not a poll: a slow query, for callers to pile up meanwhile
 		return Generation{All: seen}, nil
 	}, 0)
 	defer r.close()

@@ -35,7 +35,7 @@ func TestAlternateWarmsUpEveryOpAndReversesEveryOtherRound(t *testing.T) {
 			} else {
 				segments = append(segments, segment{op: i, calls: 1})
 			}
-			time.Sleep(100 * time.Microsecond)
+			time.Sleep(100 * time.Microsecond) // not a poll: a call takes a while
 			return nil
 		}}
 	}

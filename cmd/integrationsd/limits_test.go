@@ -31,7 +31,8 @@ func TestGRPCListenerServesAtMostMaxConnections(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer holder.Close()
-	// The holder's connection is accepted before the client's.
+	// Not a poll: the daemon shows no sign of having accepted the holder's
+	// connection; the pause lets it take that one before the client's.
 	time.Sleep(100 * time.Millisecond)
 
 	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
@@ -149,7 +150,7 @@ func TestHTTPListenerServesAtMostMaxConnections(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer holder.Close()
-	time.Sleep(100 * time.Millisecond) // the holder's connection is accepted first
+	time.Sleep(100 * time.Millisecond) // not a poll (nothing to observe): the holder's connection is accepted first
 	get := func(timeout time.Duration) error {
 		c := &http.Client{Timeout: timeout, Transport: &http.Transport{DisableKeepAlives: true}}
 		resp, err := c.Get(url)

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -93,16 +95,14 @@ func TestReplicasOnPostgreSQLActAsOne(t *testing.T) {
 		}
 		t.Cleanup(func() { conn.Close() })
 		replicas[i] = &replica{cmd: cmds[i], conn: conn, api: integrationsv1.NewIntegrationsServiceClient(conn)}
-		for {
+		startBy, _ := starting.Deadline()
+		testutil.Eventually(t, time.Until(startBy), func() error {
 			resp, err := healthpb.NewHealthClient(conn).Check(context.Background(), &healthpb.HealthCheckRequest{})
-			if err == nil && resp.GetStatus() == healthpb.HealthCheckResponse_SERVING {
-				break
+			if err != nil || resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+				return fmt.Errorf("replica %s did not serve on %s: %v, %v", name, addr, resp.GetStatus(), err)
 			}
-			if starting.Err() != nil {
-				t.Fatalf("replica %s did not serve on %s", name, addr)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
+			return nil
+		})
 	}
 	// Exactly one of them minted the first admin key and wrote it down.
 	var key []byte
@@ -177,11 +177,13 @@ func TestReplicasOnPostgreSQLActAsOne(t *testing.T) {
 		p.SetDelay(0)
 		before := p.Calls("refresh_token")
 		put("org-b", time.Now().Add(5*time.Minute+10*time.Second)) // 10s before its 5m margin
-		deadline := time.Now().Add(20 * time.Second)
-		for p.Calls("refresh_token") == before && time.Now().Before(deadline) {
-			time.Sleep(50 * time.Millisecond)
-		}
-		time.Sleep(6 * time.Second) // every replica has looked again since
+		testutil.Eventually(t, 20*time.Second, func() error {
+			if p.Calls("refresh_token") == before {
+				return errors.New("no replica's background refresher renewed the token")
+			}
+			return nil
+		})
+		time.Sleep(6 * time.Second) // not a poll: every replica's refresher (every 5 s) has looked again since
 		if n := p.Calls("refresh_token") - before; n != 1 {
 			t.Fatalf("background refreshes = %d, want 1", n)
 		}
@@ -192,9 +194,12 @@ func TestReplicasOnPostgreSQLActAsOne(t *testing.T) {
 		put("org-k", time.Now().Add(-time.Minute))
 		arrived := p.Arrived()
 		go func() { _, _ = get(replicas[0], "org-k") }()
-		for p.Arrived() == arrived {
-			time.Sleep(10 * time.Millisecond)
-		}
+		testutil.Eventually(t, 10*time.Second, func() error {
+			if p.Arrived() == arrived {
+				return errors.New("the refresh did not reach the provider")
+			}
+			return nil
+		})
 		if err := replicas[0].cmd.Process.Signal(syscall.SIGKILL); err != nil {
 			t.Fatal(err)
 		}

@@ -18,7 +18,7 @@ func TestWaitServingReturnsTheAddressesOnceTheLineIsWritten(t *testing.T) {
 		t.Fatal(err)
 	}
 	go func() {
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(50 * time.Millisecond) // not a poll: the line comes after WaitServing has started reading
 		f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
 		if err != nil {
 			t.Error(err)
