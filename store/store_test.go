@@ -544,17 +544,22 @@ SELECT 'competitor', id, 'org-race', '', '\x00'::bytea, 'connected', now(), now(
 		put, err = s.PutToken(context.Background(), store.Token{ConnectionName: "graph", OrgID: "org-race", AccessToken: "ours"})
 		done <- err
 	}()
-	for waiting := 0; waiting == 0; {
+	testutil.Eventually(t, 10*time.Second, func() error {
+		select {
+		case err := <-done:
+			t.Fatalf("PutToken finished before the race: %v", err)
+		default:
+		}
+		var waiting int
 		if err := raw.QueryRow(`SELECT COUNT(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()
   AND query LIKE '%INSERT INTO oauth_tokens%' AND query NOT LIKE '%competitor%'`).Scan(&waiting); err != nil {
 			t.Fatal(err)
 		}
-		select {
-		case err := <-done:
-			t.Fatalf("PutToken finished before the race: %v", err)
-		case <-time.After(10 * time.Millisecond):
+		if waiting == 0 {
+			return errors.New("PutToken's insert does not wait for the competitor's row lock")
 		}
-	}
+		return nil
+	})
 	if err := competitor.Commit(); err != nil {
 		t.Fatal(err)
 	}
