@@ -271,22 +271,19 @@ func (s *Store) checkEntityFree(ctx context.Context, tx writeTx, in Integration,
 	if err := s.lockConnectionEntities(ctx, tx, in.ConnectionID); err != nil {
 		return err
 	}
-	var held struct {
-		ByOthers  int `db:"by_others"`
-		AsDefault int `db:"as_default"`
+	switch held, err := heldByAnother(ctx, tx, in.ConnectionID, u.OrgID, u.EntityID); {
+	case err != nil:
+		return err
+	case held:
+		return fmt.Errorf("entity %q of integration %q is bound to another organization: %w", u.EntityID, in.Name, ErrAlreadyExists)
 	}
-	err := sqlx.GetContext(ctx, tx, &held, `
-SELECT
-  (SELECT COUNT(*) FROM mappings m JOIN integrations i ON i.id = m.integration_id
-   WHERE i.oauth_connection_id = ? AND lower(m.entity_id) = lower(?) AND m.entity_id <> '' AND m.org_id <> ?) AS by_others,
-  (SELECT COUNT(*) FROM integrations i WHERE i.oauth_connection_id = ? AND lower(i.default_entity_id) = lower(?)) AS as_default`,
-		in.ConnectionID, u.EntityID, u.OrgID, in.ConnectionID, u.EntityID)
+	var defaults int
+	err := sqlx.GetContext(ctx, tx, &defaults, `SELECT COUNT(*) FROM integrations WHERE oauth_connection_id = ? AND lower(default_entity_id) = lower(?)`,
+		in.ConnectionID, u.EntityID)
 	switch {
 	case err != nil:
-		return fmt.Errorf("checking who holds entity %q: %w", u.EntityID, err)
-	case held.ByOthers > 0:
-		return fmt.Errorf("entity %q of integration %q is bound to another organization: %w", u.EntityID, in.Name, ErrAlreadyExists)
-	case held.AsDefault > 0:
+		return fmt.Errorf("checking the default entities of connection %q: %w", in.ConnectionName, err)
+	case defaults > 0:
 		return fmt.Errorf("entity %q is a default entity of connection %q, shared by organizations without their own: %w", u.EntityID, in.ConnectionName, ErrInvalid)
 	}
 	return nil

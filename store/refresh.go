@@ -295,43 +295,45 @@ ORDER BY COALESCE(m.entity_id, '') = '', i.name LIMIT 1`, t.OrgID, t.ConnectionI
 // neither made nor refreshed, and a stored one is deleted.
 var ErrEntityOfAnother = errors.New("the entity is bound to another organization")
 
-// refuseEntityOfAnother fails with ErrEntityOfAnother when an organization
-// other than orgID holds entity on an integration of connectionID.
-func refuseEntityOfAnother(ctx context.Context, q sqlx.QueryerContext, connectionID, orgID, entity string) error {
+// heldByAnother reports whether an organization other than orgID holds
+// entity on an integration of connectionID.
+func heldByAnother(ctx context.Context, q sqlx.QueryerContext, connectionID, orgID, entity string) (bool, error) {
 	if entity == "" {
-		return nil
+		return false, nil
 	}
 	var held int
 	err := sqlx.GetContext(ctx, q, &held, `
 SELECT COUNT(*) FROM mappings m JOIN integrations i ON i.id = m.integration_id
 WHERE i.oauth_connection_id = ? AND lower(m.entity_id) = lower(?) AND m.entity_id <> '' AND m.org_id <> ?`, connectionID, entity, orgID)
 	if err != nil {
-		return fmt.Errorf("checking who holds entity %q: %w", entity, err)
+		return false, fmt.Errorf("checking who holds entity %q: %w", entity, err)
 	}
-	if held > 0 {
-		return fmt.Errorf("client-credentials token of entity %q for organization %q: %w", entity, orgID, ErrEntityOfAnother)
+	return held > 0, nil
+}
+
+// refuseEntityOfAnother fails with ErrEntityOfAnother when another
+// organization holds entity on connectionID, for orgID's client-credentials
+// token of it.
+func refuseEntityOfAnother(ctx context.Context, q sqlx.QueryerContext, connectionID, orgID, entity string) error {
+	held, err := heldByAnother(ctx, q, connectionID, orgID, entity)
+	if err == nil && held {
+		err = fmt.Errorf("client-credentials token of entity %q for organization %q: %w", entity, orgID, ErrEntityOfAnother)
 	}
-	return nil
+	return err
 }
 
 // DropIfEntityOfAnother deletes t, a client-credentials token, when another
 // organization now holds its entity, and then returns ErrEntityOfAnother: its
 // organization left the entity (a mapping moved, an integration was deleted or
 // relinked) while the token was kept, and refreshing it would mint a token of
-// the other organization's entity.
+// the other organization's entity. The check reads; only a token to delete
+// costs a write.
 func (s *Store) DropIfEntityOfAnother(ctx context.Context, t Token) error {
-	var refused error
-	err := s.inTx(ctx, func(tx writeTx) error {
-		refused = refuseEntityOfAnother(ctx, tx, t.ConnectionID, t.OrgID, t.EntityID)
-		if !errors.Is(refused, ErrEntityOfAnother) {
-			return refused
-		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM oauth_tokens WHERE id = ?`, t.ID); err != nil {
-			return fmt.Errorf("deleting token %s: %w", t.ID, err)
-		}
-		return nil
-	})
-	if err != nil {
+	refused := refuseEntityOfAnother(ctx, s.reader(), t.ConnectionID, t.OrgID, t.EntityID)
+	if !errors.Is(refused, ErrEntityOfAnother) {
+		return refused
+	}
+	if err := s.DeleteToken(ctx, t.ID); err != nil && !errors.Is(err, ErrNotFound) {
 		return err
 	}
 	return refused
