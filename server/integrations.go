@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 
 	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -149,7 +150,7 @@ func (h *integrationsService) GetMapping(ctx context.Context, req *integrationsv
 		if m, err = h.s.store.GetMapping(ctx, req.GetName(), org); err != nil {
 			return nil, err
 		}
-		if e := req.GetEntityId(); e != "" && m.EntityID != e {
+		if e := req.GetEntityId(); e != "" && !strings.EqualFold(m.EntityID, e) { // one entity whatever its case
 			return nil, fmt.Errorf("mapping of organization %q to entity %q: %w", org, e, store.ErrNotFound)
 		}
 	case req.GetEntityId() != "":
