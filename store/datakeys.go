@@ -92,7 +92,7 @@ func stillSeals(ctx context.Context, q sqlx.QueryerContext, id uint32, n int64) 
 	var named []string
 	for _, v := range bad {
 		if v.KeyID == id {
-			named = append(named, v.Table+"."+v.Column+" of row "+v.RowID)
+			named = append(named, v.String())
 		}
 	}
 	if len(named) == 0 {
