@@ -123,6 +123,8 @@ func TestGetMappingByOrgOrByEntity(t *testing.T) {
 	}{
 		{"by org", &integrationsv1.GetMappingRequest{Name: "Plain", OrgId: "org-a"}, "org-a", codes.OK},
 		{"by org and matching entity", &integrationsv1.GetMappingRequest{Name: "Plain", OrgId: "org-a", EntityId: "company-7"}, "org-a", codes.OK},
+		{"by org and the entity in another case", &integrationsv1.GetMappingRequest{Name: "Plain", OrgId: "org-a", EntityId: "COMPANY-7"}, "org-a", codes.OK},
+		{"by the entity alone in another case", &integrationsv1.GetMappingRequest{Name: "Plain", EntityId: "Company-7"}, "org-a", codes.OK},
 		{"by org and other entity", &integrationsv1.GetMappingRequest{Name: "Plain", OrgId: "org-a", EntityId: "company-8"}, "", codes.NotFound},
 		{"by entity alone", &integrationsv1.GetMappingRequest{Name: "Plain", EntityId: "company-7"}, "org-a", codes.OK},
 		{"org without mapping", &integrationsv1.GetMappingRequest{Name: "Plain", OrgId: "org-b"}, "", codes.NotFound},
