@@ -165,7 +165,7 @@ func (r *Refresher) Ensure(ctx context.Context, t *store.Token, conn *store.Conn
 			return t, r.unmet(need, lifetimeTooShort(left, need.MinValidity))
 		}
 	}
-	want := max(t.RefreshMargin(conn.RefreshMargin), need.MinValidity)
+	want := max(t.Schedule().Margin(conn.RefreshMargin), need.MinValidity)
 	if !need.Force && (t.ExpiresAt == nil || t.ExpiresAt.Sub(now) >= want) {
 		return t, nil
 	}
@@ -187,7 +187,7 @@ func (r *Refresher) renew(ctx context.Context, t *store.Token, conn *store.Conne
 	}
 	// A refresh would bring a token that lives as long as this one did: asking
 	// the provider again, read after read, cannot meet min_validity.
-	if life, known := t.Lifetime(); known && !need.Force && need.MinValidity > 0 && need.MinValidity >= life {
+	if life, known := t.Schedule().Lifetime(); known && !need.Force && need.MinValidity > 0 && need.MinValidity >= life {
 		return t, lifetimeTooShort(life, need.MinValidity)
 	}
 	entity, err := r.store.EntityForToken(ctx, *t)

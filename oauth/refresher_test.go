@@ -1,6 +1,8 @@
 package oauth
 
 import (
+	"github.com/bifrost/integrations/oauth/schedule"
+
 	"context"
 	"errors"
 	"log/slog"
@@ -51,7 +53,7 @@ func replicas(t *testing.T, p *oauthtest.Provider, n int, opts Options) ([]*stor
 func seedToken(t *testing.T, st *store.Store, p *oauthtest.Provider, expiresAt time.Time) (store.Token, store.Connection) {
 	t.Helper()
 	ctx := context.Background()
-	conn, err := st.CreateConnection(ctx, store.Connection{Name: "graph", Flow: store.FlowAuthorizationCode, RefreshMargin: store.DefaultRefreshMargin,
+	conn, err := st.CreateConnection(ctx, store.Connection{Name: "graph", Flow: store.FlowAuthorizationCode, RefreshMargin: schedule.DefaultMargin,
 		ClientID: p.ClientID, ClientSecret: p.ClientSecret, TokenURL: p.TokenURL()})
 	if err != nil {
 		t.Fatal(err)

@@ -1,6 +1,8 @@
 package server
 
 import (
+	"github.com/bifrost/integrations/oauth/schedule"
+
 	"context"
 	"errors"
 	"fmt"
@@ -240,7 +242,7 @@ func (v *violations) connectionFields(c *store.Connection, in *adminv1.Connectio
 				c.TokenAuthMethod = tokenAuthMethods[m]
 			}
 		case "refresh_margin":
-			c.RefreshMargin = store.DefaultRefreshMargin
+			c.RefreshMargin = schedule.DefaultMargin
 			if rm := in.GetRefreshMargin(); rm != nil {
 				c.RefreshMargin = rm.AsDuration()
 				if rm.CheckValid() != nil || c.RefreshMargin < 0 || c.RefreshMargin > maxRefreshMargin {

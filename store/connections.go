@@ -1,6 +1,8 @@
 package store
 
 import (
+	"github.com/bifrost/integrations/oauth/schedule"
+
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -30,10 +32,6 @@ const (
 	// accept nothing else.
 	AuthClientSecretPost TokenAuthMethod = "client_secret_post"
 )
-
-// DefaultRefreshMargin is how close to expiry a token is refreshed before use,
-// for a connection that does not say.
-const DefaultRefreshMargin = 5 * time.Minute
 
 // Connection is an OAuth client registration at one provider.
 type Connection struct {
@@ -78,7 +76,7 @@ FROM oauth_connections`
 
 // CreateConnection stores a new connection, its client secret sealed. Its
 // refresh margin is kept as given, zero included (refresh only expired tokens):
-// callers that were given none use DefaultRefreshMargin.
+// callers that were given none use schedule.DefaultMargin.
 func (s *Store) CreateConnection(ctx context.Context, c Connection) (Connection, error) {
 	if c.TokenAuthMethod == "" {
 		c.TokenAuthMethod = AuthClientSecretBasic
@@ -237,7 +235,7 @@ WHERE connection_id = ? AND status = 'connected' AND next_refresh_at IS NOT NULL
 		return fmt.Errorf("listing tokens to reschedule: %w", err)
 	}
 	for _, t := range tokens {
-		next := nextRefresh(timePtr(t.IssuedAt), timePtr(t.ExpiresAt), c.RefreshMargin, true)
+		next := schedule.Token{IssuedAt: timePtr(t.IssuedAt), ExpiresAt: timePtr(t.ExpiresAt)}.NextRefresh(c.RefreshMargin, true)
 		if _, err := tx.ExecContext(ctx, `UPDATE oauth_tokens SET next_refresh_at = ? WHERE id = ?`, nullTime(next), t.ID); err != nil {
 			return fmt.Errorf("rescheduling token %s: %w", t.ID, err)
 		}

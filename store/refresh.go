@@ -1,6 +1,8 @@
 package store
 
 import (
+	"github.com/bifrost/integrations/oauth/schedule"
+
 	"context"
 	"database/sql"
 	"errors"
@@ -10,55 +12,9 @@ import (
 	"github.com/jmoiron/sqlx"
 )
 
-// DefaultLifetime is how long a refreshable token that came without an expiry is
-// taken to live, so that it is renewed rather than trusted forever.
-const DefaultLifetime = time.Hour
-
 // ErrLeaseLost is returned when a refresh result cannot be written because the
 // lease expired and was taken, or the token changed (a newer version) meanwhile.
 var ErrLeaseLost = errors.New("refresh lease lost or token changed")
-
-// assumeLifetime gives a refreshable token without expiry DefaultLifetime.
-func assumeLifetime(expiresAt *time.Time, refreshable bool, now time.Time) *time.Time {
-	if expiresAt == nil && refreshable {
-		t := now.Add(DefaultLifetime)
-		return &t
-	}
-	return expiresAt
-}
-
-// nextRefresh is when a token enters its refresh margin: the moment reads start
-// refreshing it, and the background refresher's aim to be done before. Tokens that
-// cannot be refreshed or never expire have none.
-func nextRefresh(issuedAt, expiresAt *time.Time, margin time.Duration, refreshable bool) *time.Time {
-	if expiresAt == nil || !refreshable {
-		return nil
-	}
-	t := expiresAt.Add(-(&Token{IssuedAt: issuedAt, ExpiresAt: expiresAt}).RefreshMargin(margin))
-	return &t
-}
-
-// RefreshMargin is how long before its expiry t is refreshed: the connection's
-// margin, or half the token's lifetime where that is shorter. A provider's
-// token that lives less than the margin (5-minute tokens are common) would
-// otherwise be inside it from the moment it is stored, and every read would
-// refresh it. The lifetime is known for tokens the service got from the
-// provider itself; a token put by hand may have been issued long before.
-func (t *Token) RefreshMargin(connectionMargin time.Duration) time.Duration {
-	life, known := t.Lifetime()
-	if !known {
-		return connectionMargin
-	}
-	return max(0, min(connectionMargin, life/2))
-}
-
-// Lifetime is how long the provider issued t to live, where that is known.
-func (t *Token) Lifetime() (time.Duration, bool) {
-	if t.IssuedAt == nil || t.ExpiresAt == nil {
-		return 0, false
-	}
-	return t.ExpiresAt.Sub(*t.IssuedAt), true
-}
 
 // TokenWithSecrets returns a token with its access and refresh token decrypted.
 func (s *Store) TokenWithSecrets(ctx context.Context, id string) (Token, error) {
@@ -143,12 +99,12 @@ func (s *Store) StoreRefreshed(ctx context.Context, id, owner string, version in
 		}
 		now := s.timestamp()
 		refreshable := row.HasRefresh || r.RefreshToken != "" || conn.Flow == FlowClientCredentials
-		expires := assumeLifetime(r.ExpiresAt, refreshable, now)
+		expires := schedule.Expiry(r.ExpiresAt, refreshable, now)
 		tokenType := storable(r.TokenType)
 		if tokenType == "" {
 			tokenType = "Bearer"
 		}
-		args = append(args, access, tokenType, nullTime(expires), nullTime(nextRefresh(&now, expires, conn.RefreshMargin, refreshable)), now, now, now)
+		args = append(args, access, tokenType, nullTime(expires), nullTime(schedule.Token{IssuedAt: &now, ExpiresAt: expires}.NextRefresh(conn.RefreshMargin, refreshable)), now, now, now)
 		scopesSQL := "scopes"
 		if len(r.Scopes) > 0 {
 			scopesSQL = "?"

@@ -647,33 +647,6 @@ func TestIsUnavailableTellsTheDatabaseFromTheCaller(t *testing.T) {
 	}
 }
 
-func TestRefreshMarginIsAtMostHalfAKnownLifetime(t *testing.T) {
-	t.Parallel()
-	issued := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
-	at := func(d time.Duration) *time.Time { v := issued.Add(d); return &v }
-	cases := []struct {
-		name              string
-		issued, expires   *time.Time
-		margin, effective time.Duration
-	}{
-		{"a long-lived token keeps the connection's margin", &issued, at(time.Hour), 5 * time.Minute, 5 * time.Minute},
-		{"a token living less than the margin gets half its life", &issued, at(4 * time.Minute), 5 * time.Minute, 2 * time.Minute},
-		{"a token living exactly twice the margin keeps it", &issued, at(10 * time.Minute), 5 * time.Minute, 5 * time.Minute},
-		{"a token put by hand has no known lifetime", nil, at(time.Minute), 5 * time.Minute, 5 * time.Minute},
-		{"a token that never expires keeps the margin", &issued, nil, 5 * time.Minute, 5 * time.Minute},
-		{"a token issued already expired has none", &issued, at(-time.Minute), 5 * time.Minute, 0},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			tok := store.Token{IssuedAt: tc.issued, ExpiresAt: tc.expires}
-			if got := tok.RefreshMargin(tc.margin); got != tc.effective {
-				t.Fatalf("RefreshMargin(%s) = %s, want %s", tc.margin, got, tc.effective)
-			}
-		})
-	}
-}
-
 // failingOpens opens nothing while fails is above zero, counting down, as a
 // ring does after the key of a value read earlier was retired.
 type failingOpens struct {

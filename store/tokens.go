@@ -1,6 +1,8 @@
 package store
 
 import (
+	"github.com/bifrost/integrations/oauth/schedule"
+
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -48,6 +50,11 @@ type Token struct {
 	LastError       string
 	CreatedAt       time.Time
 	UpdatedAt       time.Time
+}
+
+// Schedule is what t's refresh schedule depends on.
+func (t Token) Schedule() schedule.Token {
+	return schedule.Token{IssuedAt: t.IssuedAt, ExpiresAt: t.ExpiresAt}
 }
 
 type tokenRow struct {
@@ -122,7 +129,7 @@ func (s *Store) putToken(ctx context.Context, t Token, linkIntegration []string)
 		}
 		now := s.timestamp()
 		refreshable := t.RefreshToken != "" || conn.Flow == FlowClientCredentials
-		expires := assumeLifetime(t.ExpiresAt, refreshable, now)
+		expires := schedule.Expiry(t.ExpiresAt, refreshable, now)
 		_, err = tx.ExecContext(ctx, `
 INSERT INTO oauth_tokens (id, connection_id, org_id, entity_id, access_token, refresh_token, token_type,
        scopes, expires_at, issued_at, status, status_message, version, last_error, next_refresh_at, created_at, updated_at)
@@ -134,7 +141,7 @@ ON CONFLICT (id) DO UPDATE SET
     failures = 0, lease_owner = NULL, lease_until = NULL,
     version = oauth_tokens.version + 1, updated_at = excluded.updated_at`,
 			id, conn.ID, t.OrgID, t.EntityID, access, refresh, storable(t.TokenType), jsonText(nonNil(t.Scopes)),
-			nullTime(expires), nullTime(t.IssuedAt), string(TokenConnected), nullTime(nextRefresh(t.IssuedAt, expires, conn.RefreshMargin, refreshable)), now, now)
+			nullTime(expires), nullTime(t.IssuedAt), string(TokenConnected), nullTime(schedule.Token{IssuedAt: t.IssuedAt, ExpiresAt: expires}.NextRefresh(conn.RefreshMargin, refreshable)), now, now)
 		if err != nil {
 			return translate(err, "oauth token")
 		}

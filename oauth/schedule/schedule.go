@@ -1,0 +1,67 @@
+// Package schedule is when an OAuth token is refreshed: how long before its
+// expiry, and what a token that came without an expiry is taken to live. The
+// store records the schedule with every token it writes, the refresher reads
+// it, and both take it from here.
+package schedule
+
+import "time"
+
+// DefaultMargin is how close to expiry a token is refreshed before use, for a
+// connection that does not say.
+const DefaultMargin = 5 * time.Minute
+
+// AssumedLifetime is how long a refreshable token that came without an expiry
+// is taken to live, so that it is renewed rather than trusted forever.
+const AssumedLifetime = time.Hour
+
+// Token is what the schedule of a token depends on.
+type Token struct {
+	// IssuedAt is when the provider issued the token, where the service knows
+	// it: for tokens it got from the provider itself. A token put by hand may
+	// have been issued long before it was put.
+	IssuedAt *time.Time
+	// ExpiresAt is when the token expires; nil if it never does.
+	ExpiresAt *time.Time
+}
+
+// Expiry is when a token expires as the service keeps it: a refreshable token
+// without an expiry gets AssumedLifetime from now.
+func Expiry(expiresAt *time.Time, refreshable bool, now time.Time) *time.Time {
+	if expiresAt == nil && refreshable {
+		t := now.Add(AssumedLifetime)
+		return &t
+	}
+	return expiresAt
+}
+
+// Lifetime is how long the provider issued t to live, where that is known.
+func (t Token) Lifetime() (time.Duration, bool) {
+	if t.IssuedAt == nil || t.ExpiresAt == nil {
+		return 0, false
+	}
+	return t.ExpiresAt.Sub(*t.IssuedAt), true
+}
+
+// Margin is how long before its expiry t is refreshed: the connection's
+// margin, or half the token's lifetime where that is shorter. A provider's
+// token that lives less than the margin (5-minute tokens are common) would
+// otherwise be inside it from the moment it is stored, and every read would
+// refresh it.
+func (t Token) Margin(connectionMargin time.Duration) time.Duration {
+	life, known := t.Lifetime()
+	if !known {
+		return connectionMargin
+	}
+	return max(0, min(connectionMargin, life/2))
+}
+
+// NextRefresh is when t enters its refresh margin: the moment reads start
+// refreshing it, and the background refresher's aim to be done before. Tokens
+// that cannot be refreshed or never expire have none.
+func (t Token) NextRefresh(connectionMargin time.Duration, refreshable bool) *time.Time {
+	if t.ExpiresAt == nil || !refreshable {
+		return nil
+	}
+	next := t.ExpiresAt.Add(-t.Margin(connectionMargin))
+	return &next
+}

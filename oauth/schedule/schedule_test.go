@@ -1,0 +1,74 @@
+package schedule_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/bifrost/integrations/oauth/schedule"
+)
+
+var issued = time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+
+func at(d time.Duration) *time.Time { v := issued.Add(d); return &v }
+
+func TestMarginIsAtMostHalfAKnownLifetime(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name              string
+		token             schedule.Token
+		margin, effective time.Duration
+	}{
+		{"a long-lived token keeps the connection's margin", schedule.Token{IssuedAt: &issued, ExpiresAt: at(time.Hour)}, 5 * time.Minute, 5 * time.Minute},
+		{"a token living less than the margin gets half its life", schedule.Token{IssuedAt: &issued, ExpiresAt: at(4 * time.Minute)}, 5 * time.Minute, 2 * time.Minute},
+		{"a token living exactly twice the margin keeps it", schedule.Token{IssuedAt: &issued, ExpiresAt: at(10 * time.Minute)}, 5 * time.Minute, 5 * time.Minute},
+		{"a token put by hand has no known lifetime", schedule.Token{ExpiresAt: at(time.Minute)}, 5 * time.Minute, 5 * time.Minute},
+		{"a token that never expires keeps the margin", schedule.Token{IssuedAt: &issued}, 5 * time.Minute, 5 * time.Minute},
+		{"a token issued already expired has none", schedule.Token{IssuedAt: &issued, ExpiresAt: at(-time.Minute)}, 5 * time.Minute, 0},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			if got := tc.token.Margin(tc.margin); got != tc.effective {
+				t.Fatalf("Margin(%s) = %s, want %s", tc.margin, got, tc.effective)
+			}
+		})
+	}
+}
+
+func TestNextRefreshIsExpiryLessTheMarginForRefreshableExpiringTokensOnly(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name        string
+		token       schedule.Token
+		refreshable bool
+		want        *time.Time
+	}{
+		{"a refreshable token is due a margin before it expires", schedule.Token{IssuedAt: &issued, ExpiresAt: at(time.Hour)}, true, at(55 * time.Minute)},
+		{"a short-lived token is due halfway through its life", schedule.Token{IssuedAt: &issued, ExpiresAt: at(4 * time.Minute)}, true, at(2 * time.Minute)},
+		{"a token that cannot be refreshed is never due", schedule.Token{IssuedAt: &issued, ExpiresAt: at(time.Hour)}, false, nil},
+		{"a token that never expires is never due", schedule.Token{IssuedAt: &issued}, true, nil},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			got := tc.token.NextRefresh(5*time.Minute, tc.refreshable)
+			if (got == nil) != (tc.want == nil) || (got != nil && !got.Equal(*tc.want)) {
+				t.Fatalf("NextRefresh = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestExpiryAssumesALifetimeOnlyForRefreshableTokensWithout(t *testing.T) {
+	t.Parallel()
+	now := issued
+	if got := schedule.Expiry(nil, true, now); got == nil || !got.Equal(now.Add(schedule.AssumedLifetime)) {
+		t.Errorf("refreshable without expiry: Expiry = %v, want now + %s", got, schedule.AssumedLifetime)
+	}
+	if got := schedule.Expiry(nil, false, now); got != nil {
+		t.Errorf("not refreshable without expiry: Expiry = %v, want nil (never expires)", got)
+	}
+	if got := schedule.Expiry(at(time.Minute), true, now); got == nil || !got.Equal(*at(time.Minute)) {
+		t.Errorf("with an expiry: Expiry = %v, want it kept", got)
+	}
+}
