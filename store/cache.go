@@ -2,21 +2,22 @@ package store
 
 import (
 	"context"
-	"sync"
-	"sync/atomic"
+
+	"github.com/maypok86/otter/v2"
 )
 
-// maxCached bounds the read cache; past it the cache starts over, which costs
-// one miss per key and keeps memory flat however many organizations there are.
+// maxCached bounds the read cache. Past it, the cache evicts the entries it
+// expects to be used least (otter's W-TinyLFU policy): an organization read
+// often stays cached however many others are read once, and memory stays
+// flat however many organizations there are.
 const maxCached = 10_000
 
 // readCache keeps results of reads tagged with the generation they were read
 // at (the one of its counters they depend on): a result is served only while
 // that counter is the same, so a write on any replica invalidates every
-// replica's cache. Reads take no lock.
+// replica's cache.
 type readCache struct {
-	entries atomic.Pointer[sync.Map]
-	size    atomic.Int64
+	entries *otter.Cache[string, cachedRead]
 }
 
 type cachedRead struct {
@@ -25,29 +26,20 @@ type cachedRead struct {
 }
 
 func newReadCache() *readCache {
-	c := &readCache{}
-	c.entries.Store(&sync.Map{})
-	return c
+	return &readCache{entries: otter.Must(&otter.Options[string, cachedRead]{MaximumSize: maxCached})}
 }
 
 func (c *readCache) get(key string, generation int64) (any, bool) {
-	v, ok := c.entries.Load().Load(key)
-	if !ok || v.(cachedRead).generation != generation {
+	v, ok := c.entries.GetIfPresent(key)
+	if !ok || v.generation != generation {
 		return nil, false
 	}
-	return v.(cachedRead).value, true
+	return v.value, true
 }
 
-// put stores value for key; replacing a key's stale entry does not count
-// toward the bound, only new keys do.
+// put stores value for key, replacing what it held at an older generation.
 func (c *readCache) put(key string, generation int64, value any) {
-	if _, replaced := c.entries.Load().Swap(key, cachedRead{generation: generation, value: value}); replaced {
-		return
-	}
-	if c.size.Add(1) > maxCached {
-		c.entries.Store(&sync.Map{})
-		c.size.Store(0)
-	}
+	c.entries.Set(key, cachedRead{generation: generation, value: value})
 }
 
 // counter picks the counter of the generation a cached read depends on.

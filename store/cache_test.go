@@ -5,26 +5,39 @@ import (
 	"testing"
 )
 
-func TestReadCacheCountsKeysNotWrites(t *testing.T) {
+func TestReadCacheServesAnEntryOnlyAtTheGenerationItWasReadAt(t *testing.T) {
 	t.Parallel()
 	c := newReadCache()
-	c.put("other", 7, "o")
-	c.put("hot", 1, "v1")
-	// Every write anywhere moves the generation and refills the hot keys: that
-	// must not look like a full cache and throw every entry away.
-	for g := int64(2); g < 3*maxCached; g++ {
-		c.put("hot", g, "v")
+	c.put("k", 1, "v1")
+	if v, ok := c.get("k", 1); !ok || v != "v1" {
+		t.Fatalf("get at the entry's generation = %v, %v; want v1, true", v, ok)
 	}
-	if _, ok := c.get("other", 7); !ok {
-		t.Fatal("the cache started over although it holds two keys")
+	if _, ok := c.get("k", 2); ok {
+		t.Fatal("an entry read at generation 1 was served at generation 2")
 	}
-	if _, ok := c.get("hot", 1); ok {
-		t.Fatal("a stale generation was served")
+	c.put("k", 2, "v2")
+	if _, ok := c.get("k", 1); ok {
+		t.Fatal("a replaced entry's generation was still served")
 	}
-	for i := range maxCached + 1 {
-		c.put(fmt.Sprint("k", i), 1, i)
+	if v, ok := c.get("k", 2); !ok || v != "v2" {
+		t.Fatalf("get after replacing = %v, %v; want v2, true", v, ok)
 	}
-	if c.size.Load() > maxCached {
-		t.Fatalf("the cache holds %d keys, over its bound %d", c.size.Load(), maxCached)
+}
+
+// Past its bound the cache used to start over, dropping the hot entries with
+// the cold: a key read on every call must survive a flood of keys read once.
+func TestReadCacheKeepsAHotKeyThroughAFloodOfKeysReadOnce(t *testing.T) {
+	t.Parallel()
+	c := newReadCache()
+	c.put("hot", 1, "h")
+	for i := range 5 * maxCached {
+		c.put(fmt.Sprint("cold", i), 1, i)
+		if _, ok := c.get("hot", 1); !ok {
+			t.Fatalf("the hot key was evicted after %d keys read once", i+1)
+		}
+	}
+	c.entries.CleanUp()
+	if n := c.entries.EstimatedSize(); n > maxCached {
+		t.Fatalf("the cache holds %d keys, over its bound %d", n, maxCached)
 	}
 }
