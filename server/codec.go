@@ -3,6 +3,8 @@ package server
 import (
 	"context"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -12,7 +14,6 @@ import (
 	grpcproto "google.golang.org/grpc/encoding/proto"
 	"google.golang.org/grpc/mem"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -23,21 +24,47 @@ import (
 // received message", rpc_util.go recv, a status error included) and writes
 // that status at once (serverStream.RecvMsg), before any interceptor runs.
 // So the server's codec (grpc.ForceServerCodecV2) lets the decode succeed
-// with the request emptied and marked, and the first interceptor answers a
-// marked request INVALID_ARGUMENT, counts and logs it.
-//
-// The mark is the request's unknown fields starting with field number 0,
-// then the decode error: no decoder accepts field 0, so no request a client
-// sends can carry it, and it lives and dies with the request.
-const undecodableTag = byte(protowire.BytesType) // field 0, length-delimited
+// with the request emptied, and notes it as undecodable; the first
+// interceptor answers a noted request INVALID_ARGUMENT, counts and logs it.
+// The request message itself carries nothing: what an interceptor, a handler
+// or a log sees of it is an empty message.
+
+// undecodableRequests are the requests the codec emptied, each with its
+// decode error, from the decode to the first interceptor. Both run on the
+// call's goroutine, one after the other, so pending needs no more ordering.
+type undecodableRequests struct {
+	pending atomic.Int64
+	reasons sync.Map // request message (a pointer) -> decode error text
+}
+
+func (u *undecodableRequests) note(req any, reason string) {
+	u.reasons.Store(req, reason)
+	u.pending.Add(1)
+}
+
+// take returns why req could not be decoded, if it was noted, and forgets it.
+func (u *undecodableRequests) take(req any) (string, bool) {
+	if u.pending.Load() == 0 {
+		return "", false
+	}
+	reason, ok := u.reasons.LoadAndDelete(req)
+	if !ok {
+		return "", false
+	}
+	u.pending.Add(-1)
+	return reason.(string), true
+}
 
 // serverCodec is grpc-go's proto codec (under its name) with two changes: it
-// marks the requests it cannot decode instead of failing them, and sends an
+// notes the requests it cannot decode instead of failing them, and sends an
 // encodedMessage as the bytes it carries (see sendEncoded).
-type serverCodec struct{ encoding.CodecV2 }
+type serverCodec struct {
+	encoding.CodecV2
+	undecodable *undecodableRequests
+}
 
 func newServerCodec() serverCodec {
-	return serverCodec{encoding.GetCodecV2(grpcproto.Name)}
+	return serverCodec{CodecV2: encoding.GetCodecV2(grpcproto.Name), undecodable: &undecodableRequests{}}
 }
 
 func (c serverCodec) Marshal(v any) (mem.BufferSlice, error) {
@@ -55,31 +82,13 @@ func (c serverCodec) Unmarshal(data mem.BufferSlice, v any) error {
 		return err
 	}
 	proto.Reset(m)
-	mark := protowire.AppendString([]byte{undecodableTag}, err.Error())
-	m.ProtoReflect().SetUnknown(mark)
+	c.undecodable.note(v, err.Error())
 	return nil
 }
 
-// undecodable returns why req could not be decoded, if it was marked.
-func undecodable(req any) (string, bool) {
-	m, ok := req.(proto.Message)
-	if !ok {
-		return "", false
-	}
-	u := m.ProtoReflect().GetUnknown()
-	if len(u) == 0 || u[0] != undecodableTag {
-		return "", false
-	}
-	reason, n := protowire.ConsumeString(u[1:])
-	if n < 0 {
-		return "undecodable", true
-	}
-	return reason, true
-}
-
-// requestDecoding installs serverCodec and the interceptors that answer its
-// marked requests, ahead of the chain (grpc.UnaryInterceptor and
-// grpc.StreamInterceptor run before ChainUnaryInterceptor's), so a marked
+// requestDecoding installs serverCodec and the interceptors that answer the
+// requests it noted as undecodable, ahead of the chain (grpc.UnaryInterceptor and
+// grpc.StreamInterceptor run before ChainUnaryInterceptor's), so such a
 // request reaches no handler, authentication or audit. They are counted in
 // bifrost_grpc_undecodable_requests_total and logged as a finished call.
 func (s *Server) requestDecoding() []grpc.ServerOption {
@@ -97,16 +106,18 @@ func (s *Server) requestDecoding() []grpc.ServerOption {
 		s.logCall(ctx, fullMethod, time.Now(), err)
 		return err
 	}
+	codec := newServerCodec()
+	takeUndecodable := codec.undecodable.take
 	return []grpc.ServerOption{
-		grpc.ForceServerCodecV2(newServerCodec()),
+		grpc.ForceServerCodecV2(codec),
 		grpc.UnaryInterceptor(func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-			if reason, ok := undecodable(req); ok {
+			if reason, ok := takeUndecodable(req); ok {
 				return nil, reject(ctx, info.FullMethod, reason)
 			}
 			return handler(ctx, req)
 		}),
 		grpc.StreamInterceptor(func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
-			return handler(srv, &decodingStream{ServerStream: ss, method: info.FullMethod, reject: reject})
+			return handler(srv, &decodingStream{ServerStream: ss, method: info.FullMethod, undecodable: takeUndecodable, reject: reject})
 		}),
 	}
 }
@@ -114,15 +125,16 @@ func (s *Server) requestDecoding() []grpc.ServerOption {
 // decodingStream answers a streamed request message that did not decode.
 type decodingStream struct {
 	grpc.ServerStream
-	method string
-	reject func(ctx context.Context, fullMethod, reason string) error
+	method      string
+	undecodable func(req any) (string, bool)
+	reject      func(ctx context.Context, fullMethod, reason string) error
 }
 
 func (d *decodingStream) RecvMsg(m any) error {
 	if err := d.ServerStream.RecvMsg(m); err != nil {
 		return err
 	}
-	if reason, ok := undecodable(m); ok {
+	if reason, ok := d.undecodable(m); ok {
 		return d.reject(d.Context(), d.method, reason)
 	}
 	return nil

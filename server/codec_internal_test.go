@@ -64,24 +64,38 @@ func TestServerCodecMarshalsMessagesExactlyAsTheProtoCodec(t *testing.T) {
 			if err := ours.Unmarshal(got, back); err != nil {
 				t.Fatal(err)
 			}
-			if reason, marked := undecodable(back); marked || !proto.Equal(back, tc.msg) {
-				t.Fatalf("decoded %v (undecodable: %v %q), want %v", back, marked, reason, tc.msg)
+			if reason, noted := ours.undecodable.take(back); noted || !proto.Equal(back, tc.msg) {
+				t.Fatalf("decoded %v (undecodable: %v %q), want %v", back, noted, reason, tc.msg)
 			}
 		})
 	}
 }
 
-// No client can send a request that carries the mark of an undecodable one:
-// field number 0 does not decode, so such a request is marked with its own
-// decode error.
-func TestUndecodableMarkCannotBeSent(t *testing.T) {
+// A request that does not decode is emptied, noted once with its decode
+// error, and forgotten when taken: the message carries no trace of it and
+// the codec keeps nothing after the interceptor has asked.
+func TestUndecodableRequestIsEmptiedAndNotedUntilTaken(t *testing.T) {
 	t.Parallel()
-	forged := []byte{undecodableTag, 3, 'y', 'e', 's'}
-	req := &integrationsv1.GetIntegrationRequest{}
-	if err := newServerCodec().Unmarshal(mem.BufferSlice{mem.SliceBuffer(forged)}, req); err != nil {
+	codec := newServerCodec()
+	invalidUTF8Name := []byte{0x0a, 0x02, 0xff, 0xfe}
+	req := &integrationsv1.GetIntegrationRequest{Name: "left from before"}
+	if err := codec.Unmarshal(mem.BufferSlice{mem.SliceBuffer(invalidUTF8Name)}, req); err != nil {
 		t.Fatal(err)
 	}
-	if reason, marked := undecodable(req); !marked || reason == "yes" {
-		t.Fatalf("undecodable = %v %q, want marked with the decode error", marked, reason)
+	if !proto.Equal(req, &integrationsv1.GetIntegrationRequest{}) || len(req.ProtoReflect().GetUnknown()) != 0 {
+		t.Fatalf("the undecodable request holds %v (unknown fields %x), want it empty", req, req.ProtoReflect().GetUnknown())
+	}
+	if _, noted := codec.undecodable.take(&integrationsv1.GetIntegrationRequest{}); noted {
+		t.Fatal("another request was taken as undecodable")
+	}
+	reason, noted := codec.undecodable.take(req)
+	if !noted || !strings.Contains(reason, "UTF-8") {
+		t.Fatalf("take = %q, %v; want the decode error", reason, noted)
+	}
+	if _, noted := codec.undecodable.take(req); noted {
+		t.Fatal("the request was still noted after it was taken")
+	}
+	if n := codec.undecodable.pending.Load(); n != 0 {
+		t.Fatalf("%d requests still noted, want none", n)
 	}
 }
