@@ -59,7 +59,7 @@ func start(ctx context.Context, cfg config, logger *slog.Logger, tracing trace.T
 	if err != nil {
 		return nil, err
 	}
-	tlsConfig, err := serverTLS(cfg)
+	tlsConfig, httpTLS, err := serverTLS(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -74,8 +74,12 @@ func start(ctx context.Context, cfg config, logger *slog.Logger, tracing trace.T
 	// --http-max-connections wait to be accepted, so they cannot pile up
 	// until the process runs out of file descriptors.
 	d.httpListener = netutil.LimitListener(d.httpListener, cfg.httpMaxConns)
+	var handler http.Handler = &d.handler
+	if cfg.clientCA != "" {
+		handler = requireClientCert(handler)
+	}
 	d.http = &http.Server{
-		Handler: &d.handler, TLSConfig: tlsConfig,
+		Handler: handler, TLSConfig: httpTLS,
 		ReadHeaderTimeout: cfg.http.readHeader, ReadTimeout: cfg.http.read, WriteTimeout: cfg.http.write,
 		IdleTimeout: cfg.http.idle, MaxHeaderBytes: cfg.http.maxHeaderBytes,
 	}
@@ -87,8 +91,8 @@ func start(ctx context.Context, cfg config, logger *slog.Logger, tracing trace.T
 		}
 		publicURL = scheme + "://" + d.httpListener.Addr().String()
 	}
-	if tlsConfig != nil {
-		d.httpListener = tls.NewListener(d.httpListener, tlsConfig)
+	if httpTLS != nil {
+		d.httpListener = tls.NewListener(d.httpListener, httpTLS)
 	}
 	go func() {
 		if err := d.http.Serve(d.httpListener); !errors.Is(err, http.ErrServerClosed) {
@@ -200,28 +204,60 @@ func loadKeyring(cfg config, logger *slog.Logger) (*keyring.Keyring, error) {
 	return ring, nil
 }
 
-// serverTLS builds the TLS configuration from the flags; nil for plaintext.
-func serverTLS(cfg config) (*tls.Config, error) {
+// serverTLS builds the TLS configurations from the flags, nil for plaintext:
+// the gRPC listener's, which with --client-ca demands a client certificate
+// the CA signed, and the HTTP listener's, which then only asks for one. A
+// browser coming back to /oauth/callback and a load balancer's or
+// Kubernetes' probe have none; requireClientCert keeps every other HTTP path
+// for clients that presented one.
+func serverTLS(cfg config) (grpcTLS, httpTLS *tls.Config, err error) {
 	if cfg.tlsCert == "" {
-		return nil, nil
+		return nil, nil, nil
 	}
 	cert, err := tls.LoadX509KeyPair(cfg.tlsCert, cfg.tlsKey)
 	if err != nil {
-		return nil, fmt.Errorf("loading --tls-cert/--tls-key: %w", err)
+		return nil, nil, fmt.Errorf("loading --tls-cert/--tls-key: %w", err)
 	}
-	c := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	grpcTLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	httpTLS = grpcTLS.Clone()
 	if cfg.clientCA != "" {
 		pem, err := os.ReadFile(cfg.clientCA)
 		if err != nil {
-			return nil, fmt.Errorf("reading --client-ca: %w", err)
+			return nil, nil, fmt.Errorf("reading --client-ca: %w", err)
 		}
-		c.ClientCAs = x509.NewCertPool()
-		if !c.ClientCAs.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("--client-ca %s holds no PEM certificate", cfg.clientCA)
+		grpcTLS.ClientCAs = x509.NewCertPool()
+		if !grpcTLS.ClientCAs.AppendCertsFromPEM(pem) {
+			return nil, nil, fmt.Errorf("--client-ca %s holds no PEM certificate", cfg.clientCA)
 		}
-		c.ClientAuth = tls.RequireAndVerifyClientCert
+		grpcTLS.ClientAuth = tls.RequireAndVerifyClientCert
+		// A certificate presented is verified all the same: one the CA did not
+		// sign (or expired) fails the handshake, on every path.
+		httpTLS.ClientCAs = grpcTLS.ClientCAs
+		httpTLS.ClientAuth = tls.VerifyClientCertIfGiven
 	}
-	return c, nil
+	return grpcTLS, httpTLS, nil
+}
+
+// publicHTTPPaths answer without a client certificate when --client-ca is
+// set: the probes' and the browser's. Matched exactly, before any routing.
+var publicHTTPPaths = map[string]bool{
+	"/healthz":            true,
+	"/readyz":             true,
+	authcode.CallbackPath: true,
+}
+
+// requireClientCert lets a request through to next when its path is public
+// or its connection presented a client certificate that verified against
+// --client-ca. Every other path, /metrics and /debug/pprof/ among them, and
+// any path added later, is refused with 403: the gate fails closed.
+func requireClientCert(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if publicHTTPPaths[r.URL.Path] || (r.TLS != nil && len(r.TLS.VerifiedChains) > 0) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		http.Error(w, "this path needs a client certificate signed by the --client-ca", http.StatusForbidden)
+	})
 }
 
 // bootstrapAdminKey gives a new installation its first admin key, written to a
