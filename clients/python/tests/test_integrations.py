@@ -30,11 +30,13 @@ def test_signatures_are_the_sdk_pages():
         fn = getattr(integrations, name)
         assert inspect.iscoroutinefunction(fn), name
         assert str(inspect.signature(fn)) == sig, name
+    # The page's fields first, in its order; the service's additions after them.
     fields = lambda cls: [f.name for f in dataclasses.fields(cls)]
-    assert fields(integrations.IntegrationData) == ["integration_id", "entity_id", "entity_name", "config", "oauth"]
+    assert fields(integrations.IntegrationData) == [
+        "integration_id", "entity_id", "entity_name", "config", "oauth", "integration_name", "config_secret_keys"]
     assert fields(integrations.OAuthCredentials) == [
         "connection_name", "client_id", "client_secret", "authorization_url", "token_url", "scopes",
-        "access_token", "refresh_token", "expires_at"]
+        "access_token", "refresh_token", "expires_at", "status", "status_message"]
     assert fields(integrations.IntegrationMappingResponse) == [
         "id", "integration_id", "organization_id", "entity_id", "entity_name", "oauth_token_id", "config",
         "created_at", "updated_at"]
