@@ -18,13 +18,14 @@ def run(coro):
     return asyncio.run(coro)
 
 
-def test_signatures_are_the_sdk_pages():
+def test_signatures_are_the_sdk_pages_plus_a_keyword_only_timeout():
+    timeout = ", *, timeout: 'float | None' = None"
     expected = {
-        "get": "(name: 'str', org_id: 'str | None' = None, scope: 'str | None' = None) -> 'IntegrationData | None'",
-        "list_mappings": "(name: 'str') -> 'list[IntegrationMappingResponse] | None'",
-        "get_mapping": "(name: 'str', org_id: 'str | None' = None, entity_id: 'str | None' = None) -> 'IntegrationMappingResponse | None'",
-        "upsert_mapping": "(name: 'str', org_id: 'str', entity_id: 'str', entity_name: 'str | None' = None, config: 'dict | None' = None) -> 'IntegrationMappingResponse'",
-        "delete_mapping": "(name: 'str', org_id: 'str') -> 'bool'",
+        "get": f"(name: 'str', org_id: 'str | None' = None, scope: 'str | None' = None{timeout}) -> 'IntegrationData | None'",
+        "list_mappings": f"(name: 'str'{timeout}) -> 'list[IntegrationMappingResponse] | None'",
+        "get_mapping": f"(name: 'str', org_id: 'str | None' = None, entity_id: 'str | None' = None{timeout}) -> 'IntegrationMappingResponse | None'",
+        "upsert_mapping": f"(name: 'str', org_id: 'str', entity_id: 'str', entity_name: 'str | None' = None, config: 'dict | None' = None{timeout}) -> 'IntegrationMappingResponse'",
+        "delete_mapping": f"(name: 'str', org_id: 'str'{timeout}) -> 'bool'",
     }
     for name, sig in expected.items():
         fn = getattr(integrations, name)
