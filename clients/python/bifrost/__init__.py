@@ -18,6 +18,8 @@ PermissionError, InvalidArgumentError a ValueError, DeadlineExceededError a
 TimeoutError.
 """
 
+__version__ = "0.1.0"
+
 from bifrost._channel import configure
 from bifrost._context import org_context, workflow
 from bifrost._errors import BifrostError, DeadlineExceededError, InvalidArgumentError, PermissionDeniedError
@@ -28,6 +30,7 @@ __all__ = [
     "DeadlineExceededError",
     "InvalidArgumentError",
     "PermissionDeniedError",
+    "__version__",
     "configure",
     "integrations",
     "org_context",

@@ -105,7 +105,8 @@ def test_configure_sets_address_and_key_in_code_over_the_environment(service, mo
     assert err.value.code == grpc.StatusCode.UNAUTHENTICATED
 
 
-def test_configure_is_exported_with_the_errors():
+def test_configure_is_exported_with_the_errors_and_a_version():
     assert bifrost.configure is configure
+    assert isinstance(bifrost.__version__, str) and bifrost.__version__.count(".") == 2
     assert {"configure", "BifrostError", "PermissionDeniedError", "InvalidArgumentError",
             "DeadlineExceededError"} <= set(bifrost.__all__)
