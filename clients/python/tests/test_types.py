@@ -172,7 +172,7 @@ def test_printing_or_logging_integration_data_shows_no_secret(service, as_key, c
             assert secret not in text, (secret, text)
     # What is not secret still shows, and the secret key is named.
     assert "acme.onmicrosoft.com" in repr(msft) and "'api_key': 'REDACTED'" in repr(msft)
-    assert "tenant-456" in repr(msft) and "CONNECTED" in repr(msft)
+    assert "tenant-456" in repr(msft) and "status='CONNECTED'" in repr(msft)
 
 
 def test_printing_a_mapping_shows_its_config_keys_not_values(service, as_key):

@@ -78,7 +78,7 @@ class OAuthCredentials(Model):
         # Secrets stay out of logs and tracebacks that print the object.
         return (
             f"OAuthCredentials(connection_name={self.connection_name!r}, client_id={self.client_id!r}, "
-            f"scopes={self.scopes!r}, expires_at={self.expires_at!r}, status={self.status!r}, "
+            f"scopes={self.scopes!r}, expires_at={self.expires_at!r}, status={self.status and self.status.value!r}, "
             f"status_message={self.status_message!r}, secrets={_REDACTED})"
         )
 
