@@ -100,8 +100,10 @@ test-postgres:
 	set -o pipefail; BIFROST_TEST_DB=postgres go test -race -count=1 -run '$(ADVERSARIAL)' -v ./server/ 2>&1 | $(ADVERSARIAL_OUTPUT)
 
 # The Python client's tests run on Debian's python3 with Debian's grpcio,
-# protobuf, pytest and httpx (.ci/run installs them). Where they are missing
-# they are skipped with a message, except in CI, where that fails.
+# protobuf, pytest and httpx (.ci/run installs them), and the test that
+# installs the package with pip into a venv also on pip, venv, setuptools and
+# wheel. Where they are missing the tests are skipped with a message, except
+# in CI, where that fails.
 test-python: build
 	@if $(PYTHON) -c 'import grpc, google.protobuf, pytest, httpx' 2>/dev/null; then \
 		cd clients/python && BIFROST_INTEGRATIONSD=$(CURDIR)/bin/integrationsd $(PYTHON) -m pytest -q; \

@@ -124,3 +124,13 @@ def as_key(service, monkeypatch):
         monkeypatch.setenv("BIFROST_API_KEY", key)
 
     return use
+
+
+@pytest.fixture(autouse=True)
+def _environment_only():
+    """Each test starts and ends with no configure(...) settings in force."""
+    import bifrost
+
+    bifrost.configure()
+    yield
+    bifrost.configure()

@@ -18,23 +18,26 @@ def run(coro):
     return asyncio.run(coro)
 
 
-def test_signatures_are_the_sdk_pages():
+def test_signatures_are_the_sdk_pages_plus_a_keyword_only_timeout():
+    timeout = ", *, timeout: 'float | None' = None"
     expected = {
-        "get": "(name: 'str', org_id: 'str | None' = None, scope: 'str | None' = None) -> 'IntegrationData | None'",
-        "list_mappings": "(name: 'str') -> 'list[IntegrationMappingResponse] | None'",
-        "get_mapping": "(name: 'str', org_id: 'str | None' = None, entity_id: 'str | None' = None) -> 'IntegrationMappingResponse | None'",
-        "upsert_mapping": "(name: 'str', org_id: 'str', entity_id: 'str', entity_name: 'str | None' = None, config: 'dict | None' = None) -> 'IntegrationMappingResponse'",
-        "delete_mapping": "(name: 'str', org_id: 'str') -> 'bool'",
+        "get": f"(name: 'str', org_id: 'str | None' = None, scope: 'str | None' = None{timeout}) -> 'IntegrationData | None'",
+        "list_mappings": f"(name: 'str'{timeout}) -> 'list[IntegrationMappingResponse] | None'",
+        "get_mapping": f"(name: 'str', org_id: 'str | None' = None, entity_id: 'str | None' = None{timeout}) -> 'IntegrationMappingResponse | None'",
+        "upsert_mapping": f"(name: 'str', org_id: 'str', entity_id: 'str', entity_name: 'str | None' = None, config: 'dict | None' = None{timeout}) -> 'IntegrationMappingResponse'",
+        "delete_mapping": f"(name: 'str', org_id: 'str'{timeout}) -> 'bool'",
     }
     for name, sig in expected.items():
         fn = getattr(integrations, name)
         assert inspect.iscoroutinefunction(fn), name
         assert str(inspect.signature(fn)) == sig, name
+    # The page's fields first, in its order; the service's additions after them.
     fields = lambda cls: [f.name for f in dataclasses.fields(cls)]
-    assert fields(integrations.IntegrationData) == ["integration_id", "entity_id", "entity_name", "config", "oauth"]
+    assert fields(integrations.IntegrationData) == [
+        "integration_id", "entity_id", "entity_name", "config", "oauth", "integration_name", "config_secret_keys"]
     assert fields(integrations.OAuthCredentials) == [
         "connection_name", "client_id", "client_secret", "authorization_url", "token_url", "scopes",
-        "access_token", "refresh_token", "expires_at"]
+        "access_token", "refresh_token", "expires_at", "status", "status_message"]
     assert fields(integrations.IntegrationMappingResponse) == [
         "id", "integration_id", "organization_id", "entity_id", "entity_name", "oauth_token_id", "config",
         "created_at", "updated_at"]
