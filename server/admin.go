@@ -1,8 +1,6 @@
 package server
 
 import (
-	"github.com/bifrost/integrations/oauth/schedule"
-
 	"context"
 	"errors"
 	"fmt"
@@ -23,6 +21,7 @@ import (
 	"github.com/bifrost/integrations/config"
 	adminv1 "github.com/bifrost/integrations/gen/bifrost/integrations/admin/v1"
 	"github.com/bifrost/integrations/oauth"
+	"github.com/bifrost/integrations/oauth/schedule"
 	"github.com/bifrost/integrations/store"
 )
 

@@ -1,8 +1,6 @@
 package store
 
 import (
-	"github.com/bifrost/integrations/oauth/schedule"
-
 	"context"
 	"database/sql"
 	"errors"
@@ -10,6 +8,8 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
+
+	"github.com/bifrost/integrations/oauth/schedule"
 )
 
 // ErrLeaseLost is returned when a refresh result cannot be written because the

@@ -1,8 +1,6 @@
 package store
 
 import (
-	"github.com/bifrost/integrations/oauth/schedule"
-
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -11,6 +9,8 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
+
+	"github.com/bifrost/integrations/oauth/schedule"
 )
 
 // TokenStatus is the state of a stored token.
