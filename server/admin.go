@@ -471,10 +471,7 @@ func (h *adminService) DeleteToken(ctx context.Context, req *adminv1.DeleteToken
 
 func requireID(id string) error {
 	var v violations
-	if id == "" {
-		v.add("id", "is required")
-	}
-	v.text("id", id, maxIDLen)
+	v.id("id", id)
 	return v.err()
 }
 

@@ -72,21 +72,30 @@ func (s *Store) CreateWebhook(ctx context.Context, w Webhook) (Webhook, error) {
 	return w, err
 }
 
-// Webhooks lists the endpoints, oldest first, without their secrets.
-func (s *Store) Webhooks(ctx context.Context) ([]Webhook, error) {
-	return s.webhooks(ctx, s.reader(), false)
-}
-
-// WebhooksWithSecrets lists the endpoints with their secrets, for delivery.
-func (s *Store) WebhooksWithSecrets(ctx context.Context) ([]Webhook, error) {
-	return s.webhooks(ctx, s.reader(), true)
-}
-
-func (s *Store) webhooks(ctx context.Context, q sqlx.QueryerContext, withSecrets bool) ([]Webhook, error) {
+// Webhooks lists a page of endpoints in the order of their IDs (oldest
+// first), without their secrets.
+func (s *Store) Webhooks(ctx context.Context, page Page) ([]Webhook, error) {
 	var rows []webhookRow
-	if err := sqlx.SelectContext(ctx, q, &rows, `SELECT `+webhookColumns+` FROM webhooks ORDER BY created_at, id`); err != nil {
+	if err := sqlx.SelectContext(ctx, s.reader(), &rows, `SELECT `+webhookColumns+` FROM webhooks WHERE id > ? ORDER BY id LIMIT ?`, page.After, page.Limit); err != nil {
 		return nil, fmt.Errorf("listing webhooks: %w", err)
 	}
+	return s.webhooksFromRows(rows, false)
+}
+
+// WebhooksWithSecrets lists every endpoint with its secret, for delivery.
+func (s *Store) WebhooksWithSecrets(ctx context.Context) ([]Webhook, error) {
+	return s.allWebhooks(ctx, s.reader(), true)
+}
+
+func (s *Store) allWebhooks(ctx context.Context, q sqlx.QueryerContext, withSecrets bool) ([]Webhook, error) {
+	var rows []webhookRow
+	if err := sqlx.SelectContext(ctx, q, &rows, `SELECT `+webhookColumns+` FROM webhooks ORDER BY id`); err != nil {
+		return nil, fmt.Errorf("listing webhooks: %w", err)
+	}
+	return s.webhooksFromRows(rows, withSecrets)
+}
+
+func (s *Store) webhooksFromRows(rows []webhookRow, withSecrets bool) ([]Webhook, error) {
 	out := make([]Webhook, 0, len(rows))
 	for _, row := range rows {
 		w, err := s.webhookFromRow(row, withSecrets)
@@ -153,7 +162,7 @@ const deliveryColumns = `id, webhook_id, message_id, event_position, event_type,
 // queueDeliveries queues e for every endpoint that wants it, in e's
 // transaction.
 func (s *Store) queueDeliveries(ctx context.Context, tx writeTx, e Event) error {
-	hooks, err := s.webhooks(ctx, tx, false)
+	hooks, err := s.allWebhooks(ctx, tx, false)
 	if err != nil {
 		return err
 	}
@@ -282,14 +291,19 @@ WHERE id = ? AND lease_owner = ?`, string(status), next, o.StatusCode, storable(
 	})
 }
 
-// Deliveries lists an endpoint's deliveries, newest first.
-func (s *Store) Deliveries(ctx context.Context, webhookID string, limit int) ([]Delivery, error) {
+// Deliveries lists a page of an endpoint's deliveries, newest first (page.After
+// is the ID of the last delivery of the previous page).
+func (s *Store) Deliveries(ctx context.Context, webhookID string, page Page) ([]Delivery, error) {
 	if _, err := s.webhookInTx(ctx, s.reader(), webhookID); err != nil {
 		return nil, err
 	}
+	query, args := `SELECT `+deliveryColumns+` FROM webhook_deliveries WHERE webhook_id = ?`, []any{webhookID}
+	if page.After != "" {
+		query += ` AND id < ?`
+		args = append(args, page.After)
+	}
 	var out []Delivery
-	if err := sqlx.SelectContext(ctx, s.reader(), &out, `SELECT `+deliveryColumns+`
-FROM webhook_deliveries WHERE webhook_id = ? ORDER BY created_at DESC, id DESC LIMIT ?`, webhookID, limit); err != nil {
+	if err := sqlx.SelectContext(ctx, s.reader(), &out, query+` ORDER BY id DESC LIMIT ?`, append(args, page.Limit)...); err != nil {
 		return nil, fmt.Errorf("listing the deliveries of webhook %s: %w", webhookID, err)
 	}
 	return out, nil
