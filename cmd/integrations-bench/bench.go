@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"google.golang.org/grpc"
@@ -147,6 +148,38 @@ func (b *bench) upsert(integration string, i int) error {
 		Name: integration, OrgId: orgID(i), EntityId: fmt.Sprintf("entity-%d", i), Config: cfg,
 	})
 	return err
+}
+
+// writeMappings returns a background load: writers goroutines upserting
+// mappings of Small, one event each, until ctx ends.
+func (b *bench) writeMappings(writers int) func(context.Context) {
+	return func(ctx context.Context) {
+		var wg sync.WaitGroup
+		for w := range writers {
+			wg.Go(func() {
+				for i := w; ctx.Err() == nil; i += writers {
+					_ = b.upsert("Small", i%100)
+				}
+			})
+		}
+		wg.Wait()
+	}
+}
+
+// eventPosition is the event log's last position, read from a watch's first
+// message.
+func (b *bench) eventPosition() (int64, error) {
+	ctx, cancel := context.WithCancel(b.auth)
+	defer cancel()
+	stream, err := b.api.WatchEvents(ctx, &integrationsv1.WatchEventsRequest{})
+	if err != nil {
+		return 0, fmt.Errorf("reading the event log's position: %w", err)
+	}
+	first, err := stream.Recv()
+	if err != nil {
+		return 0, fmt.Errorf("reading the event log's position: %w", err)
+	}
+	return first.GetHeadPosition(), nil
 }
 
 // seedRefresh creates integration Rotating on the slow provider, whose tokens

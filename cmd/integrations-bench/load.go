@@ -63,12 +63,20 @@ func (s *stats) percentile(p float64) time.Duration {
 type op struct {
 	call   func(context.Context) error
 	daemon *daemon
+	// background, when set, runs alongside the measured calls until its
+	// context ends: load the op is measured under, not measured itself.
+	background func(context.Context)
 }
 
 // drive calls o from inFlight goroutines for d and measures every call.
 func drive(ctx context.Context, inFlight int, d time.Duration, o op) stats {
 	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
+	if o.background != nil {
+		var wg sync.WaitGroup
+		wg.Go(func() { o.background(ctx) })
+		defer wg.Wait()
+	}
 	return measure(o.daemon, inFlight,
 		func() (int, bool) { return 0, ctx.Err() == nil },
 		func(int) error { return o.call(context.WithoutCancel(ctx)) })

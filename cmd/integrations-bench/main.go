@@ -11,11 +11,17 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/signal"
 	"runtime/pprof"
+	"sync/atomic"
 	"syscall"
 	"time"
+
+	adminv1 "github.com/bifrost/integrations/gen/bifrost/integrations/admin/v1"
 )
 
 type config struct {
@@ -114,6 +120,9 @@ func run(ctx context.Context, c config) (bool, error) {
 		}
 	}
 
+	if err := measureEvents(ctx, c, b, &t); err != nil {
+		return false, err
+	}
 	if err := measureAudit(ctx, c, b, &t); err != nil {
 		return false, err
 	}
@@ -154,6 +163,44 @@ func run(ctx context.Context, c config) (bool, error) {
 	t.note(fmt.Sprintf("total run time %s", time.Since(start).Round(time.Second)))
 	return t.print(os.Stdout), nil
 }
+
+// measureEvents measures GetIntegration while mappings are written (each an
+// event) and every event is delivered to a webhook endpoint, against the same
+// GetIntegration without, in the same rounds.
+func measureEvents(ctx context.Context, c config, b *bench, t *table) error {
+	var received atomic.Int64
+	endpoint := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		received.Add(1)
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer endpoint.Close()
+	hook, err := b.admin.CreateWebhook(b.auth, &adminv1.CreateWebhookRequest{Url: endpoint.URL, Description: "integrations-bench"})
+	if err != nil {
+		return fmt.Errorf("subscribing the bench's endpoint: %w", err)
+	}
+	defer b.admin.DeleteWebhook(b.auth, &adminv1.DeleteWebhookRequest{Id: hook.GetWebhook().GetId()}) //nolint:errcheck // the daemon stops with the bench
+	before, err := b.eventPosition()
+	if err != nil {
+		return err
+	}
+	plain := b.get("Bench", benchOrg)
+	withEvents := plain
+	withEvents.background = b.writeMappings(eventWriters)
+	measured := alternate(ctx, c.rounds, c.inFlight, c.round, plain, withEvents)
+	after, err := b.eventPosition()
+	if err != nil {
+		return err
+	}
+	t.row("GetIntegration, events written, delivered", c.inFlight, measured[1])
+	t.note(fmt.Sprintf("GetIntegration throughput while events are written and delivered vs not: %.2f (%d events written, %d webhook messages received)",
+		measured[1].rps()/measured[0].rps(), after-before, received.Load()))
+	return nil
+}
+
+// eventWriters is how many mapping upserts run at once under the events
+// scenario's reads.
+const eventWriters = 2
 
 // measureAudit compares the same GetIntegration on a second integrationsd that
 // discards its audit events: the cost of recording every secret read.
