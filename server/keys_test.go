@@ -149,6 +149,10 @@ func TestBackgroundJobReencryptsOldValuesAfterARotation(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	ctx := context.Background()
+	hook, err := f.admin.CreateWebhook(ctx, &adminv1.CreateWebhookRequest{Url: "https://hooks.example/bifrost"})
+	if err != nil {
+		t.Fatal(err)
+	}
 	before, err := f.admin.GetEncryptionStatus(ctx, &adminv1.GetEncryptionStatusRequest{})
 	if err != nil || before.GetPending() != 0 || before.GetKeys()[0].GetCiphertexts() == 0 {
 		t.Fatalf("status before rotating: %v, %v", before, err)
@@ -177,5 +181,14 @@ func TestBackgroundJobReencryptsOldValuesAfterARotation(t *testing.T) {
 	resp, err := f.env.Integrations(t, f.env.AdminKey).GetIntegration(ctx, &integrationsv1.GetIntegrationRequest{Name: "Microsoft_Graph", OrgId: "org-a"})
 	if err != nil || resp.GetIntegration().GetOauth().GetClientSecret() != clientSecret {
 		t.Fatalf("read after re-encryption: %v", err)
+	}
+	// Every sealed column was re-encrypted, the webhook secrets too: the old
+	// key retires and each secret still opens.
+	if _, err := f.admin.RetireEncryptionKey(ctx, &adminv1.RetireEncryptionKeyRequest{KeyId: before.GetKeys()[0].GetId()}); err != nil {
+		t.Fatal(err)
+	}
+	hooks, err := f.env.Store.WebhooksWithSecrets(ctx)
+	if err != nil || len(hooks) != 1 || hooks[0].Secret != hook.GetSecret() {
+		t.Fatalf("webhook secret after the old key retired: %v, %v", hooks, err)
 	}
 }

@@ -36,6 +36,7 @@ var secretColumns = []secretColumn{
 	{"integration_config", "secret"},
 	{"mapping_config", "secret"},
 	{"oauth_states", "verifier"},
+	{"webhooks", "secret"},
 }
 
 // DataKeys returns every data key, oldest first.
