@@ -344,7 +344,9 @@ func (r *Refresher) exchangeAndStore(ctx context.Context, t store.Token, conn st
 }
 
 // storeRefreshed stores what the provider answered, retrying while the database
-// is unreachable, for as long as the refresh may take: the provider has rotated
+// is unreachable or the write keeps colliding with concurrent ones (the store
+// retries a collision a few times itself), for as long as the refresh may
+// take: the provider has rotated
 // the refresh token already, so an answer not stored is a token lost (the next
 // refresh would present a dead refresh token). A retry after a commit whose
 // acknowledgement was lost finds the version moved and reports ErrLeaseLost,
@@ -352,7 +354,7 @@ func (r *Refresher) exchangeAndStore(ctx context.Context, t store.Token, conn st
 func (r *Refresher) storeRefreshed(ctx context.Context, tokenID string, fresh store.Refreshed, version int64) (store.Token, error) {
 	for wait := 50 * time.Millisecond; ; wait = min(2*wait, 2*time.Second) {
 		stored, err := r.store.StoreRefreshed(ctx, tokenID, r.owner, version, fresh)
-		if err == nil || !store.IsUnavailable(err) {
+		if err == nil || !(store.IsUnavailable(err) || errors.Is(err, store.ErrConflict)) {
 			return stored, err
 		}
 		r.opts.Logger.WarnContext(ctx, "storing a refreshed token failed; retrying", "token_id", tokenID, "error", err)

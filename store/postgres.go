@@ -3,18 +3,13 @@ package store
 import (
 	"context"
 	"database/sql"
-	"database/sql/driver"
 	"errors"
 	"fmt"
-	"io"
-	"net"
-	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/jmoiron/sqlx"
-	"github.com/mattn/go-sqlite3"
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
 )
@@ -22,12 +17,17 @@ import (
 // OpenPostgres opens the PostgreSQL database at url (postgres://...) and applies
 // the migrations it lacks, under a session lock so that replicas starting
 // together migrate once.
+//
+// A call that finds every connection of its pool busy waits for one until
+// its context ends, and a connection PostgreSQL refuses for want of slots is
+// tried again until then (slotWaiter).
 func OpenPostgres(ctx context.Context, url string, cipher Cipher, opts ...Option) (*Store, error) {
 	cfg, err := pgx.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("parsing the PostgreSQL URL: %w", err)
 	}
-	connector := stdlib.GetConnector(*cfg)
+	counters := &retryCounters{}
+	connector := slotWaiter{Connector: stdlib.GetConnector(*cfg), counters: counters}
 	open := func(maxConns int) *sqlx.DB {
 		db := sqlx.NewDb(sql.OpenDB(connector), "pgx")
 		db.SetMaxOpenConns(maxConns)
@@ -50,6 +50,7 @@ func OpenPostgres(ctx context.Context, url string, cipher Cipher, opts ...Option
 		return nil, err
 	}
 	s := newStore(write, read, keys, cipher, opts)
+	s.retries = counters
 	s.generations = newGenerationReader(queryGeneration(s.reader()), generationReadTimeout)
 	return s, nil
 }
@@ -67,29 +68,4 @@ func translatePostgres(err error, what string) (error, bool) {
 		return fmt.Errorf("%s: %w", what, ErrInUse), true
 	}
 	return nil, false
-}
-
-// IsUnavailable reports whether err says the database is busy or unreachable
-// for now, so the call may be retried: SQLite busy or locked, a PostgreSQL
-// connection failure or loss, shutdown or lack of connections.
-func IsUnavailable(err error) bool {
-	// The caller's own deadline or cancellation is not the database's state
-	// (and context.DeadlineExceeded would pass for a net.Error below).
-	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
-		return false
-	}
-	var se sqlite3.Error
-	if errors.As(err, &se) {
-		return se.Code == sqlite3.ErrBusy || se.Code == sqlite3.ErrLocked
-	}
-	var pe *pgconn.PgError
-	if errors.As(err, &pe) {
-		return strings.HasPrefix(pe.Code, "08") || strings.HasPrefix(pe.Code, "57P") || pe.Code == "53300" || pe.Code == "40001"
-	}
-	// A connection lost mid-query reaches here as pgx's read or write error:
-	// an unexpected EOF, a network error or a closed connection.
-	var ce *pgconn.ConnectError
-	var ne net.Error
-	return errors.As(err, &ce) || errors.Is(err, driver.ErrBadConn) || pgconn.SafeToRetry(err) ||
-		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, pgconn.ErrConnClosed) || errors.As(err, &ne)
 }
