@@ -2,11 +2,14 @@ package store_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
+	"net/url"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jmoiron/sqlx"
@@ -135,4 +138,100 @@ func TestDeadlockedWriteTransactionsBothCommit(t *testing.T) {
 	if n := runs.Load(); n != 3 || s.Retries().Conflicts != 1 {
 		t.Fatalf("%d runs, %d conflicts counted; want 3 runs (one deadlock victim run again), 1 conflict", n, s.Retries().Conflicts)
 	}
+}
+
+// A call that needs a new connection while PostgreSQL has no slot for one
+// (too many clients, SQLSTATE 53300) waits for a slot within its deadline
+// instead of failing: it is answered once a slot frees, and otherwise ends
+// with its deadline, never as an unavailable database. The slots run out
+// here by the connection limit of a role of the test's own, which PostgreSQL
+// enforces with the same error as max_connections.
+func TestACallWaitsForAConnectionSlotInsteadOfFailing(t *testing.T) {
+	if !testutil.IsPostgres() {
+		t.Skip("needs BIFROST_TEST_DB=postgres (make test runs it so): SQLite has no connection slots")
+	}
+	t.Parallel()
+	for _, tc := range []struct {
+		name      string
+		slotAfter time.Duration // when a slot frees; 0: never
+	}{
+		{"a slot frees before the deadline", 300 * time.Millisecond},
+		{"no slot frees before the deadline", 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			s, admin, role := openAsLimitedRole(t)
+			// The store holds the connections it opened at start; from now on
+			// PostgreSQL refuses the role any more.
+			var held int
+			if err := admin.QueryRow(`SELECT count(*) FROM pg_stat_activity WHERE usename = $1`, role).Scan(&held); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := admin.Exec(fmt.Sprintf(`ALTER ROLE %s CONNECTION LIMIT %d`, role, held)); err != nil {
+				t.Fatal(err)
+			}
+			if tc.slotAfter > 0 {
+				time.AfterFunc(tc.slotAfter, func() { _, _ = admin.Exec(`ALTER ROLE ` + role + ` CONNECTION LIMIT -1`) })
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+			defer cancel()
+			_, err := s.HasAPIKeys(ctx) // a read: the read pool has no connection yet
+			switch {
+			case tc.slotAfter > 0 && err != nil:
+				t.Fatalf("a read while a slot frees after %v: %v, want an answer", tc.slotAfter, err)
+			case tc.slotAfter == 0 && (!errors.Is(err, context.DeadlineExceeded) || store.IsUnavailable(err)):
+				t.Fatalf("a read while no slot frees: %v, want its deadline exceeded, not an unavailable database", err)
+			}
+			if s.Retries().NoSlot == 0 {
+				t.Fatal("PostgreSQL never refused a connection: the test did not take every slot")
+			}
+		})
+	}
+}
+
+// openAsLimitedRole opens a store (of at most the fewest connections) on a
+// new database as a login role of its own, made for the test and dropped
+// after it, and returns it with a connection as the administrator and the
+// role's name.
+func openAsLimitedRole(t *testing.T) (*store.Store, *sql.DB, string) {
+	t.Helper()
+	dbURL := testutil.Database(t)
+	migrated := openAt(t, dbURL, testutil.Keyring(t)) // migrations, as the administrator
+	migrated.Close()
+	u, err := url.Parse(dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	schema := u.Query().Get("search_path")
+	role := "slots_" + schema
+	admin, err := sql.Open("pgx", dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin.SetMaxOpenConns(1)
+	for _, stmt := range []string{
+		`CREATE ROLE ` + role + ` LOGIN`,
+		`GRANT USAGE ON SCHEMA ` + schema + ` TO ` + role,
+		`GRANT ALL ON ALL TABLES IN SCHEMA ` + schema + ` TO ` + role,
+		`GRANT ALL ON ALL SEQUENCES IN SCHEMA ` + schema + ` TO ` + role,
+	} {
+		if _, err := admin.Exec(stmt); err != nil {
+			t.Fatalf("%s: %v", stmt, err)
+		}
+	}
+	t.Cleanup(func() {
+		for _, stmt := range []string{`DROP OWNED BY ` + role, `DROP ROLE ` + role} {
+			if _, err := admin.Exec(stmt); err != nil {
+				t.Errorf("%s: %v", stmt, err)
+			}
+		}
+		admin.Close()
+	})
+	u.User = url.User(role)
+	s, err := store.Open(context.Background(), u.String(), testutil.Keyring(t), store.WithMaxConns(store.MinMaxConns))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s, admin, role
 }

@@ -63,6 +63,7 @@ type Store struct {
 	cache       *readCache
 	cipher      Cipher
 	now         func() time.Time
+	maxConns    int // WithMaxConns, for OpenPostgres
 	retries     *retryCounters
 }
 

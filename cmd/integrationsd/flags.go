@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/bifrost/integrations/audit"
+	"github.com/bifrost/integrations/store"
 )
 
 // config is integrationsd's settings: each flag also reads BIFROST_<NAME>, and a
@@ -19,6 +20,7 @@ type config struct {
 	httpListen      string
 	dataDir         string
 	db              string
+	dbMaxConns      int
 	keyring         string
 	dev             bool
 	logLevel        slog.Level
@@ -63,6 +65,7 @@ func parseFlags(args []string, lookupEnv func(string) (string, bool), stderr io.
 	fs.StringVar(&c.httpListen, "http-listen", "127.0.0.1:8080", "HTTP listen address for /healthz, /readyz, /oauth/callback and /metrics (BIFROST_HTTP_LISTEN)")
 	fs.StringVar(&c.dataDir, "data-dir", "./data", "directory for the SQLite database, key ring and admin key (BIFROST_DATA_DIR)")
 	fs.StringVar(&c.db, "db", "", "database URL: sqlite:PATH or postgres://... (default: sqlite:<data-dir>/bifrost.db) (BIFROST_DB)")
+	fs.IntVar(&c.dbMaxConns, "db-max-conns", store.DefaultMaxConns, "most PostgreSQL connections this replica opens, for writes, reads and data keys together; calls beyond them wait for one (BIFROST_DB_MAX_CONNS)")
 	fs.StringVar(&c.keyring, "keyring", "", "key ring file (default: <data-dir>/keyring.json) (BIFROST_KEYRING)")
 	fs.BoolVar(&c.dev, "dev", false, "development mode: create a key ring if there is none, log as text (BIFROST_DEV)")
 	fs.TextVar(&c.logLevel, "log-level", slog.LevelInfo, "debug, info, warn or error (BIFROST_LOG_LEVEL)")
@@ -96,6 +99,9 @@ func parseFlags(args []string, lookupEnv func(string) (string, bool), stderr io.
 	}
 	if c.auditFlush <= 0 {
 		return config{}, fmt.Errorf("--audit-flush must be positive, not %s", c.auditFlush)
+	}
+	if c.dbMaxConns < store.MinMaxConns {
+		return config{}, fmt.Errorf("--db-max-conns must be at least %d (one connection for writes, reads and data keys each), not %d", store.MinMaxConns, c.dbMaxConns)
 	}
 	if c.maxConns <= 0 {
 		return config{}, fmt.Errorf("--max-connections must be positive, not %d", c.maxConns)

@@ -123,6 +123,8 @@ func TestDevModeStartsServesAndStopsGracefully(t *testing.T) {
 		`bifrost_tokens{status="connected"} 0`,
 		`bifrost_audit_queue_depth`,
 		`go_sql_open_connections{db_name="read"}`,
+		`bifrost_db_retries_total{reason="conflict"} 0`,
+		`bifrost_db_retries_total{reason="no_slot"} 0`,
 	} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("/metrics lacks %s", want)
