@@ -16,7 +16,7 @@ DATA_DIR ?= ./data
 GO_MODULES := . gen client
 TOOL_MODULES := tools tools/plugins
 
-.PHONY: all build generate check-generate lint test test-go test-postgres test-python fuzz run bench clean
+.PHONY: all build generate check-generate lint test test-go test-postgres test-python webhook-verifier fuzz run bench clean
 
 all: check-generate lint test build
 
@@ -85,7 +85,15 @@ test: test-go test-postgres test-python
 ADVERSARIAL := ^TestAdversarialWorkersNeverReachAnotherOrganization$$
 ADVERSARIAL_OUTPUT := grep -E '^(adversarial:|--- |ok|FAIL|panic)|_test\.go:'
 
-test-go:
+# npm's standardwebhooks, which the webhook tests verify signatures with
+# (internal/webhooktest), pinned by its package-lock.json.
+WEBHOOK_VERIFIER := internal/webhooktest/verify
+$(WEBHOOK_VERIFIER)/node_modules/.package-lock.json: $(WEBHOOK_VERIFIER)/package-lock.json
+	npm ci --prefix $(WEBHOOK_VERIFIER) --no-audit --no-fund
+
+webhook-verifier: $(WEBHOOK_VERIFIER)/node_modules/.package-lock.json
+
+test-go: webhook-verifier
 	@for m in $(GO_MODULES); do \
 		echo "go test in $$m"; \
 		(cd $$m && go test -race -count=1 -skip '$(ADVERSARIAL)' ./...) || exit 1; \
@@ -95,7 +103,7 @@ test-go:
 # The store, server and client suites again on PostgreSQL (a schema per test).
 # Without a reachable PostgreSQL they skip with a message, except in CI.
 PG_PACKAGES := ./store/ ./server/ ./authcode/ ./internal/clienttest/ ./cmd/integrationsctl/ ./cmd/integrationsd/
-test-postgres:
+test-postgres: webhook-verifier
 	BIFROST_TEST_DB=postgres go test -race -count=1 -skip '$(ADVERSARIAL)' $(PG_PACKAGES)
 	set -o pipefail; BIFROST_TEST_DB=postgres go test -race -count=1 -run '$(ADVERSARIAL)' -v ./server/ 2>&1 | $(ADVERSARIAL_OUTPUT)
 

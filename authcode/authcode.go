@@ -272,7 +272,7 @@ func (f *Flow) exchange(ctx context.Context, st store.AuthState, q url.Values) (
 		return failed(http.StatusBadGateway, detail)
 	}
 	issued := f.now()
-	t := store.Token{ConnectionName: conn.Name, OrgID: st.OrgID, AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken, TokenType: tok.TokenType, IssuedAt: &issued}
+	t := store.Token{ConnectionName: conn.Name, OrgID: st.OrgID, AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken, TokenType: tok.TokenType, IssuedAt: &issued, FromSignIn: true}
 	if !tok.Expiry.IsZero() {
 		t.ExpiresAt = &tok.Expiry
 	}

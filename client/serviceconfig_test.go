@@ -8,7 +8,8 @@ import (
 
 // The methods the client retries come from the proto's idempotency levels:
 // reads and UpsertMapping, never DeleteMapping, whose retry after a lost
-// answer would say deleted: false.
+// answer would say deleted: false. WatchEvents is a read: gRPC retries a
+// stream only until its first message arrives.
 func TestRetriedMethodsAreThoseTheProtoDeclaresSafeToRetry(t *testing.T) {
 	t.Parallel()
 	var cfg struct {
@@ -27,7 +28,7 @@ func TestRetriedMethodsAreThoseTheProtoDeclaresSafeToRetry(t *testing.T) {
 		got = append(got, n.Method)
 	}
 	slices.Sort(got)
-	if want := []string{"GetIntegration", "GetMapping", "ListMappings", "UpsertMapping"}; !slices.Equal(got, want) {
+	if want := []string{"GetIntegration", "GetMapping", "ListMappings", "UpsertMapping", "WatchEvents"}; !slices.Equal(got, want) {
 		t.Fatalf("retried methods %v, want %v", got, want)
 	}
 }

@@ -1,8 +1,6 @@
 package oauth
 
 import (
-	"github.com/bifrost/integrations/oauth/schedule"
-
 	"context"
 	"errors"
 	"log/slog"
@@ -17,6 +15,7 @@ import (
 
 	"github.com/bifrost/integrations/internal/oauthtest"
 	"github.com/bifrost/integrations/keyring"
+	"github.com/bifrost/integrations/oauth/schedule"
 	"github.com/bifrost/integrations/store"
 )
 

@@ -1,8 +1,6 @@
 package server
 
 import (
-	"github.com/bifrost/integrations/oauth/schedule"
-
 	"context"
 	"errors"
 	"fmt"
@@ -23,6 +21,7 @@ import (
 	"github.com/bifrost/integrations/config"
 	adminv1 "github.com/bifrost/integrations/gen/bifrost/integrations/admin/v1"
 	"github.com/bifrost/integrations/oauth"
+	"github.com/bifrost/integrations/oauth/schedule"
 	"github.com/bifrost/integrations/store"
 )
 
@@ -472,10 +471,7 @@ func (h *adminService) DeleteToken(ctx context.Context, req *adminv1.DeleteToken
 
 func requireID(id string) error {
 	var v violations
-	if id == "" {
-		v.add("id", "is required")
-	}
-	v.text("id", id, maxIDLen)
+	v.id("id", id)
 	return v.err()
 }
 

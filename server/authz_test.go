@@ -52,6 +52,7 @@ var (
 	pd  = codes.PermissionDenied
 	inv = codes.InvalidArgument
 	fp  = codes.FailedPrecondition
+	nf  = codes.NotFound
 )
 
 func upsertFor(t *testing.T, f *fixture, org string) {
@@ -238,7 +239,44 @@ var matrix = []matrixRPC{
 		_, err := c.admin.ListAuditEvents(ctx, &adminv1.ListAuditEventsRequest{OrgId: o.id(), StartTime: timestamppb.New(time.Now().Add(-time.Hour))})
 		return err
 	}},
+	{name: "WatchEvents", call: func(ctx context.Context, c callers, o orgCase, _ string) error {
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		stream, err := c.api.WatchEvents(ctx, &integrationsv1.WatchEventsRequest{OrgId: o.id()})
+		if err == nil {
+			_, err = stream.Recv()
+		}
+		return err
+	}, want: map[string][3]codes.Code{"admin": {ok, ok, ok}, "worker": {ok, pd, ok}, "all": {ok, ok, ok}}},
+	{name: "CreateWebhook", call: func(ctx context.Context, c callers, _ orgCase, u string) error {
+		_, err := c.admin.CreateWebhook(ctx, &adminv1.CreateWebhookRequest{Url: "https://hooks.example/" + u})
+		return err
+	}},
+	{name: "ListWebhooks", call: func(ctx context.Context, c callers, _ orgCase, _ string) error {
+		_, err := c.admin.ListWebhooks(ctx, &adminv1.ListWebhooksRequest{})
+		return err
+	}},
+	// The calls naming a webhook or delivery name none: an admin learns it
+	// does not exist, a worker is refused before anything is looked up.
+	{name: "DeleteWebhook", call: func(ctx context.Context, c callers, _ orgCase, u string) error {
+		_, err := c.admin.DeleteWebhook(ctx, &adminv1.DeleteWebhookRequest{Id: "w" + u})
+		return err
+	}, want: webhookCodes},
+	{name: "SendTestWebhook", call: func(ctx context.Context, c callers, _ orgCase, u string) error {
+		_, err := c.admin.SendTestWebhook(ctx, &adminv1.SendTestWebhookRequest{Id: "w" + u})
+		return err
+	}, want: webhookCodes},
+	{name: "ListWebhookDeliveries", call: func(ctx context.Context, c callers, _ orgCase, u string) error {
+		_, err := c.admin.ListWebhookDeliveries(ctx, &adminv1.ListWebhookDeliveriesRequest{WebhookId: "w" + u})
+		return err
+	}, want: webhookCodes},
+	{name: "RedeliverWebhook", call: func(ctx context.Context, c callers, _ orgCase, u string) error {
+		_, err := c.admin.RedeliverWebhook(ctx, &adminv1.RedeliverWebhookRequest{DeliveryId: "d" + u})
+		return err
+	}, want: webhookCodes},
 }
+
+var webhookCodes = map[string][3]codes.Code{"admin": {nf, nf, nf}, "worker": {pd, pd, pd}, "all": {pd, pd, pd}}
 
 // TestAuthorizationMatrix calls every RPC of both services as every kind of
 // caller about every kind of organization and asserts the exact code.

@@ -32,6 +32,9 @@ import (
 //	encoded answers → metrics → recovery → deadline → request ID → logging
 //	→ audit → authentication and authorization → error mapping → handler
 //
+// and streams through metrics → recovery → logging → authentication → error
+// mapping → handler.
+//
 // Health and reflection skip authentication so load balancers and grpcurl work
 // without a key.
 func (s *Server) NewGRPCServer(healthServer *health.Server, opts ...grpc.ServerOption) *grpc.Server {
@@ -74,6 +77,7 @@ func (s *Server) NewGRPCServer(healthServer *health.Server, opts ...grpc.ServerO
 			recovery.StreamServerInterceptor(recoverToInternal),
 			s.logStreams,
 			selector.StreamServerInterceptor(grpcauth.StreamServerInterceptor(s.authenticate), needsKey),
+			s.mapStreamErrors,
 		),
 	)
 	if s.tracing != nil {
@@ -139,6 +143,11 @@ func (s *Server) authenticate(ctx context.Context) (context.Context, error) {
 	}
 	rec.caller = p
 	return ctx, nil
+}
+
+// mapStreamErrors is mapErrors for streaming calls.
+func (s *Server) mapStreamErrors(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+	return toStatus(ss.Context(), s.logger, info.FullMethod, handler(srv, ss))
 }
 
 // mapErrors turns every handler error into a gRPC status in one place.

@@ -23,10 +23,17 @@ func TestEveryServedMethodHasAPolicyReadFromItsDescriptor(t *testing.T) {
 	}
 	n := 0
 	for _, desc := range []grpc.ServiceDesc{integrationsv1.IntegrationsService_ServiceDesc, adminv1.AdminService_ServiceDesc} {
+		names := []string{}
 		for _, m := range desc.Methods {
+			names = append(names, m.MethodName)
+		}
+		for _, st := range desc.Streams {
+			names = append(names, st.StreamName)
+		}
+		for _, name := range names {
 			n++
-			if _, ok := ps["/"+desc.ServiceName+"/"+m.MethodName]; !ok {
-				t.Errorf("no policy for %s/%s", desc.ServiceName, m.MethodName)
+			if _, ok := ps["/"+desc.ServiceName+"/"+name]; !ok {
+				t.Errorf("no policy for %s/%s", desc.ServiceName, name)
 			}
 		}
 	}

@@ -38,6 +38,9 @@ type Deps struct {
 	Logger  *slog.Logger
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+	// EventPollInterval is how often a server with streams waiting reads the
+	// event log's head (for other replicas' events): 200 ms when zero.
+	EventPollInterval time.Duration
 	// CallTimeout bounds each unary call from the moment its headers arrive,
 	// the wait for its request message included: 30 s when zero, and never
 	// more. Tests shorten it.
@@ -58,6 +61,7 @@ type Server struct {
 
 	callTimeout time.Duration // Deps.CallTimeout, defaulted
 	policies    policies
+	events      *eventHub
 }
 
 // New returns a Server over d. It fails when a method of the services declares
@@ -79,6 +83,11 @@ func New(d Deps) (*Server, error) {
 	if s.logger == nil {
 		s.logger = slog.Default()
 	}
+	pollInterval := d.EventPollInterval
+	if pollInterval <= 0 {
+		pollInterval = 200 * time.Millisecond
+	}
+	s.events = newEventHub(d.Store.EventHead, pollInterval)
 	if d.Metrics != nil && d.Keys != nil {
 		// A second Server on the same registry (tests) shares the first's.
 		_ = d.Metrics.Register(d.Keys.Collector())
@@ -93,7 +102,7 @@ func (s *Server) Register(r grpc.ServiceRegistrar) {
 }
 
 // caller returns the authenticated principal; the auth interceptor guarantees
-// one on every service method (unary, the only kind the services have).
+// one on every service method.
 func caller(ctx context.Context) auth.Principal { return recordOf(ctx).caller }
 
 // resolveOrg returns the organization a request is about: the one asked for,

@@ -42,6 +42,14 @@ func (v *violations) optionalName(field, value string) {
 	}
 }
 
+// id checks a required identifier this service handed out.
+func (v *violations) id(field, value string) {
+	if value == "" {
+		v.add(field, "is required")
+	}
+	v.text(field, value, maxIDLen)
+}
+
 // text checks free text: valid UTF-8, no control characters, bounded.
 func (v *violations) text(field, value string, maxLen int) {
 	if problem := textProblem(value, maxLen); problem != "" {

@@ -1,8 +1,6 @@
 package store
 
 import (
-	"github.com/bifrost/integrations/oauth/schedule"
-
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -10,6 +8,8 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
+
+	"github.com/bifrost/integrations/oauth/schedule"
 )
 
 // Flow is how a connection obtains tokens.
@@ -92,8 +92,10 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`); err != nil {
 			return err
 		}
 		var err error
-		out, err = s.getConnection(ctx, tx, c.Name)
-		return err
+		if out, err = s.getConnection(ctx, tx, c.Name); err != nil {
+			return err
+		}
+		return s.recordEvent(ctx, tx, Event{Type: EventConnectionCreated, Connection: c.Name})
 	})
 	return out, err
 }
@@ -203,9 +205,10 @@ func (s *Store) UpdateConnection(ctx context.Context, name string, update func(*
 			}
 		}
 		// New client credentials may cure what stopped refreshes: let every failed
-		// token of the connection try again now.
+		// token of the connection try again now. Its failures stay counted: the
+		// refresh that succeeds is the token's recovery (a token.recovered event).
 		if _, err := tx.ExecContext(ctx, `
-UPDATE oauth_tokens SET status = 'connected', failures = 0, next_refresh_at = ?
+UPDATE oauth_tokens SET status = 'connected', next_refresh_at = ?
 WHERE connection_id = ? AND status <> 'connected'`, s.timestamp(), c.ID); err != nil {
 			return fmt.Errorf("resetting failed tokens: %w", err)
 		}
@@ -215,8 +218,10 @@ UPDATE oauth_connections SET client_secret = ?, flow = ?, client_id = ?, authori
 WHERE id = ?`); err != nil {
 			return err
 		}
-		out, err = s.getConnection(ctx, tx, name)
-		return err
+		if out, err = s.getConnection(ctx, tx, name); err != nil {
+			return err
+		}
+		return s.recordEvent(ctx, tx, Event{Type: EventConnectionUpdated, Connection: name})
 	})
 	return out, err
 }
@@ -262,7 +267,10 @@ WHERE c.name = ? ORDER BY i.name LIMIT 5`, name)
 		if err != nil {
 			return translate(err, what)
 		}
-		return requireAffected(res, what)
+		if err := requireAffected(res, what); err != nil {
+			return err
+		}
+		return s.recordEvent(ctx, tx, Event{Type: EventConnectionDeleted, Connection: name})
 	})
 }
 

@@ -57,7 +57,10 @@ func (s *Store) AddDataKey(ctx context.Context, id uint32, wrapped []byte) error
 			return fmt.Errorf("superseding the current data key: %w", err)
 		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO data_keys (id, wrapped, current, created_at) VALUES (?, ?, TRUE, ?)`, id, wrapped, now)
-		return translate(err, fmt.Sprintf("data key %d", id))
+		if err != nil {
+			return translate(err, fmt.Sprintf("data key %d", id))
+		}
+		return s.recordEvent(ctx, tx, Event{Type: EventKeyRotated, Reason: fmt.Sprintf("data key %d is now current", id)})
 	})
 }
 
@@ -75,7 +78,10 @@ func (s *Store) DeleteDataKey(ctx context.Context, id uint32) error {
 		if err != nil {
 			return fmt.Errorf("deleting data key %d: %w", id, err)
 		}
-		return requireAffected(res, fmt.Sprintf("data key %d (that is not current)", id))
+		if err := requireAffected(res, fmt.Sprintf("data key %d (that is not current)", id)); err != nil {
+			return err
+		}
+		return s.recordEvent(ctx, tx, Event{Type: EventKeyRetired, Reason: fmt.Sprintf("data key %d is retired", id)})
 	})
 }
 

@@ -83,8 +83,10 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, id, in.Name, in.Description, in.DefaultEntityI
 		if err := s.patchConfig(ctx, tx, integrationConfig, id, in.Schema, in.Defaults); err != nil {
 			return err
 		}
-		out, err = s.getIntegration(ctx, tx, in.Name)
-		return err
+		if out, err = s.getIntegration(ctx, tx, in.Name); err != nil {
+			return err
+		}
+		return s.recordEvent(ctx, tx, Event{Type: EventIntegrationCreated, Integration: in.Name, Connection: out.ConnectionName})
 	})
 	return out, err
 }
@@ -260,8 +262,10 @@ WHERE integration_id = ? AND oauth_token_id IS NOT NULL
 				return fmt.Errorf("unlinking tokens of the old connection: %w", err)
 			}
 		}
-		out, err = s.getIntegration(ctx, tx, name)
-		return err
+		if out, err = s.getIntegration(ctx, tx, name); err != nil {
+			return err
+		}
+		return s.recordEvent(ctx, tx, Event{Type: EventIntegrationUpdated, Integration: name, Connection: out.ConnectionName})
 	})
 	return out, err
 }
@@ -335,7 +339,10 @@ func (s *Store) DeleteIntegration(ctx context.Context, name string) error {
 		if err != nil {
 			return translate(err, fmt.Sprintf("integration %q", name))
 		}
-		return requireAffected(res, fmt.Sprintf("integration %q", name))
+		if err := requireAffected(res, fmt.Sprintf("integration %q", name)); err != nil {
+			return err
+		}
+		return s.recordEvent(ctx, tx, Event{Type: EventIntegrationDeleted, Integration: name})
 	})
 }
 

@@ -219,7 +219,11 @@ ON CONFLICT (id) DO UPDATE SET entity_id = excluded.entity_id, entity_name = exc
 	if missing := in.Schema.MissingRequired(config.Merge(in.Defaults, out.Config)); len(missing) > 0 {
 		return Mapping{}, &config.FieldError{Key: missing[0], Reason: "is required and has no default"}
 	}
-	return out, nil
+	reason := "updated"
+	if row.CreatedAt.Equal(now) {
+		reason = "created"
+	}
+	return out, s.recordEvent(ctx, tx, Event{Type: EventMappingUpserted, OrgID: u.OrgID, Integration: in.Name, Reason: reason})
 }
 
 // checkTokenFits refuses a token the mapping u writes may not name: one of
@@ -381,7 +385,10 @@ WHERE m.integration_id = ? AND m.org_id = ?`, integrationID, orgID)
 			return fmt.Errorf("deleting mapping: %w", err)
 		}
 		deleted = true
-		return releaseEntity(ctx, tx, m.ConnectionID.String, orgID, m.EntityID, m.ID)
+		if err := releaseEntity(ctx, tx, m.ConnectionID.String, orgID, m.EntityID, m.ID); err != nil {
+			return err
+		}
+		return s.recordEvent(ctx, tx, Event{Type: EventMappingDeleted, OrgID: orgID, Integration: integration})
 	})
 	return deleted, err
 }

@@ -1,8 +1,6 @@
 package store
 
 import (
-	"github.com/bifrost/integrations/oauth/schedule"
-
 	"context"
 	"database/sql"
 	"errors"
@@ -10,6 +8,8 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
+
+	"github.com/bifrost/integrations/oauth/schedule"
 )
 
 // ErrLeaseLost is returned when a refresh result cannot be written because the
@@ -75,9 +75,13 @@ func (s *Store) StoreRefreshed(ctx context.Context, id, owner string, version in
 	err := s.inTx(ctx, func(tx writeTx) error {
 		var row struct {
 			ConnectionID string `db:"connection_id"`
+			OrgID        string `db:"org_id"`
 			HasRefresh   bool   `db:"has_refresh"`
+			Status       string `db:"status"`
+			Failures     int    `db:"failures"`
 		}
-		err := sqlx.GetContext(ctx, tx, &row, `SELECT connection_id, refresh_token IS NOT NULL AS has_refresh FROM oauth_tokens WHERE id = ?`, id)
+		err := sqlx.GetContext(ctx, tx, &row, `
+SELECT connection_id, org_id, refresh_token IS NOT NULL AS has_refresh, status, failures FROM oauth_tokens WHERE id = ?`, id)
 		if err != nil {
 			return translate(err, fmt.Sprintf("oauth token %s", id))
 		}
@@ -123,8 +127,13 @@ WHERE id = ? AND version = ? AND lease_owner = ?`, args...)
 		if n, err := res.RowsAffected(); err != nil || n != 1 {
 			return errors.Join(ErrLeaseLost, err)
 		}
-		out, err = s.getToken(ctx, tx, id, true)
-		return err
+		if out, err = s.getToken(ctx, tx, id, true); err != nil {
+			return err
+		}
+		if !wasFailing(row.Status, row.Failures) {
+			return nil
+		}
+		return s.recordEvent(ctx, tx, Event{Type: EventTokenRecovered, OrgID: row.OrgID, Connection: conn.Name, Status: string(TokenConnected), Reason: "refreshed"})
 	})
 	return out, err
 }
@@ -142,15 +151,35 @@ type RefreshFailure struct {
 // writes nothing when the token changed meanwhile (a new token was put).
 func (s *Store) RecordRefreshFailure(ctx context.Context, id, owner string, version int64, f RefreshFailure) error {
 	return s.inTx(ctx, func(tx writeTx) error {
-		_, err := tx.ExecContext(ctx, `
-UPDATE oauth_tokens SET status = ?, status_message = ?, last_error = ?, next_refresh_at = ?,
-    failures = failures + 1, updated_at = ?, lease_owner = NULL, lease_until = NULL
-WHERE id = ? AND version = ? AND lease_owner = ?`,
-			string(f.Status), storable(f.LastError), storable(f.LastError), nullTime(f.RetryAt), s.timestamp(), id, version, owner)
+		var before struct {
+			OrgID      string `db:"org_id"`
+			Status     string `db:"status"`
+			Connection string `db:"name"`
+		}
+		err := sqlx.GetContext(ctx, tx, &before, `
+SELECT t.org_id, t.status, c.name FROM oauth_tokens t JOIN oauth_connections c ON c.id = t.connection_id
+WHERE t.id = ? AND t.version = ? AND t.lease_owner = ?`, id, version, owner)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		}
 		if err != nil {
 			return fmt.Errorf("recording refresh failure: %w", err)
 		}
-		return nil
+		_, err = tx.ExecContext(ctx, `
+UPDATE oauth_tokens SET status = ?, status_message = ?, last_error = ?, next_refresh_at = ?,
+    failures = failures + 1, updated_at = ?, lease_owner = NULL, lease_until = NULL
+WHERE id = ? AND version = ? AND lease_owner = ?`, string(f.Status), storable(f.LastError), storable(f.LastError), nullTime(f.RetryAt), s.timestamp(), id, version, owner)
+		if err != nil {
+			return fmt.Errorf("recording refresh failure: %w", err)
+		}
+		if before.Status == string(f.Status) {
+			return nil
+		}
+		event := EventTokenRefreshFailed
+		if f.Status == TokenNeedsReauth {
+			event = EventTokenNeedsReauth
+		}
+		return s.recordEvent(ctx, tx, Event{Type: event, OrgID: before.OrgID, Connection: before.Connection, Status: string(f.Status), Reason: f.LastError})
 	})
 }
 

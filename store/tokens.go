@@ -1,8 +1,6 @@
 package store
 
 import (
-	"github.com/bifrost/integrations/oauth/schedule"
-
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -11,6 +9,8 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
+
+	"github.com/bifrost/integrations/oauth/schedule"
 )
 
 // TokenStatus is the state of a stored token.
@@ -50,6 +50,10 @@ type Token struct {
 	LastError       string
 	CreatedAt       time.Time
 	UpdatedAt       time.Time
+	// FromSignIn, given to PutToken, says the token comes from a person's
+	// sign-in (the authorization-code flow), not from an admin's hand: it
+	// decides the event the put is recorded as.
+	FromSignIn bool
 }
 
 // Schedule is what t's refresh schedule depends on.
@@ -109,16 +113,20 @@ func (s *Store) putToken(ctx context.Context, t Token, linkIntegration []string)
 		if conn.Flow == FlowClientCredentials {
 			return fmt.Errorf("oauth connection %q uses client credentials: the service fetches its tokens itself: %w", conn.Name, ErrInvalid)
 		}
-		var existing string
+		var existing struct {
+			ID       string `db:"id"`
+			Status   string `db:"status"`
+			Failures int    `db:"failures"`
+		}
 		err = sqlx.GetContext(ctx, tx, &existing,
-			`SELECT id FROM oauth_tokens WHERE connection_id = ? AND org_id = ? AND entity_id = ?`, conn.ID, t.OrgID, t.EntityID)
+			`SELECT id, status, failures FROM oauth_tokens WHERE connection_id = ? AND org_id = ? AND entity_id = ?`, conn.ID, t.OrgID, t.EntityID)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
-			existing = newID()
+			existing.ID = newID()
 		case err != nil:
 			return fmt.Errorf("looking up token: %w", err)
 		}
-		id := existing
+		id := existing.ID
 		access, err := s.seal("oauth_tokens", "access_token", id, t.AccessToken)
 		if err != nil {
 			return err
@@ -153,10 +161,27 @@ ON CONFLICT (id) DO UPDATE SET
 				return err
 			}
 		}
-		out, err = s.getToken(ctx, tx, id, true)
-		return err
+		if out, err = s.getToken(ctx, tx, id, true); err != nil {
+			return err
+		}
+		event := Event{Type: EventTokenPut, OrgID: t.OrgID, Connection: conn.Name, Status: string(TokenConnected), Reason: "put by an admin"}
+		if t.FromSignIn {
+			event.Type, event.Reason = EventTokenConnected, "signed in"
+		}
+		if wasFailing(existing.Status, existing.Failures) {
+			event.Type = EventTokenRecovered
+		}
+		return s.recordEvent(ctx, tx, event)
 	})
 	return out, err
+}
+
+// wasFailing says whether a token of this status and count of failed
+// refreshes in a row was failing: its next success is a recovery. A failed
+// token whose connection was updated is connected again, but still failing
+// until a refresh succeeds.
+func wasFailing(status string, failures int) bool {
+	return (status != "" && status != string(TokenConnected)) || failures > 0
 }
 
 // GetToken returns a token without its secrets.
@@ -247,10 +272,18 @@ func (s *Store) ListTokens(ctx context.Context, connectionName string, page Page
 // the global token.
 func (s *Store) DeleteToken(ctx context.Context, id string) error {
 	return s.inTx(ctx, func(tx writeTx) error {
-		res, err := tx.ExecContext(ctx, `DELETE FROM oauth_tokens WHERE id = ?`, id)
+		var t struct {
+			OrgID      string `db:"org_id"`
+			Connection string `db:"name"`
+		}
+		err := sqlx.GetContext(ctx, tx, &t, `
+SELECT t.org_id, c.name FROM oauth_tokens t JOIN oauth_connections c ON c.id = t.connection_id WHERE t.id = ?`, id)
 		if err != nil {
 			return translate(err, fmt.Sprintf("oauth token %s", id))
 		}
-		return requireAffected(res, fmt.Sprintf("oauth token %s", id))
+		if _, err := tx.ExecContext(ctx, `DELETE FROM oauth_tokens WHERE id = ?`, id); err != nil {
+			return translate(err, fmt.Sprintf("oauth token %s", id))
+		}
+		return s.recordEvent(ctx, tx, Event{Type: EventTokenDisconnected, OrgID: t.OrgID, Connection: t.Connection, Status: TokenDisconnected, Reason: "deleted"})
 	})
 }

@@ -80,6 +80,7 @@ func newRootCommand(in io.Reader, out, errOut io.Writer, lookupEnv func(string) 
 		a.keysCommand(),
 		a.getCommand(),
 		a.auditCommand(),
+		a.webhooksCommand(),
 		a.connectCommand(),
 		a.disconnectCommand(),
 	)

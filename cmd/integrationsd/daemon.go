@@ -27,10 +27,12 @@ import (
 	"github.com/bifrost/integrations/authcode"
 	"github.com/bifrost/integrations/datakeys"
 	"github.com/bifrost/integrations/internal/daemonlog"
+	"github.com/bifrost/integrations/internal/periodic"
 	"github.com/bifrost/integrations/keyring"
 	"github.com/bifrost/integrations/oauth"
 	"github.com/bifrost/integrations/server"
 	"github.com/bifrost/integrations/store"
+	"github.com/bifrost/integrations/webhook"
 )
 
 // daemon is a started integrationsd: listening, not yet serving.
@@ -42,6 +44,7 @@ type daemon struct {
 	audit        *audit.Recorder
 	keys         *datakeys.Manager
 	connect      *authcode.Flow
+	webhooks     *webhook.Dispatcher
 	registry     *prometheus.Registry
 	grpc         *grpc.Server
 	health       *health.Server
@@ -152,6 +155,7 @@ func start(ctx context.Context, cfg config, logger *slog.Logger, tracing trace.T
 	record := server.AuditWithRequestIDs(d.audit.Record)
 	d.refresher = oauth.New(st, oauth.Options{Logger: logger, Audit: record, Metrics: d.registry, LeaseTTL: cfg.refreshLease})
 	d.connect = authcode.New(st, authcode.Options{PublicURL: publicURL, Logger: logger, Audit: record})
+	d.webhooks = webhook.New(st, webhook.Options{AttemptTimeout: cfg.webhookTimeout, FirstRetry: cfg.webhookFirstRetry, Metrics: d.registry, Logger: logger})
 	srv, err := server.New(server.Deps{Store: st, Refresher: d.refresher, Audit: d.audit, Keys: keys, Connect: d.connect, Metrics: d.registry, Tracing: tracing, Logger: logger})
 	if err != nil {
 		return nil, err
@@ -346,6 +350,8 @@ func (d *daemon) serve(ctx context.Context) error {
 	go audit.Prune(refreshCtx, d.store, d.cfg.auditRetention, time.Hour, d.logger)
 	go d.connect.PruneStates(refreshCtx, time.Hour)
 	go d.keys.Run(refreshCtx)
+	go d.webhooks.Run(refreshCtx)
+	go periodic.Run(refreshCtx, time.Hour, d.pruneEvents)
 	go func() { errs <- d.grpc.Serve(d.grpcListener) }()
 	d.logger.Info(daemonlog.ServingMessage, "grpc", d.grpcListener.Addr().String(), "http", d.httpListener.Addr().String())
 	var serveErr error
@@ -401,5 +407,16 @@ func waitUntil(done <-chan struct{}, deadline time.Time) bool {
 		return true
 	case <-timer.C:
 		return false
+	}
+}
+
+// pruneEvents deletes the events older than --events-retention, and the
+// webhook deliveries done with them.
+func (d *daemon) pruneEvents(ctx context.Context) {
+	n, err := d.store.PruneEvents(ctx, time.Now().Add(-d.cfg.eventsRetention))
+	if err != nil && ctx.Err() == nil {
+		d.logger.Warn("pruning events", "error", err)
+	} else if n > 0 {
+		d.logger.Info("pruned events", "deleted", n, "retention", d.cfg.eventsRetention)
 	}
 }

@@ -18,28 +18,31 @@ import (
 // config is integrationsd's settings: each flag also reads BIFROST_<NAME>, and a
 // flag given on the command line wins over the environment.
 type config struct {
-	listen          string
-	httpListen      string
-	dataDir         string
-	db              string
-	dbMaxConns      int
-	keyring         string
-	dev             bool
-	logLevel        slog.Level
-	logFormat       string
-	shutdownTimeout time.Duration
-	tlsCert         string
-	tlsKey          string
-	clientCA        string
-	auditRetention  time.Duration
-	auditFlush      time.Duration
-	discardAudit    bool
-	pprof           bool
-	publicURL       string
-	refreshLease    time.Duration
-	maxConns        int
-	httpMaxConns    int
-	http            httpLimits
+	listen            string
+	httpListen        string
+	dataDir           string
+	db                string
+	dbMaxConns        int
+	keyring           string
+	dev               bool
+	logLevel          slog.Level
+	logFormat         string
+	shutdownTimeout   time.Duration
+	tlsCert           string
+	tlsKey            string
+	clientCA          string
+	auditRetention    time.Duration
+	eventsRetention   time.Duration
+	webhookTimeout    time.Duration
+	webhookFirstRetry time.Duration
+	auditFlush        time.Duration
+	discardAudit      bool
+	pprof             bool
+	publicURL         string
+	refreshLease      time.Duration
+	maxConns          int
+	httpMaxConns      int
+	http              httpLimits
 }
 
 // httpLimits bound what one connection to the HTTP listener may hold; they
@@ -84,6 +87,9 @@ func parseFlags(args []string, lookupEnv func(string) (string, bool), stderr io.
 	fs.StringVar(&c.tlsKey, "tls-key", "", "PEM private key of --tls-cert (BIFROST_TLS_KEY)")
 	fs.StringVar(&c.clientCA, "client-ca", "", "PEM CA bundle; when set, gRPC, /metrics and pprof need a client certificate it signed (mTLS), while /healthz, /readyz and /oauth/callback answer without one (BIFROST_CLIENT_CA)")
 	fs.DurationVar(&c.auditRetention, "audit-retention", 90*24*time.Hour, "audit events older than this are deleted (BIFROST_AUDIT_RETENTION)")
+	fs.DurationVar(&c.eventsRetention, "events-retention", 30*24*time.Hour, "events older than this are deleted, with their finished webhook deliveries; at least 48h, longer than webhooks are retried (BIFROST_EVENTS_RETENTION)")
+	fs.DurationVar(&c.webhookTimeout, "webhook-timeout", 10*time.Second, "how long one webhook delivery attempt may take (BIFROST_WEBHOOK_TIMEOUT)")
+	fs.DurationVar(&c.webhookFirstRetry, "webhook-first-retry", 5*time.Second, "wait after a webhook delivery's first failed attempt, doubled after each up to an hour; retries go on for 26h (BIFROST_WEBHOOK_FIRST_RETRY)")
 	fs.DurationVar(&c.auditFlush, "audit-flush", audit.DefaultFlushInterval, "longest an audit event waits to be written, which bounds what a killed process loses (a shutdown writes the queue); longer makes larger batches under load (BIFROST_AUDIT_FLUSH)")
 	fs.StringVar(&c.publicURL, "public-url", "", "base URL browsers reach the HTTP listener at, for OAuth redirect URIs (default: http(s)://<http-listen>) (BIFROST_PUBLIC_URL)")
 	fs.DurationVar(&c.refreshLease, "refresh-lease", oauth.DefaultLeaseTTL, fmt.Sprintf("how long a replica may hold a token's refresh, at most %s; a replica that dies holding one blocks that token this long, and the provider gets two thirds of it to answer (BIFROST_REFRESH_LEASE)", maxRefreshLease))
@@ -105,6 +111,12 @@ func parseFlags(args []string, lookupEnv func(string) (string, bool), stderr io.
 	}
 	if c.discardAudit && !c.dev {
 		return config{}, fmt.Errorf("--dev-discard-audit is for benchmarks and needs --dev")
+	}
+	if c.eventsRetention < 48*time.Hour {
+		return config{}, fmt.Errorf("--events-retention must be at least 48h, not %s", c.eventsRetention)
+	}
+	if c.webhookTimeout <= 0 || c.webhookFirstRetry <= 0 {
+		return config{}, fmt.Errorf("--webhook-timeout and --webhook-first-retry must be positive")
 	}
 	if c.auditFlush <= 0 {
 		return config{}, fmt.Errorf("--audit-flush must be positive, not %s", c.auditFlush)

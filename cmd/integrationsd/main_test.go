@@ -122,6 +122,8 @@ func TestDevModeStartsServesAndStopsGracefully(t *testing.T) {
 		`grpc_server_handling_seconds_bucket`,
 		`bifrost_tokens{status="connected"} 0`,
 		`bifrost_audit_queue_depth`,
+		`bifrost_events_written_total`,
+		`bifrost_webhook_oldest_undelivered_seconds 0`,
 		`go_sql_open_connections{db_name="read"}`,
 		`bifrost_db_retries_total{reason="conflict"} 0`,
 		`bifrost_db_retries_total{reason="no_slot"} 0`,

@@ -12,8 +12,8 @@ import (
 )
 
 // newRegistry holds everything /metrics shows: Go and process figures, database
-// pools, tokens by status and the audit queue; the gRPC server and the
-// refresher add theirs.
+// pools, tokens by status, the audit queue and the event log; the gRPC
+// server, the refresher and the webhook dispatcher add theirs.
 func newRegistry(st *store.Store, recorder *audit.Recorder) *prometheus.Registry {
 	reg := prometheus.NewRegistry()
 	read, write := st.Pools()
@@ -27,6 +27,7 @@ func newRegistry(st *store.Store, recorder *audit.Recorder) *prometheus.Registry
 			Help: "Audit events waiting to be written.",
 		}, func() float64 { return float64(recorder.Depth()) }),
 		tokenStatusCollector{st: st},
+		eventLogCollector{st: st},
 		// Contention the store absorbed: calls did not fail for it, but
 		// a rising no_slot means PostgreSQL's connections are overbooked
 		// (docs/operations.md, sizing the pools).
@@ -60,4 +61,23 @@ func (c tokenStatusCollector) Collect(ch chan<- prometheus.Metric) {
 	for status, n := range counts {
 		ch <- prometheus.MustNewConstMetric(tokensDesc, prometheus.GaugeValue, float64(n), string(status))
 	}
+}
+
+var eventsDesc = prometheus.NewDesc("bifrost_events_written_total", "Events written to the event log by every replica: the log's last position.", nil, nil)
+
+// eventLogCollector reads the event log's position when scraped; a failed
+// read is reported, never as a counter going back to 0.
+type eventLogCollector struct{ st *store.Store }
+
+func (c eventLogCollector) Describe(ch chan<- *prometheus.Desc) { ch <- eventsDesc }
+
+func (c eventLogCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	head, err := c.st.EventHead(ctx)
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(eventsDesc, err)
+		return
+	}
+	ch <- prometheus.MustNewConstMetric(eventsDesc, prometheus.CounterValue, float64(head))
 }

@@ -182,10 +182,10 @@ func (e *Env) Conn(t testing.TB, key string) *grpc.ClientConn {
 		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return e.listener.DialContext(ctx) }),
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithUnaryInterceptor(func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
-			if key != "" {
-				ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+key)
-			}
-			return invoker(ctx, method, req, reply, cc, opts...)
+			return invoker(withKey(ctx, key), method, req, reply, cc, opts...)
+		}),
+		grpc.WithStreamInterceptor(func(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
+			return streamer(withKey(ctx, key), desc, cc, method, opts...)
 		}),
 	)
 	if err != nil {
@@ -193,6 +193,14 @@ func (e *Env) Conn(t testing.TB, key string) *grpc.ClientConn {
 	}
 	t.Cleanup(func() { conn.Close() })
 	return conn
+}
+
+// withKey sends key as the call's bearer token; none when empty.
+func withKey(ctx context.Context, key string) context.Context {
+	if key == "" {
+		return ctx
+	}
+	return metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+key)
 }
 
 // Dialer lets other clients (the Go client package) reach the server.

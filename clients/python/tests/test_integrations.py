@@ -169,3 +169,37 @@ def test_usage_pattern_runs_as_written(service, as_key, monkeypatch):
         assert run(sync_users()) == {"value": [{"displayName": "Ada"}]}
     finally:
         graph.shutdown()
+
+
+def test_watch_yields_the_orgs_events_in_order_and_refuses_another_org(service, as_key):
+    as_key(service.admin_key)
+    run(integrations.upsert_mapping("HaloPSA", "org-watch-b", "company-b"))
+    run(integrations.upsert_mapping("HaloPSA", "org-watch-a", "company-a"))
+    run(integrations.upsert_mapping("HaloPSA", "org-watch-a", "company-a", entity_name="Acme"))
+    as_key(service.new_key(admin.ROLE_WORKER, "org-watch-a"))
+
+    async def first_two():
+        seen = []
+        async for e in integrations.watch(types=["mapping.upserted"], integration="HaloPSA", after=0):
+            seen.append(e)
+            if len(seen) == 2:
+                return seen
+
+    seen = run(asyncio.wait_for(first_two(), 20))
+    assert [e.org_id for e in seen] == ["org-watch-a", "org-watch-a"]
+    assert seen[0].position < seen[1].position and seen[0].type == "mapping.upserted"
+    assert seen[0].integration_name == "HaloPSA" and seen[0].model_dump()["reason"] == "created"
+
+    # Resuming after the first yields the second, and nothing before it.
+    async def after_first():
+        async for e in integrations.watch(types=["mapping.upserted"], integration="HaloPSA", after=seen[0].position):
+            return e
+
+    assert run(asyncio.wait_for(after_first(), 20)).id == seen[1].id
+
+    async def other_org():
+        async for _ in integrations.watch(org_id="org-watch-b"):
+            pass
+
+    with pytest.raises(PermissionError):
+        run(asyncio.wait_for(other_org(), 20))

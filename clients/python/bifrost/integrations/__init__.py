@@ -11,6 +11,8 @@ bifrost.DeadlineExceededError, which is also a TimeoutError.
 from __future__ import annotations
 
 import asyncio
+import random
+from collections.abc import AsyncIterator
 
 import grpc
 from google.protobuf import struct_pb2
@@ -20,9 +22,11 @@ from bifrost._context import current_org_id
 from bifrost._errors import DeadlineExceededError, InvalidArgumentError, translate
 from bifrost.integrations._types import (
     ConnectionStatus,
+    Event,
     IntegrationData,
     IntegrationMappingResponse,
     OAuthCredentials,
+    event,
     integration_data,
     mapping,
 )
@@ -31,6 +35,7 @@ from bifrost.integrations.v1 import integrations_pb2_grpc as pb_grpc
 
 __all__ = [
     "ConnectionStatus",
+    "Event",
     "IntegrationData",
     "IntegrationMappingResponse",
     "OAuthCredentials",
@@ -39,6 +44,7 @@ __all__ = [
     "get_mapping",
     "list_mappings",
     "upsert_mapping",
+    "watch",
 ]
 
 
@@ -165,3 +171,49 @@ async def delete_mapping(
     call = _Caller(timeout)
     resp = await call("DeleteMapping", pb.DeleteMappingRequest(name=name, org_id=_org(org_id)), none_if_not_found=False)
     return resp.deleted
+
+
+# A broken watch is opened again for these: the service or the way to it
+# failed, not the request.
+_WATCH_RETRY = {
+    grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.ABORTED,
+    grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN,
+}
+
+
+async def watch(
+    types: list[str] | None = None,
+    integration: str | None = None,
+    org_id: str | None = None,
+    after: int | None = None,
+) -> AsyncIterator[Event]:
+    """Yield the events of the service's event log the key may see, in order:
+
+        async for event in integrations.watch(types=["token.needs_reauth"]):
+            notify(event.org_id, event.reason)
+
+    From now on, or after position `after` (0: every event retained). When the
+    stream breaks it reconnects with backoff and resumes after the last event
+    yielded: none is missed or yielded twice. A refused watch (an unknown type,
+    another organization, a position retention deleted) raises."""
+    settings = _channel.settings()
+    stub = pb_grpc.IntegrationsServiceStub(_channel.channel(settings))
+    request = pb.WatchEventsRequest(types=types or [], integration_name=integration or "", org_id=_org(org_id))
+    if after is not None:
+        request.after_position = after
+    wait = 0.0
+    while True:
+        stream = stub.WatchEvents(request, metadata=_channel.metadata(settings))
+        try:
+            async for resp in stream:
+                wait = 0.0
+                request.after_position = resp.position
+                if resp.HasField("event"):
+                    yield event(resp.event)
+        except grpc.aio.AioRpcError as e:
+            if e.code() not in _WATCH_RETRY:
+                raise translate(e) from None
+        finally:
+            stream.cancel()
+        wait = min(max(2 * wait, 0.1), 5.0)
+        await asyncio.sleep(wait / 2 + random.uniform(0, wait / 2))

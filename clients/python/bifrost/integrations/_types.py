@@ -166,6 +166,35 @@ def _whole_numbers(v):
     return v
 
 
+@dataclasses.dataclass
+class Event(Model):
+    """One change in the service's event log (watch). It never holds a secret."""
+
+    id: str  # unique; the webhook-id of webhook messages carrying it
+    position: int  # contiguous, in commit order: resume after it
+    time: datetime
+    type: str  # e.g. "token.needs_reauth", "token.recovered", "mapping.upserted"
+    org_id: str | None
+    integration_name: str | None
+    connection_name: str | None
+    token_status: ConnectionStatus | None  # for token events: the status after the change
+    reason: str | None  # why, for people: a failed refresh's error, how a token recovered
+
+
+def event(e: pb.Event) -> Event:
+    return Event(
+        id=e.id,
+        position=e.position,
+        time=e.time.ToDatetime(tzinfo=timezone.utc),
+        type=e.type,
+        org_id=_none_if_empty(e.organization_id),
+        integration_name=_none_if_empty(e.integration_name),
+        connection_name=_none_if_empty(e.connection_name),
+        token_status=_STATUSES.get(e.token_status),
+        reason=_none_if_empty(e.reason),
+    )
+
+
 def oauth_credentials(o: pb.OAuthCredentials) -> OAuthCredentials:
     expires = None
     if o.HasField("expires_at"):

@@ -1000,6 +1000,264 @@ func (x *DeleteMappingResponse) GetDeleted() bool {
 	return false
 }
 
+type WatchEventsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Send the events after this position. Unset: from now on (the position the
+	// first message carries); 0: every event retained.
+	AfterPosition *int64 `protobuf:"varint,1,opt,name=after_position,json=afterPosition,proto3,oneof" json:"after_position,omitempty"`
+	// Only these event types (e.g. "token.needs_reauth"); empty for all.
+	Types []string `protobuf:"bytes,2,rep,name=types,proto3" json:"types,omitempty"`
+	// Only the events of this integration, and the token events of its
+	// connection; empty for all.
+	IntegrationName string `protobuf:"bytes,3,opt,name=integration_name,json=integrationName,proto3" json:"integration_name,omitempty"`
+	// Only this organization's events; empty means the organization the
+	// caller's key is bound to, or every organization for a key that acts for all.
+	OrgId         string `protobuf:"bytes,4,opt,name=org_id,json=orgId,proto3" json:"org_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchEventsRequest) Reset() {
+	*x = WatchEventsRequest{}
+	mi := &file_bifrost_integrations_v1_integrations_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchEventsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchEventsRequest) ProtoMessage() {}
+
+func (x *WatchEventsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_bifrost_integrations_v1_integrations_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchEventsRequest.ProtoReflect.Descriptor instead.
+func (*WatchEventsRequest) Descriptor() ([]byte, []int) {
+	return file_bifrost_integrations_v1_integrations_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *WatchEventsRequest) GetAfterPosition() int64 {
+	if x != nil && x.AfterPosition != nil {
+		return *x.AfterPosition
+	}
+	return 0
+}
+
+func (x *WatchEventsRequest) GetTypes() []string {
+	if x != nil {
+		return x.Types
+	}
+	return nil
+}
+
+func (x *WatchEventsRequest) GetIntegrationName() string {
+	if x != nil {
+		return x.IntegrationName
+	}
+	return ""
+}
+
+func (x *WatchEventsRequest) GetOrgId() string {
+	if x != nil {
+		return x.OrgId
+	}
+	return ""
+}
+
+type WatchEventsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The stream's position after this message: resume after it.
+	Position int64 `protobuf:"varint,1,opt,name=position,proto3" json:"position,omitempty"`
+	// The event at position; absent on the first message and on the messages
+	// that only move the position on.
+	Event *Event `protobuf:"bytes,2,opt,name=event,proto3" json:"event,omitempty"`
+	// On the first message only: the log's position when the stream began.
+	HeadPosition  int64 `protobuf:"varint,3,opt,name=head_position,json=headPosition,proto3" json:"head_position,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchEventsResponse) Reset() {
+	*x = WatchEventsResponse{}
+	mi := &file_bifrost_integrations_v1_integrations_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchEventsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchEventsResponse) ProtoMessage() {}
+
+func (x *WatchEventsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_bifrost_integrations_v1_integrations_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchEventsResponse.ProtoReflect.Descriptor instead.
+func (*WatchEventsResponse) Descriptor() ([]byte, []int) {
+	return file_bifrost_integrations_v1_integrations_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *WatchEventsResponse) GetPosition() int64 {
+	if x != nil {
+		return x.Position
+	}
+	return 0
+}
+
+func (x *WatchEventsResponse) GetEvent() *Event {
+	if x != nil {
+		return x.Event
+	}
+	return nil
+}
+
+func (x *WatchEventsResponse) GetHeadPosition() int64 {
+	if x != nil {
+		return x.HeadPosition
+	}
+	return 0
+}
+
+// Event is one change in the event log. It never holds a secret.
+type Event struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Unique; the webhook-id of webhook messages carrying it.
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// Its place in the log: contiguous, in commit order.
+	Position int64                  `protobuf:"varint,2,opt,name=position,proto3" json:"position,omitempty"`
+	Time     *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=time,proto3" json:"time,omitempty"`
+	// token.connected, token.put, token.refresh_failed, token.needs_reauth,
+	// token.recovered, token.disconnected, mapping.upserted, mapping.deleted,
+	// integration.created|updated|deleted, connection.created|updated|deleted,
+	// key.rotated, key.retired.
+	Type string `protobuf:"bytes,4,opt,name=type,proto3" json:"type,omitempty"`
+	// The organization it concerns; empty for the platform's.
+	OrganizationId  string `protobuf:"bytes,5,opt,name=organization_id,json=organizationId,proto3" json:"organization_id,omitempty"`
+	IntegrationName string `protobuf:"bytes,6,opt,name=integration_name,json=integrationName,proto3" json:"integration_name,omitempty"`
+	ConnectionName  string `protobuf:"bytes,7,opt,name=connection_name,json=connectionName,proto3" json:"connection_name,omitempty"`
+	// For token events, the token's status after the change.
+	TokenStatus ConnectionStatus `protobuf:"varint,8,opt,name=token_status,json=tokenStatus,proto3,enum=bifrost.integrations.v1.ConnectionStatus" json:"token_status,omitempty"`
+	// Why, for people: the provider's error on a failed refresh, how a token
+	// recovered. Never a secret.
+	Reason        string `protobuf:"bytes,9,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Event) Reset() {
+	*x = Event{}
+	mi := &file_bifrost_integrations_v1_integrations_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Event) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Event) ProtoMessage() {}
+
+func (x *Event) ProtoReflect() protoreflect.Message {
+	mi := &file_bifrost_integrations_v1_integrations_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Event.ProtoReflect.Descriptor instead.
+func (*Event) Descriptor() ([]byte, []int) {
+	return file_bifrost_integrations_v1_integrations_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *Event) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Event) GetPosition() int64 {
+	if x != nil {
+		return x.Position
+	}
+	return 0
+}
+
+func (x *Event) GetTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Time
+	}
+	return nil
+}
+
+func (x *Event) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+func (x *Event) GetOrganizationId() string {
+	if x != nil {
+		return x.OrganizationId
+	}
+	return ""
+}
+
+func (x *Event) GetIntegrationName() string {
+	if x != nil {
+		return x.IntegrationName
+	}
+	return ""
+}
+
+func (x *Event) GetConnectionName() string {
+	if x != nil {
+		return x.ConnectionName
+	}
+	return ""
+}
+
+func (x *Event) GetTokenStatus() ConnectionStatus {
+	if x != nil {
+		return x.TokenStatus
+	}
+	return ConnectionStatus_CONNECTION_STATUS_UNSPECIFIED
+}
+
+func (x *Event) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
 var File_bifrost_integrations_v1_integrations_proto protoreflect.FileDescriptor
 
 const file_bifrost_integrations_v1_integrations_proto_rawDesc = "" +
@@ -1077,20 +1335,41 @@ const file_bifrost_integrations_v1_integrations_proto_rawDesc = "" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x15\n" +
 	"\x06org_id\x18\x02 \x01(\tR\x05orgId\"1\n" +
 	"\x15DeleteMappingResponse\x12\x18\n" +
-	"\adeleted\x18\x01 \x01(\bR\adeleted*\xc5\x01\n" +
+	"\adeleted\x18\x01 \x01(\bR\adeleted\"\xab\x01\n" +
+	"\x12WatchEventsRequest\x12*\n" +
+	"\x0eafter_position\x18\x01 \x01(\x03H\x00R\rafterPosition\x88\x01\x01\x12\x14\n" +
+	"\x05types\x18\x02 \x03(\tR\x05types\x12)\n" +
+	"\x10integration_name\x18\x03 \x01(\tR\x0fintegrationName\x12\x15\n" +
+	"\x06org_id\x18\x04 \x01(\tR\x05orgIdB\x11\n" +
+	"\x0f_after_position\"\x8c\x01\n" +
+	"\x13WatchEventsResponse\x12\x1a\n" +
+	"\bposition\x18\x01 \x01(\x03R\bposition\x124\n" +
+	"\x05event\x18\x02 \x01(\v2\x1e.bifrost.integrations.v1.EventR\x05event\x12#\n" +
+	"\rhead_position\x18\x03 \x01(\x03R\fheadPosition\"\xda\x02\n" +
+	"\x05Event\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1a\n" +
+	"\bposition\x18\x02 \x01(\x03R\bposition\x12.\n" +
+	"\x04time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x12\n" +
+	"\x04type\x18\x04 \x01(\tR\x04type\x12'\n" +
+	"\x0forganization_id\x18\x05 \x01(\tR\x0eorganizationId\x12)\n" +
+	"\x10integration_name\x18\x06 \x01(\tR\x0fintegrationName\x12'\n" +
+	"\x0fconnection_name\x18\a \x01(\tR\x0econnectionName\x12L\n" +
+	"\ftoken_status\x18\b \x01(\x0e2).bifrost.integrations.v1.ConnectionStatusR\vtokenStatus\x12\x16\n" +
+	"\x06reason\x18\t \x01(\tR\x06reason*\xc5\x01\n" +
 	"\x10ConnectionStatus\x12!\n" +
 	"\x1dCONNECTION_STATUS_UNSPECIFIED\x10\x00\x12\x1f\n" +
 	"\x1bCONNECTION_STATUS_CONNECTED\x10\x01\x12$\n" +
 	" CONNECTION_STATUS_REFRESH_FAILED\x10\x02\x12\"\n" +
 	"\x1eCONNECTION_STATUS_NEEDS_REAUTH\x10\x03\x12#\n" +
-	"\x1fCONNECTION_STATUS_NOT_CONNECTED\x10\x042\xf8\x04\n" +
+	"\x1fCONNECTION_STATUS_NOT_CONNECTED\x10\x042\xef\x05\n" +
 	"\x13IntegrationsService\x12~\n" +
 	"\x0eGetIntegration\x12..bifrost.integrations.v1.GetIntegrationRequest\x1a/.bifrost.integrations.v1.GetIntegrationResponse\"\v\x92\x82\x19\x04\b\x01\x10\x01\x90\x02\x01\x12x\n" +
 	"\fListMappings\x12,.bifrost.integrations.v1.ListMappingsRequest\x1a-.bifrost.integrations.v1.ListMappingsResponse\"\v\x92\x82\x19\x04\b\x01\x10\x01\x90\x02\x01\x12r\n" +
 	"\n" +
 	"GetMapping\x12*.bifrost.integrations.v1.GetMappingRequest\x1a+.bifrost.integrations.v1.GetMappingResponse\"\v\x92\x82\x19\x04\b\x01\x10\x01\x90\x02\x01\x12{\n" +
 	"\rUpsertMapping\x12-.bifrost.integrations.v1.UpsertMappingRequest\x1a..bifrost.integrations.v1.UpsertMappingResponse\"\v\x92\x82\x19\x04\b\x01\x10\x01\x90\x02\x02\x12v\n" +
-	"\rDeleteMapping\x12-.bifrost.integrations.v1.DeleteMappingRequest\x1a..bifrost.integrations.v1.DeleteMappingResponse\"\x06\x92\x82\x19\x02\b\x01B\xfa\x01\n" +
+	"\rDeleteMapping\x12-.bifrost.integrations.v1.DeleteMappingRequest\x1a..bifrost.integrations.v1.DeleteMappingResponse\"\x06\x92\x82\x19\x02\b\x01\x12u\n" +
+	"\vWatchEvents\x12+.bifrost.integrations.v1.WatchEventsRequest\x1a,.bifrost.integrations.v1.WatchEventsResponse\"\t\x92\x82\x19\x02\b\x01\x90\x02\x010\x01B\xfa\x01\n" +
 	"\x1bcom.bifrost.integrations.v1B\x11IntegrationsProtoP\x01ZJgithub.com/bifrost/integrations/gen/bifrost/integrations/v1;integrationsv1\xa2\x02\x03BIX\xaa\x02\x17Bifrost.Integrations.V1\xca\x02\x17Bifrost\\Integrations\\V1\xe2\x02#Bifrost\\Integrations\\V1\\GPBMetadata\xea\x02\x19Bifrost::Integrations::V1b\x06proto3"
 
 var (
@@ -1106,7 +1385,7 @@ func file_bifrost_integrations_v1_integrations_proto_rawDescGZIP() []byte {
 }
 
 var file_bifrost_integrations_v1_integrations_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_bifrost_integrations_v1_integrations_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_bifrost_integrations_v1_integrations_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_bifrost_integrations_v1_integrations_proto_goTypes = []any{
 	(ConnectionStatus)(0),          // 0: bifrost.integrations.v1.ConnectionStatus
 	(*GetIntegrationRequest)(nil),  // 1: bifrost.integrations.v1.GetIntegrationRequest
@@ -1122,39 +1401,47 @@ var file_bifrost_integrations_v1_integrations_proto_goTypes = []any{
 	(*UpsertMappingResponse)(nil),  // 11: bifrost.integrations.v1.UpsertMappingResponse
 	(*DeleteMappingRequest)(nil),   // 12: bifrost.integrations.v1.DeleteMappingRequest
 	(*DeleteMappingResponse)(nil),  // 13: bifrost.integrations.v1.DeleteMappingResponse
-	(*durationpb.Duration)(nil),    // 14: google.protobuf.Duration
-	(*structpb.Struct)(nil),        // 15: google.protobuf.Struct
-	(*timestamppb.Timestamp)(nil),  // 16: google.protobuf.Timestamp
+	(*WatchEventsRequest)(nil),     // 14: bifrost.integrations.v1.WatchEventsRequest
+	(*WatchEventsResponse)(nil),    // 15: bifrost.integrations.v1.WatchEventsResponse
+	(*Event)(nil),                  // 16: bifrost.integrations.v1.Event
+	(*durationpb.Duration)(nil),    // 17: google.protobuf.Duration
+	(*structpb.Struct)(nil),        // 18: google.protobuf.Struct
+	(*timestamppb.Timestamp)(nil),  // 19: google.protobuf.Timestamp
 }
 var file_bifrost_integrations_v1_integrations_proto_depIdxs = []int32{
-	14, // 0: bifrost.integrations.v1.GetIntegrationRequest.min_validity:type_name -> google.protobuf.Duration
+	17, // 0: bifrost.integrations.v1.GetIntegrationRequest.min_validity:type_name -> google.protobuf.Duration
 	3,  // 1: bifrost.integrations.v1.GetIntegrationResponse.integration:type_name -> bifrost.integrations.v1.IntegrationData
-	15, // 2: bifrost.integrations.v1.IntegrationData.config:type_name -> google.protobuf.Struct
+	18, // 2: bifrost.integrations.v1.IntegrationData.config:type_name -> google.protobuf.Struct
 	4,  // 3: bifrost.integrations.v1.IntegrationData.oauth:type_name -> bifrost.integrations.v1.OAuthCredentials
-	16, // 4: bifrost.integrations.v1.OAuthCredentials.expires_at:type_name -> google.protobuf.Timestamp
+	19, // 4: bifrost.integrations.v1.OAuthCredentials.expires_at:type_name -> google.protobuf.Timestamp
 	0,  // 5: bifrost.integrations.v1.OAuthCredentials.status:type_name -> bifrost.integrations.v1.ConnectionStatus
-	15, // 6: bifrost.integrations.v1.IntegrationMapping.config:type_name -> google.protobuf.Struct
-	16, // 7: bifrost.integrations.v1.IntegrationMapping.created_at:type_name -> google.protobuf.Timestamp
-	16, // 8: bifrost.integrations.v1.IntegrationMapping.updated_at:type_name -> google.protobuf.Timestamp
+	18, // 6: bifrost.integrations.v1.IntegrationMapping.config:type_name -> google.protobuf.Struct
+	19, // 7: bifrost.integrations.v1.IntegrationMapping.created_at:type_name -> google.protobuf.Timestamp
+	19, // 8: bifrost.integrations.v1.IntegrationMapping.updated_at:type_name -> google.protobuf.Timestamp
 	5,  // 9: bifrost.integrations.v1.ListMappingsResponse.mappings:type_name -> bifrost.integrations.v1.IntegrationMapping
 	5,  // 10: bifrost.integrations.v1.GetMappingResponse.mapping:type_name -> bifrost.integrations.v1.IntegrationMapping
-	15, // 11: bifrost.integrations.v1.UpsertMappingRequest.config:type_name -> google.protobuf.Struct
+	18, // 11: bifrost.integrations.v1.UpsertMappingRequest.config:type_name -> google.protobuf.Struct
 	5,  // 12: bifrost.integrations.v1.UpsertMappingResponse.mapping:type_name -> bifrost.integrations.v1.IntegrationMapping
-	1,  // 13: bifrost.integrations.v1.IntegrationsService.GetIntegration:input_type -> bifrost.integrations.v1.GetIntegrationRequest
-	6,  // 14: bifrost.integrations.v1.IntegrationsService.ListMappings:input_type -> bifrost.integrations.v1.ListMappingsRequest
-	8,  // 15: bifrost.integrations.v1.IntegrationsService.GetMapping:input_type -> bifrost.integrations.v1.GetMappingRequest
-	10, // 16: bifrost.integrations.v1.IntegrationsService.UpsertMapping:input_type -> bifrost.integrations.v1.UpsertMappingRequest
-	12, // 17: bifrost.integrations.v1.IntegrationsService.DeleteMapping:input_type -> bifrost.integrations.v1.DeleteMappingRequest
-	2,  // 18: bifrost.integrations.v1.IntegrationsService.GetIntegration:output_type -> bifrost.integrations.v1.GetIntegrationResponse
-	7,  // 19: bifrost.integrations.v1.IntegrationsService.ListMappings:output_type -> bifrost.integrations.v1.ListMappingsResponse
-	9,  // 20: bifrost.integrations.v1.IntegrationsService.GetMapping:output_type -> bifrost.integrations.v1.GetMappingResponse
-	11, // 21: bifrost.integrations.v1.IntegrationsService.UpsertMapping:output_type -> bifrost.integrations.v1.UpsertMappingResponse
-	13, // 22: bifrost.integrations.v1.IntegrationsService.DeleteMapping:output_type -> bifrost.integrations.v1.DeleteMappingResponse
-	18, // [18:23] is the sub-list for method output_type
-	13, // [13:18] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	16, // 13: bifrost.integrations.v1.WatchEventsResponse.event:type_name -> bifrost.integrations.v1.Event
+	19, // 14: bifrost.integrations.v1.Event.time:type_name -> google.protobuf.Timestamp
+	0,  // 15: bifrost.integrations.v1.Event.token_status:type_name -> bifrost.integrations.v1.ConnectionStatus
+	1,  // 16: bifrost.integrations.v1.IntegrationsService.GetIntegration:input_type -> bifrost.integrations.v1.GetIntegrationRequest
+	6,  // 17: bifrost.integrations.v1.IntegrationsService.ListMappings:input_type -> bifrost.integrations.v1.ListMappingsRequest
+	8,  // 18: bifrost.integrations.v1.IntegrationsService.GetMapping:input_type -> bifrost.integrations.v1.GetMappingRequest
+	10, // 19: bifrost.integrations.v1.IntegrationsService.UpsertMapping:input_type -> bifrost.integrations.v1.UpsertMappingRequest
+	12, // 20: bifrost.integrations.v1.IntegrationsService.DeleteMapping:input_type -> bifrost.integrations.v1.DeleteMappingRequest
+	14, // 21: bifrost.integrations.v1.IntegrationsService.WatchEvents:input_type -> bifrost.integrations.v1.WatchEventsRequest
+	2,  // 22: bifrost.integrations.v1.IntegrationsService.GetIntegration:output_type -> bifrost.integrations.v1.GetIntegrationResponse
+	7,  // 23: bifrost.integrations.v1.IntegrationsService.ListMappings:output_type -> bifrost.integrations.v1.ListMappingsResponse
+	9,  // 24: bifrost.integrations.v1.IntegrationsService.GetMapping:output_type -> bifrost.integrations.v1.GetMappingResponse
+	11, // 25: bifrost.integrations.v1.IntegrationsService.UpsertMapping:output_type -> bifrost.integrations.v1.UpsertMappingResponse
+	13, // 26: bifrost.integrations.v1.IntegrationsService.DeleteMapping:output_type -> bifrost.integrations.v1.DeleteMappingResponse
+	15, // 27: bifrost.integrations.v1.IntegrationsService.WatchEvents:output_type -> bifrost.integrations.v1.WatchEventsResponse
+	22, // [22:28] is the sub-list for method output_type
+	16, // [16:22] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_bifrost_integrations_v1_integrations_proto_init() }
@@ -1162,13 +1449,14 @@ func file_bifrost_integrations_v1_integrations_proto_init() {
 	if File_bifrost_integrations_v1_integrations_proto != nil {
 		return
 	}
+	file_bifrost_integrations_v1_integrations_proto_msgTypes[13].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_bifrost_integrations_v1_integrations_proto_rawDesc), len(file_bifrost_integrations_v1_integrations_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   13,
+			NumMessages:   16,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -24,6 +24,7 @@ const (
 	IntegrationsService_GetMapping_FullMethodName     = "/bifrost.integrations.v1.IntegrationsService/GetMapping"
 	IntegrationsService_UpsertMapping_FullMethodName  = "/bifrost.integrations.v1.IntegrationsService/UpsertMapping"
 	IntegrationsService_DeleteMapping_FullMethodName  = "/bifrost.integrations.v1.IntegrationsService/DeleteMapping"
+	IntegrationsService_WatchEvents_FullMethodName    = "/bifrost.integrations.v1.IntegrationsService/WatchEvents"
 )
 
 // IntegrationsServiceClient is the client API for IntegrationsService service.
@@ -49,6 +50,18 @@ type IntegrationsServiceClient interface {
 	UpsertMapping(ctx context.Context, in *UpsertMappingRequest, opts ...grpc.CallOption) (*UpsertMappingResponse, error)
 	// DeleteMapping removes the organization's mapping and its config overrides.
 	DeleteMapping(ctx context.Context, in *DeleteMappingRequest, opts ...grpc.CallOption) (*DeleteMappingResponse, error)
+	// WatchEvents streams the event log: changes to tokens' status, mappings,
+	// integrations, connections and encryption keys, in the order they were
+	// committed. The first message carries no event: its position is where the
+	// stream starts, its head_position the log's current one; then each event follows with its position, and a message without
+	// an event comes now and then to move the position past events the filter
+	// left out. Resume after the last position handled: no event is missed or
+	// repeated. A key bound to one organization sees that organization's events
+	// and the platform's (integrations, connections, the global token), never
+	// another organization's, nor key events. FAILED_PRECONDITION (reason
+	// EVENTS_PRUNED) when events after the position asked for were deleted by
+	// retention.
+	WatchEvents(ctx context.Context, in *WatchEventsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchEventsResponse], error)
 }
 
 type integrationsServiceClient struct {
@@ -109,6 +122,25 @@ func (c *integrationsServiceClient) DeleteMapping(ctx context.Context, in *Delet
 	return out, nil
 }
 
+func (c *integrationsServiceClient) WatchEvents(ctx context.Context, in *WatchEventsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchEventsResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &IntegrationsService_ServiceDesc.Streams[0], IntegrationsService_WatchEvents_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[WatchEventsRequest, WatchEventsResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type IntegrationsService_WatchEventsClient = grpc.ServerStreamingClient[WatchEventsResponse]
+
 // IntegrationsServiceServer is the server API for IntegrationsService service.
 // All implementations must embed UnimplementedIntegrationsServiceServer
 // for forward compatibility.
@@ -132,6 +164,18 @@ type IntegrationsServiceServer interface {
 	UpsertMapping(context.Context, *UpsertMappingRequest) (*UpsertMappingResponse, error)
 	// DeleteMapping removes the organization's mapping and its config overrides.
 	DeleteMapping(context.Context, *DeleteMappingRequest) (*DeleteMappingResponse, error)
+	// WatchEvents streams the event log: changes to tokens' status, mappings,
+	// integrations, connections and encryption keys, in the order they were
+	// committed. The first message carries no event: its position is where the
+	// stream starts, its head_position the log's current one; then each event follows with its position, and a message without
+	// an event comes now and then to move the position past events the filter
+	// left out. Resume after the last position handled: no event is missed or
+	// repeated. A key bound to one organization sees that organization's events
+	// and the platform's (integrations, connections, the global token), never
+	// another organization's, nor key events. FAILED_PRECONDITION (reason
+	// EVENTS_PRUNED) when events after the position asked for were deleted by
+	// retention.
+	WatchEvents(*WatchEventsRequest, grpc.ServerStreamingServer[WatchEventsResponse]) error
 	mustEmbedUnimplementedIntegrationsServiceServer()
 }
 
@@ -156,6 +200,9 @@ func (UnimplementedIntegrationsServiceServer) UpsertMapping(context.Context, *Up
 }
 func (UnimplementedIntegrationsServiceServer) DeleteMapping(context.Context, *DeleteMappingRequest) (*DeleteMappingResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DeleteMapping not implemented")
+}
+func (UnimplementedIntegrationsServiceServer) WatchEvents(*WatchEventsRequest, grpc.ServerStreamingServer[WatchEventsResponse]) error {
+	return status.Error(codes.Unimplemented, "method WatchEvents not implemented")
 }
 func (UnimplementedIntegrationsServiceServer) mustEmbedUnimplementedIntegrationsServiceServer() {}
 func (UnimplementedIntegrationsServiceServer) testEmbeddedByValue()                             {}
@@ -268,6 +315,17 @@ func _IntegrationsService_DeleteMapping_Handler(srv interface{}, ctx context.Con
 	return interceptor(ctx, in, info, handler)
 }
 
+func _IntegrationsService_WatchEvents_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(WatchEventsRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(IntegrationsServiceServer).WatchEvents(m, &grpc.GenericServerStream[WatchEventsRequest, WatchEventsResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type IntegrationsService_WatchEventsServer = grpc.ServerStreamingServer[WatchEventsResponse]
+
 // IntegrationsService_ServiceDesc is the grpc.ServiceDesc for IntegrationsService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -296,6 +354,12 @@ var IntegrationsService_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _IntegrationsService_DeleteMapping_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "WatchEvents",
+			Handler:       _IntegrationsService_WatchEvents_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "bifrost/integrations/v1/integrations.proto",
 }

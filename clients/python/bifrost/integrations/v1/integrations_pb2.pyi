@@ -29,6 +29,28 @@ class DeleteMappingResponse(_message.Message):
     deleted: bool
     def __init__(self, deleted: bool = ...) -> None: ...
 
+class Event(_message.Message):
+    __slots__ = ["connection_name", "id", "integration_name", "organization_id", "position", "reason", "time", "token_status", "type"]
+    CONNECTION_NAME_FIELD_NUMBER: _ClassVar[int]
+    ID_FIELD_NUMBER: _ClassVar[int]
+    INTEGRATION_NAME_FIELD_NUMBER: _ClassVar[int]
+    ORGANIZATION_ID_FIELD_NUMBER: _ClassVar[int]
+    POSITION_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    TIME_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_STATUS_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    connection_name: str
+    id: str
+    integration_name: str
+    organization_id: str
+    position: int
+    reason: str
+    time: _timestamp_pb2.Timestamp
+    token_status: ConnectionStatus
+    type: str
+    def __init__(self, id: _Optional[str] = ..., position: _Optional[int] = ..., time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., type: _Optional[str] = ..., organization_id: _Optional[str] = ..., integration_name: _Optional[str] = ..., connection_name: _Optional[str] = ..., token_status: _Optional[_Union[ConnectionStatus, str]] = ..., reason: _Optional[str] = ...) -> None: ...
+
 class GetIntegrationRequest(_message.Message):
     __slots__ = ["force_refresh", "min_validity", "name", "org_id", "scope"]
     FORCE_REFRESH_FIELD_NUMBER: _ClassVar[int]
@@ -170,6 +192,28 @@ class UpsertMappingResponse(_message.Message):
     MAPPING_FIELD_NUMBER: _ClassVar[int]
     mapping: IntegrationMapping
     def __init__(self, mapping: _Optional[_Union[IntegrationMapping, _Mapping]] = ...) -> None: ...
+
+class WatchEventsRequest(_message.Message):
+    __slots__ = ["after_position", "integration_name", "org_id", "types"]
+    AFTER_POSITION_FIELD_NUMBER: _ClassVar[int]
+    INTEGRATION_NAME_FIELD_NUMBER: _ClassVar[int]
+    ORG_ID_FIELD_NUMBER: _ClassVar[int]
+    TYPES_FIELD_NUMBER: _ClassVar[int]
+    after_position: int
+    integration_name: str
+    org_id: str
+    types: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, after_position: _Optional[int] = ..., types: _Optional[_Iterable[str]] = ..., integration_name: _Optional[str] = ..., org_id: _Optional[str] = ...) -> None: ...
+
+class WatchEventsResponse(_message.Message):
+    __slots__ = ["event", "head_position", "position"]
+    EVENT_FIELD_NUMBER: _ClassVar[int]
+    HEAD_POSITION_FIELD_NUMBER: _ClassVar[int]
+    POSITION_FIELD_NUMBER: _ClassVar[int]
+    event: Event
+    head_position: int
+    position: int
+    def __init__(self, position: _Optional[int] = ..., event: _Optional[_Union[Event, _Mapping]] = ..., head_position: _Optional[int] = ...) -> None: ...
 
 class ConnectionStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = []

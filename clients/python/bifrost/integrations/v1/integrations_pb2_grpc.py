@@ -44,6 +44,11 @@ class IntegrationsServiceStub(object):
                 request_serializer=bifrost_dot_integrations_dot_v1_dot_integrations__pb2.DeleteMappingRequest.SerializeToString,
                 response_deserializer=bifrost_dot_integrations_dot_v1_dot_integrations__pb2.DeleteMappingResponse.FromString,
                 )
+        self.WatchEvents = channel.unary_stream(
+                '/bifrost.integrations.v1.IntegrationsService/WatchEvents',
+                request_serializer=bifrost_dot_integrations_dot_v1_dot_integrations__pb2.WatchEventsRequest.SerializeToString,
+                response_deserializer=bifrost_dot_integrations_dot_v1_dot_integrations__pb2.WatchEventsResponse.FromString,
+                )
 
 
 class IntegrationsServiceServicer(object):
@@ -92,6 +97,23 @@ class IntegrationsServiceServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def WatchEvents(self, request, context):
+        """WatchEvents streams the event log: changes to tokens' status, mappings,
+        integrations, connections and encryption keys, in the order they were
+        committed. The first message carries no event: its position is where the
+        stream starts, its head_position the log's current one; then each event follows with its position, and a message without
+        an event comes now and then to move the position past events the filter
+        left out. Resume after the last position handled: no event is missed or
+        repeated. A key bound to one organization sees that organization's events
+        and the platform's (integrations, connections, the global token), never
+        another organization's, nor key events. FAILED_PRECONDITION (reason
+        EVENTS_PRUNED) when events after the position asked for were deleted by
+        retention.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_IntegrationsServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -119,6 +141,11 @@ def add_IntegrationsServiceServicer_to_server(servicer, server):
                     servicer.DeleteMapping,
                     request_deserializer=bifrost_dot_integrations_dot_v1_dot_integrations__pb2.DeleteMappingRequest.FromString,
                     response_serializer=bifrost_dot_integrations_dot_v1_dot_integrations__pb2.DeleteMappingResponse.SerializeToString,
+            ),
+            'WatchEvents': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchEvents,
+                    request_deserializer=bifrost_dot_integrations_dot_v1_dot_integrations__pb2.WatchEventsRequest.FromString,
+                    response_serializer=bifrost_dot_integrations_dot_v1_dot_integrations__pb2.WatchEventsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -217,5 +244,22 @@ class IntegrationsService(object):
         return grpc.experimental.unary_unary(request, target, '/bifrost.integrations.v1.IntegrationsService/DeleteMapping',
             bifrost_dot_integrations_dot_v1_dot_integrations__pb2.DeleteMappingRequest.SerializeToString,
             bifrost_dot_integrations_dot_v1_dot_integrations__pb2.DeleteMappingResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def WatchEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(request, target, '/bifrost.integrations.v1.IntegrationsService/WatchEvents',
+            bifrost_dot_integrations_dot_v1_dot_integrations__pb2.WatchEventsRequest.SerializeToString,
+            bifrost_dot_integrations_dot_v1_dot_integrations__pb2.WatchEventsResponse.FromString,
             options, channel_credentials,
             insecure, call_credentials, compression, wait_for_ready, timeout, metadata)

@@ -298,6 +298,61 @@ func (Role) EnumDescriptor() ([]byte, []int) {
 	return file_bifrost_integrations_admin_v1_admin_proto_rawDescGZIP(), []int{4}
 }
 
+type DeliveryStatus int32
+
+const (
+	DeliveryStatus_DELIVERY_STATUS_UNSPECIFIED DeliveryStatus = 0
+	// Waiting for its next attempt.
+	DeliveryStatus_DELIVERY_STATUS_PENDING DeliveryStatus = 1
+	// The endpoint answered 2xx.
+	DeliveryStatus_DELIVERY_STATUS_DELIVERED DeliveryStatus = 2
+	// Retries ran out.
+	DeliveryStatus_DELIVERY_STATUS_FAILED DeliveryStatus = 3
+)
+
+// Enum value maps for DeliveryStatus.
+var (
+	DeliveryStatus_name = map[int32]string{
+		0: "DELIVERY_STATUS_UNSPECIFIED",
+		1: "DELIVERY_STATUS_PENDING",
+		2: "DELIVERY_STATUS_DELIVERED",
+		3: "DELIVERY_STATUS_FAILED",
+	}
+	DeliveryStatus_value = map[string]int32{
+		"DELIVERY_STATUS_UNSPECIFIED": 0,
+		"DELIVERY_STATUS_PENDING":     1,
+		"DELIVERY_STATUS_DELIVERED":   2,
+		"DELIVERY_STATUS_FAILED":      3,
+	}
+)
+
+func (x DeliveryStatus) Enum() *DeliveryStatus {
+	p := new(DeliveryStatus)
+	*p = x
+	return p
+}
+
+func (x DeliveryStatus) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (DeliveryStatus) Descriptor() protoreflect.EnumDescriptor {
+	return file_bifrost_integrations_admin_v1_admin_proto_enumTypes[5].Descriptor()
+}
+
+func (DeliveryStatus) Type() protoreflect.EnumType {
+	return &file_bifrost_integrations_admin_v1_admin_proto_enumTypes[5]
+}
+
+func (x DeliveryStatus) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use DeliveryStatus.Descriptor instead.
+func (DeliveryStatus) EnumDescriptor() ([]byte, []int) {
+	return file_bifrost_integrations_admin_v1_admin_proto_rawDescGZIP(), []int{5}
+}
+
 type ConfigField struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Key   string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
@@ -3526,6 +3581,806 @@ func (x *ConnectClientCredentialsResponse) GetToken() *Token {
 	return nil
 }
 
+// Webhook is an endpoint subscribed to events.
+type Webhook struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// http or https; the service follows no redirect.
+	Url string `protobuf:"bytes,2,opt,name=url,proto3" json:"url,omitempty"`
+	// Event types it receives; empty for all.
+	EventTypes    []string               `protobuf:"bytes,3,rep,name=event_types,json=eventTypes,proto3" json:"event_types,omitempty"`
+	Description   string                 `protobuf:"bytes,4,opt,name=description,proto3" json:"description,omitempty"`
+	CreateTime    *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Webhook) Reset() {
+	*x = Webhook{}
+	mi := &file_bifrost_integrations_admin_v1_admin_proto_msgTypes[54]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Webhook) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Webhook) ProtoMessage() {}
+
+func (x *Webhook) ProtoReflect() protoreflect.Message {
+	mi := &file_bifrost_integrations_admin_v1_admin_proto_msgTypes[54]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Webhook.ProtoReflect.Descriptor instead.
+func (*Webhook) Descriptor() ([]byte, []int) {
+	return file_bifrost_integrations_admin_v1_admin_proto_rawDescGZIP(), []int{54}
+}
+
+func (x *Webhook) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Webhook) GetUrl() string {
+	if x != nil {
+		return x.Url
+	}
+	return ""
+}
+
+func (x *Webhook) GetEventTypes() []string {
+	if x != nil {
+		return x.EventTypes
+	}
+	return nil
+}
+
+func (x *Webhook) GetDescription() string {
+	if x != nil {
+		return x.Description
+	}
+	return ""
+}
+
+func (x *Webhook) GetCreateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreateTime
+	}
+	return nil
+}
+
+type CreateWebhookRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Url           string                 `protobuf:"bytes,1,opt,name=url,proto3" json:"url,omitempty"`
+	EventTypes    []string               `protobuf:"bytes,2,rep,name=event_types,json=eventTypes,proto3" json:"event_types,omitempty"`
+	Description   string                 `protobuf:"bytes,3,opt,name=description,proto3" json:"description,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateWebhookRequest) Reset() {
+	*x = CreateWebhookRequest{}
+	mi := &file_bifrost_integrations_admin_v1_admin_proto_msgTypes[55]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateWebhookRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateWebhookRequest) ProtoMessage() {}
+
+func (x *CreateWebhookRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_bifrost_integrations_admin_v1_admin_proto_msgTypes[55]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateWebhookRequest.ProtoReflect.Descriptor instead.
+func (*CreateWebhookRequest) Descriptor() ([]byte, []int) {
+	return file_bifrost_integrations_admin_v1_admin_proto_rawDescGZIP(), []int{55}
+}
+
+func (x *CreateWebhookRequest) GetUrl() string {
+	if x != nil {
+		return x.Url
+	}
+	return ""
+}
+
+func (x *CreateWebhookRequest) GetEventTypes() []string {
+	if x != nil {
+		return x.EventTypes
+	}
+	return nil
+}
+
+func (x *CreateWebhookRequest) GetDescription() string {
+	if x != nil {
+		return x.Description
+	}
+	return ""
+}
+
+type CreateWebhookResponse struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Webhook *Webhook               `protobuf:"bytes,1,opt,name=webhook,proto3" json:"webhook,omitempty"`
+	// The signing secret, whsec_<base64>; shown once.
+	Secret        string `protobuf:"bytes,2,opt,name=secret,proto3" json:"secret,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateWebhookResponse) Reset() {
+	*x = CreateWebhookResponse{}
+	mi := &file_bifrost_integrations_admin_v1_admin_proto_msgTypes[56]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateWebhookResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateWebhookResponse) ProtoMessage() {}
+
+func (x *CreateWebhookResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_bifrost_integrations_admin_v1_admin_proto_msgTypes[56]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateWebhookResponse.ProtoReflect.Descriptor instead.
+func (*CreateWebhookResponse) Descriptor() ([]byte, []int) {
+	return file_bifrost_integrations_admin_v1_admin_proto_rawDescGZIP(), []int{56}
+}
+
+func (x *CreateWebhookResponse) GetWebhook() *Webhook {
+	if x != nil {
+		return x.Webhook
+	}
+	return nil
+}
+
+func (x *CreateWebhookResponse) GetSecret() string {
+	if x != nil {
+		return x.Secret
+	}
+	return ""
+}
+
+type ListWebhooksRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	PageSize      int32                  `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken     string                 `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListWebhooksRequest) Reset() {
+	*x = ListWebhooksRequest{}
+	mi := &file_bifrost_integrations_admin_v1_admin_proto_msgTypes[57]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListWebhooksRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListWebhooksRequest) ProtoMessage() {}
+
+func (x *ListWebhooksRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_bifrost_integrations_admin_v1_admin_proto_msgTypes[57]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListWebhooksRequest.ProtoReflect.Descriptor instead.
+func (*ListWebhooksRequest) Descriptor() ([]byte, []int) {
+	return file_bifrost_integrations_admin_v1_admin_proto_rawDescGZIP(), []int{57}
+}
+
+func (x *ListWebhooksRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListWebhooksRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+type ListWebhooksResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Webhooks      []*Webhook             `protobuf:"bytes,1,rep,name=webhooks,proto3" json:"webhooks,omitempty"`
+	NextPageToken string                 `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListWebhooksResponse) Reset() {
+	*x = ListWebhooksResponse{}
+	mi := &file_bifrost_integrations_admin_v1_admin_proto_msgTypes[58]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListWebhooksResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListWebhooksResponse) ProtoMessage() {}
+
+func (x *ListWebhooksResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_bifrost_integrations_admin_v1_admin_proto_msgTypes[58]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListWebhooksResponse.ProtoReflect.Descriptor instead.
+func (*ListWebhooksResponse) Descriptor() ([]byte, []int) {
+	return file_bifrost_integrations_admin_v1_admin_proto_rawDescGZIP(), []int{58}
+}
+
+func (x *ListWebhooksResponse) GetWebhooks() []*Webhook {
+	if x != nil {
+		return x.Webhooks
+	}
+	return nil
+}
+
+func (x *ListWebhooksResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+type DeleteWebhookRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteWebhookRequest) Reset() {
+	*x = DeleteWebhookRequest{}
+	mi := &file_bifrost_integrations_admin_v1_admin_proto_msgTypes[59]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteWebhookRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteWebhookRequest) ProtoMessage() {}
+
+func (x *DeleteWebhookRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_bifrost_integrations_admin_v1_admin_proto_msgTypes[59]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteWebhookRequest.ProtoReflect.Descriptor instead.
+func (*DeleteWebhookRequest) Descriptor() ([]byte, []int) {
+	return file_bifrost_integrations_admin_v1_admin_proto_rawDescGZIP(), []int{59}
+}
+
+func (x *DeleteWebhookRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+type DeleteWebhookResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteWebhookResponse) Reset() {
+	*x = DeleteWebhookResponse{}
+	mi := &file_bifrost_integrations_admin_v1_admin_proto_msgTypes[60]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteWebhookResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteWebhookResponse) ProtoMessage() {}
+
+func (x *DeleteWebhookResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_bifrost_integrations_admin_v1_admin_proto_msgTypes[60]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteWebhookResponse.ProtoReflect.Descriptor instead.
+func (*DeleteWebhookResponse) Descriptor() ([]byte, []int) {
+	return file_bifrost_integrations_admin_v1_admin_proto_rawDescGZIP(), []int{60}
+}
+
+type SendTestWebhookRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SendTestWebhookRequest) Reset() {
+	*x = SendTestWebhookRequest{}
+	mi := &file_bifrost_integrations_admin_v1_admin_proto_msgTypes[61]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SendTestWebhookRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SendTestWebhookRequest) ProtoMessage() {}
+
+func (x *SendTestWebhookRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_bifrost_integrations_admin_v1_admin_proto_msgTypes[61]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SendTestWebhookRequest.ProtoReflect.Descriptor instead.
+func (*SendTestWebhookRequest) Descriptor() ([]byte, []int) {
+	return file_bifrost_integrations_admin_v1_admin_proto_rawDescGZIP(), []int{61}
+}
+
+func (x *SendTestWebhookRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+type SendTestWebhookResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Delivery      *WebhookDelivery       `protobuf:"bytes,1,opt,name=delivery,proto3" json:"delivery,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SendTestWebhookResponse) Reset() {
+	*x = SendTestWebhookResponse{}
+	mi := &file_bifrost_integrations_admin_v1_admin_proto_msgTypes[62]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SendTestWebhookResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SendTestWebhookResponse) ProtoMessage() {}
+
+func (x *SendTestWebhookResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_bifrost_integrations_admin_v1_admin_proto_msgTypes[62]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SendTestWebhookResponse.ProtoReflect.Descriptor instead.
+func (*SendTestWebhookResponse) Descriptor() ([]byte, []int) {
+	return file_bifrost_integrations_admin_v1_admin_proto_rawDescGZIP(), []int{62}
+}
+
+func (x *SendTestWebhookResponse) GetDelivery() *WebhookDelivery {
+	if x != nil {
+		return x.Delivery
+	}
+	return nil
+}
+
+// WebhookDelivery is one message to one endpoint and how its attempts went.
+type WebhookDelivery struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Id        string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	WebhookId string                 `protobuf:"bytes,2,opt,name=webhook_id,json=webhookId,proto3" json:"webhook_id,omitempty"`
+	// The webhook-id header: the same on every attempt.
+	MessageId string `protobuf:"bytes,3,opt,name=message_id,json=messageId,proto3" json:"message_id,omitempty"`
+	EventType string `protobuf:"bytes,4,opt,name=event_type,json=eventType,proto3" json:"event_type,omitempty"`
+	// The event's position; 0 for a test message.
+	EventPosition   int64                  `protobuf:"varint,5,opt,name=event_position,json=eventPosition,proto3" json:"event_position,omitempty"`
+	Status          DeliveryStatus         `protobuf:"varint,6,opt,name=status,proto3,enum=bifrost.integrations.admin.v1.DeliveryStatus" json:"status,omitempty"`
+	Attempts        int32                  `protobuf:"varint,7,opt,name=attempts,proto3" json:"attempts,omitempty"`
+	NextAttemptTime *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=next_attempt_time,json=nextAttemptTime,proto3" json:"next_attempt_time,omitempty"`
+	LastAttemptTime *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=last_attempt_time,json=lastAttemptTime,proto3" json:"last_attempt_time,omitempty"`
+	// The HTTP status of the last attempt; 0 when no answer came.
+	LastStatusCode int32                  `protobuf:"varint,10,opt,name=last_status_code,json=lastStatusCode,proto3" json:"last_status_code,omitempty"`
+	LastError      string                 `protobuf:"bytes,11,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
+	CreateTime     *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *WebhookDelivery) Reset() {
+	*x = WebhookDelivery{}
+	mi := &file_bifrost_integrations_admin_v1_admin_proto_msgTypes[63]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WebhookDelivery) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WebhookDelivery) ProtoMessage() {}
+
+func (x *WebhookDelivery) ProtoReflect() protoreflect.Message {
+	mi := &file_bifrost_integrations_admin_v1_admin_proto_msgTypes[63]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WebhookDelivery.ProtoReflect.Descriptor instead.
+func (*WebhookDelivery) Descriptor() ([]byte, []int) {
+	return file_bifrost_integrations_admin_v1_admin_proto_rawDescGZIP(), []int{63}
+}
+
+func (x *WebhookDelivery) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *WebhookDelivery) GetWebhookId() string {
+	if x != nil {
+		return x.WebhookId
+	}
+	return ""
+}
+
+func (x *WebhookDelivery) GetMessageId() string {
+	if x != nil {
+		return x.MessageId
+	}
+	return ""
+}
+
+func (x *WebhookDelivery) GetEventType() string {
+	if x != nil {
+		return x.EventType
+	}
+	return ""
+}
+
+func (x *WebhookDelivery) GetEventPosition() int64 {
+	if x != nil {
+		return x.EventPosition
+	}
+	return 0
+}
+
+func (x *WebhookDelivery) GetStatus() DeliveryStatus {
+	if x != nil {
+		return x.Status
+	}
+	return DeliveryStatus_DELIVERY_STATUS_UNSPECIFIED
+}
+
+func (x *WebhookDelivery) GetAttempts() int32 {
+	if x != nil {
+		return x.Attempts
+	}
+	return 0
+}
+
+func (x *WebhookDelivery) GetNextAttemptTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.NextAttemptTime
+	}
+	return nil
+}
+
+func (x *WebhookDelivery) GetLastAttemptTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastAttemptTime
+	}
+	return nil
+}
+
+func (x *WebhookDelivery) GetLastStatusCode() int32 {
+	if x != nil {
+		return x.LastStatusCode
+	}
+	return 0
+}
+
+func (x *WebhookDelivery) GetLastError() string {
+	if x != nil {
+		return x.LastError
+	}
+	return ""
+}
+
+func (x *WebhookDelivery) GetCreateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreateTime
+	}
+	return nil
+}
+
+type ListWebhookDeliveriesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	WebhookId     string                 `protobuf:"bytes,1,opt,name=webhook_id,json=webhookId,proto3" json:"webhook_id,omitempty"`
+	PageSize      int32                  `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken     string                 `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListWebhookDeliveriesRequest) Reset() {
+	*x = ListWebhookDeliveriesRequest{}
+	mi := &file_bifrost_integrations_admin_v1_admin_proto_msgTypes[64]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListWebhookDeliveriesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListWebhookDeliveriesRequest) ProtoMessage() {}
+
+func (x *ListWebhookDeliveriesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_bifrost_integrations_admin_v1_admin_proto_msgTypes[64]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListWebhookDeliveriesRequest.ProtoReflect.Descriptor instead.
+func (*ListWebhookDeliveriesRequest) Descriptor() ([]byte, []int) {
+	return file_bifrost_integrations_admin_v1_admin_proto_rawDescGZIP(), []int{64}
+}
+
+func (x *ListWebhookDeliveriesRequest) GetWebhookId() string {
+	if x != nil {
+		return x.WebhookId
+	}
+	return ""
+}
+
+func (x *ListWebhookDeliveriesRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListWebhookDeliveriesRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+type ListWebhookDeliveriesResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Deliveries    []*WebhookDelivery     `protobuf:"bytes,1,rep,name=deliveries,proto3" json:"deliveries,omitempty"`
+	NextPageToken string                 `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListWebhookDeliveriesResponse) Reset() {
+	*x = ListWebhookDeliveriesResponse{}
+	mi := &file_bifrost_integrations_admin_v1_admin_proto_msgTypes[65]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListWebhookDeliveriesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListWebhookDeliveriesResponse) ProtoMessage() {}
+
+func (x *ListWebhookDeliveriesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_bifrost_integrations_admin_v1_admin_proto_msgTypes[65]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListWebhookDeliveriesResponse.ProtoReflect.Descriptor instead.
+func (*ListWebhookDeliveriesResponse) Descriptor() ([]byte, []int) {
+	return file_bifrost_integrations_admin_v1_admin_proto_rawDescGZIP(), []int{65}
+}
+
+func (x *ListWebhookDeliveriesResponse) GetDeliveries() []*WebhookDelivery {
+	if x != nil {
+		return x.Deliveries
+	}
+	return nil
+}
+
+func (x *ListWebhookDeliveriesResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+type RedeliverWebhookRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	DeliveryId    string                 `protobuf:"bytes,1,opt,name=delivery_id,json=deliveryId,proto3" json:"delivery_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RedeliverWebhookRequest) Reset() {
+	*x = RedeliverWebhookRequest{}
+	mi := &file_bifrost_integrations_admin_v1_admin_proto_msgTypes[66]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RedeliverWebhookRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RedeliverWebhookRequest) ProtoMessage() {}
+
+func (x *RedeliverWebhookRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_bifrost_integrations_admin_v1_admin_proto_msgTypes[66]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RedeliverWebhookRequest.ProtoReflect.Descriptor instead.
+func (*RedeliverWebhookRequest) Descriptor() ([]byte, []int) {
+	return file_bifrost_integrations_admin_v1_admin_proto_rawDescGZIP(), []int{66}
+}
+
+func (x *RedeliverWebhookRequest) GetDeliveryId() string {
+	if x != nil {
+		return x.DeliveryId
+	}
+	return ""
+}
+
+type RedeliverWebhookResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Delivery      *WebhookDelivery       `protobuf:"bytes,1,opt,name=delivery,proto3" json:"delivery,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RedeliverWebhookResponse) Reset() {
+	*x = RedeliverWebhookResponse{}
+	mi := &file_bifrost_integrations_admin_v1_admin_proto_msgTypes[67]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RedeliverWebhookResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RedeliverWebhookResponse) ProtoMessage() {}
+
+func (x *RedeliverWebhookResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_bifrost_integrations_admin_v1_admin_proto_msgTypes[67]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RedeliverWebhookResponse.ProtoReflect.Descriptor instead.
+func (*RedeliverWebhookResponse) Descriptor() ([]byte, []int) {
+	return file_bifrost_integrations_admin_v1_admin_proto_rawDescGZIP(), []int{67}
+}
+
+func (x *RedeliverWebhookResponse) GetDelivery() *WebhookDelivery {
+	if x != nil {
+		return x.Delivery
+	}
+	return nil
+}
+
 var File_bifrost_integrations_admin_v1_admin_proto protoreflect.FileDescriptor
 
 const file_bifrost_integrations_admin_v1_admin_proto_rawDesc = "" +
@@ -3793,7 +4648,72 @@ const file_bifrost_integrations_admin_v1_admin_proto_rawDesc = "" +
 	"\x06global\x18\x03 \x01(\bR\x06global\x12\x1b\n" +
 	"\tentity_id\x18\x04 \x01(\tR\bentityId\"^\n" +
 	" ConnectClientCredentialsResponse\x12:\n" +
-	"\x05token\x18\x01 \x01(\v2$.bifrost.integrations.admin.v1.TokenR\x05token*\x9a\x01\n" +
+	"\x05token\x18\x01 \x01(\v2$.bifrost.integrations.admin.v1.TokenR\x05token\"\xab\x01\n" +
+	"\aWebhook\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x10\n" +
+	"\x03url\x18\x02 \x01(\tR\x03url\x12\x1f\n" +
+	"\vevent_types\x18\x03 \x03(\tR\n" +
+	"eventTypes\x12 \n" +
+	"\vdescription\x18\x04 \x01(\tR\vdescription\x12;\n" +
+	"\vcreate_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"createTime\"k\n" +
+	"\x14CreateWebhookRequest\x12\x10\n" +
+	"\x03url\x18\x01 \x01(\tR\x03url\x12\x1f\n" +
+	"\vevent_types\x18\x02 \x03(\tR\n" +
+	"eventTypes\x12 \n" +
+	"\vdescription\x18\x03 \x01(\tR\vdescription\"q\n" +
+	"\x15CreateWebhookResponse\x12@\n" +
+	"\awebhook\x18\x01 \x01(\v2&.bifrost.integrations.admin.v1.WebhookR\awebhook\x12\x16\n" +
+	"\x06secret\x18\x02 \x01(\tR\x06secret\"Q\n" +
+	"\x13ListWebhooksRequest\x12\x1b\n" +
+	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x02 \x01(\tR\tpageToken\"\x82\x01\n" +
+	"\x14ListWebhooksResponse\x12B\n" +
+	"\bwebhooks\x18\x01 \x03(\v2&.bifrost.integrations.admin.v1.WebhookR\bwebhooks\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"&\n" +
+	"\x14DeleteWebhookRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"\x17\n" +
+	"\x15DeleteWebhookResponse\"(\n" +
+	"\x16SendTestWebhookRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"e\n" +
+	"\x17SendTestWebhookResponse\x12J\n" +
+	"\bdelivery\x18\x01 \x01(\v2..bifrost.integrations.admin.v1.WebhookDeliveryR\bdelivery\"\x9e\x04\n" +
+	"\x0fWebhookDelivery\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n" +
+	"\n" +
+	"webhook_id\x18\x02 \x01(\tR\twebhookId\x12\x1d\n" +
+	"\n" +
+	"message_id\x18\x03 \x01(\tR\tmessageId\x12\x1d\n" +
+	"\n" +
+	"event_type\x18\x04 \x01(\tR\teventType\x12%\n" +
+	"\x0eevent_position\x18\x05 \x01(\x03R\reventPosition\x12E\n" +
+	"\x06status\x18\x06 \x01(\x0e2-.bifrost.integrations.admin.v1.DeliveryStatusR\x06status\x12\x1a\n" +
+	"\battempts\x18\a \x01(\x05R\battempts\x12F\n" +
+	"\x11next_attempt_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\x0fnextAttemptTime\x12F\n" +
+	"\x11last_attempt_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\x0flastAttemptTime\x12(\n" +
+	"\x10last_status_code\x18\n" +
+	" \x01(\x05R\x0elastStatusCode\x12\x1d\n" +
+	"\n" +
+	"last_error\x18\v \x01(\tR\tlastError\x12;\n" +
+	"\vcreate_time\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"createTime\"y\n" +
+	"\x1cListWebhookDeliveriesRequest\x12\x1d\n" +
+	"\n" +
+	"webhook_id\x18\x01 \x01(\tR\twebhookId\x12\x1b\n" +
+	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x03 \x01(\tR\tpageToken\"\x97\x01\n" +
+	"\x1dListWebhookDeliveriesResponse\x12N\n" +
+	"\n" +
+	"deliveries\x18\x01 \x03(\v2..bifrost.integrations.admin.v1.WebhookDeliveryR\n" +
+	"deliveries\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\":\n" +
+	"\x17RedeliverWebhookRequest\x12\x1f\n" +
+	"\vdelivery_id\x18\x01 \x01(\tR\n" +
+	"deliveryId\"f\n" +
+	"\x18RedeliverWebhookResponse\x12J\n" +
+	"\bdelivery\x18\x01 \x01(\v2..bifrost.integrations.admin.v1.WebhookDeliveryR\bdelivery*\x9a\x01\n" +
 	"\n" +
 	"ConfigType\x12\x1b\n" +
 	"\x17CONFIG_TYPE_UNSPECIFIED\x10\x00\x12\x16\n" +
@@ -3820,7 +4740,12 @@ const file_bifrost_integrations_admin_v1_admin_proto_rawDesc = "" +
 	"\n" +
 	"ROLE_ADMIN\x10\x01\x12\x0f\n" +
 	"\vROLE_WORKER\x10\x02\x12\x18\n" +
-	"\x14ROLE_WORKER_ALL_ORGS\x10\x032\xa9\x19\n" +
+	"\x14ROLE_WORKER_ALL_ORGS\x10\x03*\x89\x01\n" +
+	"\x0eDeliveryStatus\x12\x1f\n" +
+	"\x1bDELIVERY_STATUS_UNSPECIFIED\x10\x00\x12\x1b\n" +
+	"\x17DELIVERY_STATUS_PENDING\x10\x01\x12\x1d\n" +
+	"\x19DELIVERY_STATUS_DELIVERED\x10\x02\x12\x1a\n" +
+	"\x16DELIVERY_STATUS_FAILED\x10\x032\xf6\x1f\n" +
 	"\fAdminService\x12\x8e\x01\n" +
 	"\x11CreateIntegration\x127.bifrost.integrations.admin.v1.CreateIntegrationRequest\x1a8.bifrost.integrations.admin.v1.CreateIntegrationResponse\"\x06\x92\x82\x19\x02\b\x02\x12\x88\x01\n" +
 	"\x0eGetIntegration\x124.bifrost.integrations.admin.v1.GetIntegrationRequest\x1a5.bifrost.integrations.admin.v1.GetIntegrationResponse\"\t\x92\x82\x19\x02\b\x02\x90\x02\x01\x12\x8e\x01\n" +
@@ -3845,7 +4770,13 @@ const file_bifrost_integrations_admin_v1_admin_proto_rawDesc = "" +
 	"\x0fListAuditEvents\x125.bifrost.integrations.admin.v1.ListAuditEventsRequest\x1a6.bifrost.integrations.admin.v1.ListAuditEventsResponse\"\t\x92\x82\x19\x02\b\x02\x90\x02\x01\x12\x94\x01\n" +
 	"\x13RotateEncryptionKey\x129.bifrost.integrations.admin.v1.RotateEncryptionKeyRequest\x1a:.bifrost.integrations.admin.v1.RotateEncryptionKeyResponse\"\x06\x92\x82\x19\x02\b\x02\x12\x97\x01\n" +
 	"\x13GetEncryptionStatus\x129.bifrost.integrations.admin.v1.GetEncryptionStatusRequest\x1a:.bifrost.integrations.admin.v1.GetEncryptionStatusResponse\"\t\x92\x82\x19\x02\b\x02\x90\x02\x01\x12\x94\x01\n" +
-	"\x13RetireEncryptionKey\x129.bifrost.integrations.admin.v1.RetireEncryptionKeyRequest\x1a:.bifrost.integrations.admin.v1.RetireEncryptionKeyResponse\"\x06\x92\x82\x19\x02\b\x02B\x91\x02\n" +
+	"\x13RetireEncryptionKey\x129.bifrost.integrations.admin.v1.RetireEncryptionKeyRequest\x1a:.bifrost.integrations.admin.v1.RetireEncryptionKeyResponse\"\x06\x92\x82\x19\x02\b\x02\x12\x84\x01\n" +
+	"\rCreateWebhook\x123.bifrost.integrations.admin.v1.CreateWebhookRequest\x1a4.bifrost.integrations.admin.v1.CreateWebhookResponse\"\b\x92\x82\x19\x04\b\x02\x10\x01\x12\x82\x01\n" +
+	"\fListWebhooks\x122.bifrost.integrations.admin.v1.ListWebhooksRequest\x1a3.bifrost.integrations.admin.v1.ListWebhooksResponse\"\t\x92\x82\x19\x02\b\x02\x90\x02\x01\x12\x82\x01\n" +
+	"\rDeleteWebhook\x123.bifrost.integrations.admin.v1.DeleteWebhookRequest\x1a4.bifrost.integrations.admin.v1.DeleteWebhookResponse\"\x06\x92\x82\x19\x02\b\x02\x12\x88\x01\n" +
+	"\x0fSendTestWebhook\x125.bifrost.integrations.admin.v1.SendTestWebhookRequest\x1a6.bifrost.integrations.admin.v1.SendTestWebhookResponse\"\x06\x92\x82\x19\x02\b\x02\x12\x9d\x01\n" +
+	"\x15ListWebhookDeliveries\x12;.bifrost.integrations.admin.v1.ListWebhookDeliveriesRequest\x1a<.bifrost.integrations.admin.v1.ListWebhookDeliveriesResponse\"\t\x92\x82\x19\x02\b\x02\x90\x02\x01\x12\x8e\x01\n" +
+	"\x10RedeliverWebhook\x126.bifrost.integrations.admin.v1.RedeliverWebhookRequest\x1a7.bifrost.integrations.admin.v1.RedeliverWebhookResponse\"\t\x92\x82\x19\x02\b\x02\x90\x02\x02B\x91\x02\n" +
 	"!com.bifrost.integrations.admin.v1B\n" +
 	"AdminProtoP\x01ZIgithub.com/bifrost/integrations/gen/bifrost/integrations/admin/v1;adminv1\xa2\x02\x03BIA\xaa\x02\x1dBifrost.Integrations.Admin.V1\xca\x02\x1dBifrost\\Integrations\\Admin\\V1\xe2\x02)Bifrost\\Integrations\\Admin\\V1\\GPBMetadata\xea\x02 Bifrost::Integrations::Admin::V1b\x06proto3"
 
@@ -3861,181 +4792,218 @@ func file_bifrost_integrations_admin_v1_admin_proto_rawDescGZIP() []byte {
 	return file_bifrost_integrations_admin_v1_admin_proto_rawDescData
 }
 
-var file_bifrost_integrations_admin_v1_admin_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_bifrost_integrations_admin_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 55)
+var file_bifrost_integrations_admin_v1_admin_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
+var file_bifrost_integrations_admin_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 69)
 var file_bifrost_integrations_admin_v1_admin_proto_goTypes = []any{
 	(ConfigType)(0),                          // 0: bifrost.integrations.admin.v1.ConfigType
 	(Flow)(0),                                // 1: bifrost.integrations.admin.v1.Flow
 	(TokenAuthMethod)(0),                     // 2: bifrost.integrations.admin.v1.TokenAuthMethod
 	(TokenStatus)(0),                         // 3: bifrost.integrations.admin.v1.TokenStatus
 	(Role)(0),                                // 4: bifrost.integrations.admin.v1.Role
-	(*ConfigField)(nil),                      // 5: bifrost.integrations.admin.v1.ConfigField
-	(*Integration)(nil),                      // 6: bifrost.integrations.admin.v1.Integration
-	(*CreateIntegrationRequest)(nil),         // 7: bifrost.integrations.admin.v1.CreateIntegrationRequest
-	(*CreateIntegrationResponse)(nil),        // 8: bifrost.integrations.admin.v1.CreateIntegrationResponse
-	(*GetIntegrationRequest)(nil),            // 9: bifrost.integrations.admin.v1.GetIntegrationRequest
-	(*GetIntegrationResponse)(nil),           // 10: bifrost.integrations.admin.v1.GetIntegrationResponse
-	(*ListIntegrationsRequest)(nil),          // 11: bifrost.integrations.admin.v1.ListIntegrationsRequest
-	(*ListIntegrationsResponse)(nil),         // 12: bifrost.integrations.admin.v1.ListIntegrationsResponse
-	(*UpdateIntegrationRequest)(nil),         // 13: bifrost.integrations.admin.v1.UpdateIntegrationRequest
-	(*UpdateIntegrationResponse)(nil),        // 14: bifrost.integrations.admin.v1.UpdateIntegrationResponse
-	(*DeleteIntegrationRequest)(nil),         // 15: bifrost.integrations.admin.v1.DeleteIntegrationRequest
-	(*DeleteIntegrationResponse)(nil),        // 16: bifrost.integrations.admin.v1.DeleteIntegrationResponse
-	(*Connection)(nil),                       // 17: bifrost.integrations.admin.v1.Connection
-	(*CreateConnectionRequest)(nil),          // 18: bifrost.integrations.admin.v1.CreateConnectionRequest
-	(*CreateConnectionResponse)(nil),         // 19: bifrost.integrations.admin.v1.CreateConnectionResponse
-	(*GetConnectionRequest)(nil),             // 20: bifrost.integrations.admin.v1.GetConnectionRequest
-	(*GetConnectionResponse)(nil),            // 21: bifrost.integrations.admin.v1.GetConnectionResponse
-	(*ListConnectionsRequest)(nil),           // 22: bifrost.integrations.admin.v1.ListConnectionsRequest
-	(*ListConnectionsResponse)(nil),          // 23: bifrost.integrations.admin.v1.ListConnectionsResponse
-	(*UpdateConnectionRequest)(nil),          // 24: bifrost.integrations.admin.v1.UpdateConnectionRequest
-	(*UpdateConnectionResponse)(nil),         // 25: bifrost.integrations.admin.v1.UpdateConnectionResponse
-	(*DeleteConnectionRequest)(nil),          // 26: bifrost.integrations.admin.v1.DeleteConnectionRequest
-	(*DeleteConnectionResponse)(nil),         // 27: bifrost.integrations.admin.v1.DeleteConnectionResponse
-	(*Token)(nil),                            // 28: bifrost.integrations.admin.v1.Token
-	(*PutTokenRequest)(nil),                  // 29: bifrost.integrations.admin.v1.PutTokenRequest
-	(*PutTokenResponse)(nil),                 // 30: bifrost.integrations.admin.v1.PutTokenResponse
-	(*GetTokenRequest)(nil),                  // 31: bifrost.integrations.admin.v1.GetTokenRequest
-	(*GetTokenResponse)(nil),                 // 32: bifrost.integrations.admin.v1.GetTokenResponse
-	(*ListTokensRequest)(nil),                // 33: bifrost.integrations.admin.v1.ListTokensRequest
-	(*ListTokensResponse)(nil),               // 34: bifrost.integrations.admin.v1.ListTokensResponse
-	(*DeleteTokenRequest)(nil),               // 35: bifrost.integrations.admin.v1.DeleteTokenRequest
-	(*DeleteTokenResponse)(nil),              // 36: bifrost.integrations.admin.v1.DeleteTokenResponse
-	(*ApiKey)(nil),                           // 37: bifrost.integrations.admin.v1.ApiKey
-	(*CreateApiKeyRequest)(nil),              // 38: bifrost.integrations.admin.v1.CreateApiKeyRequest
-	(*CreateApiKeyResponse)(nil),             // 39: bifrost.integrations.admin.v1.CreateApiKeyResponse
-	(*ListApiKeysRequest)(nil),               // 40: bifrost.integrations.admin.v1.ListApiKeysRequest
-	(*ListApiKeysResponse)(nil),              // 41: bifrost.integrations.admin.v1.ListApiKeysResponse
-	(*RevokeApiKeyRequest)(nil),              // 42: bifrost.integrations.admin.v1.RevokeApiKeyRequest
-	(*RevokeApiKeyResponse)(nil),             // 43: bifrost.integrations.admin.v1.RevokeApiKeyResponse
-	(*AuditEvent)(nil),                       // 44: bifrost.integrations.admin.v1.AuditEvent
-	(*ListAuditEventsRequest)(nil),           // 45: bifrost.integrations.admin.v1.ListAuditEventsRequest
-	(*ListAuditEventsResponse)(nil),          // 46: bifrost.integrations.admin.v1.ListAuditEventsResponse
-	(*EncryptionKey)(nil),                    // 47: bifrost.integrations.admin.v1.EncryptionKey
-	(*UndecryptableValue)(nil),               // 48: bifrost.integrations.admin.v1.UndecryptableValue
-	(*RotateEncryptionKeyRequest)(nil),       // 49: bifrost.integrations.admin.v1.RotateEncryptionKeyRequest
-	(*RotateEncryptionKeyResponse)(nil),      // 50: bifrost.integrations.admin.v1.RotateEncryptionKeyResponse
-	(*GetEncryptionStatusRequest)(nil),       // 51: bifrost.integrations.admin.v1.GetEncryptionStatusRequest
-	(*GetEncryptionStatusResponse)(nil),      // 52: bifrost.integrations.admin.v1.GetEncryptionStatusResponse
-	(*RetireEncryptionKeyRequest)(nil),       // 53: bifrost.integrations.admin.v1.RetireEncryptionKeyRequest
-	(*RetireEncryptionKeyResponse)(nil),      // 54: bifrost.integrations.admin.v1.RetireEncryptionKeyResponse
-	(*StartAuthorizationRequest)(nil),        // 55: bifrost.integrations.admin.v1.StartAuthorizationRequest
-	(*StartAuthorizationResponse)(nil),       // 56: bifrost.integrations.admin.v1.StartAuthorizationResponse
-	(*ConnectClientCredentialsRequest)(nil),  // 57: bifrost.integrations.admin.v1.ConnectClientCredentialsRequest
-	(*ConnectClientCredentialsResponse)(nil), // 58: bifrost.integrations.admin.v1.ConnectClientCredentialsResponse
-	nil,                                      // 59: bifrost.integrations.admin.v1.Connection.TokenParamsEntry
-	(*structpb.Struct)(nil),                  // 60: google.protobuf.Struct
-	(*timestamppb.Timestamp)(nil),            // 61: google.protobuf.Timestamp
-	(*fieldmaskpb.FieldMask)(nil),            // 62: google.protobuf.FieldMask
-	(*durationpb.Duration)(nil),              // 63: google.protobuf.Duration
+	(DeliveryStatus)(0),                      // 5: bifrost.integrations.admin.v1.DeliveryStatus
+	(*ConfigField)(nil),                      // 6: bifrost.integrations.admin.v1.ConfigField
+	(*Integration)(nil),                      // 7: bifrost.integrations.admin.v1.Integration
+	(*CreateIntegrationRequest)(nil),         // 8: bifrost.integrations.admin.v1.CreateIntegrationRequest
+	(*CreateIntegrationResponse)(nil),        // 9: bifrost.integrations.admin.v1.CreateIntegrationResponse
+	(*GetIntegrationRequest)(nil),            // 10: bifrost.integrations.admin.v1.GetIntegrationRequest
+	(*GetIntegrationResponse)(nil),           // 11: bifrost.integrations.admin.v1.GetIntegrationResponse
+	(*ListIntegrationsRequest)(nil),          // 12: bifrost.integrations.admin.v1.ListIntegrationsRequest
+	(*ListIntegrationsResponse)(nil),         // 13: bifrost.integrations.admin.v1.ListIntegrationsResponse
+	(*UpdateIntegrationRequest)(nil),         // 14: bifrost.integrations.admin.v1.UpdateIntegrationRequest
+	(*UpdateIntegrationResponse)(nil),        // 15: bifrost.integrations.admin.v1.UpdateIntegrationResponse
+	(*DeleteIntegrationRequest)(nil),         // 16: bifrost.integrations.admin.v1.DeleteIntegrationRequest
+	(*DeleteIntegrationResponse)(nil),        // 17: bifrost.integrations.admin.v1.DeleteIntegrationResponse
+	(*Connection)(nil),                       // 18: bifrost.integrations.admin.v1.Connection
+	(*CreateConnectionRequest)(nil),          // 19: bifrost.integrations.admin.v1.CreateConnectionRequest
+	(*CreateConnectionResponse)(nil),         // 20: bifrost.integrations.admin.v1.CreateConnectionResponse
+	(*GetConnectionRequest)(nil),             // 21: bifrost.integrations.admin.v1.GetConnectionRequest
+	(*GetConnectionResponse)(nil),            // 22: bifrost.integrations.admin.v1.GetConnectionResponse
+	(*ListConnectionsRequest)(nil),           // 23: bifrost.integrations.admin.v1.ListConnectionsRequest
+	(*ListConnectionsResponse)(nil),          // 24: bifrost.integrations.admin.v1.ListConnectionsResponse
+	(*UpdateConnectionRequest)(nil),          // 25: bifrost.integrations.admin.v1.UpdateConnectionRequest
+	(*UpdateConnectionResponse)(nil),         // 26: bifrost.integrations.admin.v1.UpdateConnectionResponse
+	(*DeleteConnectionRequest)(nil),          // 27: bifrost.integrations.admin.v1.DeleteConnectionRequest
+	(*DeleteConnectionResponse)(nil),         // 28: bifrost.integrations.admin.v1.DeleteConnectionResponse
+	(*Token)(nil),                            // 29: bifrost.integrations.admin.v1.Token
+	(*PutTokenRequest)(nil),                  // 30: bifrost.integrations.admin.v1.PutTokenRequest
+	(*PutTokenResponse)(nil),                 // 31: bifrost.integrations.admin.v1.PutTokenResponse
+	(*GetTokenRequest)(nil),                  // 32: bifrost.integrations.admin.v1.GetTokenRequest
+	(*GetTokenResponse)(nil),                 // 33: bifrost.integrations.admin.v1.GetTokenResponse
+	(*ListTokensRequest)(nil),                // 34: bifrost.integrations.admin.v1.ListTokensRequest
+	(*ListTokensResponse)(nil),               // 35: bifrost.integrations.admin.v1.ListTokensResponse
+	(*DeleteTokenRequest)(nil),               // 36: bifrost.integrations.admin.v1.DeleteTokenRequest
+	(*DeleteTokenResponse)(nil),              // 37: bifrost.integrations.admin.v1.DeleteTokenResponse
+	(*ApiKey)(nil),                           // 38: bifrost.integrations.admin.v1.ApiKey
+	(*CreateApiKeyRequest)(nil),              // 39: bifrost.integrations.admin.v1.CreateApiKeyRequest
+	(*CreateApiKeyResponse)(nil),             // 40: bifrost.integrations.admin.v1.CreateApiKeyResponse
+	(*ListApiKeysRequest)(nil),               // 41: bifrost.integrations.admin.v1.ListApiKeysRequest
+	(*ListApiKeysResponse)(nil),              // 42: bifrost.integrations.admin.v1.ListApiKeysResponse
+	(*RevokeApiKeyRequest)(nil),              // 43: bifrost.integrations.admin.v1.RevokeApiKeyRequest
+	(*RevokeApiKeyResponse)(nil),             // 44: bifrost.integrations.admin.v1.RevokeApiKeyResponse
+	(*AuditEvent)(nil),                       // 45: bifrost.integrations.admin.v1.AuditEvent
+	(*ListAuditEventsRequest)(nil),           // 46: bifrost.integrations.admin.v1.ListAuditEventsRequest
+	(*ListAuditEventsResponse)(nil),          // 47: bifrost.integrations.admin.v1.ListAuditEventsResponse
+	(*EncryptionKey)(nil),                    // 48: bifrost.integrations.admin.v1.EncryptionKey
+	(*UndecryptableValue)(nil),               // 49: bifrost.integrations.admin.v1.UndecryptableValue
+	(*RotateEncryptionKeyRequest)(nil),       // 50: bifrost.integrations.admin.v1.RotateEncryptionKeyRequest
+	(*RotateEncryptionKeyResponse)(nil),      // 51: bifrost.integrations.admin.v1.RotateEncryptionKeyResponse
+	(*GetEncryptionStatusRequest)(nil),       // 52: bifrost.integrations.admin.v1.GetEncryptionStatusRequest
+	(*GetEncryptionStatusResponse)(nil),      // 53: bifrost.integrations.admin.v1.GetEncryptionStatusResponse
+	(*RetireEncryptionKeyRequest)(nil),       // 54: bifrost.integrations.admin.v1.RetireEncryptionKeyRequest
+	(*RetireEncryptionKeyResponse)(nil),      // 55: bifrost.integrations.admin.v1.RetireEncryptionKeyResponse
+	(*StartAuthorizationRequest)(nil),        // 56: bifrost.integrations.admin.v1.StartAuthorizationRequest
+	(*StartAuthorizationResponse)(nil),       // 57: bifrost.integrations.admin.v1.StartAuthorizationResponse
+	(*ConnectClientCredentialsRequest)(nil),  // 58: bifrost.integrations.admin.v1.ConnectClientCredentialsRequest
+	(*ConnectClientCredentialsResponse)(nil), // 59: bifrost.integrations.admin.v1.ConnectClientCredentialsResponse
+	(*Webhook)(nil),                          // 60: bifrost.integrations.admin.v1.Webhook
+	(*CreateWebhookRequest)(nil),             // 61: bifrost.integrations.admin.v1.CreateWebhookRequest
+	(*CreateWebhookResponse)(nil),            // 62: bifrost.integrations.admin.v1.CreateWebhookResponse
+	(*ListWebhooksRequest)(nil),              // 63: bifrost.integrations.admin.v1.ListWebhooksRequest
+	(*ListWebhooksResponse)(nil),             // 64: bifrost.integrations.admin.v1.ListWebhooksResponse
+	(*DeleteWebhookRequest)(nil),             // 65: bifrost.integrations.admin.v1.DeleteWebhookRequest
+	(*DeleteWebhookResponse)(nil),            // 66: bifrost.integrations.admin.v1.DeleteWebhookResponse
+	(*SendTestWebhookRequest)(nil),           // 67: bifrost.integrations.admin.v1.SendTestWebhookRequest
+	(*SendTestWebhookResponse)(nil),          // 68: bifrost.integrations.admin.v1.SendTestWebhookResponse
+	(*WebhookDelivery)(nil),                  // 69: bifrost.integrations.admin.v1.WebhookDelivery
+	(*ListWebhookDeliveriesRequest)(nil),     // 70: bifrost.integrations.admin.v1.ListWebhookDeliveriesRequest
+	(*ListWebhookDeliveriesResponse)(nil),    // 71: bifrost.integrations.admin.v1.ListWebhookDeliveriesResponse
+	(*RedeliverWebhookRequest)(nil),          // 72: bifrost.integrations.admin.v1.RedeliverWebhookRequest
+	(*RedeliverWebhookResponse)(nil),         // 73: bifrost.integrations.admin.v1.RedeliverWebhookResponse
+	nil,                                      // 74: bifrost.integrations.admin.v1.Connection.TokenParamsEntry
+	(*structpb.Struct)(nil),                  // 75: google.protobuf.Struct
+	(*timestamppb.Timestamp)(nil),            // 76: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil),            // 77: google.protobuf.FieldMask
+	(*durationpb.Duration)(nil),              // 78: google.protobuf.Duration
 }
 var file_bifrost_integrations_admin_v1_admin_proto_depIdxs = []int32{
 	0,  // 0: bifrost.integrations.admin.v1.ConfigField.type:type_name -> bifrost.integrations.admin.v1.ConfigType
-	5,  // 1: bifrost.integrations.admin.v1.Integration.config_schema:type_name -> bifrost.integrations.admin.v1.ConfigField
-	60, // 2: bifrost.integrations.admin.v1.Integration.default_config:type_name -> google.protobuf.Struct
-	61, // 3: bifrost.integrations.admin.v1.Integration.create_time:type_name -> google.protobuf.Timestamp
-	61, // 4: bifrost.integrations.admin.v1.Integration.update_time:type_name -> google.protobuf.Timestamp
-	6,  // 5: bifrost.integrations.admin.v1.CreateIntegrationRequest.integration:type_name -> bifrost.integrations.admin.v1.Integration
-	6,  // 6: bifrost.integrations.admin.v1.CreateIntegrationResponse.integration:type_name -> bifrost.integrations.admin.v1.Integration
-	6,  // 7: bifrost.integrations.admin.v1.GetIntegrationResponse.integration:type_name -> bifrost.integrations.admin.v1.Integration
-	6,  // 8: bifrost.integrations.admin.v1.ListIntegrationsResponse.integrations:type_name -> bifrost.integrations.admin.v1.Integration
-	6,  // 9: bifrost.integrations.admin.v1.UpdateIntegrationRequest.integration:type_name -> bifrost.integrations.admin.v1.Integration
-	62, // 10: bifrost.integrations.admin.v1.UpdateIntegrationRequest.update_mask:type_name -> google.protobuf.FieldMask
-	6,  // 11: bifrost.integrations.admin.v1.UpdateIntegrationResponse.integration:type_name -> bifrost.integrations.admin.v1.Integration
+	6,  // 1: bifrost.integrations.admin.v1.Integration.config_schema:type_name -> bifrost.integrations.admin.v1.ConfigField
+	75, // 2: bifrost.integrations.admin.v1.Integration.default_config:type_name -> google.protobuf.Struct
+	76, // 3: bifrost.integrations.admin.v1.Integration.create_time:type_name -> google.protobuf.Timestamp
+	76, // 4: bifrost.integrations.admin.v1.Integration.update_time:type_name -> google.protobuf.Timestamp
+	7,  // 5: bifrost.integrations.admin.v1.CreateIntegrationRequest.integration:type_name -> bifrost.integrations.admin.v1.Integration
+	7,  // 6: bifrost.integrations.admin.v1.CreateIntegrationResponse.integration:type_name -> bifrost.integrations.admin.v1.Integration
+	7,  // 7: bifrost.integrations.admin.v1.GetIntegrationResponse.integration:type_name -> bifrost.integrations.admin.v1.Integration
+	7,  // 8: bifrost.integrations.admin.v1.ListIntegrationsResponse.integrations:type_name -> bifrost.integrations.admin.v1.Integration
+	7,  // 9: bifrost.integrations.admin.v1.UpdateIntegrationRequest.integration:type_name -> bifrost.integrations.admin.v1.Integration
+	77, // 10: bifrost.integrations.admin.v1.UpdateIntegrationRequest.update_mask:type_name -> google.protobuf.FieldMask
+	7,  // 11: bifrost.integrations.admin.v1.UpdateIntegrationResponse.integration:type_name -> bifrost.integrations.admin.v1.Integration
 	1,  // 12: bifrost.integrations.admin.v1.Connection.flow:type_name -> bifrost.integrations.admin.v1.Flow
-	63, // 13: bifrost.integrations.admin.v1.Connection.refresh_margin:type_name -> google.protobuf.Duration
-	61, // 14: bifrost.integrations.admin.v1.Connection.create_time:type_name -> google.protobuf.Timestamp
-	61, // 15: bifrost.integrations.admin.v1.Connection.update_time:type_name -> google.protobuf.Timestamp
-	59, // 16: bifrost.integrations.admin.v1.Connection.token_params:type_name -> bifrost.integrations.admin.v1.Connection.TokenParamsEntry
+	78, // 13: bifrost.integrations.admin.v1.Connection.refresh_margin:type_name -> google.protobuf.Duration
+	76, // 14: bifrost.integrations.admin.v1.Connection.create_time:type_name -> google.protobuf.Timestamp
+	76, // 15: bifrost.integrations.admin.v1.Connection.update_time:type_name -> google.protobuf.Timestamp
+	74, // 16: bifrost.integrations.admin.v1.Connection.token_params:type_name -> bifrost.integrations.admin.v1.Connection.TokenParamsEntry
 	2,  // 17: bifrost.integrations.admin.v1.Connection.token_auth_method:type_name -> bifrost.integrations.admin.v1.TokenAuthMethod
-	17, // 18: bifrost.integrations.admin.v1.CreateConnectionRequest.connection:type_name -> bifrost.integrations.admin.v1.Connection
-	17, // 19: bifrost.integrations.admin.v1.CreateConnectionResponse.connection:type_name -> bifrost.integrations.admin.v1.Connection
-	17, // 20: bifrost.integrations.admin.v1.GetConnectionResponse.connection:type_name -> bifrost.integrations.admin.v1.Connection
-	17, // 21: bifrost.integrations.admin.v1.ListConnectionsResponse.connections:type_name -> bifrost.integrations.admin.v1.Connection
-	17, // 22: bifrost.integrations.admin.v1.UpdateConnectionRequest.connection:type_name -> bifrost.integrations.admin.v1.Connection
-	62, // 23: bifrost.integrations.admin.v1.UpdateConnectionRequest.update_mask:type_name -> google.protobuf.FieldMask
-	17, // 24: bifrost.integrations.admin.v1.UpdateConnectionResponse.connection:type_name -> bifrost.integrations.admin.v1.Connection
+	18, // 18: bifrost.integrations.admin.v1.CreateConnectionRequest.connection:type_name -> bifrost.integrations.admin.v1.Connection
+	18, // 19: bifrost.integrations.admin.v1.CreateConnectionResponse.connection:type_name -> bifrost.integrations.admin.v1.Connection
+	18, // 20: bifrost.integrations.admin.v1.GetConnectionResponse.connection:type_name -> bifrost.integrations.admin.v1.Connection
+	18, // 21: bifrost.integrations.admin.v1.ListConnectionsResponse.connections:type_name -> bifrost.integrations.admin.v1.Connection
+	18, // 22: bifrost.integrations.admin.v1.UpdateConnectionRequest.connection:type_name -> bifrost.integrations.admin.v1.Connection
+	77, // 23: bifrost.integrations.admin.v1.UpdateConnectionRequest.update_mask:type_name -> google.protobuf.FieldMask
+	18, // 24: bifrost.integrations.admin.v1.UpdateConnectionResponse.connection:type_name -> bifrost.integrations.admin.v1.Connection
 	3,  // 25: bifrost.integrations.admin.v1.Token.status:type_name -> bifrost.integrations.admin.v1.TokenStatus
-	61, // 26: bifrost.integrations.admin.v1.Token.expires_at:type_name -> google.protobuf.Timestamp
-	61, // 27: bifrost.integrations.admin.v1.Token.last_refreshed_at:type_name -> google.protobuf.Timestamp
-	61, // 28: bifrost.integrations.admin.v1.Token.next_refresh_at:type_name -> google.protobuf.Timestamp
-	61, // 29: bifrost.integrations.admin.v1.Token.create_time:type_name -> google.protobuf.Timestamp
-	61, // 30: bifrost.integrations.admin.v1.Token.update_time:type_name -> google.protobuf.Timestamp
-	61, // 31: bifrost.integrations.admin.v1.PutTokenRequest.expires_at:type_name -> google.protobuf.Timestamp
-	28, // 32: bifrost.integrations.admin.v1.PutTokenResponse.token:type_name -> bifrost.integrations.admin.v1.Token
-	28, // 33: bifrost.integrations.admin.v1.GetTokenResponse.token:type_name -> bifrost.integrations.admin.v1.Token
-	28, // 34: bifrost.integrations.admin.v1.ListTokensResponse.tokens:type_name -> bifrost.integrations.admin.v1.Token
+	76, // 26: bifrost.integrations.admin.v1.Token.expires_at:type_name -> google.protobuf.Timestamp
+	76, // 27: bifrost.integrations.admin.v1.Token.last_refreshed_at:type_name -> google.protobuf.Timestamp
+	76, // 28: bifrost.integrations.admin.v1.Token.next_refresh_at:type_name -> google.protobuf.Timestamp
+	76, // 29: bifrost.integrations.admin.v1.Token.create_time:type_name -> google.protobuf.Timestamp
+	76, // 30: bifrost.integrations.admin.v1.Token.update_time:type_name -> google.protobuf.Timestamp
+	76, // 31: bifrost.integrations.admin.v1.PutTokenRequest.expires_at:type_name -> google.protobuf.Timestamp
+	29, // 32: bifrost.integrations.admin.v1.PutTokenResponse.token:type_name -> bifrost.integrations.admin.v1.Token
+	29, // 33: bifrost.integrations.admin.v1.GetTokenResponse.token:type_name -> bifrost.integrations.admin.v1.Token
+	29, // 34: bifrost.integrations.admin.v1.ListTokensResponse.tokens:type_name -> bifrost.integrations.admin.v1.Token
 	4,  // 35: bifrost.integrations.admin.v1.ApiKey.role:type_name -> bifrost.integrations.admin.v1.Role
-	61, // 36: bifrost.integrations.admin.v1.ApiKey.create_time:type_name -> google.protobuf.Timestamp
-	61, // 37: bifrost.integrations.admin.v1.ApiKey.expire_time:type_name -> google.protobuf.Timestamp
-	61, // 38: bifrost.integrations.admin.v1.ApiKey.revoke_time:type_name -> google.protobuf.Timestamp
+	76, // 36: bifrost.integrations.admin.v1.ApiKey.create_time:type_name -> google.protobuf.Timestamp
+	76, // 37: bifrost.integrations.admin.v1.ApiKey.expire_time:type_name -> google.protobuf.Timestamp
+	76, // 38: bifrost.integrations.admin.v1.ApiKey.revoke_time:type_name -> google.protobuf.Timestamp
 	4,  // 39: bifrost.integrations.admin.v1.CreateApiKeyRequest.role:type_name -> bifrost.integrations.admin.v1.Role
-	61, // 40: bifrost.integrations.admin.v1.CreateApiKeyRequest.expire_time:type_name -> google.protobuf.Timestamp
-	37, // 41: bifrost.integrations.admin.v1.CreateApiKeyResponse.api_key:type_name -> bifrost.integrations.admin.v1.ApiKey
-	37, // 42: bifrost.integrations.admin.v1.ListApiKeysResponse.api_keys:type_name -> bifrost.integrations.admin.v1.ApiKey
-	37, // 43: bifrost.integrations.admin.v1.RevokeApiKeyResponse.api_key:type_name -> bifrost.integrations.admin.v1.ApiKey
-	61, // 44: bifrost.integrations.admin.v1.AuditEvent.time:type_name -> google.protobuf.Timestamp
+	76, // 40: bifrost.integrations.admin.v1.CreateApiKeyRequest.expire_time:type_name -> google.protobuf.Timestamp
+	38, // 41: bifrost.integrations.admin.v1.CreateApiKeyResponse.api_key:type_name -> bifrost.integrations.admin.v1.ApiKey
+	38, // 42: bifrost.integrations.admin.v1.ListApiKeysResponse.api_keys:type_name -> bifrost.integrations.admin.v1.ApiKey
+	38, // 43: bifrost.integrations.admin.v1.RevokeApiKeyResponse.api_key:type_name -> bifrost.integrations.admin.v1.ApiKey
+	76, // 44: bifrost.integrations.admin.v1.AuditEvent.time:type_name -> google.protobuf.Timestamp
 	4,  // 45: bifrost.integrations.admin.v1.AuditEvent.role:type_name -> bifrost.integrations.admin.v1.Role
-	61, // 46: bifrost.integrations.admin.v1.ListAuditEventsRequest.start_time:type_name -> google.protobuf.Timestamp
-	61, // 47: bifrost.integrations.admin.v1.ListAuditEventsRequest.end_time:type_name -> google.protobuf.Timestamp
-	44, // 48: bifrost.integrations.admin.v1.ListAuditEventsResponse.events:type_name -> bifrost.integrations.admin.v1.AuditEvent
-	61, // 49: bifrost.integrations.admin.v1.EncryptionKey.create_time:type_name -> google.protobuf.Timestamp
-	61, // 50: bifrost.integrations.admin.v1.EncryptionKey.supersede_time:type_name -> google.protobuf.Timestamp
-	47, // 51: bifrost.integrations.admin.v1.GetEncryptionStatusResponse.keys:type_name -> bifrost.integrations.admin.v1.EncryptionKey
-	48, // 52: bifrost.integrations.admin.v1.GetEncryptionStatusResponse.undecryptable_values:type_name -> bifrost.integrations.admin.v1.UndecryptableValue
-	61, // 53: bifrost.integrations.admin.v1.StartAuthorizationResponse.expire_time:type_name -> google.protobuf.Timestamp
-	28, // 54: bifrost.integrations.admin.v1.ConnectClientCredentialsResponse.token:type_name -> bifrost.integrations.admin.v1.Token
-	7,  // 55: bifrost.integrations.admin.v1.AdminService.CreateIntegration:input_type -> bifrost.integrations.admin.v1.CreateIntegrationRequest
-	9,  // 56: bifrost.integrations.admin.v1.AdminService.GetIntegration:input_type -> bifrost.integrations.admin.v1.GetIntegrationRequest
-	11, // 57: bifrost.integrations.admin.v1.AdminService.ListIntegrations:input_type -> bifrost.integrations.admin.v1.ListIntegrationsRequest
-	13, // 58: bifrost.integrations.admin.v1.AdminService.UpdateIntegration:input_type -> bifrost.integrations.admin.v1.UpdateIntegrationRequest
-	15, // 59: bifrost.integrations.admin.v1.AdminService.DeleteIntegration:input_type -> bifrost.integrations.admin.v1.DeleteIntegrationRequest
-	18, // 60: bifrost.integrations.admin.v1.AdminService.CreateConnection:input_type -> bifrost.integrations.admin.v1.CreateConnectionRequest
-	20, // 61: bifrost.integrations.admin.v1.AdminService.GetConnection:input_type -> bifrost.integrations.admin.v1.GetConnectionRequest
-	22, // 62: bifrost.integrations.admin.v1.AdminService.ListConnections:input_type -> bifrost.integrations.admin.v1.ListConnectionsRequest
-	24, // 63: bifrost.integrations.admin.v1.AdminService.UpdateConnection:input_type -> bifrost.integrations.admin.v1.UpdateConnectionRequest
-	26, // 64: bifrost.integrations.admin.v1.AdminService.DeleteConnection:input_type -> bifrost.integrations.admin.v1.DeleteConnectionRequest
-	29, // 65: bifrost.integrations.admin.v1.AdminService.PutToken:input_type -> bifrost.integrations.admin.v1.PutTokenRequest
-	31, // 66: bifrost.integrations.admin.v1.AdminService.GetToken:input_type -> bifrost.integrations.admin.v1.GetTokenRequest
-	33, // 67: bifrost.integrations.admin.v1.AdminService.ListTokens:input_type -> bifrost.integrations.admin.v1.ListTokensRequest
-	35, // 68: bifrost.integrations.admin.v1.AdminService.DeleteToken:input_type -> bifrost.integrations.admin.v1.DeleteTokenRequest
-	55, // 69: bifrost.integrations.admin.v1.AdminService.StartAuthorization:input_type -> bifrost.integrations.admin.v1.StartAuthorizationRequest
-	57, // 70: bifrost.integrations.admin.v1.AdminService.ConnectClientCredentials:input_type -> bifrost.integrations.admin.v1.ConnectClientCredentialsRequest
-	38, // 71: bifrost.integrations.admin.v1.AdminService.CreateApiKey:input_type -> bifrost.integrations.admin.v1.CreateApiKeyRequest
-	40, // 72: bifrost.integrations.admin.v1.AdminService.ListApiKeys:input_type -> bifrost.integrations.admin.v1.ListApiKeysRequest
-	42, // 73: bifrost.integrations.admin.v1.AdminService.RevokeApiKey:input_type -> bifrost.integrations.admin.v1.RevokeApiKeyRequest
-	45, // 74: bifrost.integrations.admin.v1.AdminService.ListAuditEvents:input_type -> bifrost.integrations.admin.v1.ListAuditEventsRequest
-	49, // 75: bifrost.integrations.admin.v1.AdminService.RotateEncryptionKey:input_type -> bifrost.integrations.admin.v1.RotateEncryptionKeyRequest
-	51, // 76: bifrost.integrations.admin.v1.AdminService.GetEncryptionStatus:input_type -> bifrost.integrations.admin.v1.GetEncryptionStatusRequest
-	53, // 77: bifrost.integrations.admin.v1.AdminService.RetireEncryptionKey:input_type -> bifrost.integrations.admin.v1.RetireEncryptionKeyRequest
-	8,  // 78: bifrost.integrations.admin.v1.AdminService.CreateIntegration:output_type -> bifrost.integrations.admin.v1.CreateIntegrationResponse
-	10, // 79: bifrost.integrations.admin.v1.AdminService.GetIntegration:output_type -> bifrost.integrations.admin.v1.GetIntegrationResponse
-	12, // 80: bifrost.integrations.admin.v1.AdminService.ListIntegrations:output_type -> bifrost.integrations.admin.v1.ListIntegrationsResponse
-	14, // 81: bifrost.integrations.admin.v1.AdminService.UpdateIntegration:output_type -> bifrost.integrations.admin.v1.UpdateIntegrationResponse
-	16, // 82: bifrost.integrations.admin.v1.AdminService.DeleteIntegration:output_type -> bifrost.integrations.admin.v1.DeleteIntegrationResponse
-	19, // 83: bifrost.integrations.admin.v1.AdminService.CreateConnection:output_type -> bifrost.integrations.admin.v1.CreateConnectionResponse
-	21, // 84: bifrost.integrations.admin.v1.AdminService.GetConnection:output_type -> bifrost.integrations.admin.v1.GetConnectionResponse
-	23, // 85: bifrost.integrations.admin.v1.AdminService.ListConnections:output_type -> bifrost.integrations.admin.v1.ListConnectionsResponse
-	25, // 86: bifrost.integrations.admin.v1.AdminService.UpdateConnection:output_type -> bifrost.integrations.admin.v1.UpdateConnectionResponse
-	27, // 87: bifrost.integrations.admin.v1.AdminService.DeleteConnection:output_type -> bifrost.integrations.admin.v1.DeleteConnectionResponse
-	30, // 88: bifrost.integrations.admin.v1.AdminService.PutToken:output_type -> bifrost.integrations.admin.v1.PutTokenResponse
-	32, // 89: bifrost.integrations.admin.v1.AdminService.GetToken:output_type -> bifrost.integrations.admin.v1.GetTokenResponse
-	34, // 90: bifrost.integrations.admin.v1.AdminService.ListTokens:output_type -> bifrost.integrations.admin.v1.ListTokensResponse
-	36, // 91: bifrost.integrations.admin.v1.AdminService.DeleteToken:output_type -> bifrost.integrations.admin.v1.DeleteTokenResponse
-	56, // 92: bifrost.integrations.admin.v1.AdminService.StartAuthorization:output_type -> bifrost.integrations.admin.v1.StartAuthorizationResponse
-	58, // 93: bifrost.integrations.admin.v1.AdminService.ConnectClientCredentials:output_type -> bifrost.integrations.admin.v1.ConnectClientCredentialsResponse
-	39, // 94: bifrost.integrations.admin.v1.AdminService.CreateApiKey:output_type -> bifrost.integrations.admin.v1.CreateApiKeyResponse
-	41, // 95: bifrost.integrations.admin.v1.AdminService.ListApiKeys:output_type -> bifrost.integrations.admin.v1.ListApiKeysResponse
-	43, // 96: bifrost.integrations.admin.v1.AdminService.RevokeApiKey:output_type -> bifrost.integrations.admin.v1.RevokeApiKeyResponse
-	46, // 97: bifrost.integrations.admin.v1.AdminService.ListAuditEvents:output_type -> bifrost.integrations.admin.v1.ListAuditEventsResponse
-	50, // 98: bifrost.integrations.admin.v1.AdminService.RotateEncryptionKey:output_type -> bifrost.integrations.admin.v1.RotateEncryptionKeyResponse
-	52, // 99: bifrost.integrations.admin.v1.AdminService.GetEncryptionStatus:output_type -> bifrost.integrations.admin.v1.GetEncryptionStatusResponse
-	54, // 100: bifrost.integrations.admin.v1.AdminService.RetireEncryptionKey:output_type -> bifrost.integrations.admin.v1.RetireEncryptionKeyResponse
-	78, // [78:101] is the sub-list for method output_type
-	55, // [55:78] is the sub-list for method input_type
-	55, // [55:55] is the sub-list for extension type_name
-	55, // [55:55] is the sub-list for extension extendee
-	0,  // [0:55] is the sub-list for field type_name
+	76, // 46: bifrost.integrations.admin.v1.ListAuditEventsRequest.start_time:type_name -> google.protobuf.Timestamp
+	76, // 47: bifrost.integrations.admin.v1.ListAuditEventsRequest.end_time:type_name -> google.protobuf.Timestamp
+	45, // 48: bifrost.integrations.admin.v1.ListAuditEventsResponse.events:type_name -> bifrost.integrations.admin.v1.AuditEvent
+	76, // 49: bifrost.integrations.admin.v1.EncryptionKey.create_time:type_name -> google.protobuf.Timestamp
+	76, // 50: bifrost.integrations.admin.v1.EncryptionKey.supersede_time:type_name -> google.protobuf.Timestamp
+	48, // 51: bifrost.integrations.admin.v1.GetEncryptionStatusResponse.keys:type_name -> bifrost.integrations.admin.v1.EncryptionKey
+	49, // 52: bifrost.integrations.admin.v1.GetEncryptionStatusResponse.undecryptable_values:type_name -> bifrost.integrations.admin.v1.UndecryptableValue
+	76, // 53: bifrost.integrations.admin.v1.StartAuthorizationResponse.expire_time:type_name -> google.protobuf.Timestamp
+	29, // 54: bifrost.integrations.admin.v1.ConnectClientCredentialsResponse.token:type_name -> bifrost.integrations.admin.v1.Token
+	76, // 55: bifrost.integrations.admin.v1.Webhook.create_time:type_name -> google.protobuf.Timestamp
+	60, // 56: bifrost.integrations.admin.v1.CreateWebhookResponse.webhook:type_name -> bifrost.integrations.admin.v1.Webhook
+	60, // 57: bifrost.integrations.admin.v1.ListWebhooksResponse.webhooks:type_name -> bifrost.integrations.admin.v1.Webhook
+	69, // 58: bifrost.integrations.admin.v1.SendTestWebhookResponse.delivery:type_name -> bifrost.integrations.admin.v1.WebhookDelivery
+	5,  // 59: bifrost.integrations.admin.v1.WebhookDelivery.status:type_name -> bifrost.integrations.admin.v1.DeliveryStatus
+	76, // 60: bifrost.integrations.admin.v1.WebhookDelivery.next_attempt_time:type_name -> google.protobuf.Timestamp
+	76, // 61: bifrost.integrations.admin.v1.WebhookDelivery.last_attempt_time:type_name -> google.protobuf.Timestamp
+	76, // 62: bifrost.integrations.admin.v1.WebhookDelivery.create_time:type_name -> google.protobuf.Timestamp
+	69, // 63: bifrost.integrations.admin.v1.ListWebhookDeliveriesResponse.deliveries:type_name -> bifrost.integrations.admin.v1.WebhookDelivery
+	69, // 64: bifrost.integrations.admin.v1.RedeliverWebhookResponse.delivery:type_name -> bifrost.integrations.admin.v1.WebhookDelivery
+	8,  // 65: bifrost.integrations.admin.v1.AdminService.CreateIntegration:input_type -> bifrost.integrations.admin.v1.CreateIntegrationRequest
+	10, // 66: bifrost.integrations.admin.v1.AdminService.GetIntegration:input_type -> bifrost.integrations.admin.v1.GetIntegrationRequest
+	12, // 67: bifrost.integrations.admin.v1.AdminService.ListIntegrations:input_type -> bifrost.integrations.admin.v1.ListIntegrationsRequest
+	14, // 68: bifrost.integrations.admin.v1.AdminService.UpdateIntegration:input_type -> bifrost.integrations.admin.v1.UpdateIntegrationRequest
+	16, // 69: bifrost.integrations.admin.v1.AdminService.DeleteIntegration:input_type -> bifrost.integrations.admin.v1.DeleteIntegrationRequest
+	19, // 70: bifrost.integrations.admin.v1.AdminService.CreateConnection:input_type -> bifrost.integrations.admin.v1.CreateConnectionRequest
+	21, // 71: bifrost.integrations.admin.v1.AdminService.GetConnection:input_type -> bifrost.integrations.admin.v1.GetConnectionRequest
+	23, // 72: bifrost.integrations.admin.v1.AdminService.ListConnections:input_type -> bifrost.integrations.admin.v1.ListConnectionsRequest
+	25, // 73: bifrost.integrations.admin.v1.AdminService.UpdateConnection:input_type -> bifrost.integrations.admin.v1.UpdateConnectionRequest
+	27, // 74: bifrost.integrations.admin.v1.AdminService.DeleteConnection:input_type -> bifrost.integrations.admin.v1.DeleteConnectionRequest
+	30, // 75: bifrost.integrations.admin.v1.AdminService.PutToken:input_type -> bifrost.integrations.admin.v1.PutTokenRequest
+	32, // 76: bifrost.integrations.admin.v1.AdminService.GetToken:input_type -> bifrost.integrations.admin.v1.GetTokenRequest
+	34, // 77: bifrost.integrations.admin.v1.AdminService.ListTokens:input_type -> bifrost.integrations.admin.v1.ListTokensRequest
+	36, // 78: bifrost.integrations.admin.v1.AdminService.DeleteToken:input_type -> bifrost.integrations.admin.v1.DeleteTokenRequest
+	56, // 79: bifrost.integrations.admin.v1.AdminService.StartAuthorization:input_type -> bifrost.integrations.admin.v1.StartAuthorizationRequest
+	58, // 80: bifrost.integrations.admin.v1.AdminService.ConnectClientCredentials:input_type -> bifrost.integrations.admin.v1.ConnectClientCredentialsRequest
+	39, // 81: bifrost.integrations.admin.v1.AdminService.CreateApiKey:input_type -> bifrost.integrations.admin.v1.CreateApiKeyRequest
+	41, // 82: bifrost.integrations.admin.v1.AdminService.ListApiKeys:input_type -> bifrost.integrations.admin.v1.ListApiKeysRequest
+	43, // 83: bifrost.integrations.admin.v1.AdminService.RevokeApiKey:input_type -> bifrost.integrations.admin.v1.RevokeApiKeyRequest
+	46, // 84: bifrost.integrations.admin.v1.AdminService.ListAuditEvents:input_type -> bifrost.integrations.admin.v1.ListAuditEventsRequest
+	50, // 85: bifrost.integrations.admin.v1.AdminService.RotateEncryptionKey:input_type -> bifrost.integrations.admin.v1.RotateEncryptionKeyRequest
+	52, // 86: bifrost.integrations.admin.v1.AdminService.GetEncryptionStatus:input_type -> bifrost.integrations.admin.v1.GetEncryptionStatusRequest
+	54, // 87: bifrost.integrations.admin.v1.AdminService.RetireEncryptionKey:input_type -> bifrost.integrations.admin.v1.RetireEncryptionKeyRequest
+	61, // 88: bifrost.integrations.admin.v1.AdminService.CreateWebhook:input_type -> bifrost.integrations.admin.v1.CreateWebhookRequest
+	63, // 89: bifrost.integrations.admin.v1.AdminService.ListWebhooks:input_type -> bifrost.integrations.admin.v1.ListWebhooksRequest
+	65, // 90: bifrost.integrations.admin.v1.AdminService.DeleteWebhook:input_type -> bifrost.integrations.admin.v1.DeleteWebhookRequest
+	67, // 91: bifrost.integrations.admin.v1.AdminService.SendTestWebhook:input_type -> bifrost.integrations.admin.v1.SendTestWebhookRequest
+	70, // 92: bifrost.integrations.admin.v1.AdminService.ListWebhookDeliveries:input_type -> bifrost.integrations.admin.v1.ListWebhookDeliveriesRequest
+	72, // 93: bifrost.integrations.admin.v1.AdminService.RedeliverWebhook:input_type -> bifrost.integrations.admin.v1.RedeliverWebhookRequest
+	9,  // 94: bifrost.integrations.admin.v1.AdminService.CreateIntegration:output_type -> bifrost.integrations.admin.v1.CreateIntegrationResponse
+	11, // 95: bifrost.integrations.admin.v1.AdminService.GetIntegration:output_type -> bifrost.integrations.admin.v1.GetIntegrationResponse
+	13, // 96: bifrost.integrations.admin.v1.AdminService.ListIntegrations:output_type -> bifrost.integrations.admin.v1.ListIntegrationsResponse
+	15, // 97: bifrost.integrations.admin.v1.AdminService.UpdateIntegration:output_type -> bifrost.integrations.admin.v1.UpdateIntegrationResponse
+	17, // 98: bifrost.integrations.admin.v1.AdminService.DeleteIntegration:output_type -> bifrost.integrations.admin.v1.DeleteIntegrationResponse
+	20, // 99: bifrost.integrations.admin.v1.AdminService.CreateConnection:output_type -> bifrost.integrations.admin.v1.CreateConnectionResponse
+	22, // 100: bifrost.integrations.admin.v1.AdminService.GetConnection:output_type -> bifrost.integrations.admin.v1.GetConnectionResponse
+	24, // 101: bifrost.integrations.admin.v1.AdminService.ListConnections:output_type -> bifrost.integrations.admin.v1.ListConnectionsResponse
+	26, // 102: bifrost.integrations.admin.v1.AdminService.UpdateConnection:output_type -> bifrost.integrations.admin.v1.UpdateConnectionResponse
+	28, // 103: bifrost.integrations.admin.v1.AdminService.DeleteConnection:output_type -> bifrost.integrations.admin.v1.DeleteConnectionResponse
+	31, // 104: bifrost.integrations.admin.v1.AdminService.PutToken:output_type -> bifrost.integrations.admin.v1.PutTokenResponse
+	33, // 105: bifrost.integrations.admin.v1.AdminService.GetToken:output_type -> bifrost.integrations.admin.v1.GetTokenResponse
+	35, // 106: bifrost.integrations.admin.v1.AdminService.ListTokens:output_type -> bifrost.integrations.admin.v1.ListTokensResponse
+	37, // 107: bifrost.integrations.admin.v1.AdminService.DeleteToken:output_type -> bifrost.integrations.admin.v1.DeleteTokenResponse
+	57, // 108: bifrost.integrations.admin.v1.AdminService.StartAuthorization:output_type -> bifrost.integrations.admin.v1.StartAuthorizationResponse
+	59, // 109: bifrost.integrations.admin.v1.AdminService.ConnectClientCredentials:output_type -> bifrost.integrations.admin.v1.ConnectClientCredentialsResponse
+	40, // 110: bifrost.integrations.admin.v1.AdminService.CreateApiKey:output_type -> bifrost.integrations.admin.v1.CreateApiKeyResponse
+	42, // 111: bifrost.integrations.admin.v1.AdminService.ListApiKeys:output_type -> bifrost.integrations.admin.v1.ListApiKeysResponse
+	44, // 112: bifrost.integrations.admin.v1.AdminService.RevokeApiKey:output_type -> bifrost.integrations.admin.v1.RevokeApiKeyResponse
+	47, // 113: bifrost.integrations.admin.v1.AdminService.ListAuditEvents:output_type -> bifrost.integrations.admin.v1.ListAuditEventsResponse
+	51, // 114: bifrost.integrations.admin.v1.AdminService.RotateEncryptionKey:output_type -> bifrost.integrations.admin.v1.RotateEncryptionKeyResponse
+	53, // 115: bifrost.integrations.admin.v1.AdminService.GetEncryptionStatus:output_type -> bifrost.integrations.admin.v1.GetEncryptionStatusResponse
+	55, // 116: bifrost.integrations.admin.v1.AdminService.RetireEncryptionKey:output_type -> bifrost.integrations.admin.v1.RetireEncryptionKeyResponse
+	62, // 117: bifrost.integrations.admin.v1.AdminService.CreateWebhook:output_type -> bifrost.integrations.admin.v1.CreateWebhookResponse
+	64, // 118: bifrost.integrations.admin.v1.AdminService.ListWebhooks:output_type -> bifrost.integrations.admin.v1.ListWebhooksResponse
+	66, // 119: bifrost.integrations.admin.v1.AdminService.DeleteWebhook:output_type -> bifrost.integrations.admin.v1.DeleteWebhookResponse
+	68, // 120: bifrost.integrations.admin.v1.AdminService.SendTestWebhook:output_type -> bifrost.integrations.admin.v1.SendTestWebhookResponse
+	71, // 121: bifrost.integrations.admin.v1.AdminService.ListWebhookDeliveries:output_type -> bifrost.integrations.admin.v1.ListWebhookDeliveriesResponse
+	73, // 122: bifrost.integrations.admin.v1.AdminService.RedeliverWebhook:output_type -> bifrost.integrations.admin.v1.RedeliverWebhookResponse
+	94, // [94:123] is the sub-list for method output_type
+	65, // [65:94] is the sub-list for method input_type
+	65, // [65:65] is the sub-list for extension type_name
+	65, // [65:65] is the sub-list for extension extendee
+	0,  // [0:65] is the sub-list for field type_name
 }
 
 func init() { file_bifrost_integrations_admin_v1_admin_proto_init() }
@@ -4048,8 +5016,8 @@ func file_bifrost_integrations_admin_v1_admin_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_bifrost_integrations_admin_v1_admin_proto_rawDesc), len(file_bifrost_integrations_admin_v1_admin_proto_rawDesc)),
-			NumEnums:      5,
-			NumMessages:   55,
+			NumEnums:      6,
+			NumMessages:   69,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -15,6 +15,10 @@ CONFIG_TYPE_JSON: ConfigType
 CONFIG_TYPE_SECRET: ConfigType
 CONFIG_TYPE_STRING: ConfigType
 CONFIG_TYPE_UNSPECIFIED: ConfigType
+DELIVERY_STATUS_DELIVERED: DeliveryStatus
+DELIVERY_STATUS_FAILED: DeliveryStatus
+DELIVERY_STATUS_PENDING: DeliveryStatus
+DELIVERY_STATUS_UNSPECIFIED: DeliveryStatus
 DESCRIPTOR: _descriptor.FileDescriptor
 FLOW_AUTHORIZATION_CODE: Flow
 FLOW_CLIENT_CREDENTIALS: Flow
@@ -187,6 +191,24 @@ class CreateIntegrationResponse(_message.Message):
     integration: Integration
     def __init__(self, integration: _Optional[_Union[Integration, _Mapping]] = ...) -> None: ...
 
+class CreateWebhookRequest(_message.Message):
+    __slots__ = ["description", "event_types", "url"]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    EVENT_TYPES_FIELD_NUMBER: _ClassVar[int]
+    URL_FIELD_NUMBER: _ClassVar[int]
+    description: str
+    event_types: _containers.RepeatedScalarFieldContainer[str]
+    url: str
+    def __init__(self, url: _Optional[str] = ..., event_types: _Optional[_Iterable[str]] = ..., description: _Optional[str] = ...) -> None: ...
+
+class CreateWebhookResponse(_message.Message):
+    __slots__ = ["secret", "webhook"]
+    SECRET_FIELD_NUMBER: _ClassVar[int]
+    WEBHOOK_FIELD_NUMBER: _ClassVar[int]
+    secret: str
+    webhook: Webhook
+    def __init__(self, webhook: _Optional[_Union[Webhook, _Mapping]] = ..., secret: _Optional[str] = ...) -> None: ...
+
 class DeleteConnectionRequest(_message.Message):
     __slots__ = ["name"]
     NAME_FIELD_NUMBER: _ClassVar[int]
@@ -214,6 +236,16 @@ class DeleteTokenRequest(_message.Message):
     def __init__(self, id: _Optional[str] = ...) -> None: ...
 
 class DeleteTokenResponse(_message.Message):
+    __slots__ = []
+    def __init__(self) -> None: ...
+
+class DeleteWebhookRequest(_message.Message):
+    __slots__ = ["id"]
+    ID_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    def __init__(self, id: _Optional[str] = ...) -> None: ...
+
+class DeleteWebhookResponse(_message.Message):
     __slots__ = []
     def __init__(self) -> None: ...
 
@@ -403,6 +435,40 @@ class ListTokensResponse(_message.Message):
     tokens: _containers.RepeatedCompositeFieldContainer[Token]
     def __init__(self, tokens: _Optional[_Iterable[_Union[Token, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
+class ListWebhookDeliveriesRequest(_message.Message):
+    __slots__ = ["page_size", "page_token", "webhook_id"]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    WEBHOOK_ID_FIELD_NUMBER: _ClassVar[int]
+    page_size: int
+    page_token: str
+    webhook_id: str
+    def __init__(self, webhook_id: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListWebhookDeliveriesResponse(_message.Message):
+    __slots__ = ["deliveries", "next_page_token"]
+    DELIVERIES_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    deliveries: _containers.RepeatedCompositeFieldContainer[WebhookDelivery]
+    next_page_token: str
+    def __init__(self, deliveries: _Optional[_Iterable[_Union[WebhookDelivery, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class ListWebhooksRequest(_message.Message):
+    __slots__ = ["page_size", "page_token"]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    page_size: int
+    page_token: str
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListWebhooksResponse(_message.Message):
+    __slots__ = ["next_page_token", "webhooks"]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    WEBHOOKS_FIELD_NUMBER: _ClassVar[int]
+    next_page_token: str
+    webhooks: _containers.RepeatedCompositeFieldContainer[Webhook]
+    def __init__(self, webhooks: _Optional[_Iterable[_Union[Webhook, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
 class PutTokenRequest(_message.Message):
     __slots__ = ["access_token", "connection", "expires_at", "org_id", "refresh_token", "scopes", "token_type"]
     ACCESS_TOKEN_FIELD_NUMBER: _ClassVar[int]
@@ -426,6 +492,18 @@ class PutTokenResponse(_message.Message):
     TOKEN_FIELD_NUMBER: _ClassVar[int]
     token: Token
     def __init__(self, token: _Optional[_Union[Token, _Mapping]] = ...) -> None: ...
+
+class RedeliverWebhookRequest(_message.Message):
+    __slots__ = ["delivery_id"]
+    DELIVERY_ID_FIELD_NUMBER: _ClassVar[int]
+    delivery_id: str
+    def __init__(self, delivery_id: _Optional[str] = ...) -> None: ...
+
+class RedeliverWebhookResponse(_message.Message):
+    __slots__ = ["delivery"]
+    DELIVERY_FIELD_NUMBER: _ClassVar[int]
+    delivery: WebhookDelivery
+    def __init__(self, delivery: _Optional[_Union[WebhookDelivery, _Mapping]] = ...) -> None: ...
 
 class RetireEncryptionKeyRequest(_message.Message):
     __slots__ = ["key_id"]
@@ -458,6 +536,18 @@ class RotateEncryptionKeyResponse(_message.Message):
     KEY_ID_FIELD_NUMBER: _ClassVar[int]
     key_id: int
     def __init__(self, key_id: _Optional[int] = ...) -> None: ...
+
+class SendTestWebhookRequest(_message.Message):
+    __slots__ = ["id"]
+    ID_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    def __init__(self, id: _Optional[str] = ...) -> None: ...
+
+class SendTestWebhookResponse(_message.Message):
+    __slots__ = ["delivery"]
+    DELIVERY_FIELD_NUMBER: _ClassVar[int]
+    delivery: WebhookDelivery
+    def __init__(self, delivery: _Optional[_Union[WebhookDelivery, _Mapping]] = ...) -> None: ...
 
 class StartAuthorizationRequest(_message.Message):
     __slots__ = ["connection", "mapping_integration", "org_id"]
@@ -556,6 +646,48 @@ class UpdateIntegrationResponse(_message.Message):
     integration: Integration
     def __init__(self, integration: _Optional[_Union[Integration, _Mapping]] = ...) -> None: ...
 
+class Webhook(_message.Message):
+    __slots__ = ["create_time", "description", "event_types", "id", "url"]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    EVENT_TYPES_FIELD_NUMBER: _ClassVar[int]
+    ID_FIELD_NUMBER: _ClassVar[int]
+    URL_FIELD_NUMBER: _ClassVar[int]
+    create_time: _timestamp_pb2.Timestamp
+    description: str
+    event_types: _containers.RepeatedScalarFieldContainer[str]
+    id: str
+    url: str
+    def __init__(self, id: _Optional[str] = ..., url: _Optional[str] = ..., event_types: _Optional[_Iterable[str]] = ..., description: _Optional[str] = ..., create_time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class WebhookDelivery(_message.Message):
+    __slots__ = ["attempts", "create_time", "event_position", "event_type", "id", "last_attempt_time", "last_error", "last_status_code", "message_id", "next_attempt_time", "status", "webhook_id"]
+    ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    EVENT_POSITION_FIELD_NUMBER: _ClassVar[int]
+    EVENT_TYPE_FIELD_NUMBER: _ClassVar[int]
+    ID_FIELD_NUMBER: _ClassVar[int]
+    LAST_ATTEMPT_TIME_FIELD_NUMBER: _ClassVar[int]
+    LAST_ERROR_FIELD_NUMBER: _ClassVar[int]
+    LAST_STATUS_CODE_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_ID_FIELD_NUMBER: _ClassVar[int]
+    NEXT_ATTEMPT_TIME_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    WEBHOOK_ID_FIELD_NUMBER: _ClassVar[int]
+    attempts: int
+    create_time: _timestamp_pb2.Timestamp
+    event_position: int
+    event_type: str
+    id: str
+    last_attempt_time: _timestamp_pb2.Timestamp
+    last_error: str
+    last_status_code: int
+    message_id: str
+    next_attempt_time: _timestamp_pb2.Timestamp
+    status: DeliveryStatus
+    webhook_id: str
+    def __init__(self, id: _Optional[str] = ..., webhook_id: _Optional[str] = ..., message_id: _Optional[str] = ..., event_type: _Optional[str] = ..., event_position: _Optional[int] = ..., status: _Optional[_Union[DeliveryStatus, str]] = ..., attempts: _Optional[int] = ..., next_attempt_time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., last_attempt_time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., last_status_code: _Optional[int] = ..., last_error: _Optional[str] = ..., create_time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
 class ConfigType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = []
 
@@ -569,4 +701,7 @@ class TokenStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = []
 
 class Role(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = []
+
+class DeliveryStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = []

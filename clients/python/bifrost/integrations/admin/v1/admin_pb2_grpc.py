@@ -135,6 +135,36 @@ class AdminServiceStub(object):
                 request_serializer=bifrost_dot_integrations_dot_admin_dot_v1_dot_admin__pb2.RetireEncryptionKeyRequest.SerializeToString,
                 response_deserializer=bifrost_dot_integrations_dot_admin_dot_v1_dot_admin__pb2.RetireEncryptionKeyResponse.FromString,
                 )
+        self.CreateWebhook = channel.unary_unary(
+                '/bifrost.integrations.admin.v1.AdminService/CreateWebhook',
+                request_serializer=bifrost_dot_integrations_dot_admin_dot_v1_dot_admin__pb2.CreateWebhookRequest.SerializeToString,
+                response_deserializer=bifrost_dot_integrations_dot_admin_dot_v1_dot_admin__pb2.CreateWebhookResponse.FromString,
+                )
+        self.ListWebhooks = channel.unary_unary(
+                '/bifrost.integrations.admin.v1.AdminService/ListWebhooks',
+                request_serializer=bifrost_dot_integrations_dot_admin_dot_v1_dot_admin__pb2.ListWebhooksRequest.SerializeToString,
+                response_deserializer=bifrost_dot_integrations_dot_admin_dot_v1_dot_admin__pb2.ListWebhooksResponse.FromString,
+                )
+        self.DeleteWebhook = channel.unary_unary(
+                '/bifrost.integrations.admin.v1.AdminService/DeleteWebhook',
+                request_serializer=bifrost_dot_integrations_dot_admin_dot_v1_dot_admin__pb2.DeleteWebhookRequest.SerializeToString,
+                response_deserializer=bifrost_dot_integrations_dot_admin_dot_v1_dot_admin__pb2.DeleteWebhookResponse.FromString,
+                )
+        self.SendTestWebhook = channel.unary_unary(
+                '/bifrost.integrations.admin.v1.AdminService/SendTestWebhook',
+                request_serializer=bifrost_dot_integrations_dot_admin_dot_v1_dot_admin__pb2.SendTestWebhookRequest.SerializeToString,
+                response_deserializer=bifrost_dot_integrations_dot_admin_dot_v1_dot_admin__pb2.SendTestWebhookResponse.FromString,
+                )
+        self.ListWebhookDeliveries = channel.unary_unary(
+                '/bifrost.integrations.admin.v1.AdminService/ListWebhookDeliveries',
+                request_serializer=bifrost_dot_integrations_dot_admin_dot_v1_dot_admin__pb2.ListWebhookDeliveriesRequest.SerializeToString,
+                response_deserializer=bifrost_dot_integrations_dot_admin_dot_v1_dot_admin__pb2.ListWebhookDeliveriesResponse.FromString,
+                )
+        self.RedeliverWebhook = channel.unary_unary(
+                '/bifrost.integrations.admin.v1.AdminService/RedeliverWebhook',
+                request_serializer=bifrost_dot_integrations_dot_admin_dot_v1_dot_admin__pb2.RedeliverWebhookRequest.SerializeToString,
+                response_deserializer=bifrost_dot_integrations_dot_admin_dot_v1_dot_admin__pb2.RedeliverWebhookResponse.FromString,
+                )
 
 
 class AdminServiceServicer(object):
@@ -304,6 +334,48 @@ class AdminServiceServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateWebhook(self, request, context):
+        """CreateWebhook subscribes an endpoint to events. Messages are signed per
+        the Standard Webhooks specification with the secret returned here, once.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListWebhooks(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteWebhook(self, request, context):
+        """DeleteWebhook removes the endpoint and its deliveries, pending ones too.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SendTestWebhook(self, request, context):
+        """SendTestWebhook queues a webhook.test message to the endpoint.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListWebhookDeliveries(self, request, context):
+        """ListWebhookDeliveries lists an endpoint's deliveries, newest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RedeliverWebhook(self, request, context):
+        """RedeliverWebhook sends a delivery again now, under the same webhook-id.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -421,6 +493,36 @@ def add_AdminServiceServicer_to_server(servicer, server):
                     servicer.RetireEncryptionKey,
                     request_deserializer=bifrost_dot_integrations_dot_admin_dot_v1_dot_admin__pb2.RetireEncryptionKeyRequest.FromString,
                     response_serializer=bifrost_dot_integrations_dot_admin_dot_v1_dot_admin__pb2.RetireEncryptionKeyResponse.SerializeToString,
+            ),
+            'CreateWebhook': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateWebhook,
+                    request_deserializer=bifrost_dot_integrations_dot_admin_dot_v1_dot_admin__pb2.CreateWebhookRequest.FromString,
+                    response_serializer=bifrost_dot_integrations_dot_admin_dot_v1_dot_admin__pb2.CreateWebhookResponse.SerializeToString,
+            ),
+            'ListWebhooks': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListWebhooks,
+                    request_deserializer=bifrost_dot_integrations_dot_admin_dot_v1_dot_admin__pb2.ListWebhooksRequest.FromString,
+                    response_serializer=bifrost_dot_integrations_dot_admin_dot_v1_dot_admin__pb2.ListWebhooksResponse.SerializeToString,
+            ),
+            'DeleteWebhook': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteWebhook,
+                    request_deserializer=bifrost_dot_integrations_dot_admin_dot_v1_dot_admin__pb2.DeleteWebhookRequest.FromString,
+                    response_serializer=bifrost_dot_integrations_dot_admin_dot_v1_dot_admin__pb2.DeleteWebhookResponse.SerializeToString,
+            ),
+            'SendTestWebhook': grpc.unary_unary_rpc_method_handler(
+                    servicer.SendTestWebhook,
+                    request_deserializer=bifrost_dot_integrations_dot_admin_dot_v1_dot_admin__pb2.SendTestWebhookRequest.FromString,
+                    response_serializer=bifrost_dot_integrations_dot_admin_dot_v1_dot_admin__pb2.SendTestWebhookResponse.SerializeToString,
+            ),
+            'ListWebhookDeliveries': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListWebhookDeliveries,
+                    request_deserializer=bifrost_dot_integrations_dot_admin_dot_v1_dot_admin__pb2.ListWebhookDeliveriesRequest.FromString,
+                    response_serializer=bifrost_dot_integrations_dot_admin_dot_v1_dot_admin__pb2.ListWebhookDeliveriesResponse.SerializeToString,
+            ),
+            'RedeliverWebhook': grpc.unary_unary_rpc_method_handler(
+                    servicer.RedeliverWebhook,
+                    request_deserializer=bifrost_dot_integrations_dot_admin_dot_v1_dot_admin__pb2.RedeliverWebhookRequest.FromString,
+                    response_serializer=bifrost_dot_integrations_dot_admin_dot_v1_dot_admin__pb2.RedeliverWebhookResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -826,5 +928,107 @@ class AdminService(object):
         return grpc.experimental.unary_unary(request, target, '/bifrost.integrations.admin.v1.AdminService/RetireEncryptionKey',
             bifrost_dot_integrations_dot_admin_dot_v1_dot_admin__pb2.RetireEncryptionKeyRequest.SerializeToString,
             bifrost_dot_integrations_dot_admin_dot_v1_dot_admin__pb2.RetireEncryptionKeyResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def CreateWebhook(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/bifrost.integrations.admin.v1.AdminService/CreateWebhook',
+            bifrost_dot_integrations_dot_admin_dot_v1_dot_admin__pb2.CreateWebhookRequest.SerializeToString,
+            bifrost_dot_integrations_dot_admin_dot_v1_dot_admin__pb2.CreateWebhookResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def ListWebhooks(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/bifrost.integrations.admin.v1.AdminService/ListWebhooks',
+            bifrost_dot_integrations_dot_admin_dot_v1_dot_admin__pb2.ListWebhooksRequest.SerializeToString,
+            bifrost_dot_integrations_dot_admin_dot_v1_dot_admin__pb2.ListWebhooksResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def DeleteWebhook(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/bifrost.integrations.admin.v1.AdminService/DeleteWebhook',
+            bifrost_dot_integrations_dot_admin_dot_v1_dot_admin__pb2.DeleteWebhookRequest.SerializeToString,
+            bifrost_dot_integrations_dot_admin_dot_v1_dot_admin__pb2.DeleteWebhookResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def SendTestWebhook(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/bifrost.integrations.admin.v1.AdminService/SendTestWebhook',
+            bifrost_dot_integrations_dot_admin_dot_v1_dot_admin__pb2.SendTestWebhookRequest.SerializeToString,
+            bifrost_dot_integrations_dot_admin_dot_v1_dot_admin__pb2.SendTestWebhookResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def ListWebhookDeliveries(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/bifrost.integrations.admin.v1.AdminService/ListWebhookDeliveries',
+            bifrost_dot_integrations_dot_admin_dot_v1_dot_admin__pb2.ListWebhookDeliveriesRequest.SerializeToString,
+            bifrost_dot_integrations_dot_admin_dot_v1_dot_admin__pb2.ListWebhookDeliveriesResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def RedeliverWebhook(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/bifrost.integrations.admin.v1.AdminService/RedeliverWebhook',
+            bifrost_dot_integrations_dot_admin_dot_v1_dot_admin__pb2.RedeliverWebhookRequest.SerializeToString,
+            bifrost_dot_integrations_dot_admin_dot_v1_dot_admin__pb2.RedeliverWebhookResponse.FromString,
             options, channel_credentials,
             insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
