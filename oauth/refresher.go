@@ -44,12 +44,35 @@ type UnmetError struct {
 
 func (e *UnmetError) Error() string { return e.Message }
 
+// DefaultLeaseTTL is how long a refresh holds its token by default. A read
+// that finds the lease of a replica that died waits out the rest of it, then
+// refreshes itself (LongestWait): 24 s, within the 30 s a server gives a
+// call.
+const DefaultLeaseTTL = 12 * time.Second
+
+// LongestWait is the longest a read can wait for a token's refresh when
+// leases last lease: the rest of a lease another replica took and never
+// released (it died), at most lease, then a refresh of its own under a lease
+// of its own, which ends within lease too (providerTimeout). A refresh gives
+// up when it is over. A server that caps its calls must give them longer.
+func LongestWait(lease time.Duration) time.Duration { return 2 * lease }
+
+// providerTimeout is how long the provider may take to answer a refresh:
+// two thirds of the lease, counted from when the lease was taken. The last
+// third is for storing the answer while the lease still holds: an answer
+// stored after the lease ran out is discarded (store.ErrLeaseLost) and,
+// when the provider rotated the refresh token, lost with it; and another
+// replica could have taken the lease and called the provider meanwhile.
+func providerTimeout(lease time.Duration) time.Duration { return lease * 2 / 3 }
+
 // Options tune a Refresher; zero values take the defaults.
 type Options struct {
-	// HTTPClient calls the providers (default: 20s timeout).
+	// HTTPClient calls the providers (default: http.Client{}). Whatever its
+	// timeout, a provider gets two thirds of LeaseTTL to answer.
 	HTTPClient *http.Client
-	// LeaseTTL bounds how long one refresh may hold a token (default 30s); a
-	// replica that dies holding a lease blocks the token at most this long.
+	// LeaseTTL bounds how long one refresh may hold a token (default
+	// DefaultLeaseTTL); a replica that dies holding a lease blocks the token
+	// at most this long.
 	LeaseTTL time.Duration
 	// PollInterval is how often a caller checks on another replica's refresh.
 	PollInterval time.Duration
@@ -91,10 +114,10 @@ type Refresher struct {
 
 // New returns a Refresher whose leases are owned by a fresh random ID.
 func New(st *store.Store, opts Options) *Refresher {
+	setDefault(&opts.LeaseTTL, DefaultLeaseTTL)
 	if opts.HTTPClient == nil {
-		opts.HTTPClient = &http.Client{Timeout: 20 * time.Second}
+		opts.HTTPClient = &http.Client{}
 	}
-	setDefault(&opts.LeaseTTL, 30*time.Second)
 	setDefault(&opts.PollInterval, 50*time.Millisecond)
 	setDefault(&opts.BackoffBase, 30*time.Second)
 	setDefault(&opts.BackoffMax, time.Hour)
@@ -247,7 +270,7 @@ func (r *Refresher) refreshable(t *store.Token, conn *store.Connection, now time
 func (r *Refresher) refresh(ctx context.Context, tokenID string, conn store.Connection, entityID string, seenVersion int64) (store.Token, error) {
 	ch := r.group.DoChan(tokenID, func() (any, error) {
 		// At most one lease term waiting for another replica, one refreshing.
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*r.opts.LeaseTTL)
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), LongestWait(r.opts.LeaseTTL))
 		defer cancel()
 		return r.refreshOnce(rctx, tokenID, conn, entityID, seenVersion)
 	})
@@ -267,6 +290,9 @@ func (r *Refresher) refresh(ctx context.Context, tokenID string, conn store.Conn
 // refreshed (or replaced) by someone else meanwhile and is returned as it is.
 func (r *Refresher) refreshOnce(ctx context.Context, tokenID string, conn store.Connection, entityID string, seenVersion int64) (store.Token, error) {
 	for {
+		// The lease runs from before it is asked for, on the clock that
+		// bounds the provider's answer.
+		answerBy := time.Now().Add(providerTimeout(r.opts.LeaseTTL))
 		acquired, err := r.store.AcquireLease(ctx, tokenID, r.owner, r.opts.Now().Add(r.opts.LeaseTTL))
 		if err != nil {
 			return store.Token{}, err
@@ -282,7 +308,7 @@ func (r *Refresher) refreshOnce(ctx context.Context, tokenID string, conn store.
 			return t, nil
 		}
 		if acquired {
-			return r.exchangeAndStore(ctx, t, conn, entityID)
+			return r.exchangeAndStore(ctx, t, conn, entityID, answerBy)
 		}
 		select {
 		case <-ctx.Done():
@@ -292,7 +318,9 @@ func (r *Refresher) refreshOnce(ctx context.Context, tokenID string, conn store.
 	}
 }
 
-func (r *Refresher) exchangeAndStore(ctx context.Context, t store.Token, conn store.Connection, entityID string) (store.Token, error) {
+// exchangeAndStore calls the provider, which must answer by answerBy, while
+// holding the token's lease, and stores the answer.
+func (r *Refresher) exchangeAndStore(ctx context.Context, t store.Token, conn store.Connection, entityID string, answerBy time.Time) (store.Token, error) {
 	// A token goes only to the connection that issued it, whatever linked the
 	// two (a mapping written before its integration changed connection).
 	if t.ConnectionID != conn.ID {
@@ -314,7 +342,9 @@ func (r *Refresher) exchangeAndStore(ctx context.Context, t store.Token, conn st
 		}
 		return store.Token{}, err
 	}
-	fresh, err := r.exchange(ctx, t, conn, entityID)
+	exchangeCtx, cancel := context.WithDeadline(ctx, answerBy)
+	fresh, err := r.exchange(exchangeCtx, t, conn, entityID)
+	cancel()
 	if hook := r.opts.afterExchange; hook != nil {
 		if hookErr := hook(ctx); hookErr != nil {
 			return store.Token{}, hookErr
@@ -344,7 +374,9 @@ func (r *Refresher) exchangeAndStore(ctx context.Context, t store.Token, conn st
 }
 
 // storeRefreshed stores what the provider answered, retrying while the database
-// is unreachable, for as long as the refresh may take: the provider has rotated
+// is unreachable or the write keeps colliding with concurrent ones (the store
+// retries a collision a few times itself), for as long as the refresh may
+// take: the provider has rotated
 // the refresh token already, so an answer not stored is a token lost (the next
 // refresh would present a dead refresh token). A retry after a commit whose
 // acknowledgement was lost finds the version moved and reports ErrLeaseLost,
@@ -352,7 +384,7 @@ func (r *Refresher) exchangeAndStore(ctx context.Context, t store.Token, conn st
 func (r *Refresher) storeRefreshed(ctx context.Context, tokenID string, fresh store.Refreshed, version int64) (store.Token, error) {
 	for wait := 50 * time.Millisecond; ; wait = min(2*wait, 2*time.Second) {
 		stored, err := r.store.StoreRefreshed(ctx, tokenID, r.owner, version, fresh)
-		if err == nil || !store.IsUnavailable(err) {
+		if err == nil || !(store.IsUnavailable(err) || errors.Is(err, store.ErrConflict)) {
 			return stored, err
 		}
 		r.opts.Logger.WarnContext(ctx, "storing a refreshed token failed; retrying", "token_id", tokenID, "error", err)
@@ -491,12 +523,14 @@ func describe(err error) (code, description string) {
 		}
 		return re.ErrorCode, desc
 	}
+	// Before the url.Error that carries it: the provider took longer than
+	// its share of the lease (providerTimeout).
+	if errors.Is(err, context.DeadlineExceeded) {
+		return "", "provider did not answer in time"
+	}
 	var ue *url.Error
 	if errors.As(err, &ue) {
 		return "", "provider unreachable: " + ue.Op + " failed: " + textclip.Clip(errors.Unwrap(ue).Error(), 200)
-	}
-	if errors.Is(err, context.DeadlineExceeded) {
-		return "", "provider did not answer in time"
 	}
 	return "", "token exchange failed"
 }

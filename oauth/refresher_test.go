@@ -230,3 +230,33 @@ func TestRefreshesAreCountedByOutcome(t *testing.T) {
 		}
 	}
 }
+
+// A provider that takes longer than its share of the lease is given up on
+// while the lease still holds: the failure is recorded and the lease
+// released before it could run out, so no other replica calls the provider
+// for the token while this one still might get (and then lose) its answer.
+func TestAProviderSlowerThanItsShareOfTheLeaseIsGivenUpOnWhileTheLeaseHolds(t *testing.T) {
+	t.Parallel()
+	p := oauthtest.New(t, time.Hour)
+	const lease = 600 * time.Millisecond
+	p.SetDelay(2 * lease)
+	stores, refreshers := replicas(t, p, 2, Options{LeaseTTL: lease, PollInterval: 10 * time.Millisecond})
+	tok, conn := seedToken(t, stores[0], p, time.Now().Add(-time.Minute))
+	ctx := context.Background()
+	start := time.Now()
+	got, err := refreshers[0].Ensure(ctx, &tok, &conn, Need{})
+	took := time.Since(start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if took >= lease {
+		t.Fatalf("the refresh took %v, as long as its lease (%v): the provider was not given up on in time", took, lease)
+	}
+	if got.Status != store.TokenRefreshFailed || !strings.Contains(got.LastError, "did not answer in time") {
+		t.Fatalf("token after a provider too slow to answer: status %q, %q", got.Status, got.LastError)
+	}
+	acquired, err := stores[1].AcquireLease(ctx, tok.ID, "another replica", time.Now().Add(lease))
+	if err != nil || !acquired {
+		t.Fatalf("the lease was not released with the failure: %v, %v", acquired, err)
+	}
+}

@@ -103,8 +103,9 @@ func toStatus(ctx context.Context, logger *slog.Logger, method string, err error
 		return nil
 	}
 	if api := classify(err); api != nil {
-		if api.code == codes.Unavailable {
-			logger.WarnContext(ctx, "unavailable", "method", method, "error", err)
+		// Contention the store could not absorb is the operator's to see.
+		if api.code == codes.Unavailable || errors.Is(err, store.ErrConflict) {
+			logger.WarnContext(ctx, strings.ToLower(api.code.String()), "method", method, "error", err)
 		}
 		return api.GRPCStatus().Err()
 	}
@@ -140,6 +141,8 @@ func classify(err error) *apiError {
 		return &apiError{code: codes.PermissionDenied, msg: err.Error(), reason: "PERMISSION_DENIED"}
 	case errors.Is(err, store.ErrInvalid):
 		return &apiError{code: codes.InvalidArgument, msg: err.Error(), reason: "INVALID_ARGUMENT"}
+	case errors.Is(err, store.ErrConflict):
+		return &apiError{code: codes.Aborted, msg: "the change collided with concurrent changes; retry", reason: "CONCURRENT_CHANGES"}
 	case errors.Is(err, context.DeadlineExceeded):
 		return &apiError{code: codes.DeadlineExceeded, msg: "deadline exceeded"}
 	case errors.Is(err, context.Canceled):

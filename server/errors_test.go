@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/mattn/go-sqlite3"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
@@ -41,6 +42,10 @@ func TestToStatusMapsEveryKindOfError(t *testing.T) {
 		{"connection lost", fmt.Errorf("reading the generation: %w", driver.ErrBadConn), codes.Unavailable, "DATABASE_UNAVAILABLE", "retry", "generation", "WARN", "reading the generation"},
 		{"connection cut mid-query", fmt.Errorf("reading the generation: %w", io.ErrUnexpectedEOF), codes.Unavailable, "DATABASE_UNAVAILABLE", "retry", "generation", "WARN", "unexpected EOF"},
 		{"deadline", fmt.Errorf("resolve: %w", context.DeadlineExceeded), codes.DeadlineExceeded, "", "deadline", "resolve", "", ""},
+		{"no connection slot before the deadline", fmt.Errorf("begin: %w", fmt.Errorf("waiting for a PostgreSQL connection slot: %w (last refusal: %w)", context.DeadlineExceeded, &pgconn.PgError{Code: "53300"})),
+			codes.DeadlineExceeded, "", "deadline", "slot", "", ""},
+		{"writes that collided on every attempt", fmt.Errorf("upserting mapping: %w", fmt.Errorf("%w (5 attempts): %w", store.ErrConflict, &pgconn.PgError{Code: "40P01", Message: "deadlock detected"})),
+			codes.Aborted, "CONCURRENT_CHANGES", "retry", "upserting", "WARN", "deadlock detected"},
 		{"a status made for the caller", status.Error(codes.PermissionDenied, "not yours"), codes.PermissionDenied, "", "not yours", "", "", ""},
 		{"unforeseen", errors.New("opening oauth_tokens.access_token of row 7: message authentication failed"), codes.Internal, "", "internal error", "row 7", "ERROR", "of row 7"},
 	}

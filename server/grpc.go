@@ -104,6 +104,11 @@ const (
 	maxCallTime = 30 * time.Second
 )
 
+// MaxCallTime is the longest a unary call may take, whatever deadline its
+// caller set: a read that waits on another replica's token refresh must be
+// answered within it (oauth.LongestWait).
+const MaxCallTime = maxCallTime
+
 func boundDeadline(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 	if d, ok := ctx.Deadline(); !ok || time.Until(d) > maxCallTime {
 		var cancel context.CancelFunc

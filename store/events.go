@@ -172,6 +172,7 @@ func (s *Store) EventHead(ctx context.Context) (int64, error) {
 func (s *Store) PruneEvents(ctx context.Context, before time.Time) (int64, error) {
 	var deleted int64
 	err := s.inUntrackedTx(ctx, func(tx writeTx) error {
+		deleted = 0 // a run that was rolled back may have set it
 		var last *int64
 		if err := sqlx.GetContext(ctx, tx, &last, `SELECT MAX(position) FROM events WHERE occurred_at < ?`, before.UTC()); err != nil {
 			return fmt.Errorf("finding events to prune: %w", err)

@@ -362,6 +362,7 @@ func keepIfEmpty(v, stored string) string {
 func (s *Store) DeleteMapping(ctx context.Context, integration, orgID string) (bool, error) {
 	var deleted bool
 	err := s.inTx(ctx, func(tx writeTx) error {
+		deleted = false // a run that was rolled back may have set it
 		integrationID, err := integrationIDOf(ctx, tx, integration)
 		if err != nil {
 			return err

@@ -3,38 +3,84 @@ package store
 import (
 	"context"
 	"database/sql"
-	"database/sql/driver"
 	"errors"
 	"fmt"
-	"io"
-	"net"
-	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/jmoiron/sqlx"
-	"github.com/mattn/go-sqlite3"
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
 )
 
+// DefaultMaxConns is how many connections to PostgreSQL a store opens at
+// most unless told otherwise (WithMaxConns): eight replicas take 80 of a
+// default PostgreSQL's 100 (97 for roles that are not superusers), which
+// leaves room for an operator's psql, monitoring and a deployment's ninth
+// replica. See docs/operations.md for the arithmetic.
+const DefaultMaxConns = 10
+
+// MinMaxConns is the fewest connections a store can work with: one for each
+// of its pools.
+const MinMaxConns = 3
+
+// WithMaxConns bounds the connections a store opens to PostgreSQL, all its
+// pools together; 0 means DefaultMaxConns. SQLite is not bounded by it.
+func WithMaxConns(n int) Option { return func(s *Store) { s.maxConns = n } }
+
+// poolSizes splits a store's connections between its pools.
+type poolSizes struct{ write, read, keys int }
+
+// splitConns gives data key loads their own connection (see OpenSQLite),
+// writes a third of the rest, at least one, and reads what remains: reads
+// are most calls, while every write transaction also waits its turn for the
+// generation row (see advanceGeneration), which more connections would not
+// shorten. 25 connections split as the pools were sized before: 8, 16, 1.
+func splitConns(total int) poolSizes {
+	write := max(1, (total-1)/3)
+	return poolSizes{write: write, read: total - 1 - write, keys: 1}
+}
+
 // OpenPostgres opens the PostgreSQL database at url (postgres://...) and applies
 // the migrations it lacks, under a session lock so that replicas starting
 // together migrate once.
+//
+// It opens at most WithMaxConns connections. A call that finds every
+// connection of its pool busy waits for one until its context ends, and a
+// connection PostgreSQL refuses for want of slots is tried again until then
+// (slotWaiter).
 func OpenPostgres(ctx context.Context, url string, cipher Cipher, opts ...Option) (*Store, error) {
+	var configured Store
+	for _, opt := range opts {
+		opt(&configured)
+	}
+	maxConns := configured.maxConns
+	switch {
+	case maxConns == 0:
+		maxConns = DefaultMaxConns
+	case maxConns < MinMaxConns:
+		return nil, fmt.Errorf("a PostgreSQL store needs at least %d connections, not %d", MinMaxConns, maxConns)
+	}
+	sizes := splitConns(maxConns)
 	cfg, err := pgx.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("parsing the PostgreSQL URL: %w", err)
 	}
-	connector := stdlib.GetConnector(*cfg)
+	// Operators find a replica's connections in pg_stat_activity by name,
+	// unless the URL names them otherwise.
+	if _, named := cfg.RuntimeParams["application_name"]; !named {
+		cfg.RuntimeParams["application_name"] = "integrationsd"
+	}
+	counters := &retryCounters{}
+	connector := slotWaiter{Connector: stdlib.GetConnector(*cfg), counters: counters}
 	open := func(maxConns int) *sqlx.DB {
 		db := sqlx.NewDb(sql.OpenDB(connector), "pgx")
 		db.SetMaxOpenConns(maxConns)
 		db.SetMaxIdleConns(maxConns)
 		return db
 	}
-	write, read, keys := open(8), open(16), open(1)
+	write, read, keys := open(sizes.write), open(sizes.read), open(sizes.keys)
 	closeAll := func() { write.Close(); read.Close(); keys.Close() }
 	if err := write.PingContext(ctx); err != nil {
 		closeAll()
@@ -50,6 +96,7 @@ func OpenPostgres(ctx context.Context, url string, cipher Cipher, opts ...Option
 		return nil, err
 	}
 	s := newStore(write, read, keys, cipher, opts)
+	s.retries = counters
 	s.generations = newGenerationReader(queryGeneration(s.reader()), generationReadTimeout)
 	return s, nil
 }
@@ -67,29 +114,4 @@ func translatePostgres(err error, what string) (error, bool) {
 		return fmt.Errorf("%s: %w", what, ErrInUse), true
 	}
 	return nil, false
-}
-
-// IsUnavailable reports whether err says the database is busy or unreachable
-// for now, so the call may be retried: SQLite busy or locked, a PostgreSQL
-// connection failure or loss, shutdown or lack of connections.
-func IsUnavailable(err error) bool {
-	// The caller's own deadline or cancellation is not the database's state
-	// (and context.DeadlineExceeded would pass for a net.Error below).
-	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
-		return false
-	}
-	var se sqlite3.Error
-	if errors.As(err, &se) {
-		return se.Code == sqlite3.ErrBusy || se.Code == sqlite3.ErrLocked
-	}
-	var pe *pgconn.PgError
-	if errors.As(err, &pe) {
-		return strings.HasPrefix(pe.Code, "08") || strings.HasPrefix(pe.Code, "57P") || pe.Code == "53300" || pe.Code == "40001"
-	}
-	// A connection lost mid-query reaches here as pgx's read or write error:
-	// an unexpected EOF, a network error or a closed connection.
-	var ce *pgconn.ConnectError
-	var ne net.Error
-	return errors.As(err, &ce) || errors.Is(err, driver.ErrBadConn) || pgconn.SafeToRetry(err) ||
-		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, pgconn.ErrConnClosed) || errors.As(err, &ne)
 }

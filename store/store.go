@@ -63,6 +63,8 @@ type Store struct {
 	cache       *readCache
 	cipher      Cipher
 	now         func() time.Time
+	maxConns    int // WithMaxConns, for OpenPostgres
+	retries     *retryCounters
 }
 
 // Option configures a Store.
@@ -192,7 +194,7 @@ func SQLitePath(dbURL string) (string, error) {
 
 // newStore wraps opened pools; the caller gives it its generations.
 func newStore(write, read, keys *sqlx.DB, cipher Cipher, opts []Option) *Store {
-	s := &Store{write: write, read: read, keys: keys, stmts: &stmtCache{db: read}, writeStmts: &stmtCache{db: write}, cache: newReadCache(), cipher: cipher, now: time.Now}
+	s := &Store{write: write, read: read, keys: keys, stmts: &stmtCache{db: read}, writeStmts: &stmtCache{db: write}, cache: newReadCache(), cipher: cipher, now: time.Now, retries: &retryCounters{}}
 	for _, opt := range opts {
 		opt(s)
 	}
@@ -264,7 +266,17 @@ type writeTx interface {
 	sqlx.ExecerContext
 }
 
+// runTx runs fn in one write transaction, and runs it again, in a new
+// transaction, when PostgreSQL rolled it back for colliding with a
+// concurrent one (a deadlock, a serialization failure): a bounded number of
+// times (retryConflicts). So fn must be safe to run more than once: it may
+// change nothing outside tx, and must set every result it returns on every
+// run, not leave one set by a run that was rolled back.
 func (s *Store) runTx(ctx context.Context, tracked bool, fn func(tx writeTx) error) error {
+	return retryConflicts(ctx, s.retries, func() error { return s.runTxOnce(ctx, tracked, fn) })
+}
+
+func (s *Store) runTxOnce(ctx context.Context, tracked bool, fn func(tx writeTx) error) error {
 	sqlTx, err := s.write.BeginTxx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)

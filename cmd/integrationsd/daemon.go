@@ -117,7 +117,7 @@ func start(ctx context.Context, cfg config, logger *slog.Logger, tracing trace.T
 		}
 	}
 	ring := keyring.NewRotating()
-	st, err := store.Open(ctx, cfg.db, ring)
+	st, err := store.Open(ctx, cfg.db, ring, store.WithMaxConns(cfg.dbMaxConns))
 	if err != nil {
 		return nil, err
 	}

@@ -10,6 +10,9 @@ import (
 	"time"
 
 	"github.com/bifrost/integrations/audit"
+	"github.com/bifrost/integrations/oauth"
+	"github.com/bifrost/integrations/server"
+	"github.com/bifrost/integrations/store"
 )
 
 // config is integrationsd's settings: each flag also reads BIFROST_<NAME>, and a
@@ -19,6 +22,7 @@ type config struct {
 	httpListen        string
 	dataDir           string
 	db                string
+	dbMaxConns        int
 	keyring           string
 	dev               bool
 	logLevel          slog.Level
@@ -53,6 +57,13 @@ type httpLimits struct {
 	maxHeaderBytes int           // browsers' cookies for the host included
 }
 
+// maxRefreshLease is the longest --refresh-lease: a read that finds a token
+// leased by a replica that died waits out the lease, then refreshes under
+// its own (oauth.LongestWait: twice the lease), and must still be answered
+// within server.MaxCallTime (30 s), with time to spare for the rest of the
+// call (TestRefreshLeaseLetsAReadWaitingOnADeadReplicaBeAnsweredWithinTheCallCap).
+const maxRefreshLease = 14 * time.Second
+
 var defaultHTTPLimits = httpLimits{
 	readHeader: 5 * time.Second, read: 10 * time.Second, write: time.Minute, idle: time.Minute,
 	maxHeaderBytes: 64 << 10,
@@ -66,6 +77,7 @@ func parseFlags(args []string, lookupEnv func(string) (string, bool), stderr io.
 	fs.StringVar(&c.httpListen, "http-listen", "127.0.0.1:8080", "HTTP listen address for /healthz, /readyz, /oauth/callback and /metrics (BIFROST_HTTP_LISTEN)")
 	fs.StringVar(&c.dataDir, "data-dir", "./data", "directory for the SQLite database, key ring and admin key (BIFROST_DATA_DIR)")
 	fs.StringVar(&c.db, "db", "", "database URL: sqlite:PATH or postgres://... (default: sqlite:<data-dir>/bifrost.db) (BIFROST_DB)")
+	fs.IntVar(&c.dbMaxConns, "db-max-conns", store.DefaultMaxConns, "most PostgreSQL connections this replica opens, for writes, reads and data keys together; calls beyond them wait for one (BIFROST_DB_MAX_CONNS)")
 	fs.StringVar(&c.keyring, "keyring", "", "key ring file (default: <data-dir>/keyring.json) (BIFROST_KEYRING)")
 	fs.BoolVar(&c.dev, "dev", false, "development mode: create a key ring if there is none, log as text (BIFROST_DEV)")
 	fs.TextVar(&c.logLevel, "log-level", slog.LevelInfo, "debug, info, warn or error (BIFROST_LOG_LEVEL)")
@@ -80,7 +92,7 @@ func parseFlags(args []string, lookupEnv func(string) (string, bool), stderr io.
 	fs.DurationVar(&c.webhookFirstRetry, "webhook-first-retry", 5*time.Second, "wait after a webhook delivery's first failed attempt, doubled after each up to an hour; retries go on for 26h (BIFROST_WEBHOOK_FIRST_RETRY)")
 	fs.DurationVar(&c.auditFlush, "audit-flush", audit.DefaultFlushInterval, "longest an audit event waits to be written, which bounds what a killed process loses (a shutdown writes the queue); longer makes larger batches under load (BIFROST_AUDIT_FLUSH)")
 	fs.StringVar(&c.publicURL, "public-url", "", "base URL browsers reach the HTTP listener at, for OAuth redirect URIs (default: http(s)://<http-listen>) (BIFROST_PUBLIC_URL)")
-	fs.DurationVar(&c.refreshLease, "refresh-lease", 30*time.Second, "how long a replica may hold a token's refresh; a replica that dies holding one blocks that token this long (BIFROST_REFRESH_LEASE)")
+	fs.DurationVar(&c.refreshLease, "refresh-lease", oauth.DefaultLeaseTTL, fmt.Sprintf("how long a replica may hold a token's refresh, at most %s; a replica that dies holding one blocks that token this long, and the provider gets two thirds of it to answer (BIFROST_REFRESH_LEASE)", maxRefreshLease))
 	fs.IntVar(&c.maxConns, "max-connections", 1024, "most gRPC connections open at once; more wait in the listen queue until one closes (BIFROST_MAX_CONNECTIONS)")
 	fs.IntVar(&c.httpMaxConns, "http-max-connections", 256, "most HTTP connections open at once; more wait in the listen queue until one closes (BIFROST_HTTP_MAX_CONNECTIONS)")
 	fs.BoolVar(&c.pprof, "pprof", false, "serve net/http/pprof under /debug/pprof/ on the HTTP listener (BIFROST_PPROF)")
@@ -108,6 +120,13 @@ func parseFlags(args []string, lookupEnv func(string) (string, bool), stderr io.
 	}
 	if c.auditFlush <= 0 {
 		return config{}, fmt.Errorf("--audit-flush must be positive, not %s", c.auditFlush)
+	}
+	if c.refreshLease <= 0 || c.refreshLease > maxRefreshLease {
+		return config{}, fmt.Errorf("--refresh-lease must be positive and at most %s, so that a read waiting on a dead replica's lease is answered within the %s a call may take; not %s",
+			maxRefreshLease, server.MaxCallTime, c.refreshLease)
+	}
+	if c.dbMaxConns < store.MinMaxConns {
+		return config{}, fmt.Errorf("--db-max-conns must be at least %d (one connection for writes, reads and data keys each), not %d", store.MinMaxConns, c.dbMaxConns)
 	}
 	if c.maxConns <= 0 {
 		return config{}, fmt.Errorf("--max-connections must be positive, not %d", c.maxConns)

@@ -125,6 +125,8 @@ func TestDevModeStartsServesAndStopsGracefully(t *testing.T) {
 		`bifrost_events_written_total`,
 		`bifrost_webhook_oldest_undelivered_seconds 0`,
 		`go_sql_open_connections{db_name="read"}`,
+		`bifrost_db_retries_total{reason="conflict"} 0`,
+		`bifrost_db_retries_total{reason="no_slot"} 0`,
 	} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("/metrics lacks %s", want)

@@ -28,9 +28,20 @@ func newRegistry(st *store.Store, recorder *audit.Recorder) *prometheus.Registry
 		}, func() float64 { return float64(recorder.Depth()) }),
 		tokenStatusCollector{st: st},
 		eventLogCollector{st: st},
+		// Contention the store absorbed: calls did not fail for it, but
+		// a rising no_slot means PostgreSQL's connections are overbooked
+		// (docs/operations.md, sizing the pools).
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "bifrost_db_retries_total", Help: dbRetriesHelp, ConstLabels: prometheus.Labels{"reason": "conflict"},
+		}, func() float64 { return float64(st.Retries().Conflicts) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "bifrost_db_retries_total", Help: dbRetriesHelp, ConstLabels: prometheus.Labels{"reason": "no_slot"},
+		}, func() float64 { return float64(st.Retries().NoSlot) }),
 	)
 	return reg
 }
+
+const dbRetriesHelp = "Database operations the store ran again: write transactions after a serialization failure or deadlock (conflict), connections PostgreSQL refused for want of a slot (no_slot)."
 
 var tokensDesc = prometheus.NewDesc("bifrost_tokens", "Stored OAuth tokens by status.", []string{"status"}, nil)
 

@@ -32,6 +32,7 @@ type replica struct {
 	cmd  *exec.Cmd
 	conn *grpc.ClientConn
 	api  integrationsv1.IntegrationsServiceClient
+	log  string // its JSON log file
 }
 
 // TestReplicasOnPostgreSQLActAsOne runs three integrationsd processes on one
@@ -41,87 +42,10 @@ func TestReplicasOnPostgreSQLActAsOne(t *testing.T) {
 	if !testutil.IsPostgres() {
 		t.Skip("needs BIFROST_TEST_DB=postgres (make test runs it so)")
 	}
-	db := testutil.Database(t)
-	dir := t.TempDir()
-	binary := filepath.Join(dir, "integrationsd")
-	if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	ringPath := filepath.Join(dir, "keyring.json")
-	if _, err := keyring.CreateFile(ringPath); err != nil {
-		t.Fatal(err)
-	}
 	p := oauthtest.New(t, time.Hour)
-
-	// launch starts a replica without waiting for it: the three start together
-	// on the empty database, as a deployment would start them. (Whether their
-	// bootstraps overlap is up to timing; the store's test forces the race.)
-	// Each binds port 0 and logs what it bound: a port picked free beforehand
-	// can be taken by another process before the replica binds it.
-	launch := func(name string) (*exec.Cmd, string) {
-		logPath := filepath.Join(dir, name+".log")
-		logFile, err := os.Create(logPath)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer logFile.Close()
-		cmd := exec.Command(binary, "--db", db, "--keyring", ringPath, "--data-dir", filepath.Join(dir, name),
-			"--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0", "--refresh-lease", "2s", "--log-format", "json")
-		cmd.Stdout, cmd.Stderr = logFile, logFile
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-		return cmd, logPath
-	}
-	names := []string{"r1", "r2", "r3"}
-	cmds, logs := make([]*exec.Cmd, len(names)), make([]string, len(names))
-	for i, name := range names {
-		cmds[i], logs[i] = launch(name)
-	}
-	starting, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	replicas := make([]*replica, len(names))
-	for i, name := range names {
-		serving, err := daemonlog.WaitServing(starting, logs[i])
-		if err != nil {
-			content, _ := os.ReadFile(logs[i])
-			t.Fatalf("replica %s: %v; its log:\n%s", name, err, content)
-		}
-		addr := serving.GRPC
-		conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { conn.Close() })
-		replicas[i] = &replica{cmd: cmds[i], conn: conn, api: integrationsv1.NewIntegrationsServiceClient(conn)}
-		startBy, _ := starting.Deadline()
-		testutil.Eventually(t, time.Until(startBy), func() error {
-			resp, err := healthpb.NewHealthClient(conn).Check(context.Background(), &healthpb.HealthCheckRequest{})
-			if err != nil || resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
-				return fmt.Errorf("replica %s did not serve on %s: %v, %v", name, addr, resp.GetStatus(), err)
-			}
-			return nil
-		})
-	}
-	// Exactly one of them minted the first admin key and wrote it down.
-	var key []byte
-	var first *replica
-	for i, name := range names {
-		k, err := os.ReadFile(filepath.Join(dir, name, "admin.key"))
-		switch {
-		case err == nil && first == nil:
-			key, first = k, replicas[i]
-		case err == nil:
-			t.Fatalf("replicas starting together minted more than one first admin key (%s too)", name)
-		case !os.IsNotExist(err):
-			t.Fatal(err)
-		}
-	}
-	if first == nil {
-		t.Fatal("no replica wrote the first admin key")
-	}
-	ctx := metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer "+strings.TrimSpace(string(key)))
+	replicas, key := startReplicas(t, testutil.Database(t), 3, "--refresh-lease", "2s")
+	first := replicas[0]
+	ctx := metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer "+key)
 	admin := adminv1.NewAdminServiceClient(first.conn)
 	if _, err := admin.CreateConnection(ctx, &adminv1.CreateConnectionRequest{Connection: &adminv1.Connection{
 		Name: "graph", Flow: adminv1.Flow_FLOW_AUTHORIZATION_CODE, ClientId: p.ClientID, ClientSecret: p.ClientSecret,
@@ -212,4 +136,117 @@ func TestReplicasOnPostgreSQLActAsOne(t *testing.T) {
 			t.Fatal("the takeover refresh was refused: a token was lost")
 		}
 	})
+}
+
+// integrationsdBinary builds integrationsd once per test binary, into a
+// directory removed when the tests end.
+var integrationsdBinary = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "integrationsd-bin-")
+	if err != nil {
+		return "", err
+	}
+	binary := filepath.Join(dir, "integrationsd")
+	if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build: %w\n%s", err, out)
+	}
+	return binary, nil
+})
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binary, err := integrationsdBinary(); err == nil {
+		os.RemoveAll(filepath.Dir(binary))
+	}
+	os.Exit(code)
+}
+
+// startReplicas starts n integrationsd processes on the database db with one
+// key ring, each with extra flags, and waits until every one serves. It
+// returns them in start order with the first admin key, which the first of
+// them minted (the others find the installation done).
+//
+// The replicas start together on the empty database, as a deployment would
+// start them. (Whether their bootstraps overlap is up to timing; the store's
+// test forces the race.) Each binds port 0 and logs what it bound: a port
+// picked free beforehand can be taken by another process before the replica
+// binds it.
+func startReplicas(t *testing.T, db string, n int, extra ...string) ([]*replica, string) {
+	t.Helper()
+	binary, err := integrationsdBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	ringPath := filepath.Join(dir, "keyring.json")
+	if _, err := keyring.CreateFile(ringPath); err != nil {
+		t.Fatal(err)
+	}
+	launch := func(name string) (*exec.Cmd, string) {
+		logPath := filepath.Join(dir, name+".log")
+		logFile, err := os.Create(logPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer logFile.Close()
+		args := append([]string{"--db", db, "--keyring", ringPath, "--data-dir", filepath.Join(dir, name),
+			"--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0", "--log-format", "json"}, extra...)
+		cmd := exec.Command(binary, args...)
+		cmd.Stdout, cmd.Stderr = logFile, logFile
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+		return cmd, logPath
+	}
+	names := make([]string, n)
+	cmds, logs := make([]*exec.Cmd, n), make([]string, n)
+	for i := range names {
+		names[i] = fmt.Sprintf("r%d", i+1)
+		cmds[i], logs[i] = launch(names[i])
+	}
+	starting, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	replicas := make([]*replica, n)
+	for i, name := range names {
+		serving, err := daemonlog.WaitServing(starting, logs[i])
+		if err != nil {
+			content, _ := os.ReadFile(logs[i])
+			t.Fatalf("replica %s: %v; its log:\n%s", name, err, content)
+		}
+		addr := serving.GRPC
+		conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { conn.Close() })
+		replicas[i] = &replica{cmd: cmds[i], conn: conn, api: integrationsv1.NewIntegrationsServiceClient(conn), log: logs[i]}
+		startBy, _ := starting.Deadline()
+		testutil.Eventually(t, time.Until(startBy), func() error {
+			resp, err := healthpb.NewHealthClient(conn).Check(context.Background(), &healthpb.HealthCheckRequest{})
+			if err != nil || resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+				return fmt.Errorf("replica %s did not serve on %s: %v, %v", name, addr, resp.GetStatus(), err)
+			}
+			return nil
+		})
+	}
+	// Exactly one of them minted the first admin key and wrote it down.
+	var key []byte
+	var first *replica
+	for i, name := range names {
+		k, err := os.ReadFile(filepath.Join(dir, name, "admin.key"))
+		switch {
+		case err == nil && first == nil:
+			key, first = k, replicas[i]
+		case err == nil:
+			t.Fatalf("replicas starting together minted more than one first admin key (%s too)", name)
+		case !os.IsNotExist(err):
+			t.Fatal(err)
+		}
+	}
+	if first == nil {
+		t.Fatal("no replica wrote the first admin key")
+	}
+	// The caller talks to the first replica first; which one minted the key
+	// does not matter to it.
+	return replicas, strings.TrimSpace(string(key))
 }

@@ -27,10 +27,7 @@ func Database(t testing.TB) string {
 	if os.Getenv("BIFROST_TEST_DB") != "postgres" {
 		return filepath.Join(t.TempDir(), "bifrost.db")
 	}
-	base := os.Getenv("BIFROST_TEST_POSTGRES_URL")
-	if base == "" {
-		base = DefaultPostgresURL
-	}
+	base := PostgresURL()
 	db, err := sql.Open("pgx", base)
 	if err == nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -58,6 +55,15 @@ func Database(t testing.TB) string {
 		sep = "&"
 	}
 	return base + sep + "search_path=" + schema
+}
+
+// PostgresURL is the PostgreSQL server the tests use: BIFROST_TEST_POSTGRES_URL,
+// or DefaultPostgresURL.
+func PostgresURL() string {
+	if u := os.Getenv("BIFROST_TEST_POSTGRES_URL"); u != "" {
+		return u
+	}
+	return DefaultPostgresURL
 }
 
 // IsPostgres reports whether the tests run against PostgreSQL.
