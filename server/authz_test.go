@@ -344,3 +344,24 @@ func TestAuthorizationMatrix(t *testing.T) {
 		t.Fatalf("the matrix covers %v; the services serve %v", covered, served)
 	}
 }
+
+// A refused key is told why in words said once: "unknown api key", not
+// "unknown api key: unauthenticated" after a code that already says so.
+func TestAuthenticationRefusalsSayTheirReasonOnce(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	cases := []struct{ name, key, want string }{
+		{"no key", "", "expected authorization: Bearer <api key>"},
+		{"malformed key", "not-a-key", "malformed api key"},
+		{"unknown key", "bfk_" + strings.Repeat("A", 43), "unknown api key"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := adminv1.NewAdminServiceClient(f.env.Conn(t, tc.key)).ListApiKeys(context.Background(), &adminv1.ListApiKeysRequest{})
+			if st := wantCode(t, err, codes.Unauthenticated); st.Message() != tc.want {
+				t.Errorf("message %q, want %q", st.Message(), tc.want)
+			}
+		})
+	}
+}
