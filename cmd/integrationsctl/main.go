@@ -49,4 +49,7 @@ func (e *interruptedError) Error() string {
 type streams struct {
 	in  io.Reader
 	out io.Writer
+	// errOut takes what a person should read while a command runs that is
+	// not its output (connect's link, with -o json).
+	errOut io.Writer
 }

@@ -43,7 +43,7 @@ type app struct {
 }
 
 func newRootCommand(in io.Reader, out, errOut io.Writer, lookupEnv func(string) (string, bool), dialOptions ...grpc.DialOption) *cobra.Command {
-	a := &app{streams: streams{in: in, out: out}, lookupEnv: lookupEnv, dialOptions: dialOptions}
+	a := &app{streams: streams{in: in, out: out, errOut: errOut}, lookupEnv: lookupEnv, dialOptions: dialOptions}
 	root := &cobra.Command{
 		Use:   "integrationsctl",
 		Short: "Administer a Bifrost integrations service",
