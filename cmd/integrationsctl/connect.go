@@ -242,4 +242,3 @@ func (a *app) disconnectCommand() *cobra.Command {
 	target.flags(cmd)
 	return cmd
 }
-
