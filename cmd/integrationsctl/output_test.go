@@ -136,7 +136,9 @@ func TestEveryCommandHonoursOutputJSON(t *testing.T) {
 		{"", []string{"integrations", "delete", "Gone"}},
 		{"", []string{"connections", "delete", "halo"}},
 	}
-	covered := map[string]bool{"keys revoke": true, "tokens delete": true, "keys retire": true} // need an ID: run below
+	// These need an ID made on the way: run below.
+	covered := map[string]bool{"keys revoke": true, "tokens delete": true, "keys retire": true,
+		"webhooks list": true, "webhooks deliveries": true, "webhooks redeliver": true, "webhooks delete": true}
 	for _, r := range runs {
 		out := mustCtl(t, env, r.stdin, append(r.args, "-o", "json")...)
 		checkJSON(t, r.args, out)
@@ -156,6 +158,24 @@ func TestEveryCommandHonoursOutputJSON(t *testing.T) {
 	}
 	for _, args := range [][]string{{"keys", "revoke", key.APIKeys[len(key.APIKeys)-1].ID}, {"tokens", "delete", tokens.Tokens[0].ID}} {
 		checkJSON(t, args, mustCtl(t, env, "", append(args, "-o", "json")...))
+	}
+	var hook struct {
+		Webhook struct{ ID string } `json:"webhook"`
+	}
+	if err := json.Unmarshal([]byte(mustCtl(t, env, "", "webhooks", "create", "https://hooks.example/bifrost", "-o", "json")), &hook); err != nil || hook.Webhook.ID == "" {
+		t.Fatalf("webhooks create: %v", err)
+	}
+	var sent struct {
+		Delivery struct{ ID string } `json:"delivery"`
+	}
+	if err := json.Unmarshal([]byte(mustCtl(t, env, "", "webhooks", "test", hook.Webhook.ID, "-o", "json")), &sent); err != nil || sent.Delivery.ID == "" {
+		t.Fatalf("webhooks test: %v", err)
+	}
+	for _, args := range [][]string{{"webhooks", "list"}, {"webhooks", "deliveries", hook.Webhook.ID}, {"webhooks", "redeliver", sent.Delivery.ID}, {"webhooks", "delete", hook.Webhook.ID}} {
+		checkJSON(t, args, mustCtl(t, env, "", append(args, "-o", "json")...))
+	}
+	for _, c := range []string{"webhooks create", "webhooks test"} {
+		covered[c] = true
 	}
 	if out, err := ctl(t, env, "", "keys", "retire", "1", "-o", "json"); err != nil {
 		// The key just superseded cannot be retired yet; the refusal is an
@@ -195,7 +215,7 @@ func checkJSON(t *testing.T, args []string, out string) {
 	if err := json.Unmarshal([]byte(out), &v); err != nil {
 		t.Errorf("integrationsctl %s -o json printed no JSON object (%v):\n%s", strings.Join(args, " "), err, out)
 	}
-	for _, prefix := range []string{"TOKEN_STATUS_", "CONNECTION_STATUS_", "FLOW_", "ROLE_", "CONFIG_TYPE_", "TOKEN_AUTH_METHOD_", "AUTHORIZATION_STATUS_"} {
+	for _, prefix := range []string{"TOKEN_STATUS_", "CONNECTION_STATUS_", "FLOW_", "ROLE_", "CONFIG_TYPE_", "TOKEN_AUTH_METHOD_", "AUTHORIZATION_STATUS_", "DELIVERY_STATUS_", "WEBHOOK_DELIVERY_STATUS_"} {
 		if strings.Contains(out, prefix) {
 			t.Errorf("integrationsctl %s -o json spells an enum with its prefix %s:\n%s", strings.Join(args, " "), prefix, out)
 		}
