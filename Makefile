@@ -20,8 +20,13 @@ TOOL_MODULES := tools tools/plugins
 
 all: check-generate lint test build
 
+# --version names the commit: the toolchain stamps it unless -buildvcs=false (as
+# GOFLAGS may say), so the Makefile passes it too; empty outside a checkout.
+COMMIT := $(shell git describe --always --dirty=-modified --abbrev=12 2>/dev/null)
+LDFLAGS := -X github.com/bifrost/integrations/internal/buildinfo.commit=$(COMMIT)
+
 build:
-	go build -o bin/ ./cmd/...
+	go build -ldflags '$(LDFLAGS)' -o bin/ ./cmd/...
 
 # Python stubs need Debian's protoc and grpc_python_plugin (see .ci/run).
 PY_GEN := clients/python/bifrost

@@ -31,6 +31,17 @@ const keyBytes = 32
 // The reason is in the message; the key never is.
 var ErrUnauthenticated = errors.New("unauthenticated")
 
+// Refused is an authentication refusal that reads as its reason alone
+// ("unknown api key"), not "unknown api key: unauthenticated", and is
+// ErrUnauthenticated: callers see the reason once, after the code that
+// already says what kind of error it is.
+func Refused(reason string) error { return refusal(reason) }
+
+type refusal string
+
+func (r refusal) Error() string        { return string(r) }
+func (r refusal) Is(target error) bool { return target == ErrUnauthenticated }
+
 // NewKey returns a fresh key ID, the secret to hand out once, and its hash to
 // store. The secret has 256 bits of entropy, so a plain SHA-256 is a safe,
 // constant-cost way to look it up.
@@ -95,20 +106,20 @@ type KeyLookup interface {
 // Authenticate checks a presented key and returns who it belongs to.
 func Authenticate(ctx context.Context, keys KeyLookup, secret string, now time.Time) (Principal, error) {
 	if !strings.HasPrefix(secret, keyPrefix) || len(secret) != keyLen {
-		return Principal{}, fmt.Errorf("malformed api key: %w", ErrUnauthenticated)
+		return Principal{}, Refused("malformed api key")
 	}
 	k, err := keys.APIKeyByHash(ctx, Hash(secret))
 	if errors.Is(err, store.ErrNotFound) {
-		return Principal{}, fmt.Errorf("unknown api key: %w", ErrUnauthenticated)
+		return Principal{}, Refused("unknown api key")
 	}
 	if err != nil {
 		return Principal{}, err
 	}
 	if k.RevokedAt != nil {
-		return Principal{}, fmt.Errorf("api key %s is revoked: %w", k.ID, ErrUnauthenticated)
+		return Principal{}, Refused(fmt.Sprintf("api key %s is revoked", k.ID))
 	}
 	if k.ExpiresAt != nil && !now.Before(*k.ExpiresAt) {
-		return Principal{}, fmt.Errorf("api key %s has expired: %w", k.ID, ErrUnauthenticated)
+		return Principal{}, Refused(fmt.Sprintf("api key %s has expired", k.ID))
 	}
 	return Principal{KeyID: k.ID, Role: k.Role, OrgID: k.OrgID}, nil
 }

@@ -86,7 +86,33 @@ func (f *Flow) PruneStates(ctx context.Context, interval time.Duration) {
 // ErrNotAuthorizationCode is returned by Start for a connection of another flow.
 var ErrNotAuthorizationCode = errors.New("not an authorization_code connection")
 
-// Started is what the person connecting needs: where to go, until when.
+// Request is what a connect is for.
+type Request struct {
+	Connection string
+	// OrgID is the organization whose account is connected; empty for the
+	// global token.
+	OrgID string
+	// MappingIntegration, when set, names the integration whose mapping of
+	// OrgID uses the token.
+	MappingIntegration string
+	// EntityID, when set, fills {entity_id} in the connection's URLs, and the
+	// mapping of MappingIntegration is bound to it once connected, so that
+	// the token is refreshed at the entity that issued it. Empty: the
+	// entity the token would be refreshed at (the mapping's, else the
+	// integration's default).
+	EntityID string
+}
+
+// RequestError is a Start refused because of one field of its Request.
+type RequestError struct {
+	Field  string // as the API names it: entity_id, mapping_integration
+	Reason string
+}
+
+func (e *RequestError) Error() string { return e.Field + ": " + e.Reason }
+
+// Started is what the person connecting needs: where to go, until when; and
+// what the admin who started it needs: the state, to learn its outcome by.
 type Started struct {
 	AuthorizationURL string
 	State            string
@@ -94,17 +120,16 @@ type Started struct {
 	ExpiresAt        time.Time
 }
 
-// Start begins a connect of connection for orgID (empty: the global token),
-// optionally for the org's mapping of integration.
-func (f *Flow) Start(ctx context.Context, connection, orgID, integration string) (Started, error) {
-	conn, err := f.store.GetConnection(ctx, connection)
+// Start begins a connect.
+func (f *Flow) Start(ctx context.Context, req Request) (Started, error) {
+	conn, err := f.store.GetConnection(ctx, req.Connection)
 	if err != nil {
 		return Started{}, err
 	}
 	if conn.Flow != store.FlowAuthorizationCode || conn.AuthorizationURL == "" {
-		return Started{}, fmt.Errorf("oauth connection %q is %w", connection, ErrNotAuthorizationCode)
+		return Started{}, fmt.Errorf("oauth connection %q is %w", req.Connection, ErrNotAuthorizationCode)
 	}
-	entity, err := f.entity(ctx, conn, orgID, integration)
+	entity, bind, err := f.entity(ctx, conn, req)
 	if err != nil {
 		return Started{}, err
 	}
@@ -113,8 +138,8 @@ func (f *Flow) Start(ctx context.Context, connection, orgID, integration string)
 	redirect := f.publicURL + CallbackPath
 	expires := f.now().Add(StateLifetime)
 	if err := f.store.CreateAuthState(ctx, store.AuthState{
-		StateHash: hash(state), ConnectionName: conn.Name, OrgID: orgID, MappingIntegration: integration,
-		EntityID: entity, Verifier: verifier, RedirectURI: redirect, ExpiresAt: expires,
+		StateHash: hash(state), ConnectionName: conn.Name, OrgID: req.OrgID, MappingIntegration: req.MappingIntegration,
+		EntityID: entity, BindEntity: bind, Verifier: verifier, RedirectURI: redirect, ExpiresAt: expires,
 	}); err != nil {
 		return Started{}, err
 	}
@@ -122,17 +147,55 @@ func (f *Flow) Start(ctx context.Context, connection, orgID, integration string)
 	return Started{AuthorizationURL: authURL, State: state, RedirectURI: redirect, ExpiresAt: expires}, nil
 }
 
-// entity resolves {entity_id} for the URLs: the org's mapping of integration
-// when given, else whatever the token would be refreshed with.
-func (f *Flow) entity(ctx context.Context, conn store.Connection, orgID, integration string) (string, error) {
-	if integration != "" && orgID != "" {
-		r, err := f.store.Resolve(ctx, integration, orgID)
-		if err != nil {
-			return "", err
+// entity resolves {entity_id} for the URLs, and whether the mapping is to be
+// bound to it: the entity the request names, where the token can be
+// refreshed at it; else the org's mapping's when a mapping is named, else
+// whatever the token would be refreshed with.
+func (f *Flow) entity(ctx context.Context, conn store.Connection, req Request) (entity string, bind bool, err error) {
+	var mapped *store.Resolved
+	if req.MappingIntegration != "" && req.OrgID != "" {
+		if mapped, err = f.store.Resolve(ctx, req.MappingIntegration, req.OrgID); err != nil {
+			return "", false, err
 		}
-		return r.EntityID, nil
+		if mapped.Connection == nil || mapped.Connection.ID != conn.ID {
+			return "", false, &RequestError{"mapping_integration", fmt.Sprintf("integration %q does not use oauth connection %q", req.MappingIntegration, conn.Name)}
+		}
 	}
-	return f.store.EntityForToken(ctx, store.Token{ConnectionID: conn.ID, OrgID: orgID})
+	if req.EntityID == "" {
+		if mapped != nil {
+			return mapped.EntityID, false, nil
+		}
+		entity, err := f.store.EntityForToken(ctx, store.Token{ConnectionID: conn.ID, OrgID: req.OrgID})
+		return entity, false, err
+	}
+	// A token is refreshed at the entity of the org's mapping (or, global,
+	// the integration's default): an entity named here must become that, or
+	// the first refresh would go to another tenant.
+	var current string
+	if mapped != nil && mapped.Mapping != nil {
+		current = mapped.Mapping.EntityID
+	}
+	switch {
+	case !strings.Contains(conn.AuthorizationURL+conn.TokenURL, "{entity_id}"):
+		return "", false, &RequestError{"entity_id", fmt.Sprintf("oauth connection %q's URLs do not use {entity_id}, so an entity would change nothing; connect without one", conn.Name)}
+	case req.OrgID == "":
+		return "", false, &RequestError{"entity_id", "a global token is refreshed at its integration's default entity; set that (integrations update --default-entity-id) instead of naming one here"}
+	case mapped == nil:
+		return "", false, &RequestError{"entity_id", "needs mapping_integration: the token is refreshed at the entity of the organization's mapping, which the connect then binds to this entity"}
+	case current != "" && !strings.EqualFold(current, req.EntityID):
+		return "", false, &RequestError{"entity_id", fmt.Sprintf("organization %q's mapping of integration %q is bound to entity %q; change the mapping first, or connect without an entity", req.OrgID, req.MappingIntegration, current)}
+	case current != "":
+		return current, false, nil
+	}
+	if err := f.store.CheckEntityFree(ctx, req.MappingIntegration, req.OrgID, req.EntityID); err != nil {
+		return "", false, err
+	}
+	return req.EntityID, true, nil
+}
+
+// Outcome returns the connect state started, with what became of it so far.
+func (f *Flow) Outcome(ctx context.Context, state string) (store.AuthState, error) {
+	return f.store.AuthStateByHash(ctx, hash(state))
 }
 
 func config(conn store.Connection, entity, redirect string) *oauth2.Config {
@@ -167,6 +230,9 @@ type result struct {
 	Connection string
 	Org        string
 	Detail     string
+	// forAdmins, when set, says more than Detail, for the outcome and the
+	// audit log only: the page is shown to whoever signs in.
+	forAdmins string
 }
 
 var page = template.Must(template.New("page").Parse(`<!doctype html>
@@ -218,13 +284,22 @@ func (f *Flow) finish(ctx context.Context, q url.Values) (result, int) {
 	if target == "" {
 		target = "the global scope"
 	}
-	res, status := f.exchange(ctx, st, q)
+	res, status, outcome := f.exchange(ctx, st, q)
 	res.Connection, res.Org = st.ConnectionName, target
 	if res.OK {
 		f.record(ctx, st, "OK", "")
-	} else {
-		f.record(ctx, st, "FAILED", res.Detail)
+		return res, status
 	}
+	// The admin waiting on this connect learns why at once, from the state
+	// (a connected one was settled with its token by the exchange).
+	why := res.Detail
+	if res.forAdmins != "" {
+		why = res.forAdmins
+	}
+	if err := f.store.SettleAuthState(ctx, st, outcome, why); err != nil {
+		f.logger.ErrorContext(ctx, "oauth callback: recording the outcome", "error", err)
+	}
+	f.record(ctx, st, "FAILED", why)
 	return res, status
 }
 
@@ -243,13 +318,27 @@ func (f *Flow) record(ctx context.Context, st store.AuthState, outcome, why stri
 	}
 }
 
-func (f *Flow) exchange(ctx context.Context, st store.AuthState, q url.Values) (result, int) {
+// exchange redeems the callback's code and stores the token, settling st
+// CONNECTED with it; otherwise it says how the connect ended (denied or
+// failed) for finish to record.
+func (f *Flow) exchange(ctx context.Context, st store.AuthState, q url.Values) (result, int, store.AuthOutcome) {
 	if e := q.Get("error"); e != "" {
-		if e == "access_denied" {
-			return failed(http.StatusForbidden, "The request was denied at the provider.")
+		said := ""
+		if d := q.Get("error_description"); d != "" {
+			said = ": " + textclip.Clip(d, 200)
 		}
-		return failed(http.StatusBadGateway, "The provider answered: "+textclip.Clip(e, 100))
+		if e == "access_denied" {
+			res, status := failed(http.StatusForbidden, "The request was denied at the provider"+said+".")
+			return res, status, store.AuthDenied
+		}
+		res, status := failed(http.StatusBadGateway, "The provider answered "+textclip.Clip(e, 100)+said+".")
+		return res, status, store.AuthFailed
 	}
+	res, status := f.redeem(ctx, st, q)
+	return res, status, store.AuthFailed // a connected one is settled already
+}
+
+func (f *Flow) redeem(ctx context.Context, st store.AuthState, q url.Values) (result, int) {
 	if q.Get("code") == "" {
 		return failed(http.StatusBadRequest, "The provider sent no code.")
 	}
@@ -279,11 +368,15 @@ func (f *Flow) exchange(ctx context.Context, st store.AuthState, q url.Values) (
 	if s, ok := tok.Extra("scope").(string); ok && s != "" {
 		t.Scopes = strings.Fields(s)
 	}
-	var link []string
-	if st.MappingIntegration != "" {
-		link = []string{st.MappingIntegration}
-	}
-	if _, err := f.store.PutToken(ctx, t, link...); err != nil {
+	if _, err := f.store.ConnectAuthState(ctx, st, t); err != nil {
+		if errors.Is(err, store.ErrAlreadyExists) || errors.Is(err, store.ErrInvalid) || errors.Is(err, store.ErrForbidden) {
+			// The mapping could not take the token or the entity (another
+			// organization bound it meanwhile): the store says which, to
+			// admins; the page says nothing of other organizations.
+			res, status := failed(http.StatusConflict, "The token could not be linked to the organization's mapping.")
+			res.forAdmins = "The token could not be linked to the organization's mapping: " + textclip.Clip(err.Error(), 200) + "."
+			return res, status
+		}
 		f.logger.ErrorContext(ctx, "oauth callback: storing token", "error", err)
 		return failed(http.StatusInternalServerError, "The token could not be stored.")
 	}

@@ -747,10 +747,15 @@ func (h *adminService) StartAuthorization(ctx context.Context, req *adminv1.Star
 	if req.GetGlobal() && req.GetMappingIntegration() != "" {
 		v.add("mapping_integration", "a global token belongs to no organization's mapping")
 	}
+	if req.GetEntityId() != "" {
+		v.entityID("entity_id", req.GetEntityId())
+	}
 	if err := v.err(); err != nil {
 		return nil, err
 	}
-	started, err := h.s.connect.Start(ctx, req.GetConnection(), req.GetOrgId(), req.GetMappingIntegration())
+	started, err := h.s.connect.Start(ctx, authcode.Request{
+		Connection: req.GetConnection(), OrgID: req.GetOrgId(), MappingIntegration: req.GetMappingIntegration(), EntityID: req.GetEntityId(),
+	})
 	if errors.Is(err, authcode.ErrNotAuthorizationCode) {
 		return nil, failedPrecondition("WRONG_FLOW", "%s; client_credentials connections connect with ConnectClientCredentials", err)
 	}
@@ -758,8 +763,57 @@ func (h *adminService) StartAuthorization(ctx context.Context, req *adminv1.Star
 		return nil, err
 	}
 	return &adminv1.StartAuthorizationResponse{
-		AuthorizationUrl: started.AuthorizationURL, RedirectUri: started.RedirectURI, ExpireTime: timestamppb.New(started.ExpiresAt),
+		AuthorizationUrl: started.AuthorizationURL, RedirectUri: started.RedirectURI, ExpireTime: timestamppb.New(started.ExpiresAt), State: started.State,
 	}, nil
+}
+
+func (h *adminService) GetAuthorization(ctx context.Context, req *adminv1.GetAuthorizationRequest) (*adminv1.GetAuthorizationResponse, error) {
+	var v violations
+	if req.GetState() == "" {
+		v.add("state", "is required")
+	}
+	v.text("state", req.GetState(), maxIDLen)
+	if err := v.err(); err != nil {
+		return nil, err
+	}
+	a, err := h.s.connect.Outcome(ctx, req.GetState())
+	if err != nil {
+		return nil, err
+	}
+	return &adminv1.GetAuthorizationResponse{Authorization: authorizationProto(a, h.s.now())}, nil
+}
+
+// authorizationProto is a connect as its admin sees it: no verifier, and no
+// state (the caller has it).
+func authorizationProto(a store.AuthState, now time.Time) *adminv1.Authorization {
+	return &adminv1.Authorization{
+		Connection:         a.ConnectionName,
+		OrgId:              a.OrgID,
+		MappingIntegration: a.MappingIntegration,
+		EntityId:           a.EntityID,
+		Status:             authorizationStatus(a, now),
+		Detail:             a.Detail,
+		TokenId:            a.TokenID,
+		RedirectUri:        a.RedirectURI,
+		CreateTime:         timestamppb.New(a.CreatedAt),
+		ExpireTime:         timestamppb.New(a.ExpiresAt),
+		FinishTime:         timestampOrNil(a.FinishedAt),
+	}
+}
+
+func authorizationStatus(a store.AuthState, now time.Time) adminv1.AuthorizationStatus {
+	switch a.Outcome {
+	case store.AuthConnected:
+		return adminv1.AuthorizationStatus_AUTHORIZATION_STATUS_CONNECTED
+	case store.AuthDenied:
+		return adminv1.AuthorizationStatus_AUTHORIZATION_STATUS_DENIED
+	case store.AuthFailed:
+		return adminv1.AuthorizationStatus_AUTHORIZATION_STATUS_FAILED
+	}
+	if !now.Before(a.ExpiresAt) {
+		return adminv1.AuthorizationStatus_AUTHORIZATION_STATUS_EXPIRED
+	}
+	return adminv1.AuthorizationStatus_AUTHORIZATION_STATUS_PENDING
 }
 
 func (h *adminService) ConnectClientCredentials(ctx context.Context, req *adminv1.ConnectClientCredentialsRequest) (*adminv1.ConnectClientCredentialsResponse, error) {

@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"slices"
 	"strings"
@@ -15,6 +16,7 @@ import (
 
 	adminv1 "github.com/bifrost/integrations/gen/bifrost/integrations/admin/v1"
 	integrationsv1 "github.com/bifrost/integrations/gen/bifrost/integrations/v1"
+	"github.com/bifrost/integrations/store"
 )
 
 // The organization a call is about, from the point of view of a worker of org-a.
@@ -188,6 +190,16 @@ var matrix = []matrixRPC{
 		return err
 	}, // The test connection's provider cannot be reached: the admin is told so.
 		want: map[string][3]codes.Code{"admin": {fp, fp, fp}, "worker": {pd, pd, pd}, "all": {pd, pd, pd}}},
+	{name: "GetAuthorization", setup: func(t *testing.T, f *fixture, _ orgCase, u string) {
+		sum := sha256.Sum256([]byte("state-" + u))
+		if err := f.env.Store.CreateAuthState(context.Background(), store.AuthState{StateHash: sum[:], ConnectionName: "graph", OrgID: "org-a",
+			Verifier: "v", RedirectURI: "http://127.0.0.1/oauth/callback", ExpiresAt: time.Now().Add(time.Minute)}); err != nil {
+			t.Fatal(err)
+		}
+	}, call: func(ctx context.Context, c callers, _ orgCase, u string) error {
+		_, err := c.admin.GetAuthorization(ctx, &adminv1.GetAuthorizationRequest{State: "state-" + u})
+		return err
+	}},
 	{name: "CreateApiKey", call: func(ctx context.Context, c callers, o orgCase, _ string) error {
 		role := adminv1.Role_ROLE_WORKER
 		if o == global {
@@ -342,5 +354,26 @@ func TestAuthorizationMatrix(t *testing.T) {
 	slices.Sort(served)
 	if !slices.Equal(covered, served) {
 		t.Fatalf("the matrix covers %v; the services serve %v", covered, served)
+	}
+}
+
+// A refused key is told why in words said once: "unknown api key", not
+// "unknown api key: unauthenticated" after a code that already says so.
+func TestAuthenticationRefusalsSayTheirReasonOnce(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	cases := []struct{ name, key, want string }{
+		{"no key", "", "expected authorization: Bearer <api key>"},
+		{"malformed key", "not-a-key", "malformed api key"},
+		{"unknown key", "bfk_" + strings.Repeat("A", 43), "unknown api key"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := adminv1.NewAdminServiceClient(f.env.Conn(t, tc.key)).ListApiKeys(context.Background(), &adminv1.ListApiKeysRequest{})
+			if st := wantCode(t, err, codes.Unauthenticated); st.Message() != tc.want {
+				t.Errorf("message %q, want %q", st.Message(), tc.want)
+			}
+		})
 	}
 }

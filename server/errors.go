@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/protoadapt"
 
 	"github.com/bifrost/integrations/auth"
+	"github.com/bifrost/integrations/authcode"
 	"github.com/bifrost/integrations/config"
 	"github.com/bifrost/integrations/oauth"
 	"github.com/bifrost/integrations/store"
@@ -120,6 +121,7 @@ func classify(err error) *apiError {
 	var api *apiError
 	var fe *config.FieldError
 	var unmet *oauth.UnmetError
+	var refused *authcode.RequestError
 	switch {
 	case errors.As(err, &api):
 		return api
@@ -127,6 +129,8 @@ func classify(err error) *apiError {
 		return &apiError{code: codes.FailedPrecondition, msg: unmet.Message, reason: unmet.Reason}
 	case errors.As(err, &fe):
 		return inField("config", fe).(*apiError)
+	case errors.As(err, &refused):
+		return invalidArgument(refused.Field, refused.Reason).(*apiError)
 	case errors.Is(err, auth.ErrUnauthenticated):
 		return &apiError{code: codes.Unauthenticated, msg: err.Error(), reason: "UNAUTHENTICATED"}
 	case errors.Is(err, store.ErrNotFound):

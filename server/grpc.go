@@ -130,7 +130,7 @@ func (s *Server) authenticate(ctx context.Context) (context.Context, error) {
 	method, _ := grpc.Method(ctx)
 	secret, err := grpcauth.AuthFromMD(ctx, "bearer")
 	if err != nil {
-		return nil, toStatus(ctx, s.logger, method, fmt.Errorf("expected authorization: Bearer <api key>: %w", auth.ErrUnauthenticated))
+		return nil, toStatus(ctx, s.logger, method, auth.Refused("expected authorization: Bearer <api key>"))
 	}
 	p, err := auth.Authenticate(ctx, s.store, secret, s.now())
 	if err != nil {

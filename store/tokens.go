@@ -97,10 +97,12 @@ FROM oauth_tokens t`
 // linkIntegration, the org's mapping of that integration (created if needed)
 // names the token as its own, in the same transaction.
 func (s *Store) PutToken(ctx context.Context, t Token, linkIntegration ...string) (Token, error) {
-	return retryCreateRace(func() (Token, error) { return s.putToken(ctx, t, linkIntegration) })
+	return retryCreateRace(func() (Token, error) { return s.putToken(ctx, t, linkIntegration, nil) })
 }
 
-func (s *Store) putToken(ctx context.Context, t Token, linkIntegration []string) (Token, error) {
+// putToken is PutToken; also, when not nil, runs in its transaction once the
+// token is stored under tokenID (a connect settles its state there).
+func (s *Store) putToken(ctx context.Context, t Token, linkIntegration []string, also func(tx writeTx, tokenID string) error) (Token, error) {
 	if t.TokenType == "" {
 		t.TokenType = "Bearer"
 	}
@@ -158,6 +160,11 @@ ON CONFLICT (id) DO UPDATE SET
 				return fmt.Errorf("a global token cannot be linked to a mapping: %w", ErrInvalid)
 			}
 			if _, err := s.upsertMappingTx(ctx, tx, MappingUpsert{Integration: integration, OrgID: t.OrgID, OAuthTokenID: id}); err != nil {
+				return err
+			}
+		}
+		if also != nil {
+			if err := also(tx, id); err != nil {
 				return err
 			}
 		}

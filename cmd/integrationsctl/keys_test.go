@@ -7,6 +7,9 @@ import (
 	"strings"
 	"testing"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
 	"github.com/bifrost/integrations/internal/testutil"
 )
 
@@ -49,22 +52,22 @@ func TestKeysEncryptionReportsValuesThatDoNotOpenAndRetireRefusesTheirKey(t *tes
 			t.Errorf("keys encryption lacks %q:\n%s", want, out)
 		}
 	}
-	var status struct {
+	var encryption struct {
 		Keys []struct {
 			ID            uint32 `json:"id"`
-			Ciphertexts   string `json:"ciphertexts"`
-			Undecryptable string `json:"undecryptable"`
+			Ciphertexts   int64  `json:"ciphertexts"`
+			Undecryptable int64  `json:"undecryptable"`
 		} `json:"keys"`
-		Undecryptable string `json:"undecryptable"`
+		Undecryptable int64 `json:"undecryptable"`
 	}
-	if err := json.Unmarshal([]byte(mustCtl(t, env, "", "keys", "encryption", "-o", "json")), &status); err != nil {
+	if err := json.Unmarshal([]byte(mustCtl(t, env, "", "keys", "encryption", "-o", "json")), &encryption); err != nil {
 		t.Fatal(err)
 	}
-	if len(status.Keys) != 2 || status.Keys[0].Ciphertexts != "1" || status.Keys[0].Undecryptable != "1" || status.Keys[1].Ciphertexts != "2" || status.Undecryptable != "1" {
-		t.Errorf("keys encryption -o json: %+v; want key 1 to seal only the bad value, key 2 the other two", status)
+	if len(encryption.Keys) != 2 || encryption.Keys[0].Ciphertexts != 1 || encryption.Keys[0].Undecryptable != 1 || encryption.Keys[1].Ciphertexts != 2 || encryption.Undecryptable != 1 {
+		t.Errorf("keys encryption -o json: %+v; want key 1 to seal only the bad value, key 2 the other two", encryption)
 	}
 
-	if _, err := ctl(t, env, "", "keys", "retire", "1"); err == nil || !strings.Contains(err.Error(), "FailedPrecondition") || !strings.Contains(err.Error(), "do not open") || !strings.Contains(err.Error(), badRow) {
+	if _, err := ctl(t, env, "", "keys", "retire", "1"); status.Code(err) != codes.FailedPrecondition || !strings.Contains(err.Error(), "do not open") || !strings.Contains(err.Error(), badRow) {
 		t.Fatalf("retiring the key of a value that does not open: %v", err)
 	}
 	mustCtl(t, env, "access-again\n", "tokens", "put", "graph", "--org", "org-1", "--access-token-file", "-", "--expires-in", "1h")

@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/bifrost/integrations/internal/testutil"
 )
@@ -24,7 +26,7 @@ func ctl(t *testing.T, env *testutil.Env, stdin string, args ...string) (string,
 	}
 	cmd := newRootCommand(strings.NewReader(stdin), &out, &errOut, lookup, grpc.WithContextDialer(env.Dialer()))
 	cmd.SetArgs(args)
-	err := cmd.ExecuteContext(context.Background())
+	err := execute(context.Background(), cmd)
 	return out.String(), err
 }
 
@@ -52,8 +54,8 @@ func TestQuickstartThroughTheCommandLine(t *testing.T) {
 	mustCtl(t, env, "", "tokens", "put", "graph", "--org", "org-123", "--access-token-file", tokenFile, "--expires-in", "1h")
 	mustCtl(t, env, "", "mappings", "upsert", "Microsoft_Graph", "--org", "org-123", "--entity-id", "tenant-456", "--set", "page_size=50", "--set", "tenant=acme")
 
-	redacted := mustCtl(t, env, "", "get", "Microsoft_Graph", "--org", "org-123")
-	for _, want := range []string{`"entityId":`, `"tenant-456"`, `"page_size":`, `50`, `"REDACTED"`} {
+	redacted := mustCtl(t, env, "", "get", "Microsoft_Graph", "--org", "org-123", "-o", "json")
+	for _, want := range []string{`"entityId": "tenant-456"`, `"page_size": 50`, `"hook": "REDACTED"`, `"status": "CONNECTED"`} {
 		if !strings.Contains(redacted, want) {
 			t.Errorf("get output lacks %s:\n%s", want, redacted)
 		}
@@ -111,7 +113,7 @@ func TestCommandLineErrorsAreClear(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"unknown integration", []string{"integrations", "get", "Nope"}, "NotFound"},
+		{"unknown integration", []string{"integrations", "get", "Nope"}, `integration "Nope": not found`},
 		{"bad int default names --default", []string{"integrations", "create", "X", "--field", "n:int", "--default", "n=ten"}, `--default n: "ten" is not an integer`},
 		{"default without a value names --default", []string{"integrations", "create", "X", "--field", "n:int", "--default", "n"}, `--default "n": want key=value`},
 		{"secret default without a file names --default-secret", []string{"integrations", "create", "X", "--field", "k:secret", "--default-secret", "k"}, `--default-secret "k"`},
@@ -197,7 +199,7 @@ func TestListShowAndDeleteThroughTheCommandLine(t *testing.T) {
 		{"integrations", "get", "Halo"},
 		{"connections", "get", "graph"},
 	} {
-		if _, err := ctl(t, env, "", gone...); err == nil || !strings.Contains(err.Error(), "NotFound") {
+		if _, err := ctl(t, env, "", gone...); status.Code(err) != codes.NotFound {
 			t.Errorf("integrationsctl %s after the delete: %v, want NotFound", strings.Join(gone, " "), err)
 		}
 	}

@@ -15,10 +15,10 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
-	"google.golang.org/grpc/status"
 
 	adminv1 "github.com/bifrost/integrations/gen/bifrost/integrations/admin/v1"
 	integrationsv1 "github.com/bifrost/integrations/gen/bifrost/integrations/v1"
+	"github.com/bifrost/integrations/internal/buildinfo"
 )
 
 // app holds the global flags and, once connected, the clients.
@@ -43,13 +43,28 @@ type app struct {
 }
 
 func newRootCommand(in io.Reader, out, errOut io.Writer, lookupEnv func(string) (string, bool), dialOptions ...grpc.DialOption) *cobra.Command {
-	a := &app{streams: streams{in: in, out: out}, lookupEnv: lookupEnv, dialOptions: dialOptions}
+	a := &app{streams: streams{in: in, out: out, errOut: errOut}, lookupEnv: lookupEnv, dialOptions: dialOptions}
 	root := &cobra.Command{
-		Use:           "integrationsctl",
-		Short:         "Administer a Bifrost integrations service",
+		Use:   "integrationsctl",
+		Short: "Administer a Bifrost integrations service",
+		Long: `Administer a Bifrost integrations service over gRPC.
+
+integrationsctl reads the service's address from BIFROST_ADDR (--addr) and an
+API key from BIFROST_API_KEY (--key-file); help, completion and --version need
+neither. Commands print tables; with -o json they print the API's answer as
+JSON instead (see "integrationsctl help json").`,
+		Version:       buildinfo.String("integrationsctl"),
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			if offline(cmd) {
+				return nil
+			}
+			// Before the key is looked for: a mistake on the command line
+			// is told as such, wherever the command runs.
+			if err := cmd.ValidateRequiredFlags(); err != nil {
+				return usageError(cmd, err.Error())
+			}
 			return a.connect()
 		},
 		PersistentPostRunE: func(*cobra.Command, []string) error {
@@ -59,6 +74,8 @@ func newRootCommand(in io.Reader, out, errOut io.Writer, lookupEnv func(string) 
 			return nil
 		},
 	}
+	root.SetVersionTemplate("{{.Version}}\n")
+	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error { return usageError(cmd, err.Error()) })
 	root.SetOut(out)
 	root.SetErr(errOut)
 	root.SetIn(in)
@@ -83,7 +100,9 @@ func newRootCommand(in io.Reader, out, errOut io.Writer, lookupEnv func(string) 
 		a.webhooksCommand(),
 		a.connectCommand(),
 		a.disconnectCommand(),
+		jsonHelpTopic(),
 	)
+	explainArgumentErrors(root)
 	return root
 }
 
@@ -128,7 +147,7 @@ func (a *app) connect() error {
 		grpc.WithTransportCredentials(transport),
 		grpc.WithUnaryInterceptor(func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
 			ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+key)
-			return friendly(invoker(ctx, method, req, reply, cc, opts...))
+			return a.friendly(invoker(ctx, method, req, reply, cc, opts...))
 		}),
 	}, a.dialOptions...)
 	a.conn, err = grpc.NewClient(a.addr, opts...)
@@ -172,23 +191,3 @@ func readSecret(stdin io.Reader, path string) (string, error) {
 	}
 	return s, nil
 }
-
-// friendly turns a gRPC error into "CODE: message (field: problem)".
-func friendly(err error) error {
-	st, ok := status.FromError(err)
-	if err == nil || !ok {
-		return err
-	}
-	return &friendlyError{msg: fmt.Sprintf("%s: %s", st.Code(), st.Message()), st: st}
-}
-
-// friendlyError reads as "CODE: message" and keeps its status, so that
-// status.Code still tells the code.
-type friendlyError struct {
-	msg string
-	st  *status.Status
-}
-
-func (e *friendlyError) Error() string { return e.msg }
-
-func (e *friendlyError) GRPCStatus() *status.Status { return e.st }

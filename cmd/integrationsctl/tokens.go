@@ -30,13 +30,10 @@ func (a *app) tokensCommand() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				return a.print(resp, "ID\tCONNECTION\tORG\tSTATUS\tEXPIRES\tREFRESHABLE\tLAST ERROR", func(add func(...any)) {
+				return a.print(resp, "ID\tCONNECTION\tORG\tENTITY\tSTATUS\tEXPIRES\tLAST REFRESH\tNEXT REFRESH\tREFRESHABLE\tLAST ERROR", func(add func(...any)) {
 					for _, t := range resp.GetTokens() {
-						org := t.GetOrgId()
-						if org == "" {
-							org = "(global)"
-						}
-						add(t.GetId(), t.GetConnection(), org, t.GetStatus(), t.GetExpiresAt(), t.GetHasRefreshToken(), t.GetLastError())
+						add(t.GetId(), t.GetConnection(), orgCell(t.GetOrgId()), t.GetEntityId(), t.GetStatus(), t.GetExpiresAt(),
+							t.GetLastRefreshedAt(), t.GetNextRefreshAt(), t.GetHasRefreshToken(), t.GetLastError())
 					}
 				})
 			},
@@ -87,7 +84,7 @@ func (a *app) tokenPutCommand() *cobra.Command {
 			}
 			t := resp.GetToken()
 			return a.print(resp, "ID\tCONNECTION\tORG\tSTATUS\tEXPIRES\tVERSION", func(add func(...any)) {
-				add(t.GetId(), t.GetConnection(), t.GetOrgId(), t.GetStatus(), t.GetExpiresAt(), t.GetVersion())
+				add(t.GetId(), t.GetConnection(), orgCell(t.GetOrgId()), t.GetStatus(), t.GetExpiresAt(), t.GetVersion())
 			})
 		},
 	}
@@ -100,4 +97,12 @@ func (a *app) tokenPutCommand() *cobra.Command {
 	f.StringSliceVar(&req.Scopes, "scope", nil, "granted scope (repeat)")
 	_ = cmd.MarkFlagRequired("access-token-file")
 	return cmd
+}
+
+// orgCell is a token's organization in a table: the global token has none.
+func orgCell(org string) string {
+	if org == "" {
+		return "(global)"
+	}
+	return org
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -69,6 +70,9 @@ var defaultHTTPLimits = httpLimits{
 	maxHeaderBytes: 64 << 10,
 }
 
+// errShowVersion is parseFlags' answer to --version: print it, start nothing.
+var errShowVersion = errors.New("--version")
+
 func parseFlags(args []string, lookupEnv func(string) (string, bool), stderr io.Writer) (config, error) {
 	var c config
 	fs := flag.NewFlagSet("integrationsd", flag.ContinueOnError)
@@ -100,8 +104,14 @@ func parseFlags(args []string, lookupEnv func(string) (string, bool), stderr io.
 	if err := applyEnv(fs, lookupEnv); err != nil {
 		return config{}, err
 	}
+	// Defined after applyEnv: no environment variable turns a start into a
+	// version print.
+	showVersion := fs.Bool("version", false, "print the version and the commit it was built from, and exit")
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
+	}
+	if *showVersion {
+		return config{}, errShowVersion
 	}
 	if fs.NArg() > 0 {
 		return config{}, fmt.Errorf("unexpected arguments %q", fs.Args())

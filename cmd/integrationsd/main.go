@@ -12,13 +12,19 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/bifrost/integrations/internal/buildinfo"
 	"github.com/bifrost/integrations/server"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.LookupEnv, os.Args[1:], os.Stderr, nil); err != nil {
+	err := run(ctx, os.LookupEnv, os.Args[1:], os.Stderr, nil)
+	if errors.Is(err, errShowVersion) {
+		fmt.Println(buildinfo.String("integrationsd"))
+		return
+	}
+	if err != nil {
 		if !errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintln(os.Stderr, "integrationsd:", err)
 		}

@@ -257,3 +257,21 @@ func TestAuditFlushMustBePositive(t *testing.T) {
 		}
 	}
 }
+
+// --version asks for the version alone: run starts nothing, whatever else the
+// command line or environment says, and no environment variable asks for it.
+func TestVersionFlagStartsNothingAndNoEnvironmentVariableSetsIt(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	err := run(context.Background(), noEnv, []string{"--version", "--data-dir", dir, "--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0"}, io.Discard, nil)
+	if !errors.Is(err, errShowVersion) {
+		t.Fatalf("run --version = %v, want errShowVersion", err)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("run --version created %d files in the data directory", len(entries))
+	}
+	env := func(k string) (string, bool) { return "true", k == "BIFROST_VERSION" }
+	if _, err := parseFlags(nil, env, io.Discard); err != nil {
+		t.Errorf("BIFROST_VERSION=true: %v, want it ignored", err)
+	}
+}

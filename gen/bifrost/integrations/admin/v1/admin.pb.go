@@ -353,6 +353,70 @@ func (DeliveryStatus) EnumDescriptor() ([]byte, []int) {
 	return file_bifrost_integrations_admin_v1_admin_proto_rawDescGZIP(), []int{5}
 }
 
+type AuthorizationStatus int32
+
+const (
+	AuthorizationStatus_AUTHORIZATION_STATUS_UNSPECIFIED AuthorizationStatus = 0
+	// Nobody has come back from the provider with this state yet.
+	AuthorizationStatus_AUTHORIZATION_STATUS_PENDING AuthorizationStatus = 1
+	// The sign-in stored a token: token_id.
+	AuthorizationStatus_AUTHORIZATION_STATUS_CONNECTED AuthorizationStatus = 2
+	// The person, or the provider, refused the sign-in.
+	AuthorizationStatus_AUTHORIZATION_STATUS_DENIED AuthorizationStatus = 3
+	// The sign-in came back but no token was stored (the code exchange failed,
+	// the connection was deleted, ...).
+	AuthorizationStatus_AUTHORIZATION_STATUS_FAILED AuthorizationStatus = 4
+	// Nobody came back before expire_time.
+	AuthorizationStatus_AUTHORIZATION_STATUS_EXPIRED AuthorizationStatus = 5
+)
+
+// Enum value maps for AuthorizationStatus.
+var (
+	AuthorizationStatus_name = map[int32]string{
+		0: "AUTHORIZATION_STATUS_UNSPECIFIED",
+		1: "AUTHORIZATION_STATUS_PENDING",
+		2: "AUTHORIZATION_STATUS_CONNECTED",
+		3: "AUTHORIZATION_STATUS_DENIED",
+		4: "AUTHORIZATION_STATUS_FAILED",
+		5: "AUTHORIZATION_STATUS_EXPIRED",
+	}
+	AuthorizationStatus_value = map[string]int32{
+		"AUTHORIZATION_STATUS_UNSPECIFIED": 0,
+		"AUTHORIZATION_STATUS_PENDING":     1,
+		"AUTHORIZATION_STATUS_CONNECTED":   2,
+		"AUTHORIZATION_STATUS_DENIED":      3,
+		"AUTHORIZATION_STATUS_FAILED":      4,
+		"AUTHORIZATION_STATUS_EXPIRED":     5,
+	}
+)
+
+func (x AuthorizationStatus) Enum() *AuthorizationStatus {
+	p := new(AuthorizationStatus)
+	*p = x
+	return p
+}
+
+func (x AuthorizationStatus) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (AuthorizationStatus) Descriptor() protoreflect.EnumDescriptor {
+	return file_bifrost_integrations_admin_v1_admin_proto_enumTypes[6].Descriptor()
+}
+
+func (AuthorizationStatus) Type() protoreflect.EnumType {
+	return &file_bifrost_integrations_admin_v1_admin_proto_enumTypes[6]
+}
+
+func (x AuthorizationStatus) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use AuthorizationStatus.Descriptor instead.
+func (AuthorizationStatus) EnumDescriptor() ([]byte, []int) {
+	return file_bifrost_integrations_admin_v1_admin_proto_rawDescGZIP(), []int{6}
+}
+
 type ConfigField struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Key   string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
@@ -3346,8 +3410,14 @@ type StartAuthorizationRequest struct {
 	Global bool   `protobuf:"varint,3,opt,name=global,proto3" json:"global,omitempty"`
 	// When set, the organization's mapping of this integration uses the token.
 	MappingIntegration string `protobuf:"bytes,4,opt,name=mapping_integration,json=mappingIntegration,proto3" json:"mapping_integration,omitempty"`
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	// The entity whose ID fills {entity_id} in the connection's URLs (a
+	// tenant). Only for a connection whose URLs use {entity_id}, with
+	// mapping_integration: once connected, the organization's mapping is bound
+	// to it, so that the token is refreshed where it was issued. Empty: the
+	// entity of the organization's mapping, else the integration's default.
+	EntityId      string `protobuf:"bytes,5,opt,name=entity_id,json=entityId,proto3" json:"entity_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *StartAuthorizationRequest) Reset() {
@@ -3408,13 +3478,23 @@ func (x *StartAuthorizationRequest) GetMappingIntegration() string {
 	return ""
 }
 
+func (x *StartAuthorizationRequest) GetEntityId() string {
+	if x != nil {
+		return x.EntityId
+	}
+	return ""
+}
+
 type StartAuthorizationResponse struct {
 	state            protoimpl.MessageState `protogen:"open.v1"`
 	AuthorizationUrl string                 `protobuf:"bytes,1,opt,name=authorization_url,json=authorizationUrl,proto3" json:"authorization_url,omitempty"`
-	RedirectUri      string                 `protobuf:"bytes,2,opt,name=redirect_uri,json=redirectUri,proto3" json:"redirect_uri,omitempty"`
-	ExpireTime       *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// The callback URL to register at the provider as the client's redirect URI.
+	RedirectUri string                 `protobuf:"bytes,2,opt,name=redirect_uri,json=redirectUri,proto3" json:"redirect_uri,omitempty"`
+	ExpireTime  *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
+	// The state the authorization URL carries; GetAuthorization tells its outcome.
+	State         string `protobuf:"bytes,4,opt,name=state,proto3" json:"state,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *StartAuthorizationResponse) Reset() {
@@ -3466,6 +3546,13 @@ func (x *StartAuthorizationResponse) GetExpireTime() *timestamppb.Timestamp {
 		return x.ExpireTime
 	}
 	return nil
+}
+
+func (x *StartAuthorizationResponse) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
 }
 
 type ConnectClientCredentialsRequest struct {
@@ -4381,6 +4468,226 @@ func (x *RedeliverWebhookResponse) GetDelivery() *WebhookDelivery {
 	return nil
 }
 
+// Authorization is one authorization-code connect, without its secrets.
+type Authorization struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Connection name.
+	Connection string `protobuf:"bytes,1,opt,name=connection,proto3" json:"connection,omitempty"`
+	// Empty for the global token.
+	OrgId              string `protobuf:"bytes,2,opt,name=org_id,json=orgId,proto3" json:"org_id,omitempty"`
+	MappingIntegration string `protobuf:"bytes,3,opt,name=mapping_integration,json=mappingIntegration,proto3" json:"mapping_integration,omitempty"`
+	// The entity that filled {entity_id} in the connection's URLs.
+	EntityId string              `protobuf:"bytes,4,opt,name=entity_id,json=entityId,proto3" json:"entity_id,omitempty"`
+	Status   AuthorizationStatus `protobuf:"varint,5,opt,name=status,proto3,enum=bifrost.integrations.admin.v1.AuthorizationStatus" json:"status,omitempty"`
+	// Why it was denied or failed, as the callback page said; empty otherwise.
+	Detail string `protobuf:"bytes,6,opt,name=detail,proto3" json:"detail,omitempty"`
+	// The token this sign-in stored; set only when CONNECTED.
+	TokenId     string                 `protobuf:"bytes,7,opt,name=token_id,json=tokenId,proto3" json:"token_id,omitempty"`
+	RedirectUri string                 `protobuf:"bytes,8,opt,name=redirect_uri,json=redirectUri,proto3" json:"redirect_uri,omitempty"`
+	CreateTime  *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	ExpireTime  *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
+	// When the callback settled it; unset while PENDING or EXPIRED.
+	FinishTime    *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=finish_time,json=finishTime,proto3" json:"finish_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Authorization) Reset() {
+	*x = Authorization{}
+	mi := &file_bifrost_integrations_admin_v1_admin_proto_msgTypes[68]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Authorization) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Authorization) ProtoMessage() {}
+
+func (x *Authorization) ProtoReflect() protoreflect.Message {
+	mi := &file_bifrost_integrations_admin_v1_admin_proto_msgTypes[68]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Authorization.ProtoReflect.Descriptor instead.
+func (*Authorization) Descriptor() ([]byte, []int) {
+	return file_bifrost_integrations_admin_v1_admin_proto_rawDescGZIP(), []int{68}
+}
+
+func (x *Authorization) GetConnection() string {
+	if x != nil {
+		return x.Connection
+	}
+	return ""
+}
+
+func (x *Authorization) GetOrgId() string {
+	if x != nil {
+		return x.OrgId
+	}
+	return ""
+}
+
+func (x *Authorization) GetMappingIntegration() string {
+	if x != nil {
+		return x.MappingIntegration
+	}
+	return ""
+}
+
+func (x *Authorization) GetEntityId() string {
+	if x != nil {
+		return x.EntityId
+	}
+	return ""
+}
+
+func (x *Authorization) GetStatus() AuthorizationStatus {
+	if x != nil {
+		return x.Status
+	}
+	return AuthorizationStatus_AUTHORIZATION_STATUS_UNSPECIFIED
+}
+
+func (x *Authorization) GetDetail() string {
+	if x != nil {
+		return x.Detail
+	}
+	return ""
+}
+
+func (x *Authorization) GetTokenId() string {
+	if x != nil {
+		return x.TokenId
+	}
+	return ""
+}
+
+func (x *Authorization) GetRedirectUri() string {
+	if x != nil {
+		return x.RedirectUri
+	}
+	return ""
+}
+
+func (x *Authorization) GetCreateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreateTime
+	}
+	return nil
+}
+
+func (x *Authorization) GetExpireTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpireTime
+	}
+	return nil
+}
+
+func (x *Authorization) GetFinishTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.FinishTime
+	}
+	return nil
+}
+
+type GetAuthorizationRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// StartAuthorizationResponse.state.
+	State         string `protobuf:"bytes,1,opt,name=state,proto3" json:"state,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetAuthorizationRequest) Reset() {
+	*x = GetAuthorizationRequest{}
+	mi := &file_bifrost_integrations_admin_v1_admin_proto_msgTypes[69]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetAuthorizationRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetAuthorizationRequest) ProtoMessage() {}
+
+func (x *GetAuthorizationRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_bifrost_integrations_admin_v1_admin_proto_msgTypes[69]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetAuthorizationRequest.ProtoReflect.Descriptor instead.
+func (*GetAuthorizationRequest) Descriptor() ([]byte, []int) {
+	return file_bifrost_integrations_admin_v1_admin_proto_rawDescGZIP(), []int{69}
+}
+
+func (x *GetAuthorizationRequest) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+type GetAuthorizationResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Authorization *Authorization         `protobuf:"bytes,1,opt,name=authorization,proto3" json:"authorization,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetAuthorizationResponse) Reset() {
+	*x = GetAuthorizationResponse{}
+	mi := &file_bifrost_integrations_admin_v1_admin_proto_msgTypes[70]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetAuthorizationResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetAuthorizationResponse) ProtoMessage() {}
+
+func (x *GetAuthorizationResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_bifrost_integrations_admin_v1_admin_proto_msgTypes[70]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetAuthorizationResponse.ProtoReflect.Descriptor instead.
+func (*GetAuthorizationResponse) Descriptor() ([]byte, []int) {
+	return file_bifrost_integrations_admin_v1_admin_proto_rawDescGZIP(), []int{70}
+}
+
+func (x *GetAuthorizationResponse) GetAuthorization() *Authorization {
+	if x != nil {
+		return x.Authorization
+	}
+	return nil
+}
+
 var File_bifrost_integrations_admin_v1_admin_proto protoreflect.FileDescriptor
 
 const file_bifrost_integrations_admin_v1_admin_proto_rawDesc = "" +
@@ -4627,19 +4934,21 @@ const file_bifrost_integrations_admin_v1_admin_proto_rawDesc = "" +
 	"\x14undecryptable_values\x18\x04 \x03(\v21.bifrost.integrations.admin.v1.UndecryptableValueR\x13undecryptableValues\"3\n" +
 	"\x1aRetireEncryptionKeyRequest\x12\x15\n" +
 	"\x06key_id\x18\x01 \x01(\rR\x05keyId\"\x1d\n" +
-	"\x1bRetireEncryptionKeyResponse\"\x9b\x01\n" +
+	"\x1bRetireEncryptionKeyResponse\"\xb8\x01\n" +
 	"\x19StartAuthorizationRequest\x12\x1e\n" +
 	"\n" +
 	"connection\x18\x01 \x01(\tR\n" +
 	"connection\x12\x15\n" +
 	"\x06org_id\x18\x02 \x01(\tR\x05orgId\x12\x16\n" +
 	"\x06global\x18\x03 \x01(\bR\x06global\x12/\n" +
-	"\x13mapping_integration\x18\x04 \x01(\tR\x12mappingIntegration\"\xa9\x01\n" +
+	"\x13mapping_integration\x18\x04 \x01(\tR\x12mappingIntegration\x12\x1b\n" +
+	"\tentity_id\x18\x05 \x01(\tR\bentityId\"\xbf\x01\n" +
 	"\x1aStartAuthorizationResponse\x12+\n" +
 	"\x11authorization_url\x18\x01 \x01(\tR\x10authorizationUrl\x12!\n" +
 	"\fredirect_uri\x18\x02 \x01(\tR\vredirectUri\x12;\n" +
 	"\vexpire_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"expireTime\"\x8d\x01\n" +
+	"expireTime\x12\x14\n" +
+	"\x05state\x18\x04 \x01(\tR\x05state\"\x8d\x01\n" +
 	"\x1fConnectClientCredentialsRequest\x12\x1e\n" +
 	"\n" +
 	"connection\x18\x01 \x01(\tR\n" +
@@ -4713,7 +5022,29 @@ const file_bifrost_integrations_admin_v1_admin_proto_rawDesc = "" +
 	"\vdelivery_id\x18\x01 \x01(\tR\n" +
 	"deliveryId\"f\n" +
 	"\x18RedeliverWebhookResponse\x12J\n" +
-	"\bdelivery\x18\x01 \x01(\v2..bifrost.integrations.admin.v1.WebhookDeliveryR\bdelivery*\x9a\x01\n" +
+	"\bdelivery\x18\x01 \x01(\v2..bifrost.integrations.admin.v1.WebhookDeliveryR\bdelivery\"\xed\x03\n" +
+	"\rAuthorization\x12\x1e\n" +
+	"\n" +
+	"connection\x18\x01 \x01(\tR\n" +
+	"connection\x12\x15\n" +
+	"\x06org_id\x18\x02 \x01(\tR\x05orgId\x12/\n" +
+	"\x13mapping_integration\x18\x03 \x01(\tR\x12mappingIntegration\x12\x1b\n" +
+	"\tentity_id\x18\x04 \x01(\tR\bentityId\x12J\n" +
+	"\x06status\x18\x05 \x01(\x0e22.bifrost.integrations.admin.v1.AuthorizationStatusR\x06status\x12\x16\n" +
+	"\x06detail\x18\x06 \x01(\tR\x06detail\x12\x19\n" +
+	"\btoken_id\x18\a \x01(\tR\atokenId\x12!\n" +
+	"\fredirect_uri\x18\b \x01(\tR\vredirectUri\x12;\n" +
+	"\vcreate_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"createTime\x12;\n" +
+	"\vexpire_time\x18\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"expireTime\x12;\n" +
+	"\vfinish_time\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"finishTime\"/\n" +
+	"\x17GetAuthorizationRequest\x12\x14\n" +
+	"\x05state\x18\x01 \x01(\tR\x05state\"n\n" +
+	"\x18GetAuthorizationResponse\x12R\n" +
+	"\rauthorization\x18\x01 \x01(\v2,.bifrost.integrations.admin.v1.AuthorizationR\rauthorization*\x9a\x01\n" +
 	"\n" +
 	"ConfigType\x12\x1b\n" +
 	"\x17CONFIG_TYPE_UNSPECIFIED\x10\x00\x12\x16\n" +
@@ -4745,7 +5076,14 @@ const file_bifrost_integrations_admin_v1_admin_proto_rawDesc = "" +
 	"\x1bDELIVERY_STATUS_UNSPECIFIED\x10\x00\x12\x1b\n" +
 	"\x17DELIVERY_STATUS_PENDING\x10\x01\x12\x1d\n" +
 	"\x19DELIVERY_STATUS_DELIVERED\x10\x02\x12\x1a\n" +
-	"\x16DELIVERY_STATUS_FAILED\x10\x032\xf6\x1f\n" +
+	"\x16DELIVERY_STATUS_FAILED\x10\x03*\xe5\x01\n" +
+	"\x13AuthorizationStatus\x12$\n" +
+	" AUTHORIZATION_STATUS_UNSPECIFIED\x10\x00\x12 \n" +
+	"\x1cAUTHORIZATION_STATUS_PENDING\x10\x01\x12\"\n" +
+	"\x1eAUTHORIZATION_STATUS_CONNECTED\x10\x02\x12\x1f\n" +
+	"\x1bAUTHORIZATION_STATUS_DENIED\x10\x03\x12\x1f\n" +
+	"\x1bAUTHORIZATION_STATUS_FAILED\x10\x04\x12 \n" +
+	"\x1cAUTHORIZATION_STATUS_EXPIRED\x10\x052\x87!\n" +
 	"\fAdminService\x12\x8e\x01\n" +
 	"\x11CreateIntegration\x127.bifrost.integrations.admin.v1.CreateIntegrationRequest\x1a8.bifrost.integrations.admin.v1.CreateIntegrationResponse\"\x06\x92\x82\x19\x02\b\x02\x12\x88\x01\n" +
 	"\x0eGetIntegration\x124.bifrost.integrations.admin.v1.GetIntegrationRequest\x1a5.bifrost.integrations.admin.v1.GetIntegrationResponse\"\t\x92\x82\x19\x02\b\x02\x90\x02\x01\x12\x8e\x01\n" +
@@ -4776,7 +5114,8 @@ const file_bifrost_integrations_admin_v1_admin_proto_rawDesc = "" +
 	"\rDeleteWebhook\x123.bifrost.integrations.admin.v1.DeleteWebhookRequest\x1a4.bifrost.integrations.admin.v1.DeleteWebhookResponse\"\x06\x92\x82\x19\x02\b\x02\x12\x88\x01\n" +
 	"\x0fSendTestWebhook\x125.bifrost.integrations.admin.v1.SendTestWebhookRequest\x1a6.bifrost.integrations.admin.v1.SendTestWebhookResponse\"\x06\x92\x82\x19\x02\b\x02\x12\x9d\x01\n" +
 	"\x15ListWebhookDeliveries\x12;.bifrost.integrations.admin.v1.ListWebhookDeliveriesRequest\x1a<.bifrost.integrations.admin.v1.ListWebhookDeliveriesResponse\"\t\x92\x82\x19\x02\b\x02\x90\x02\x01\x12\x8e\x01\n" +
-	"\x10RedeliverWebhook\x126.bifrost.integrations.admin.v1.RedeliverWebhookRequest\x1a7.bifrost.integrations.admin.v1.RedeliverWebhookResponse\"\t\x92\x82\x19\x02\b\x02\x90\x02\x02B\x91\x02\n" +
+	"\x10RedeliverWebhook\x126.bifrost.integrations.admin.v1.RedeliverWebhookRequest\x1a7.bifrost.integrations.admin.v1.RedeliverWebhookResponse\"\t\x92\x82\x19\x02\b\x02\x90\x02\x02\x12\x8e\x01\n" +
+	"\x10GetAuthorization\x126.bifrost.integrations.admin.v1.GetAuthorizationRequest\x1a7.bifrost.integrations.admin.v1.GetAuthorizationResponse\"\t\x92\x82\x19\x02\b\x02\x90\x02\x01B\x91\x02\n" +
 	"!com.bifrost.integrations.admin.v1B\n" +
 	"AdminProtoP\x01ZIgithub.com/bifrost/integrations/gen/bifrost/integrations/admin/v1;adminv1\xa2\x02\x03BIA\xaa\x02\x1dBifrost.Integrations.Admin.V1\xca\x02\x1dBifrost\\Integrations\\Admin\\V1\xe2\x02)Bifrost\\Integrations\\Admin\\V1\\GPBMetadata\xea\x02 Bifrost::Integrations::Admin::V1b\x06proto3"
 
@@ -4792,8 +5131,8 @@ func file_bifrost_integrations_admin_v1_admin_proto_rawDescGZIP() []byte {
 	return file_bifrost_integrations_admin_v1_admin_proto_rawDescData
 }
 
-var file_bifrost_integrations_admin_v1_admin_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
-var file_bifrost_integrations_admin_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 69)
+var file_bifrost_integrations_admin_v1_admin_proto_enumTypes = make([]protoimpl.EnumInfo, 7)
+var file_bifrost_integrations_admin_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 72)
 var file_bifrost_integrations_admin_v1_admin_proto_goTypes = []any{
 	(ConfigType)(0),                          // 0: bifrost.integrations.admin.v1.ConfigType
 	(Flow)(0),                                // 1: bifrost.integrations.admin.v1.Flow
@@ -4801,209 +5140,220 @@ var file_bifrost_integrations_admin_v1_admin_proto_goTypes = []any{
 	(TokenStatus)(0),                         // 3: bifrost.integrations.admin.v1.TokenStatus
 	(Role)(0),                                // 4: bifrost.integrations.admin.v1.Role
 	(DeliveryStatus)(0),                      // 5: bifrost.integrations.admin.v1.DeliveryStatus
-	(*ConfigField)(nil),                      // 6: bifrost.integrations.admin.v1.ConfigField
-	(*Integration)(nil),                      // 7: bifrost.integrations.admin.v1.Integration
-	(*CreateIntegrationRequest)(nil),         // 8: bifrost.integrations.admin.v1.CreateIntegrationRequest
-	(*CreateIntegrationResponse)(nil),        // 9: bifrost.integrations.admin.v1.CreateIntegrationResponse
-	(*GetIntegrationRequest)(nil),            // 10: bifrost.integrations.admin.v1.GetIntegrationRequest
-	(*GetIntegrationResponse)(nil),           // 11: bifrost.integrations.admin.v1.GetIntegrationResponse
-	(*ListIntegrationsRequest)(nil),          // 12: bifrost.integrations.admin.v1.ListIntegrationsRequest
-	(*ListIntegrationsResponse)(nil),         // 13: bifrost.integrations.admin.v1.ListIntegrationsResponse
-	(*UpdateIntegrationRequest)(nil),         // 14: bifrost.integrations.admin.v1.UpdateIntegrationRequest
-	(*UpdateIntegrationResponse)(nil),        // 15: bifrost.integrations.admin.v1.UpdateIntegrationResponse
-	(*DeleteIntegrationRequest)(nil),         // 16: bifrost.integrations.admin.v1.DeleteIntegrationRequest
-	(*DeleteIntegrationResponse)(nil),        // 17: bifrost.integrations.admin.v1.DeleteIntegrationResponse
-	(*Connection)(nil),                       // 18: bifrost.integrations.admin.v1.Connection
-	(*CreateConnectionRequest)(nil),          // 19: bifrost.integrations.admin.v1.CreateConnectionRequest
-	(*CreateConnectionResponse)(nil),         // 20: bifrost.integrations.admin.v1.CreateConnectionResponse
-	(*GetConnectionRequest)(nil),             // 21: bifrost.integrations.admin.v1.GetConnectionRequest
-	(*GetConnectionResponse)(nil),            // 22: bifrost.integrations.admin.v1.GetConnectionResponse
-	(*ListConnectionsRequest)(nil),           // 23: bifrost.integrations.admin.v1.ListConnectionsRequest
-	(*ListConnectionsResponse)(nil),          // 24: bifrost.integrations.admin.v1.ListConnectionsResponse
-	(*UpdateConnectionRequest)(nil),          // 25: bifrost.integrations.admin.v1.UpdateConnectionRequest
-	(*UpdateConnectionResponse)(nil),         // 26: bifrost.integrations.admin.v1.UpdateConnectionResponse
-	(*DeleteConnectionRequest)(nil),          // 27: bifrost.integrations.admin.v1.DeleteConnectionRequest
-	(*DeleteConnectionResponse)(nil),         // 28: bifrost.integrations.admin.v1.DeleteConnectionResponse
-	(*Token)(nil),                            // 29: bifrost.integrations.admin.v1.Token
-	(*PutTokenRequest)(nil),                  // 30: bifrost.integrations.admin.v1.PutTokenRequest
-	(*PutTokenResponse)(nil),                 // 31: bifrost.integrations.admin.v1.PutTokenResponse
-	(*GetTokenRequest)(nil),                  // 32: bifrost.integrations.admin.v1.GetTokenRequest
-	(*GetTokenResponse)(nil),                 // 33: bifrost.integrations.admin.v1.GetTokenResponse
-	(*ListTokensRequest)(nil),                // 34: bifrost.integrations.admin.v1.ListTokensRequest
-	(*ListTokensResponse)(nil),               // 35: bifrost.integrations.admin.v1.ListTokensResponse
-	(*DeleteTokenRequest)(nil),               // 36: bifrost.integrations.admin.v1.DeleteTokenRequest
-	(*DeleteTokenResponse)(nil),              // 37: bifrost.integrations.admin.v1.DeleteTokenResponse
-	(*ApiKey)(nil),                           // 38: bifrost.integrations.admin.v1.ApiKey
-	(*CreateApiKeyRequest)(nil),              // 39: bifrost.integrations.admin.v1.CreateApiKeyRequest
-	(*CreateApiKeyResponse)(nil),             // 40: bifrost.integrations.admin.v1.CreateApiKeyResponse
-	(*ListApiKeysRequest)(nil),               // 41: bifrost.integrations.admin.v1.ListApiKeysRequest
-	(*ListApiKeysResponse)(nil),              // 42: bifrost.integrations.admin.v1.ListApiKeysResponse
-	(*RevokeApiKeyRequest)(nil),              // 43: bifrost.integrations.admin.v1.RevokeApiKeyRequest
-	(*RevokeApiKeyResponse)(nil),             // 44: bifrost.integrations.admin.v1.RevokeApiKeyResponse
-	(*AuditEvent)(nil),                       // 45: bifrost.integrations.admin.v1.AuditEvent
-	(*ListAuditEventsRequest)(nil),           // 46: bifrost.integrations.admin.v1.ListAuditEventsRequest
-	(*ListAuditEventsResponse)(nil),          // 47: bifrost.integrations.admin.v1.ListAuditEventsResponse
-	(*EncryptionKey)(nil),                    // 48: bifrost.integrations.admin.v1.EncryptionKey
-	(*UndecryptableValue)(nil),               // 49: bifrost.integrations.admin.v1.UndecryptableValue
-	(*RotateEncryptionKeyRequest)(nil),       // 50: bifrost.integrations.admin.v1.RotateEncryptionKeyRequest
-	(*RotateEncryptionKeyResponse)(nil),      // 51: bifrost.integrations.admin.v1.RotateEncryptionKeyResponse
-	(*GetEncryptionStatusRequest)(nil),       // 52: bifrost.integrations.admin.v1.GetEncryptionStatusRequest
-	(*GetEncryptionStatusResponse)(nil),      // 53: bifrost.integrations.admin.v1.GetEncryptionStatusResponse
-	(*RetireEncryptionKeyRequest)(nil),       // 54: bifrost.integrations.admin.v1.RetireEncryptionKeyRequest
-	(*RetireEncryptionKeyResponse)(nil),      // 55: bifrost.integrations.admin.v1.RetireEncryptionKeyResponse
-	(*StartAuthorizationRequest)(nil),        // 56: bifrost.integrations.admin.v1.StartAuthorizationRequest
-	(*StartAuthorizationResponse)(nil),       // 57: bifrost.integrations.admin.v1.StartAuthorizationResponse
-	(*ConnectClientCredentialsRequest)(nil),  // 58: bifrost.integrations.admin.v1.ConnectClientCredentialsRequest
-	(*ConnectClientCredentialsResponse)(nil), // 59: bifrost.integrations.admin.v1.ConnectClientCredentialsResponse
-	(*Webhook)(nil),                          // 60: bifrost.integrations.admin.v1.Webhook
-	(*CreateWebhookRequest)(nil),             // 61: bifrost.integrations.admin.v1.CreateWebhookRequest
-	(*CreateWebhookResponse)(nil),            // 62: bifrost.integrations.admin.v1.CreateWebhookResponse
-	(*ListWebhooksRequest)(nil),              // 63: bifrost.integrations.admin.v1.ListWebhooksRequest
-	(*ListWebhooksResponse)(nil),             // 64: bifrost.integrations.admin.v1.ListWebhooksResponse
-	(*DeleteWebhookRequest)(nil),             // 65: bifrost.integrations.admin.v1.DeleteWebhookRequest
-	(*DeleteWebhookResponse)(nil),            // 66: bifrost.integrations.admin.v1.DeleteWebhookResponse
-	(*SendTestWebhookRequest)(nil),           // 67: bifrost.integrations.admin.v1.SendTestWebhookRequest
-	(*SendTestWebhookResponse)(nil),          // 68: bifrost.integrations.admin.v1.SendTestWebhookResponse
-	(*WebhookDelivery)(nil),                  // 69: bifrost.integrations.admin.v1.WebhookDelivery
-	(*ListWebhookDeliveriesRequest)(nil),     // 70: bifrost.integrations.admin.v1.ListWebhookDeliveriesRequest
-	(*ListWebhookDeliveriesResponse)(nil),    // 71: bifrost.integrations.admin.v1.ListWebhookDeliveriesResponse
-	(*RedeliverWebhookRequest)(nil),          // 72: bifrost.integrations.admin.v1.RedeliverWebhookRequest
-	(*RedeliverWebhookResponse)(nil),         // 73: bifrost.integrations.admin.v1.RedeliverWebhookResponse
-	nil,                                      // 74: bifrost.integrations.admin.v1.Connection.TokenParamsEntry
-	(*structpb.Struct)(nil),                  // 75: google.protobuf.Struct
-	(*timestamppb.Timestamp)(nil),            // 76: google.protobuf.Timestamp
-	(*fieldmaskpb.FieldMask)(nil),            // 77: google.protobuf.FieldMask
-	(*durationpb.Duration)(nil),              // 78: google.protobuf.Duration
+	(AuthorizationStatus)(0),                 // 6: bifrost.integrations.admin.v1.AuthorizationStatus
+	(*ConfigField)(nil),                      // 7: bifrost.integrations.admin.v1.ConfigField
+	(*Integration)(nil),                      // 8: bifrost.integrations.admin.v1.Integration
+	(*CreateIntegrationRequest)(nil),         // 9: bifrost.integrations.admin.v1.CreateIntegrationRequest
+	(*CreateIntegrationResponse)(nil),        // 10: bifrost.integrations.admin.v1.CreateIntegrationResponse
+	(*GetIntegrationRequest)(nil),            // 11: bifrost.integrations.admin.v1.GetIntegrationRequest
+	(*GetIntegrationResponse)(nil),           // 12: bifrost.integrations.admin.v1.GetIntegrationResponse
+	(*ListIntegrationsRequest)(nil),          // 13: bifrost.integrations.admin.v1.ListIntegrationsRequest
+	(*ListIntegrationsResponse)(nil),         // 14: bifrost.integrations.admin.v1.ListIntegrationsResponse
+	(*UpdateIntegrationRequest)(nil),         // 15: bifrost.integrations.admin.v1.UpdateIntegrationRequest
+	(*UpdateIntegrationResponse)(nil),        // 16: bifrost.integrations.admin.v1.UpdateIntegrationResponse
+	(*DeleteIntegrationRequest)(nil),         // 17: bifrost.integrations.admin.v1.DeleteIntegrationRequest
+	(*DeleteIntegrationResponse)(nil),        // 18: bifrost.integrations.admin.v1.DeleteIntegrationResponse
+	(*Connection)(nil),                       // 19: bifrost.integrations.admin.v1.Connection
+	(*CreateConnectionRequest)(nil),          // 20: bifrost.integrations.admin.v1.CreateConnectionRequest
+	(*CreateConnectionResponse)(nil),         // 21: bifrost.integrations.admin.v1.CreateConnectionResponse
+	(*GetConnectionRequest)(nil),             // 22: bifrost.integrations.admin.v1.GetConnectionRequest
+	(*GetConnectionResponse)(nil),            // 23: bifrost.integrations.admin.v1.GetConnectionResponse
+	(*ListConnectionsRequest)(nil),           // 24: bifrost.integrations.admin.v1.ListConnectionsRequest
+	(*ListConnectionsResponse)(nil),          // 25: bifrost.integrations.admin.v1.ListConnectionsResponse
+	(*UpdateConnectionRequest)(nil),          // 26: bifrost.integrations.admin.v1.UpdateConnectionRequest
+	(*UpdateConnectionResponse)(nil),         // 27: bifrost.integrations.admin.v1.UpdateConnectionResponse
+	(*DeleteConnectionRequest)(nil),          // 28: bifrost.integrations.admin.v1.DeleteConnectionRequest
+	(*DeleteConnectionResponse)(nil),         // 29: bifrost.integrations.admin.v1.DeleteConnectionResponse
+	(*Token)(nil),                            // 30: bifrost.integrations.admin.v1.Token
+	(*PutTokenRequest)(nil),                  // 31: bifrost.integrations.admin.v1.PutTokenRequest
+	(*PutTokenResponse)(nil),                 // 32: bifrost.integrations.admin.v1.PutTokenResponse
+	(*GetTokenRequest)(nil),                  // 33: bifrost.integrations.admin.v1.GetTokenRequest
+	(*GetTokenResponse)(nil),                 // 34: bifrost.integrations.admin.v1.GetTokenResponse
+	(*ListTokensRequest)(nil),                // 35: bifrost.integrations.admin.v1.ListTokensRequest
+	(*ListTokensResponse)(nil),               // 36: bifrost.integrations.admin.v1.ListTokensResponse
+	(*DeleteTokenRequest)(nil),               // 37: bifrost.integrations.admin.v1.DeleteTokenRequest
+	(*DeleteTokenResponse)(nil),              // 38: bifrost.integrations.admin.v1.DeleteTokenResponse
+	(*ApiKey)(nil),                           // 39: bifrost.integrations.admin.v1.ApiKey
+	(*CreateApiKeyRequest)(nil),              // 40: bifrost.integrations.admin.v1.CreateApiKeyRequest
+	(*CreateApiKeyResponse)(nil),             // 41: bifrost.integrations.admin.v1.CreateApiKeyResponse
+	(*ListApiKeysRequest)(nil),               // 42: bifrost.integrations.admin.v1.ListApiKeysRequest
+	(*ListApiKeysResponse)(nil),              // 43: bifrost.integrations.admin.v1.ListApiKeysResponse
+	(*RevokeApiKeyRequest)(nil),              // 44: bifrost.integrations.admin.v1.RevokeApiKeyRequest
+	(*RevokeApiKeyResponse)(nil),             // 45: bifrost.integrations.admin.v1.RevokeApiKeyResponse
+	(*AuditEvent)(nil),                       // 46: bifrost.integrations.admin.v1.AuditEvent
+	(*ListAuditEventsRequest)(nil),           // 47: bifrost.integrations.admin.v1.ListAuditEventsRequest
+	(*ListAuditEventsResponse)(nil),          // 48: bifrost.integrations.admin.v1.ListAuditEventsResponse
+	(*EncryptionKey)(nil),                    // 49: bifrost.integrations.admin.v1.EncryptionKey
+	(*UndecryptableValue)(nil),               // 50: bifrost.integrations.admin.v1.UndecryptableValue
+	(*RotateEncryptionKeyRequest)(nil),       // 51: bifrost.integrations.admin.v1.RotateEncryptionKeyRequest
+	(*RotateEncryptionKeyResponse)(nil),      // 52: bifrost.integrations.admin.v1.RotateEncryptionKeyResponse
+	(*GetEncryptionStatusRequest)(nil),       // 53: bifrost.integrations.admin.v1.GetEncryptionStatusRequest
+	(*GetEncryptionStatusResponse)(nil),      // 54: bifrost.integrations.admin.v1.GetEncryptionStatusResponse
+	(*RetireEncryptionKeyRequest)(nil),       // 55: bifrost.integrations.admin.v1.RetireEncryptionKeyRequest
+	(*RetireEncryptionKeyResponse)(nil),      // 56: bifrost.integrations.admin.v1.RetireEncryptionKeyResponse
+	(*StartAuthorizationRequest)(nil),        // 57: bifrost.integrations.admin.v1.StartAuthorizationRequest
+	(*StartAuthorizationResponse)(nil),       // 58: bifrost.integrations.admin.v1.StartAuthorizationResponse
+	(*ConnectClientCredentialsRequest)(nil),  // 59: bifrost.integrations.admin.v1.ConnectClientCredentialsRequest
+	(*ConnectClientCredentialsResponse)(nil), // 60: bifrost.integrations.admin.v1.ConnectClientCredentialsResponse
+	(*Webhook)(nil),                          // 61: bifrost.integrations.admin.v1.Webhook
+	(*CreateWebhookRequest)(nil),             // 62: bifrost.integrations.admin.v1.CreateWebhookRequest
+	(*CreateWebhookResponse)(nil),            // 63: bifrost.integrations.admin.v1.CreateWebhookResponse
+	(*ListWebhooksRequest)(nil),              // 64: bifrost.integrations.admin.v1.ListWebhooksRequest
+	(*ListWebhooksResponse)(nil),             // 65: bifrost.integrations.admin.v1.ListWebhooksResponse
+	(*DeleteWebhookRequest)(nil),             // 66: bifrost.integrations.admin.v1.DeleteWebhookRequest
+	(*DeleteWebhookResponse)(nil),            // 67: bifrost.integrations.admin.v1.DeleteWebhookResponse
+	(*SendTestWebhookRequest)(nil),           // 68: bifrost.integrations.admin.v1.SendTestWebhookRequest
+	(*SendTestWebhookResponse)(nil),          // 69: bifrost.integrations.admin.v1.SendTestWebhookResponse
+	(*WebhookDelivery)(nil),                  // 70: bifrost.integrations.admin.v1.WebhookDelivery
+	(*ListWebhookDeliveriesRequest)(nil),     // 71: bifrost.integrations.admin.v1.ListWebhookDeliveriesRequest
+	(*ListWebhookDeliveriesResponse)(nil),    // 72: bifrost.integrations.admin.v1.ListWebhookDeliveriesResponse
+	(*RedeliverWebhookRequest)(nil),          // 73: bifrost.integrations.admin.v1.RedeliverWebhookRequest
+	(*RedeliverWebhookResponse)(nil),         // 74: bifrost.integrations.admin.v1.RedeliverWebhookResponse
+	(*Authorization)(nil),                    // 75: bifrost.integrations.admin.v1.Authorization
+	(*GetAuthorizationRequest)(nil),          // 76: bifrost.integrations.admin.v1.GetAuthorizationRequest
+	(*GetAuthorizationResponse)(nil),         // 77: bifrost.integrations.admin.v1.GetAuthorizationResponse
+	nil,                                      // 78: bifrost.integrations.admin.v1.Connection.TokenParamsEntry
+	(*structpb.Struct)(nil),                  // 79: google.protobuf.Struct
+	(*timestamppb.Timestamp)(nil),            // 80: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil),            // 81: google.protobuf.FieldMask
+	(*durationpb.Duration)(nil),              // 82: google.protobuf.Duration
 }
 var file_bifrost_integrations_admin_v1_admin_proto_depIdxs = []int32{
-	0,  // 0: bifrost.integrations.admin.v1.ConfigField.type:type_name -> bifrost.integrations.admin.v1.ConfigType
-	6,  // 1: bifrost.integrations.admin.v1.Integration.config_schema:type_name -> bifrost.integrations.admin.v1.ConfigField
-	75, // 2: bifrost.integrations.admin.v1.Integration.default_config:type_name -> google.protobuf.Struct
-	76, // 3: bifrost.integrations.admin.v1.Integration.create_time:type_name -> google.protobuf.Timestamp
-	76, // 4: bifrost.integrations.admin.v1.Integration.update_time:type_name -> google.protobuf.Timestamp
-	7,  // 5: bifrost.integrations.admin.v1.CreateIntegrationRequest.integration:type_name -> bifrost.integrations.admin.v1.Integration
-	7,  // 6: bifrost.integrations.admin.v1.CreateIntegrationResponse.integration:type_name -> bifrost.integrations.admin.v1.Integration
-	7,  // 7: bifrost.integrations.admin.v1.GetIntegrationResponse.integration:type_name -> bifrost.integrations.admin.v1.Integration
-	7,  // 8: bifrost.integrations.admin.v1.ListIntegrationsResponse.integrations:type_name -> bifrost.integrations.admin.v1.Integration
-	7,  // 9: bifrost.integrations.admin.v1.UpdateIntegrationRequest.integration:type_name -> bifrost.integrations.admin.v1.Integration
-	77, // 10: bifrost.integrations.admin.v1.UpdateIntegrationRequest.update_mask:type_name -> google.protobuf.FieldMask
-	7,  // 11: bifrost.integrations.admin.v1.UpdateIntegrationResponse.integration:type_name -> bifrost.integrations.admin.v1.Integration
-	1,  // 12: bifrost.integrations.admin.v1.Connection.flow:type_name -> bifrost.integrations.admin.v1.Flow
-	78, // 13: bifrost.integrations.admin.v1.Connection.refresh_margin:type_name -> google.protobuf.Duration
-	76, // 14: bifrost.integrations.admin.v1.Connection.create_time:type_name -> google.protobuf.Timestamp
-	76, // 15: bifrost.integrations.admin.v1.Connection.update_time:type_name -> google.protobuf.Timestamp
-	74, // 16: bifrost.integrations.admin.v1.Connection.token_params:type_name -> bifrost.integrations.admin.v1.Connection.TokenParamsEntry
-	2,  // 17: bifrost.integrations.admin.v1.Connection.token_auth_method:type_name -> bifrost.integrations.admin.v1.TokenAuthMethod
-	18, // 18: bifrost.integrations.admin.v1.CreateConnectionRequest.connection:type_name -> bifrost.integrations.admin.v1.Connection
-	18, // 19: bifrost.integrations.admin.v1.CreateConnectionResponse.connection:type_name -> bifrost.integrations.admin.v1.Connection
-	18, // 20: bifrost.integrations.admin.v1.GetConnectionResponse.connection:type_name -> bifrost.integrations.admin.v1.Connection
-	18, // 21: bifrost.integrations.admin.v1.ListConnectionsResponse.connections:type_name -> bifrost.integrations.admin.v1.Connection
-	18, // 22: bifrost.integrations.admin.v1.UpdateConnectionRequest.connection:type_name -> bifrost.integrations.admin.v1.Connection
-	77, // 23: bifrost.integrations.admin.v1.UpdateConnectionRequest.update_mask:type_name -> google.protobuf.FieldMask
-	18, // 24: bifrost.integrations.admin.v1.UpdateConnectionResponse.connection:type_name -> bifrost.integrations.admin.v1.Connection
-	3,  // 25: bifrost.integrations.admin.v1.Token.status:type_name -> bifrost.integrations.admin.v1.TokenStatus
-	76, // 26: bifrost.integrations.admin.v1.Token.expires_at:type_name -> google.protobuf.Timestamp
-	76, // 27: bifrost.integrations.admin.v1.Token.last_refreshed_at:type_name -> google.protobuf.Timestamp
-	76, // 28: bifrost.integrations.admin.v1.Token.next_refresh_at:type_name -> google.protobuf.Timestamp
-	76, // 29: bifrost.integrations.admin.v1.Token.create_time:type_name -> google.protobuf.Timestamp
-	76, // 30: bifrost.integrations.admin.v1.Token.update_time:type_name -> google.protobuf.Timestamp
-	76, // 31: bifrost.integrations.admin.v1.PutTokenRequest.expires_at:type_name -> google.protobuf.Timestamp
-	29, // 32: bifrost.integrations.admin.v1.PutTokenResponse.token:type_name -> bifrost.integrations.admin.v1.Token
-	29, // 33: bifrost.integrations.admin.v1.GetTokenResponse.token:type_name -> bifrost.integrations.admin.v1.Token
-	29, // 34: bifrost.integrations.admin.v1.ListTokensResponse.tokens:type_name -> bifrost.integrations.admin.v1.Token
-	4,  // 35: bifrost.integrations.admin.v1.ApiKey.role:type_name -> bifrost.integrations.admin.v1.Role
-	76, // 36: bifrost.integrations.admin.v1.ApiKey.create_time:type_name -> google.protobuf.Timestamp
-	76, // 37: bifrost.integrations.admin.v1.ApiKey.expire_time:type_name -> google.protobuf.Timestamp
-	76, // 38: bifrost.integrations.admin.v1.ApiKey.revoke_time:type_name -> google.protobuf.Timestamp
-	4,  // 39: bifrost.integrations.admin.v1.CreateApiKeyRequest.role:type_name -> bifrost.integrations.admin.v1.Role
-	76, // 40: bifrost.integrations.admin.v1.CreateApiKeyRequest.expire_time:type_name -> google.protobuf.Timestamp
-	38, // 41: bifrost.integrations.admin.v1.CreateApiKeyResponse.api_key:type_name -> bifrost.integrations.admin.v1.ApiKey
-	38, // 42: bifrost.integrations.admin.v1.ListApiKeysResponse.api_keys:type_name -> bifrost.integrations.admin.v1.ApiKey
-	38, // 43: bifrost.integrations.admin.v1.RevokeApiKeyResponse.api_key:type_name -> bifrost.integrations.admin.v1.ApiKey
-	76, // 44: bifrost.integrations.admin.v1.AuditEvent.time:type_name -> google.protobuf.Timestamp
-	4,  // 45: bifrost.integrations.admin.v1.AuditEvent.role:type_name -> bifrost.integrations.admin.v1.Role
-	76, // 46: bifrost.integrations.admin.v1.ListAuditEventsRequest.start_time:type_name -> google.protobuf.Timestamp
-	76, // 47: bifrost.integrations.admin.v1.ListAuditEventsRequest.end_time:type_name -> google.protobuf.Timestamp
-	45, // 48: bifrost.integrations.admin.v1.ListAuditEventsResponse.events:type_name -> bifrost.integrations.admin.v1.AuditEvent
-	76, // 49: bifrost.integrations.admin.v1.EncryptionKey.create_time:type_name -> google.protobuf.Timestamp
-	76, // 50: bifrost.integrations.admin.v1.EncryptionKey.supersede_time:type_name -> google.protobuf.Timestamp
-	48, // 51: bifrost.integrations.admin.v1.GetEncryptionStatusResponse.keys:type_name -> bifrost.integrations.admin.v1.EncryptionKey
-	49, // 52: bifrost.integrations.admin.v1.GetEncryptionStatusResponse.undecryptable_values:type_name -> bifrost.integrations.admin.v1.UndecryptableValue
-	76, // 53: bifrost.integrations.admin.v1.StartAuthorizationResponse.expire_time:type_name -> google.protobuf.Timestamp
-	29, // 54: bifrost.integrations.admin.v1.ConnectClientCredentialsResponse.token:type_name -> bifrost.integrations.admin.v1.Token
-	76, // 55: bifrost.integrations.admin.v1.Webhook.create_time:type_name -> google.protobuf.Timestamp
-	60, // 56: bifrost.integrations.admin.v1.CreateWebhookResponse.webhook:type_name -> bifrost.integrations.admin.v1.Webhook
-	60, // 57: bifrost.integrations.admin.v1.ListWebhooksResponse.webhooks:type_name -> bifrost.integrations.admin.v1.Webhook
-	69, // 58: bifrost.integrations.admin.v1.SendTestWebhookResponse.delivery:type_name -> bifrost.integrations.admin.v1.WebhookDelivery
-	5,  // 59: bifrost.integrations.admin.v1.WebhookDelivery.status:type_name -> bifrost.integrations.admin.v1.DeliveryStatus
-	76, // 60: bifrost.integrations.admin.v1.WebhookDelivery.next_attempt_time:type_name -> google.protobuf.Timestamp
-	76, // 61: bifrost.integrations.admin.v1.WebhookDelivery.last_attempt_time:type_name -> google.protobuf.Timestamp
-	76, // 62: bifrost.integrations.admin.v1.WebhookDelivery.create_time:type_name -> google.protobuf.Timestamp
-	69, // 63: bifrost.integrations.admin.v1.ListWebhookDeliveriesResponse.deliveries:type_name -> bifrost.integrations.admin.v1.WebhookDelivery
-	69, // 64: bifrost.integrations.admin.v1.RedeliverWebhookResponse.delivery:type_name -> bifrost.integrations.admin.v1.WebhookDelivery
-	8,  // 65: bifrost.integrations.admin.v1.AdminService.CreateIntegration:input_type -> bifrost.integrations.admin.v1.CreateIntegrationRequest
-	10, // 66: bifrost.integrations.admin.v1.AdminService.GetIntegration:input_type -> bifrost.integrations.admin.v1.GetIntegrationRequest
-	12, // 67: bifrost.integrations.admin.v1.AdminService.ListIntegrations:input_type -> bifrost.integrations.admin.v1.ListIntegrationsRequest
-	14, // 68: bifrost.integrations.admin.v1.AdminService.UpdateIntegration:input_type -> bifrost.integrations.admin.v1.UpdateIntegrationRequest
-	16, // 69: bifrost.integrations.admin.v1.AdminService.DeleteIntegration:input_type -> bifrost.integrations.admin.v1.DeleteIntegrationRequest
-	19, // 70: bifrost.integrations.admin.v1.AdminService.CreateConnection:input_type -> bifrost.integrations.admin.v1.CreateConnectionRequest
-	21, // 71: bifrost.integrations.admin.v1.AdminService.GetConnection:input_type -> bifrost.integrations.admin.v1.GetConnectionRequest
-	23, // 72: bifrost.integrations.admin.v1.AdminService.ListConnections:input_type -> bifrost.integrations.admin.v1.ListConnectionsRequest
-	25, // 73: bifrost.integrations.admin.v1.AdminService.UpdateConnection:input_type -> bifrost.integrations.admin.v1.UpdateConnectionRequest
-	27, // 74: bifrost.integrations.admin.v1.AdminService.DeleteConnection:input_type -> bifrost.integrations.admin.v1.DeleteConnectionRequest
-	30, // 75: bifrost.integrations.admin.v1.AdminService.PutToken:input_type -> bifrost.integrations.admin.v1.PutTokenRequest
-	32, // 76: bifrost.integrations.admin.v1.AdminService.GetToken:input_type -> bifrost.integrations.admin.v1.GetTokenRequest
-	34, // 77: bifrost.integrations.admin.v1.AdminService.ListTokens:input_type -> bifrost.integrations.admin.v1.ListTokensRequest
-	36, // 78: bifrost.integrations.admin.v1.AdminService.DeleteToken:input_type -> bifrost.integrations.admin.v1.DeleteTokenRequest
-	56, // 79: bifrost.integrations.admin.v1.AdminService.StartAuthorization:input_type -> bifrost.integrations.admin.v1.StartAuthorizationRequest
-	58, // 80: bifrost.integrations.admin.v1.AdminService.ConnectClientCredentials:input_type -> bifrost.integrations.admin.v1.ConnectClientCredentialsRequest
-	39, // 81: bifrost.integrations.admin.v1.AdminService.CreateApiKey:input_type -> bifrost.integrations.admin.v1.CreateApiKeyRequest
-	41, // 82: bifrost.integrations.admin.v1.AdminService.ListApiKeys:input_type -> bifrost.integrations.admin.v1.ListApiKeysRequest
-	43, // 83: bifrost.integrations.admin.v1.AdminService.RevokeApiKey:input_type -> bifrost.integrations.admin.v1.RevokeApiKeyRequest
-	46, // 84: bifrost.integrations.admin.v1.AdminService.ListAuditEvents:input_type -> bifrost.integrations.admin.v1.ListAuditEventsRequest
-	50, // 85: bifrost.integrations.admin.v1.AdminService.RotateEncryptionKey:input_type -> bifrost.integrations.admin.v1.RotateEncryptionKeyRequest
-	52, // 86: bifrost.integrations.admin.v1.AdminService.GetEncryptionStatus:input_type -> bifrost.integrations.admin.v1.GetEncryptionStatusRequest
-	54, // 87: bifrost.integrations.admin.v1.AdminService.RetireEncryptionKey:input_type -> bifrost.integrations.admin.v1.RetireEncryptionKeyRequest
-	61, // 88: bifrost.integrations.admin.v1.AdminService.CreateWebhook:input_type -> bifrost.integrations.admin.v1.CreateWebhookRequest
-	63, // 89: bifrost.integrations.admin.v1.AdminService.ListWebhooks:input_type -> bifrost.integrations.admin.v1.ListWebhooksRequest
-	65, // 90: bifrost.integrations.admin.v1.AdminService.DeleteWebhook:input_type -> bifrost.integrations.admin.v1.DeleteWebhookRequest
-	67, // 91: bifrost.integrations.admin.v1.AdminService.SendTestWebhook:input_type -> bifrost.integrations.admin.v1.SendTestWebhookRequest
-	70, // 92: bifrost.integrations.admin.v1.AdminService.ListWebhookDeliveries:input_type -> bifrost.integrations.admin.v1.ListWebhookDeliveriesRequest
-	72, // 93: bifrost.integrations.admin.v1.AdminService.RedeliverWebhook:input_type -> bifrost.integrations.admin.v1.RedeliverWebhookRequest
-	9,  // 94: bifrost.integrations.admin.v1.AdminService.CreateIntegration:output_type -> bifrost.integrations.admin.v1.CreateIntegrationResponse
-	11, // 95: bifrost.integrations.admin.v1.AdminService.GetIntegration:output_type -> bifrost.integrations.admin.v1.GetIntegrationResponse
-	13, // 96: bifrost.integrations.admin.v1.AdminService.ListIntegrations:output_type -> bifrost.integrations.admin.v1.ListIntegrationsResponse
-	15, // 97: bifrost.integrations.admin.v1.AdminService.UpdateIntegration:output_type -> bifrost.integrations.admin.v1.UpdateIntegrationResponse
-	17, // 98: bifrost.integrations.admin.v1.AdminService.DeleteIntegration:output_type -> bifrost.integrations.admin.v1.DeleteIntegrationResponse
-	20, // 99: bifrost.integrations.admin.v1.AdminService.CreateConnection:output_type -> bifrost.integrations.admin.v1.CreateConnectionResponse
-	22, // 100: bifrost.integrations.admin.v1.AdminService.GetConnection:output_type -> bifrost.integrations.admin.v1.GetConnectionResponse
-	24, // 101: bifrost.integrations.admin.v1.AdminService.ListConnections:output_type -> bifrost.integrations.admin.v1.ListConnectionsResponse
-	26, // 102: bifrost.integrations.admin.v1.AdminService.UpdateConnection:output_type -> bifrost.integrations.admin.v1.UpdateConnectionResponse
-	28, // 103: bifrost.integrations.admin.v1.AdminService.DeleteConnection:output_type -> bifrost.integrations.admin.v1.DeleteConnectionResponse
-	31, // 104: bifrost.integrations.admin.v1.AdminService.PutToken:output_type -> bifrost.integrations.admin.v1.PutTokenResponse
-	33, // 105: bifrost.integrations.admin.v1.AdminService.GetToken:output_type -> bifrost.integrations.admin.v1.GetTokenResponse
-	35, // 106: bifrost.integrations.admin.v1.AdminService.ListTokens:output_type -> bifrost.integrations.admin.v1.ListTokensResponse
-	37, // 107: bifrost.integrations.admin.v1.AdminService.DeleteToken:output_type -> bifrost.integrations.admin.v1.DeleteTokenResponse
-	57, // 108: bifrost.integrations.admin.v1.AdminService.StartAuthorization:output_type -> bifrost.integrations.admin.v1.StartAuthorizationResponse
-	59, // 109: bifrost.integrations.admin.v1.AdminService.ConnectClientCredentials:output_type -> bifrost.integrations.admin.v1.ConnectClientCredentialsResponse
-	40, // 110: bifrost.integrations.admin.v1.AdminService.CreateApiKey:output_type -> bifrost.integrations.admin.v1.CreateApiKeyResponse
-	42, // 111: bifrost.integrations.admin.v1.AdminService.ListApiKeys:output_type -> bifrost.integrations.admin.v1.ListApiKeysResponse
-	44, // 112: bifrost.integrations.admin.v1.AdminService.RevokeApiKey:output_type -> bifrost.integrations.admin.v1.RevokeApiKeyResponse
-	47, // 113: bifrost.integrations.admin.v1.AdminService.ListAuditEvents:output_type -> bifrost.integrations.admin.v1.ListAuditEventsResponse
-	51, // 114: bifrost.integrations.admin.v1.AdminService.RotateEncryptionKey:output_type -> bifrost.integrations.admin.v1.RotateEncryptionKeyResponse
-	53, // 115: bifrost.integrations.admin.v1.AdminService.GetEncryptionStatus:output_type -> bifrost.integrations.admin.v1.GetEncryptionStatusResponse
-	55, // 116: bifrost.integrations.admin.v1.AdminService.RetireEncryptionKey:output_type -> bifrost.integrations.admin.v1.RetireEncryptionKeyResponse
-	62, // 117: bifrost.integrations.admin.v1.AdminService.CreateWebhook:output_type -> bifrost.integrations.admin.v1.CreateWebhookResponse
-	64, // 118: bifrost.integrations.admin.v1.AdminService.ListWebhooks:output_type -> bifrost.integrations.admin.v1.ListWebhooksResponse
-	66, // 119: bifrost.integrations.admin.v1.AdminService.DeleteWebhook:output_type -> bifrost.integrations.admin.v1.DeleteWebhookResponse
-	68, // 120: bifrost.integrations.admin.v1.AdminService.SendTestWebhook:output_type -> bifrost.integrations.admin.v1.SendTestWebhookResponse
-	71, // 121: bifrost.integrations.admin.v1.AdminService.ListWebhookDeliveries:output_type -> bifrost.integrations.admin.v1.ListWebhookDeliveriesResponse
-	73, // 122: bifrost.integrations.admin.v1.AdminService.RedeliverWebhook:output_type -> bifrost.integrations.admin.v1.RedeliverWebhookResponse
-	94, // [94:123] is the sub-list for method output_type
-	65, // [65:94] is the sub-list for method input_type
-	65, // [65:65] is the sub-list for extension type_name
-	65, // [65:65] is the sub-list for extension extendee
-	0,  // [0:65] is the sub-list for field type_name
+	0,   // 0: bifrost.integrations.admin.v1.ConfigField.type:type_name -> bifrost.integrations.admin.v1.ConfigType
+	7,   // 1: bifrost.integrations.admin.v1.Integration.config_schema:type_name -> bifrost.integrations.admin.v1.ConfigField
+	79,  // 2: bifrost.integrations.admin.v1.Integration.default_config:type_name -> google.protobuf.Struct
+	80,  // 3: bifrost.integrations.admin.v1.Integration.create_time:type_name -> google.protobuf.Timestamp
+	80,  // 4: bifrost.integrations.admin.v1.Integration.update_time:type_name -> google.protobuf.Timestamp
+	8,   // 5: bifrost.integrations.admin.v1.CreateIntegrationRequest.integration:type_name -> bifrost.integrations.admin.v1.Integration
+	8,   // 6: bifrost.integrations.admin.v1.CreateIntegrationResponse.integration:type_name -> bifrost.integrations.admin.v1.Integration
+	8,   // 7: bifrost.integrations.admin.v1.GetIntegrationResponse.integration:type_name -> bifrost.integrations.admin.v1.Integration
+	8,   // 8: bifrost.integrations.admin.v1.ListIntegrationsResponse.integrations:type_name -> bifrost.integrations.admin.v1.Integration
+	8,   // 9: bifrost.integrations.admin.v1.UpdateIntegrationRequest.integration:type_name -> bifrost.integrations.admin.v1.Integration
+	81,  // 10: bifrost.integrations.admin.v1.UpdateIntegrationRequest.update_mask:type_name -> google.protobuf.FieldMask
+	8,   // 11: bifrost.integrations.admin.v1.UpdateIntegrationResponse.integration:type_name -> bifrost.integrations.admin.v1.Integration
+	1,   // 12: bifrost.integrations.admin.v1.Connection.flow:type_name -> bifrost.integrations.admin.v1.Flow
+	82,  // 13: bifrost.integrations.admin.v1.Connection.refresh_margin:type_name -> google.protobuf.Duration
+	80,  // 14: bifrost.integrations.admin.v1.Connection.create_time:type_name -> google.protobuf.Timestamp
+	80,  // 15: bifrost.integrations.admin.v1.Connection.update_time:type_name -> google.protobuf.Timestamp
+	78,  // 16: bifrost.integrations.admin.v1.Connection.token_params:type_name -> bifrost.integrations.admin.v1.Connection.TokenParamsEntry
+	2,   // 17: bifrost.integrations.admin.v1.Connection.token_auth_method:type_name -> bifrost.integrations.admin.v1.TokenAuthMethod
+	19,  // 18: bifrost.integrations.admin.v1.CreateConnectionRequest.connection:type_name -> bifrost.integrations.admin.v1.Connection
+	19,  // 19: bifrost.integrations.admin.v1.CreateConnectionResponse.connection:type_name -> bifrost.integrations.admin.v1.Connection
+	19,  // 20: bifrost.integrations.admin.v1.GetConnectionResponse.connection:type_name -> bifrost.integrations.admin.v1.Connection
+	19,  // 21: bifrost.integrations.admin.v1.ListConnectionsResponse.connections:type_name -> bifrost.integrations.admin.v1.Connection
+	19,  // 22: bifrost.integrations.admin.v1.UpdateConnectionRequest.connection:type_name -> bifrost.integrations.admin.v1.Connection
+	81,  // 23: bifrost.integrations.admin.v1.UpdateConnectionRequest.update_mask:type_name -> google.protobuf.FieldMask
+	19,  // 24: bifrost.integrations.admin.v1.UpdateConnectionResponse.connection:type_name -> bifrost.integrations.admin.v1.Connection
+	3,   // 25: bifrost.integrations.admin.v1.Token.status:type_name -> bifrost.integrations.admin.v1.TokenStatus
+	80,  // 26: bifrost.integrations.admin.v1.Token.expires_at:type_name -> google.protobuf.Timestamp
+	80,  // 27: bifrost.integrations.admin.v1.Token.last_refreshed_at:type_name -> google.protobuf.Timestamp
+	80,  // 28: bifrost.integrations.admin.v1.Token.next_refresh_at:type_name -> google.protobuf.Timestamp
+	80,  // 29: bifrost.integrations.admin.v1.Token.create_time:type_name -> google.protobuf.Timestamp
+	80,  // 30: bifrost.integrations.admin.v1.Token.update_time:type_name -> google.protobuf.Timestamp
+	80,  // 31: bifrost.integrations.admin.v1.PutTokenRequest.expires_at:type_name -> google.protobuf.Timestamp
+	30,  // 32: bifrost.integrations.admin.v1.PutTokenResponse.token:type_name -> bifrost.integrations.admin.v1.Token
+	30,  // 33: bifrost.integrations.admin.v1.GetTokenResponse.token:type_name -> bifrost.integrations.admin.v1.Token
+	30,  // 34: bifrost.integrations.admin.v1.ListTokensResponse.tokens:type_name -> bifrost.integrations.admin.v1.Token
+	4,   // 35: bifrost.integrations.admin.v1.ApiKey.role:type_name -> bifrost.integrations.admin.v1.Role
+	80,  // 36: bifrost.integrations.admin.v1.ApiKey.create_time:type_name -> google.protobuf.Timestamp
+	80,  // 37: bifrost.integrations.admin.v1.ApiKey.expire_time:type_name -> google.protobuf.Timestamp
+	80,  // 38: bifrost.integrations.admin.v1.ApiKey.revoke_time:type_name -> google.protobuf.Timestamp
+	4,   // 39: bifrost.integrations.admin.v1.CreateApiKeyRequest.role:type_name -> bifrost.integrations.admin.v1.Role
+	80,  // 40: bifrost.integrations.admin.v1.CreateApiKeyRequest.expire_time:type_name -> google.protobuf.Timestamp
+	39,  // 41: bifrost.integrations.admin.v1.CreateApiKeyResponse.api_key:type_name -> bifrost.integrations.admin.v1.ApiKey
+	39,  // 42: bifrost.integrations.admin.v1.ListApiKeysResponse.api_keys:type_name -> bifrost.integrations.admin.v1.ApiKey
+	39,  // 43: bifrost.integrations.admin.v1.RevokeApiKeyResponse.api_key:type_name -> bifrost.integrations.admin.v1.ApiKey
+	80,  // 44: bifrost.integrations.admin.v1.AuditEvent.time:type_name -> google.protobuf.Timestamp
+	4,   // 45: bifrost.integrations.admin.v1.AuditEvent.role:type_name -> bifrost.integrations.admin.v1.Role
+	80,  // 46: bifrost.integrations.admin.v1.ListAuditEventsRequest.start_time:type_name -> google.protobuf.Timestamp
+	80,  // 47: bifrost.integrations.admin.v1.ListAuditEventsRequest.end_time:type_name -> google.protobuf.Timestamp
+	46,  // 48: bifrost.integrations.admin.v1.ListAuditEventsResponse.events:type_name -> bifrost.integrations.admin.v1.AuditEvent
+	80,  // 49: bifrost.integrations.admin.v1.EncryptionKey.create_time:type_name -> google.protobuf.Timestamp
+	80,  // 50: bifrost.integrations.admin.v1.EncryptionKey.supersede_time:type_name -> google.protobuf.Timestamp
+	49,  // 51: bifrost.integrations.admin.v1.GetEncryptionStatusResponse.keys:type_name -> bifrost.integrations.admin.v1.EncryptionKey
+	50,  // 52: bifrost.integrations.admin.v1.GetEncryptionStatusResponse.undecryptable_values:type_name -> bifrost.integrations.admin.v1.UndecryptableValue
+	80,  // 53: bifrost.integrations.admin.v1.StartAuthorizationResponse.expire_time:type_name -> google.protobuf.Timestamp
+	30,  // 54: bifrost.integrations.admin.v1.ConnectClientCredentialsResponse.token:type_name -> bifrost.integrations.admin.v1.Token
+	80,  // 55: bifrost.integrations.admin.v1.Webhook.create_time:type_name -> google.protobuf.Timestamp
+	61,  // 56: bifrost.integrations.admin.v1.CreateWebhookResponse.webhook:type_name -> bifrost.integrations.admin.v1.Webhook
+	61,  // 57: bifrost.integrations.admin.v1.ListWebhooksResponse.webhooks:type_name -> bifrost.integrations.admin.v1.Webhook
+	70,  // 58: bifrost.integrations.admin.v1.SendTestWebhookResponse.delivery:type_name -> bifrost.integrations.admin.v1.WebhookDelivery
+	5,   // 59: bifrost.integrations.admin.v1.WebhookDelivery.status:type_name -> bifrost.integrations.admin.v1.DeliveryStatus
+	80,  // 60: bifrost.integrations.admin.v1.WebhookDelivery.next_attempt_time:type_name -> google.protobuf.Timestamp
+	80,  // 61: bifrost.integrations.admin.v1.WebhookDelivery.last_attempt_time:type_name -> google.protobuf.Timestamp
+	80,  // 62: bifrost.integrations.admin.v1.WebhookDelivery.create_time:type_name -> google.protobuf.Timestamp
+	70,  // 63: bifrost.integrations.admin.v1.ListWebhookDeliveriesResponse.deliveries:type_name -> bifrost.integrations.admin.v1.WebhookDelivery
+	70,  // 64: bifrost.integrations.admin.v1.RedeliverWebhookResponse.delivery:type_name -> bifrost.integrations.admin.v1.WebhookDelivery
+	6,   // 65: bifrost.integrations.admin.v1.Authorization.status:type_name -> bifrost.integrations.admin.v1.AuthorizationStatus
+	80,  // 66: bifrost.integrations.admin.v1.Authorization.create_time:type_name -> google.protobuf.Timestamp
+	80,  // 67: bifrost.integrations.admin.v1.Authorization.expire_time:type_name -> google.protobuf.Timestamp
+	80,  // 68: bifrost.integrations.admin.v1.Authorization.finish_time:type_name -> google.protobuf.Timestamp
+	75,  // 69: bifrost.integrations.admin.v1.GetAuthorizationResponse.authorization:type_name -> bifrost.integrations.admin.v1.Authorization
+	9,   // 70: bifrost.integrations.admin.v1.AdminService.CreateIntegration:input_type -> bifrost.integrations.admin.v1.CreateIntegrationRequest
+	11,  // 71: bifrost.integrations.admin.v1.AdminService.GetIntegration:input_type -> bifrost.integrations.admin.v1.GetIntegrationRequest
+	13,  // 72: bifrost.integrations.admin.v1.AdminService.ListIntegrations:input_type -> bifrost.integrations.admin.v1.ListIntegrationsRequest
+	15,  // 73: bifrost.integrations.admin.v1.AdminService.UpdateIntegration:input_type -> bifrost.integrations.admin.v1.UpdateIntegrationRequest
+	17,  // 74: bifrost.integrations.admin.v1.AdminService.DeleteIntegration:input_type -> bifrost.integrations.admin.v1.DeleteIntegrationRequest
+	20,  // 75: bifrost.integrations.admin.v1.AdminService.CreateConnection:input_type -> bifrost.integrations.admin.v1.CreateConnectionRequest
+	22,  // 76: bifrost.integrations.admin.v1.AdminService.GetConnection:input_type -> bifrost.integrations.admin.v1.GetConnectionRequest
+	24,  // 77: bifrost.integrations.admin.v1.AdminService.ListConnections:input_type -> bifrost.integrations.admin.v1.ListConnectionsRequest
+	26,  // 78: bifrost.integrations.admin.v1.AdminService.UpdateConnection:input_type -> bifrost.integrations.admin.v1.UpdateConnectionRequest
+	28,  // 79: bifrost.integrations.admin.v1.AdminService.DeleteConnection:input_type -> bifrost.integrations.admin.v1.DeleteConnectionRequest
+	31,  // 80: bifrost.integrations.admin.v1.AdminService.PutToken:input_type -> bifrost.integrations.admin.v1.PutTokenRequest
+	33,  // 81: bifrost.integrations.admin.v1.AdminService.GetToken:input_type -> bifrost.integrations.admin.v1.GetTokenRequest
+	35,  // 82: bifrost.integrations.admin.v1.AdminService.ListTokens:input_type -> bifrost.integrations.admin.v1.ListTokensRequest
+	37,  // 83: bifrost.integrations.admin.v1.AdminService.DeleteToken:input_type -> bifrost.integrations.admin.v1.DeleteTokenRequest
+	57,  // 84: bifrost.integrations.admin.v1.AdminService.StartAuthorization:input_type -> bifrost.integrations.admin.v1.StartAuthorizationRequest
+	59,  // 85: bifrost.integrations.admin.v1.AdminService.ConnectClientCredentials:input_type -> bifrost.integrations.admin.v1.ConnectClientCredentialsRequest
+	40,  // 86: bifrost.integrations.admin.v1.AdminService.CreateApiKey:input_type -> bifrost.integrations.admin.v1.CreateApiKeyRequest
+	42,  // 87: bifrost.integrations.admin.v1.AdminService.ListApiKeys:input_type -> bifrost.integrations.admin.v1.ListApiKeysRequest
+	44,  // 88: bifrost.integrations.admin.v1.AdminService.RevokeApiKey:input_type -> bifrost.integrations.admin.v1.RevokeApiKeyRequest
+	47,  // 89: bifrost.integrations.admin.v1.AdminService.ListAuditEvents:input_type -> bifrost.integrations.admin.v1.ListAuditEventsRequest
+	51,  // 90: bifrost.integrations.admin.v1.AdminService.RotateEncryptionKey:input_type -> bifrost.integrations.admin.v1.RotateEncryptionKeyRequest
+	53,  // 91: bifrost.integrations.admin.v1.AdminService.GetEncryptionStatus:input_type -> bifrost.integrations.admin.v1.GetEncryptionStatusRequest
+	55,  // 92: bifrost.integrations.admin.v1.AdminService.RetireEncryptionKey:input_type -> bifrost.integrations.admin.v1.RetireEncryptionKeyRequest
+	62,  // 93: bifrost.integrations.admin.v1.AdminService.CreateWebhook:input_type -> bifrost.integrations.admin.v1.CreateWebhookRequest
+	64,  // 94: bifrost.integrations.admin.v1.AdminService.ListWebhooks:input_type -> bifrost.integrations.admin.v1.ListWebhooksRequest
+	66,  // 95: bifrost.integrations.admin.v1.AdminService.DeleteWebhook:input_type -> bifrost.integrations.admin.v1.DeleteWebhookRequest
+	68,  // 96: bifrost.integrations.admin.v1.AdminService.SendTestWebhook:input_type -> bifrost.integrations.admin.v1.SendTestWebhookRequest
+	71,  // 97: bifrost.integrations.admin.v1.AdminService.ListWebhookDeliveries:input_type -> bifrost.integrations.admin.v1.ListWebhookDeliveriesRequest
+	73,  // 98: bifrost.integrations.admin.v1.AdminService.RedeliverWebhook:input_type -> bifrost.integrations.admin.v1.RedeliverWebhookRequest
+	76,  // 99: bifrost.integrations.admin.v1.AdminService.GetAuthorization:input_type -> bifrost.integrations.admin.v1.GetAuthorizationRequest
+	10,  // 100: bifrost.integrations.admin.v1.AdminService.CreateIntegration:output_type -> bifrost.integrations.admin.v1.CreateIntegrationResponse
+	12,  // 101: bifrost.integrations.admin.v1.AdminService.GetIntegration:output_type -> bifrost.integrations.admin.v1.GetIntegrationResponse
+	14,  // 102: bifrost.integrations.admin.v1.AdminService.ListIntegrations:output_type -> bifrost.integrations.admin.v1.ListIntegrationsResponse
+	16,  // 103: bifrost.integrations.admin.v1.AdminService.UpdateIntegration:output_type -> bifrost.integrations.admin.v1.UpdateIntegrationResponse
+	18,  // 104: bifrost.integrations.admin.v1.AdminService.DeleteIntegration:output_type -> bifrost.integrations.admin.v1.DeleteIntegrationResponse
+	21,  // 105: bifrost.integrations.admin.v1.AdminService.CreateConnection:output_type -> bifrost.integrations.admin.v1.CreateConnectionResponse
+	23,  // 106: bifrost.integrations.admin.v1.AdminService.GetConnection:output_type -> bifrost.integrations.admin.v1.GetConnectionResponse
+	25,  // 107: bifrost.integrations.admin.v1.AdminService.ListConnections:output_type -> bifrost.integrations.admin.v1.ListConnectionsResponse
+	27,  // 108: bifrost.integrations.admin.v1.AdminService.UpdateConnection:output_type -> bifrost.integrations.admin.v1.UpdateConnectionResponse
+	29,  // 109: bifrost.integrations.admin.v1.AdminService.DeleteConnection:output_type -> bifrost.integrations.admin.v1.DeleteConnectionResponse
+	32,  // 110: bifrost.integrations.admin.v1.AdminService.PutToken:output_type -> bifrost.integrations.admin.v1.PutTokenResponse
+	34,  // 111: bifrost.integrations.admin.v1.AdminService.GetToken:output_type -> bifrost.integrations.admin.v1.GetTokenResponse
+	36,  // 112: bifrost.integrations.admin.v1.AdminService.ListTokens:output_type -> bifrost.integrations.admin.v1.ListTokensResponse
+	38,  // 113: bifrost.integrations.admin.v1.AdminService.DeleteToken:output_type -> bifrost.integrations.admin.v1.DeleteTokenResponse
+	58,  // 114: bifrost.integrations.admin.v1.AdminService.StartAuthorization:output_type -> bifrost.integrations.admin.v1.StartAuthorizationResponse
+	60,  // 115: bifrost.integrations.admin.v1.AdminService.ConnectClientCredentials:output_type -> bifrost.integrations.admin.v1.ConnectClientCredentialsResponse
+	41,  // 116: bifrost.integrations.admin.v1.AdminService.CreateApiKey:output_type -> bifrost.integrations.admin.v1.CreateApiKeyResponse
+	43,  // 117: bifrost.integrations.admin.v1.AdminService.ListApiKeys:output_type -> bifrost.integrations.admin.v1.ListApiKeysResponse
+	45,  // 118: bifrost.integrations.admin.v1.AdminService.RevokeApiKey:output_type -> bifrost.integrations.admin.v1.RevokeApiKeyResponse
+	48,  // 119: bifrost.integrations.admin.v1.AdminService.ListAuditEvents:output_type -> bifrost.integrations.admin.v1.ListAuditEventsResponse
+	52,  // 120: bifrost.integrations.admin.v1.AdminService.RotateEncryptionKey:output_type -> bifrost.integrations.admin.v1.RotateEncryptionKeyResponse
+	54,  // 121: bifrost.integrations.admin.v1.AdminService.GetEncryptionStatus:output_type -> bifrost.integrations.admin.v1.GetEncryptionStatusResponse
+	56,  // 122: bifrost.integrations.admin.v1.AdminService.RetireEncryptionKey:output_type -> bifrost.integrations.admin.v1.RetireEncryptionKeyResponse
+	63,  // 123: bifrost.integrations.admin.v1.AdminService.CreateWebhook:output_type -> bifrost.integrations.admin.v1.CreateWebhookResponse
+	65,  // 124: bifrost.integrations.admin.v1.AdminService.ListWebhooks:output_type -> bifrost.integrations.admin.v1.ListWebhooksResponse
+	67,  // 125: bifrost.integrations.admin.v1.AdminService.DeleteWebhook:output_type -> bifrost.integrations.admin.v1.DeleteWebhookResponse
+	69,  // 126: bifrost.integrations.admin.v1.AdminService.SendTestWebhook:output_type -> bifrost.integrations.admin.v1.SendTestWebhookResponse
+	72,  // 127: bifrost.integrations.admin.v1.AdminService.ListWebhookDeliveries:output_type -> bifrost.integrations.admin.v1.ListWebhookDeliveriesResponse
+	74,  // 128: bifrost.integrations.admin.v1.AdminService.RedeliverWebhook:output_type -> bifrost.integrations.admin.v1.RedeliverWebhookResponse
+	77,  // 129: bifrost.integrations.admin.v1.AdminService.GetAuthorization:output_type -> bifrost.integrations.admin.v1.GetAuthorizationResponse
+	100, // [100:130] is the sub-list for method output_type
+	70,  // [70:100] is the sub-list for method input_type
+	70,  // [70:70] is the sub-list for extension type_name
+	70,  // [70:70] is the sub-list for extension extendee
+	0,   // [0:70] is the sub-list for field type_name
 }
 
 func init() { file_bifrost_integrations_admin_v1_admin_proto_init() }
@@ -5016,8 +5366,8 @@ func file_bifrost_integrations_admin_v1_admin_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_bifrost_integrations_admin_v1_admin_proto_rawDesc), len(file_bifrost_integrations_admin_v1_admin_proto_rawDesc)),
-			NumEnums:      6,
-			NumMessages:   69,
+			NumEnums:      7,
+			NumMessages:   72,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -48,6 +48,7 @@ const (
 	AdminService_SendTestWebhook_FullMethodName          = "/bifrost.integrations.admin.v1.AdminService/SendTestWebhook"
 	AdminService_ListWebhookDeliveries_FullMethodName    = "/bifrost.integrations.admin.v1.AdminService/ListWebhookDeliveries"
 	AdminService_RedeliverWebhook_FullMethodName         = "/bifrost.integrations.admin.v1.AdminService/RedeliverWebhook"
+	AdminService_GetAuthorization_FullMethodName         = "/bifrost.integrations.admin.v1.AdminService/GetAuthorization"
 )
 
 // AdminServiceClient is the client API for AdminService service.
@@ -116,6 +117,12 @@ type AdminServiceClient interface {
 	ListWebhookDeliveries(ctx context.Context, in *ListWebhookDeliveriesRequest, opts ...grpc.CallOption) (*ListWebhookDeliveriesResponse, error)
 	// RedeliverWebhook sends a delivery again now, under the same webhook-id.
 	RedeliverWebhook(ctx context.Context, in *RedeliverWebhookRequest, opts ...grpc.CallOption) (*RedeliverWebhookResponse, error)
+	// GetAuthorization tells what became of one StartAuthorization, named by
+	// its state: pending, connected (with the token its own sign-in stored),
+	// denied or failed (with the reason the callback page showed), or expired.
+	// NOT_FOUND for a state never started, or pruned after it expired. It
+	// carries no secret.
+	GetAuthorization(ctx context.Context, in *GetAuthorizationRequest, opts ...grpc.CallOption) (*GetAuthorizationResponse, error)
 }
 
 type adminServiceClient struct {
@@ -416,6 +423,16 @@ func (c *adminServiceClient) RedeliverWebhook(ctx context.Context, in *Redeliver
 	return out, nil
 }
 
+func (c *adminServiceClient) GetAuthorization(ctx context.Context, in *GetAuthorizationRequest, opts ...grpc.CallOption) (*GetAuthorizationResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetAuthorizationResponse)
+	err := c.cc.Invoke(ctx, AdminService_GetAuthorization_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AdminServiceServer is the server API for AdminService service.
 // All implementations must embed UnimplementedAdminServiceServer
 // for forward compatibility.
@@ -482,6 +499,12 @@ type AdminServiceServer interface {
 	ListWebhookDeliveries(context.Context, *ListWebhookDeliveriesRequest) (*ListWebhookDeliveriesResponse, error)
 	// RedeliverWebhook sends a delivery again now, under the same webhook-id.
 	RedeliverWebhook(context.Context, *RedeliverWebhookRequest) (*RedeliverWebhookResponse, error)
+	// GetAuthorization tells what became of one StartAuthorization, named by
+	// its state: pending, connected (with the token its own sign-in stored),
+	// denied or failed (with the reason the callback page showed), or expired.
+	// NOT_FOUND for a state never started, or pruned after it expired. It
+	// carries no secret.
+	GetAuthorization(context.Context, *GetAuthorizationRequest) (*GetAuthorizationResponse, error)
 	mustEmbedUnimplementedAdminServiceServer()
 }
 
@@ -578,6 +601,9 @@ func (UnimplementedAdminServiceServer) ListWebhookDeliveries(context.Context, *L
 }
 func (UnimplementedAdminServiceServer) RedeliverWebhook(context.Context, *RedeliverWebhookRequest) (*RedeliverWebhookResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method RedeliverWebhook not implemented")
+}
+func (UnimplementedAdminServiceServer) GetAuthorization(context.Context, *GetAuthorizationRequest) (*GetAuthorizationResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetAuthorization not implemented")
 }
 func (UnimplementedAdminServiceServer) mustEmbedUnimplementedAdminServiceServer() {}
 func (UnimplementedAdminServiceServer) testEmbeddedByValue()                      {}
@@ -1122,6 +1148,24 @@ func _AdminService_RedeliverWebhook_Handler(srv interface{}, ctx context.Context
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AdminService_GetAuthorization_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetAuthorizationRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).GetAuthorization(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_GetAuthorization_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).GetAuthorization(ctx, req.(*GetAuthorizationRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // AdminService_ServiceDesc is the grpc.ServiceDesc for AdminService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -1244,6 +1288,10 @@ var AdminService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "RedeliverWebhook",
 			Handler:    _AdminService_RedeliverWebhook_Handler,
+		},
+		{
+			MethodName: "GetAuthorization",
+			Handler:    _AdminService_GetAuthorization_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

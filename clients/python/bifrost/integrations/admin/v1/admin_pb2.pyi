@@ -9,6 +9,12 @@ from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from typing import ClassVar as _ClassVar, Iterable as _Iterable, Mapping as _Mapping, Optional as _Optional, Union as _Union
 
+AUTHORIZATION_STATUS_CONNECTED: AuthorizationStatus
+AUTHORIZATION_STATUS_DENIED: AuthorizationStatus
+AUTHORIZATION_STATUS_EXPIRED: AuthorizationStatus
+AUTHORIZATION_STATUS_FAILED: AuthorizationStatus
+AUTHORIZATION_STATUS_PENDING: AuthorizationStatus
+AUTHORIZATION_STATUS_UNSPECIFIED: AuthorizationStatus
 CONFIG_TYPE_BOOL: ConfigType
 CONFIG_TYPE_INT: ConfigType
 CONFIG_TYPE_JSON: ConfigType
@@ -76,6 +82,32 @@ class AuditEvent(_message.Message):
     role: Role
     time: _timestamp_pb2.Timestamp
     def __init__(self, id: _Optional[str] = ..., time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., api_key_id: _Optional[str] = ..., role: _Optional[_Union[Role, str]] = ..., method: _Optional[str] = ..., integration: _Optional[str] = ..., org_id: _Optional[str] = ..., outcome: _Optional[str] = ..., request_id: _Optional[str] = ..., detail: _Optional[str] = ...) -> None: ...
+
+class Authorization(_message.Message):
+    __slots__ = ["connection", "create_time", "detail", "entity_id", "expire_time", "finish_time", "mapping_integration", "org_id", "redirect_uri", "status", "token_id"]
+    CONNECTION_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    ENTITY_ID_FIELD_NUMBER: _ClassVar[int]
+    EXPIRE_TIME_FIELD_NUMBER: _ClassVar[int]
+    FINISH_TIME_FIELD_NUMBER: _ClassVar[int]
+    MAPPING_INTEGRATION_FIELD_NUMBER: _ClassVar[int]
+    ORG_ID_FIELD_NUMBER: _ClassVar[int]
+    REDIRECT_URI_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_ID_FIELD_NUMBER: _ClassVar[int]
+    connection: str
+    create_time: _timestamp_pb2.Timestamp
+    detail: str
+    entity_id: str
+    expire_time: _timestamp_pb2.Timestamp
+    finish_time: _timestamp_pb2.Timestamp
+    mapping_integration: str
+    org_id: str
+    redirect_uri: str
+    status: AuthorizationStatus
+    token_id: str
+    def __init__(self, connection: _Optional[str] = ..., org_id: _Optional[str] = ..., mapping_integration: _Optional[str] = ..., entity_id: _Optional[str] = ..., status: _Optional[_Union[AuthorizationStatus, str]] = ..., detail: _Optional[str] = ..., token_id: _Optional[str] = ..., redirect_uri: _Optional[str] = ..., create_time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., expire_time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., finish_time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class ConfigField(_message.Message):
     __slots__ = ["description", "key", "required", "type"]
@@ -264,6 +296,18 @@ class EncryptionKey(_message.Message):
     supersede_time: _timestamp_pb2.Timestamp
     undecryptable: int
     def __init__(self, id: _Optional[int] = ..., current: bool = ..., create_time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., supersede_time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., ciphertexts: _Optional[int] = ..., undecryptable: _Optional[int] = ...) -> None: ...
+
+class GetAuthorizationRequest(_message.Message):
+    __slots__ = ["state"]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    state: str
+    def __init__(self, state: _Optional[str] = ...) -> None: ...
+
+class GetAuthorizationResponse(_message.Message):
+    __slots__ = ["authorization"]
+    AUTHORIZATION_FIELD_NUMBER: _ClassVar[int]
+    authorization: Authorization
+    def __init__(self, authorization: _Optional[_Union[Authorization, _Mapping]] = ...) -> None: ...
 
 class GetConnectionRequest(_message.Message):
     __slots__ = ["name"]
@@ -550,25 +594,29 @@ class SendTestWebhookResponse(_message.Message):
     def __init__(self, delivery: _Optional[_Union[WebhookDelivery, _Mapping]] = ...) -> None: ...
 
 class StartAuthorizationRequest(_message.Message):
-    __slots__ = ["connection", "mapping_integration", "org_id"]
+    __slots__ = ["connection", "entity_id", "mapping_integration", "org_id"]
     CONNECTION_FIELD_NUMBER: _ClassVar[int]
+    ENTITY_ID_FIELD_NUMBER: _ClassVar[int]
     GLOBAL_FIELD_NUMBER: _ClassVar[int]
     MAPPING_INTEGRATION_FIELD_NUMBER: _ClassVar[int]
     ORG_ID_FIELD_NUMBER: _ClassVar[int]
     connection: str
+    entity_id: str
     mapping_integration: str
     org_id: str
-    def __init__(self, connection: _Optional[str] = ..., org_id: _Optional[str] = ..., mapping_integration: _Optional[str] = ..., **kwargs) -> None: ...
+    def __init__(self, connection: _Optional[str] = ..., org_id: _Optional[str] = ..., mapping_integration: _Optional[str] = ..., entity_id: _Optional[str] = ..., **kwargs) -> None: ...
 
 class StartAuthorizationResponse(_message.Message):
-    __slots__ = ["authorization_url", "expire_time", "redirect_uri"]
+    __slots__ = ["authorization_url", "expire_time", "redirect_uri", "state"]
     AUTHORIZATION_URL_FIELD_NUMBER: _ClassVar[int]
     EXPIRE_TIME_FIELD_NUMBER: _ClassVar[int]
     REDIRECT_URI_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
     authorization_url: str
     expire_time: _timestamp_pb2.Timestamp
     redirect_uri: str
-    def __init__(self, authorization_url: _Optional[str] = ..., redirect_uri: _Optional[str] = ..., expire_time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    state: str
+    def __init__(self, authorization_url: _Optional[str] = ..., redirect_uri: _Optional[str] = ..., expire_time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., state: _Optional[str] = ...) -> None: ...
 
 class Token(_message.Message):
     __slots__ = ["connection", "create_time", "entity_id", "expires_at", "has_refresh_token", "id", "last_error", "last_refreshed_at", "next_refresh_at", "org_id", "scopes", "status", "status_message", "token_type", "update_time", "version"]
@@ -704,4 +752,7 @@ class Role(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = []
 
 class DeliveryStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = []
+
+class AuthorizationStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = []

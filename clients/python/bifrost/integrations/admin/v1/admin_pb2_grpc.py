@@ -165,6 +165,11 @@ class AdminServiceStub(object):
                 request_serializer=bifrost_dot_integrations_dot_admin_dot_v1_dot_admin__pb2.RedeliverWebhookRequest.SerializeToString,
                 response_deserializer=bifrost_dot_integrations_dot_admin_dot_v1_dot_admin__pb2.RedeliverWebhookResponse.FromString,
                 )
+        self.GetAuthorization = channel.unary_unary(
+                '/bifrost.integrations.admin.v1.AdminService/GetAuthorization',
+                request_serializer=bifrost_dot_integrations_dot_admin_dot_v1_dot_admin__pb2.GetAuthorizationRequest.SerializeToString,
+                response_deserializer=bifrost_dot_integrations_dot_admin_dot_v1_dot_admin__pb2.GetAuthorizationResponse.FromString,
+                )
 
 
 class AdminServiceServicer(object):
@@ -376,6 +381,17 @@ class AdminServiceServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetAuthorization(self, request, context):
+        """GetAuthorization tells what became of one StartAuthorization, named by
+        its state: pending, connected (with the token its own sign-in stored),
+        denied or failed (with the reason the callback page showed), or expired.
+        NOT_FOUND for a state never started, or pruned after it expired. It
+        carries no secret.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -523,6 +539,11 @@ def add_AdminServiceServicer_to_server(servicer, server):
                     servicer.RedeliverWebhook,
                     request_deserializer=bifrost_dot_integrations_dot_admin_dot_v1_dot_admin__pb2.RedeliverWebhookRequest.FromString,
                     response_serializer=bifrost_dot_integrations_dot_admin_dot_v1_dot_admin__pb2.RedeliverWebhookResponse.SerializeToString,
+            ),
+            'GetAuthorization': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetAuthorization,
+                    request_deserializer=bifrost_dot_integrations_dot_admin_dot_v1_dot_admin__pb2.GetAuthorizationRequest.FromString,
+                    response_serializer=bifrost_dot_integrations_dot_admin_dot_v1_dot_admin__pb2.GetAuthorizationResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1030,5 +1051,22 @@ class AdminService(object):
         return grpc.experimental.unary_unary(request, target, '/bifrost.integrations.admin.v1.AdminService/RedeliverWebhook',
             bifrost_dot_integrations_dot_admin_dot_v1_dot_admin__pb2.RedeliverWebhookRequest.SerializeToString,
             bifrost_dot_integrations_dot_admin_dot_v1_dot_admin__pb2.RedeliverWebhookResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def GetAuthorization(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/bifrost.integrations.admin.v1.AdminService/GetAuthorization',
+            bifrost_dot_integrations_dot_admin_dot_v1_dot_admin__pb2.GetAuthorizationRequest.SerializeToString,
+            bifrost_dot_integrations_dot_admin_dot_v1_dot_admin__pb2.GetAuthorizationResponse.FromString,
             options, channel_credentials,
             insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
