@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -110,6 +111,64 @@ type Refresher struct {
 	owner     string
 	group     singleflight.Group
 	refreshes *prometheus.CounterVec
+	exchanges exchanges
+}
+
+// exchanges counts the refreshes between calling the provider and storing its
+// answer: a process that stops must let them finish, or a refresh token the
+// provider rotated is lost with it. Once draining, no new exchange starts.
+type exchanges struct {
+	mu       sync.Mutex
+	running  int
+	draining bool
+	idle     chan struct{} // closed when running drops to 0 while draining
+}
+
+// ErrDraining refuses a refresh that would start while the process stops:
+// another replica can do it (UNAVAILABLE, retryable).
+var ErrDraining = errors.New("this replica is shutting down: the token's refresh did not start")
+
+func (e *exchanges) begin() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.draining {
+		return false
+	}
+	e.running++
+	return true
+}
+
+func (e *exchanges) end() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.running--; e.running == 0 && e.idle != nil {
+		close(e.idle)
+		e.idle = nil
+	}
+}
+
+// Drain stops new refreshes from calling providers and waits until those
+// already calling one have stored the answer (or recorded the failure), or
+// ctx ends. A process calls it on shutdown before closing the store.
+func (r *Refresher) Drain(ctx context.Context) error {
+	e := &r.exchanges
+	e.mu.Lock()
+	e.draining = true
+	if e.running == 0 {
+		e.mu.Unlock()
+		return nil
+	}
+	if e.idle == nil {
+		e.idle = make(chan struct{})
+	}
+	idle := e.idle
+	e.mu.Unlock()
+	select {
+	case <-idle:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("refreshes still storing their provider's answer: %w", ctx.Err())
+	}
 }
 
 // New returns a Refresher whose leases are owned by a fresh random ID.
@@ -342,6 +401,10 @@ func (r *Refresher) exchangeAndStore(ctx context.Context, t store.Token, conn st
 		}
 		return store.Token{}, err
 	}
+	if !r.exchanges.begin() {
+		return store.Token{}, errors.Join(ErrDraining, r.store.ReleaseLease(ctx, t.ID, r.owner))
+	}
+	defer r.exchanges.end()
 	exchangeCtx, cancel := context.WithDeadline(ctx, answerBy)
 	fresh, err := r.exchange(exchangeCtx, t, conn, entityID)
 	cancel()

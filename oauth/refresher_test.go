@@ -260,3 +260,26 @@ func TestAProviderSlowerThanItsShareOfTheLeaseIsGivenUpOnWhileTheLeaseHolds(t *t
 		t.Fatalf("the lease was not released with the failure: %v, %v", acquired, err)
 	}
 }
+
+// A draining refresher calls no provider and leaves the token's lease free
+// for another replica, which refreshes it.
+func TestADrainingReplicaStartsNoRefreshAndLeavesItToAnother(t *testing.T) {
+	t.Parallel()
+	p := oauthtest.New(t, time.Hour)
+	stores, refreshers := replicas(t, p, 2, Options{PollInterval: 10 * time.Millisecond})
+	tok, conn := seedToken(t, stores[0], p, time.Now().Add(-time.Minute))
+	ctx := context.Background()
+	if err := refreshers[0].Drain(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := refreshers[0].Ensure(ctx, &tok, &conn, Need{}); !errors.Is(err, ErrDraining) {
+		t.Fatalf("Ensure on a draining replica: %v, want ErrDraining", err)
+	}
+	if n := p.Calls("refresh_token"); n != 0 {
+		t.Fatalf("a draining replica called the provider %d times", n)
+	}
+	fresh, err := refreshers[1].Ensure(ctx, &tok, &conn, Need{})
+	if err != nil || !p.Valid(fresh.AccessToken) || p.Calls("refresh_token") != 1 {
+		t.Fatalf("the other replica: %v, %v; want it to refresh at once", fresh, err)
+	}
+}

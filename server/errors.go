@@ -151,6 +151,8 @@ func classify(err error) *apiError {
 		return &apiError{code: codes.DeadlineExceeded, msg: "deadline exceeded"}
 	case errors.Is(err, context.Canceled):
 		return &apiError{code: codes.Canceled, msg: "canceled"}
+	case errors.Is(err, oauth.ErrDraining):
+		return &apiError{code: codes.Unavailable, msg: "this replica is shutting down, retry", reason: "SHUTTING_DOWN"}
 	case store.IsUnavailable(err):
 		return &apiError{code: codes.Unavailable, msg: "database unavailable, retry", reason: "DATABASE_UNAVAILABLE"}
 	}

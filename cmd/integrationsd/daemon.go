@@ -378,6 +378,15 @@ func (d *daemon) serve(ctx context.Context) error {
 	if !waitUntil(refresherDone, deadline) {
 		d.logger.Warn("shutdown timeout: background refreshes left unfinished")
 	}
+	// A refresh the provider is answering (for a read or the background) is
+	// stored before the store closes: the provider may have rotated the
+	// refresh token, which would die with the process. It gets at least its
+	// share of the lease, whatever is left of the shutdown time.
+	drainCtx, cancelDrain := context.WithTimeout(context.Background(), max(time.Until(deadline), d.cfg.refreshLease))
+	if err := d.refresher.Drain(drainCtx); err != nil {
+		d.logger.Error("shutting down", "error", err)
+	}
+	cancelDrain()
 	httpCtx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	httpErr := d.http.Shutdown(httpCtx)
