@@ -23,10 +23,13 @@ import (
 )
 
 // Wrapper seals data keys under the master key. The file key ring implements it;
-// a KMS client can later.
+// a KMS client can later. Its ciphertexts carry the ID of the master key that
+// sealed them (keyring.KeyID).
 type Wrapper interface {
 	Seal(plaintext, aad []byte) ([]byte, error)
 	Open(ciphertext, aad []byte) ([]byte, error)
+	// CurrentKeyID is the master key that wraps data keys now.
+	CurrentKeyID() uint32
 }
 
 // Options tune a Manager; zero values take the defaults.
@@ -152,7 +155,9 @@ func (m *Manager) Rotate(ctx context.Context) (uint32, error) {
 
 // KeyStatus is one data key and how many values it seals.
 type KeyStatus struct {
-	ID           uint32
+	ID uint32
+	// MasterKeyID is the master key that wraps it.
+	MasterKeyID  uint32
 	Current      bool
 	CreatedAt    time.Time
 	SupersededAt *time.Time
@@ -193,7 +198,8 @@ func (m *Manager) Status(ctx context.Context) (Status, error) {
 	}
 	st := Status{Undecryptable: bad}
 	for _, k := range stored {
-		ks := KeyStatus{ID: k.ID, Current: k.Current, CreatedAt: k.CreatedAt, Ciphertexts: counts[k.ID], Undecryptable: badCounts[k.ID]}
+		master, _ := keyring.KeyID(k.Wrapped)
+		ks := KeyStatus{ID: k.ID, MasterKeyID: master, Current: k.Current, CreatedAt: k.CreatedAt, Ciphertexts: counts[k.ID], Undecryptable: badCounts[k.ID]}
 		if k.SupersededAt.Valid {
 			t := k.SupersededAt.Time
 			ks.SupersededAt = &t
@@ -256,8 +262,44 @@ func (m *Manager) ReencryptAll(ctx context.Context) (int, error) {
 	return total, nil
 }
 
-// Run rereads the data keys and re-encrypts old values every ReloadInterval
-// until ctx ends.
+// RewrapAll wraps every data key under the current master key that an older
+// master key wraps, and returns how many it re-wrapped. It never wraps under
+// an older master key than the one found: a replica still on an old key
+// ring cannot undo a newer one's work. Replicas may run it together: each
+// write applies only to the wrapping it read.
+func (m *Manager) RewrapAll(ctx context.Context) (int, error) {
+	current := m.master.CurrentKeyID()
+	stored, err := m.store.DataKeys(ctx)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, k := range stored {
+		if id, ok := keyring.KeyID(k.Wrapped); ok && id >= current {
+			continue
+		}
+		secret, err := m.master.Open(k.Wrapped, wrapAAD(k.ID))
+		if err != nil {
+			return n, fmt.Errorf("unwrapping data key %d to re-wrap it: %w", k.ID, err)
+		}
+		wrapped, err := m.master.Seal(secret, wrapAAD(k.ID))
+		if err != nil {
+			return n, fmt.Errorf("re-wrapping data key %d: %w", k.ID, err)
+		}
+		done, err := m.store.RewrapDataKey(ctx, k.ID, k.Wrapped, wrapped)
+		if err != nil {
+			return n, err
+		}
+		if done {
+			n++
+			m.opts.Logger.InfoContext(ctx, "data key re-wrapped under the current master key", "key_id", k.ID, "master_key_id", current)
+		}
+	}
+	return n, nil
+}
+
+// Run rereads the data keys, re-wraps them under the current master key and
+// re-encrypts old values every ReloadInterval until ctx ends.
 func (m *Manager) Run(ctx context.Context) {
 	for {
 		select {
@@ -268,6 +310,9 @@ func (m *Manager) Run(ctx context.Context) {
 		if err := m.Reload(ctx); err != nil && ctx.Err() == nil {
 			m.opts.Logger.WarnContext(ctx, "reloading data keys", "error", err)
 			continue
+		}
+		if _, err := m.RewrapAll(ctx); err != nil && ctx.Err() == nil {
+			m.opts.Logger.WarnContext(ctx, "re-wrapping data keys under the current master key", "error", err)
 		}
 		if n, err := m.ReencryptAll(ctx); err != nil && ctx.Err() == nil {
 			m.opts.Logger.WarnContext(ctx, "re-encrypting to the current data key", "error", err, "done", n)

@@ -176,3 +176,45 @@ func TestLoadFileRefusesMissingAndWorldReadableFiles(t *testing.T) {
 		t.Fatal("LoadFile accepted a world-readable key ring")
 	}
 }
+
+// Adding a key to a file makes it current and keeps the others, so what the
+// old key sealed still opens; removing the old one then leaves only the new.
+// The current key cannot be removed.
+func TestFileKeysAreAddedAsCurrentAndRemovedWhenNotCurrent(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "keyring.json")
+	first, err := keyring.CreateFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealed, err := first.Seal([]byte("secret"), []byte("aad"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := keyring.AddFileKey(path)
+	if err != nil || id != 2 {
+		t.Fatalf("AddFileKey = %d, %v; want 2", id, err)
+	}
+	ring, err := keyring.LoadFile(path)
+	if err != nil || ring.CurrentKeyID() != 2 {
+		t.Fatalf("after adding: %v, current %d", err, ring.CurrentKeyID())
+	}
+	if got, err := ring.Open(sealed, []byte("aad")); err != nil || string(got) != "secret" {
+		t.Fatalf("the old key's ciphertext after adding: %q, %v", got, err)
+	}
+	if info, err := os.Stat(path); err != nil || info.Mode().Perm() != 0o600 {
+		t.Fatalf("mode after adding: %v, %v", info.Mode().Perm(), err)
+	}
+	if err := keyring.RemoveFileKey(path, 2); err == nil {
+		t.Fatal("the current key was removed")
+	}
+	if err := keyring.RemoveFileKey(path, 1); err != nil {
+		t.Fatal(err)
+	}
+	if ids, current, err := keyring.FileKeys(path); err != nil || current != 2 || len(ids) != 1 || ids[0] != 2 {
+		t.Fatalf("after removing key 1: %v current %d, %v", ids, current, err)
+	}
+	if err := keyring.RemoveFileKey(path, 1); err == nil {
+		t.Fatal("removing a key the file does not hold succeeded")
+	}
+}

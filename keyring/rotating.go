@@ -60,6 +60,14 @@ func (r *Rotating) Open(ciphertext, aad []byte) ([]byte, error) {
 	return ring.Open(ciphertext, aad)
 }
 
+// CurrentKeyID is the ID of the key that seals, 0 before Set.
+func (r *Rotating) CurrentKeyID() uint32 {
+	if ring := r.ring.Load(); ring != nil {
+		return ring.CurrentKeyID()
+	}
+	return 0
+}
+
 // Current returns the ring in use, nil before Set.
 func (r *Rotating) Current() *Keyring { return r.ring.Load() }
 

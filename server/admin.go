@@ -711,7 +711,7 @@ func (h *adminService) GetEncryptionStatus(ctx context.Context, _ *adminv1.GetEn
 	for _, k := range st.Keys {
 		resp.Keys = append(resp.Keys, &adminv1.EncryptionKey{
 			Id: k.ID, Current: k.Current, CreateTime: timestamppb.New(k.CreatedAt),
-			SupersedeTime: timestampOrNil(k.SupersededAt), Ciphertexts: k.Ciphertexts, Undecryptable: k.Undecryptable,
+			SupersedeTime: timestampOrNil(k.SupersededAt), Ciphertexts: k.Ciphertexts, Undecryptable: k.Undecryptable, MasterKeyId: k.MasterKeyID,
 		})
 	}
 	for _, v := range st.Undecryptable[:min(len(st.Undecryptable), maxUndecryptableListed)] {

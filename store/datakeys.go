@@ -65,6 +65,23 @@ func (s *Store) AddDataKey(ctx context.Context, id uint32, wrapped []byte) error
 	})
 }
 
+// RewrapDataKey replaces data key id's wrapping with wrapped where it is still
+// old (what the caller read), and reports whether it did: another replica
+// may have re-wrapped it first.
+func (s *Store) RewrapDataKey(ctx context.Context, id uint32, old, wrapped []byte) (bool, error) {
+	var done bool
+	err := s.inUntrackedTx(ctx, func(tx writeTx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE data_keys SET wrapped = ? WHERE id = ? AND wrapped = ?`, wrapped, id, old)
+		if err != nil {
+			return fmt.Errorf("re-wrapping data key %d: %w", id, err)
+		}
+		n, err := res.RowsAffected()
+		done = n == 1
+		return err
+	})
+	return done, err
+}
+
 // DeleteDataKey removes a data key that is not current and seals nothing.
 func (s *Store) DeleteDataKey(ctx context.Context, id uint32) error {
 	return s.inTx(ctx, func(tx writeTx) error {

@@ -100,15 +100,15 @@ func (a *app) encryptionCommands() []*cobra.Command {
 			},
 		},
 		{
-			Use: "encryption", Short: "Show the data keys, how many values each seals, how many wait for re-encryption and which could not be decrypted", Args: cobra.NoArgs,
+			Use: "encryption", Short: "Show the data keys, the master key wrapping each, how many values each seals, how many wait for re-encryption and which could not be decrypted", Args: cobra.NoArgs,
 			RunE: func(cmd *cobra.Command, _ []string) error {
 				resp, err := a.admin.GetEncryptionStatus(cmd.Context(), &adminv1.GetEncryptionStatusRequest{})
 				if err != nil {
 					return err
 				}
-				err = a.print(resp, "KEY\tCURRENT\tVALUES\tUNDECRYPTABLE\tCREATED\tSUPERSEDED", func(add func(...any)) {
+				err = a.print(resp, "KEY\tCURRENT\tMASTER KEY\tVALUES\tUNDECRYPTABLE\tCREATED\tSUPERSEDED", func(add func(...any)) {
 					for _, k := range resp.GetKeys() {
-						add(k.GetId(), k.GetCurrent(), k.GetCiphertexts(), k.GetUndecryptable(), k.GetCreateTime(), k.GetSupersedeTime())
+						add(k.GetId(), k.GetCurrent(), k.GetMasterKeyId(), k.GetCiphertexts(), k.GetUndecryptable(), k.GetCreateTime(), k.GetSupersedeTime())
 					}
 				})
 				if err != nil || a.output != "text" {

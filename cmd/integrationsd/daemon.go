@@ -44,6 +44,7 @@ type daemon struct {
 	audit        *audit.Recorder
 	keys         *datakeys.Manager
 	connect      *authcode.Flow
+	master       *keyring.Rotating
 	webhooks     *webhook.Dispatcher
 	registry     *prometheus.Registry
 	grpc         *grpc.Server
@@ -58,10 +59,15 @@ type daemon struct {
 // start returns a nil daemon with its error; the named result is only for
 // the clean-up of a failed start.
 func start(ctx context.Context, cfg config, logger *slog.Logger, tracing trace.TracerProvider) (_ *daemon, err error) {
-	master, err := loadKeyring(cfg, logger)
+	loaded, err := loadKeyring(cfg, logger)
 	if err != nil {
 		return nil, err
 	}
+	// The master key ring is reread from its file on SIGHUP and whenever a
+	// data key is wrapped by a master key it does not hold (another replica
+	// re-wrapped it under a newer one): see docs/operations.md.
+	master := keyring.NewRotating()
+	master.Set(loaded)
 	tlsConfig, httpTLS, err := serverTLS(cfg)
 	if err != nil {
 		return nil, err
@@ -130,7 +136,8 @@ func start(ctx context.Context, cfg config, logger *slog.Logger, tracing trace.T
 	if err != nil {
 		return nil, err
 	}
-	d.store, d.keys = st, keys
+	d.store, d.keys, d.master = st, keys, master
+	master.OnUnknownKey(d.reloadKeyring)
 	if err := d.bootstrapAdminKey(ctx); err != nil {
 		return nil, err
 	}
@@ -183,6 +190,37 @@ func startingHandler() http.Handler {
 		http.Error(w, "starting: opening the database and applying migrations", http.StatusServiceUnavailable)
 	})
 	return mux
+}
+
+// reloadKeyring rereads the master key ring file (on SIGHUP, or when a data
+// key names a master key the ring lacks) and then the data keys it unwraps.
+// A file that does not load leaves the ring in use as it was.
+func (d *daemon) reloadKeyring() error {
+	ring, err := keyring.LoadFile(d.cfg.keyring)
+	if err != nil {
+		d.logger.Error("reloading the master key ring", "path", d.cfg.keyring, "error", err)
+		return err
+	}
+	d.master.Set(ring)
+	d.logger.Info("master key ring reloaded", "path", d.cfg.keyring, "current_master_key_id", ring.CurrentKeyID())
+	return nil
+}
+
+// keyringChanged is SIGHUP: the master key ring file changed. It is reread,
+// and the data keys re-wrapped at once under its current master key (as
+// every replica does on its own within the data key reload interval).
+func (d *daemon) keyringChanged(ctx context.Context) {
+	if err := d.reloadKeyring(); err != nil {
+		return
+	}
+	if n, err := d.keys.RewrapAll(ctx); err != nil {
+		d.logger.Warn("re-wrapping data keys under the current master key", "error", err)
+	} else if n > 0 {
+		d.logger.Info("re-wrapped data keys under the current master key", "data_keys", n)
+	}
+	if err := d.keys.Reload(ctx); err != nil {
+		d.logger.Warn("reloading data keys", "error", err)
+	}
 }
 
 // loadKeyring reads the key ring, or in development mode creates one. Outside it

@@ -17,6 +17,15 @@ import (
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "keyring" {
+		if err := runKeyring(os.Args[2:], os.LookupEnv, os.Stdout, os.Stderr); err != nil {
+			if !errors.Is(err, flag.ErrHelp) {
+				fmt.Fprintln(os.Stderr, "integrationsd keyring:", err)
+			}
+			os.Exit(2)
+		}
+		return
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	err := run(ctx, os.LookupEnv, os.Args[1:], os.Stderr, nil)
@@ -55,6 +64,19 @@ func run(ctx context.Context, lookupEnv func(string) (string, bool), args []stri
 	if err != nil {
 		return err
 	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				d.keyringChanged(ctx)
+			}
+		}
+	}()
 	if ready != nil {
 		ready <- d
 	}

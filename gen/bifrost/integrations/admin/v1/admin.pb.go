@@ -2986,6 +2986,8 @@ type EncryptionKey struct {
 	// re-encryption job skips them, and the key cannot be retired until each is
 	// set again or deleted.
 	Undecryptable int64 `protobuf:"varint,6,opt,name=undecryptable,proto3" json:"undecryptable,omitempty"`
+	// The master key (in the replicas' key ring file) that wraps this data key.
+	MasterKeyId   uint32 `protobuf:"varint,7,opt,name=master_key_id,json=masterKeyId,proto3" json:"master_key_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3058,6 +3060,13 @@ func (x *EncryptionKey) GetCiphertexts() int64 {
 func (x *EncryptionKey) GetUndecryptable() int64 {
 	if x != nil {
 		return x.Undecryptable
+	}
+	return 0
+}
+
+func (x *EncryptionKey) GetMasterKeyId() uint32 {
+	if x != nil {
+		return x.MasterKeyId
 	}
 	return 0
 }
@@ -4909,7 +4918,7 @@ const file_bifrost_integrations_admin_v1_admin_proto_rawDesc = "" +
 	"page_token\x18\a \x01(\tR\tpageToken\"\x84\x01\n" +
 	"\x17ListAuditEventsResponse\x12A\n" +
 	"\x06events\x18\x01 \x03(\v2).bifrost.integrations.admin.v1.AuditEventR\x06events\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x81\x02\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xa5\x02\n" +
 	"\rEncryptionKey\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\rR\x02id\x12\x18\n" +
 	"\acurrent\x18\x02 \x01(\bR\acurrent\x12;\n" +
@@ -4917,7 +4926,8 @@ const file_bifrost_integrations_admin_v1_admin_proto_rawDesc = "" +
 	"createTime\x12A\n" +
 	"\x0esupersede_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\rsupersedeTime\x12 \n" +
 	"\vciphertexts\x18\x05 \x01(\x03R\vciphertexts\x12$\n" +
-	"\rundecryptable\x18\x06 \x01(\x03R\rundecryptable\"p\n" +
+	"\rundecryptable\x18\x06 \x01(\x03R\rundecryptable\x12\"\n" +
+	"\rmaster_key_id\x18\a \x01(\rR\vmasterKeyId\"p\n" +
 	"\x12UndecryptableValue\x12\x14\n" +
 	"\x05table\x18\x01 \x01(\tR\x05table\x12\x16\n" +
 	"\x06column\x18\x02 \x01(\tR\x06column\x12\x15\n" +

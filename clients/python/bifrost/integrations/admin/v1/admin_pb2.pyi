@@ -282,20 +282,22 @@ class DeleteWebhookResponse(_message.Message):
     def __init__(self) -> None: ...
 
 class EncryptionKey(_message.Message):
-    __slots__ = ["ciphertexts", "create_time", "current", "id", "supersede_time", "undecryptable"]
+    __slots__ = ["ciphertexts", "create_time", "current", "id", "master_key_id", "supersede_time", "undecryptable"]
     CIPHERTEXTS_FIELD_NUMBER: _ClassVar[int]
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
     CURRENT_FIELD_NUMBER: _ClassVar[int]
     ID_FIELD_NUMBER: _ClassVar[int]
+    MASTER_KEY_ID_FIELD_NUMBER: _ClassVar[int]
     SUPERSEDE_TIME_FIELD_NUMBER: _ClassVar[int]
     UNDECRYPTABLE_FIELD_NUMBER: _ClassVar[int]
     ciphertexts: int
     create_time: _timestamp_pb2.Timestamp
     current: bool
     id: int
+    master_key_id: int
     supersede_time: _timestamp_pb2.Timestamp
     undecryptable: int
-    def __init__(self, id: _Optional[int] = ..., current: bool = ..., create_time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., supersede_time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., ciphertexts: _Optional[int] = ..., undecryptable: _Optional[int] = ...) -> None: ...
+    def __init__(self, id: _Optional[int] = ..., current: bool = ..., create_time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., supersede_time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., ciphertexts: _Optional[int] = ..., undecryptable: _Optional[int] = ..., master_key_id: _Optional[int] = ...) -> None: ...
 
 class GetAuthorizationRequest(_message.Message):
     __slots__ = ["state"]
