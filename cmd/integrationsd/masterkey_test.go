@@ -151,7 +151,9 @@ func TestKeyringCommandShowsAddsAndRetiresMasterKeys(t *testing.T) {
 	if _, err := keyring.CreateFile(path); err != nil {
 		t.Fatal(err)
 	}
-	env := func(k string) (string, bool) { return map[string]string{"BIFROST_KEYRING": path}[k], k == "BIFROST_KEYRING" }
+	env := func(k string) (string, bool) {
+		return map[string]string{"BIFROST_KEYRING": path}[k], k == "BIFROST_KEYRING"
+	}
 	run := func(args ...string) (string, error) {
 		var out strings.Builder
 		err := runKeyring(args, env, &out, &out)
