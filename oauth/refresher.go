@@ -414,7 +414,7 @@ func (r *Refresher) exchangeAndStore(ctx context.Context, t store.Token, conn st
 		}
 	}
 	if err != nil {
-		failure := r.recordFailure(ctx, t, err)
+		failure := r.recordFailure(ctx, t, conn, err)
 		r.audit(ctx, t, conn, failure)
 		return store.Token{}, failure
 	}
@@ -527,8 +527,8 @@ func (r *Refresher) exchange(ctx context.Context, t store.Token, conn store.Conn
 
 // recordFailure sorts a failed exchange: a dead grant or client stops refreshes
 // until a person acts; anything else backs off exponentially.
-func (r *Refresher) recordFailure(ctx context.Context, t store.Token, exchangeErr error) error {
-	reason, desc := describe(exchangeErr)
+func (r *Refresher) recordFailure(ctx context.Context, t store.Token, conn store.Connection, exchangeErr error) error {
+	reason, desc := describe(exchangeErr, t.RefreshToken, t.AccessToken, conn.ClientSecret)
 	f := store.RefreshFailure{Status: store.TokenRefreshFailed, LastError: desc}
 	unmet := &UnmetError{Reason: ReasonRefreshFailed, Message: "refresh failed: " + desc}
 	if dead(reason) {
@@ -570,7 +570,7 @@ func dead(oauthError string) bool {
 
 // describe returns the OAuth error code and a description without secrets: the
 // provider's error code and description, or the HTTP status, or the error kind.
-func describe(err error) (code, description string) {
+func describe(err error, secrets ...string) (code, description string) {
 	var re *oauth2.RetrieveError
 	if errors.As(err, &re) {
 		status := 0
@@ -579,9 +579,9 @@ func describe(err error) (code, description string) {
 		}
 		desc := fmt.Sprintf("provider answered HTTP %d", status)
 		if re.ErrorCode != "" {
-			desc += ": " + re.ErrorCode
+			desc += ": " + textclip.Clip(redact(re.ErrorCode, secrets), 100)
 			if re.ErrorDescription != "" {
-				desc += " (" + textclip.Clip(re.ErrorDescription, 200) + ")"
+				desc += " (" + textclip.Clip(redact(re.ErrorDescription, secrets), 200) + ")"
 			}
 		}
 		return re.ErrorCode, desc
@@ -593,9 +593,22 @@ func describe(err error) (code, description string) {
 	}
 	var ue *url.Error
 	if errors.As(err, &ue) {
-		return "", "provider unreachable: " + ue.Op + " failed: " + textclip.Clip(errors.Unwrap(ue).Error(), 200)
+		return "", "provider unreachable: " + ue.Op + " failed: " + textclip.Clip(redact(errors.Unwrap(ue).Error(), secrets), 200)
 	}
 	return "", "token exchange failed"
+}
+
+// redact replaces each secret in text, whole, before it is clipped: a
+// provider's error description may echo the refresh token or the client
+// secret it was sent, and descriptions reach logs, status messages, events
+// and webhooks.
+func redact(text string, secrets []string) string {
+	for _, s := range secrets {
+		if len(s) >= 4 {
+			text = strings.ReplaceAll(text, s, "[redacted]")
+		}
+	}
+	return text
 }
 
 // AuthStyle is how x/oauth2 sends the connection's client credentials. Never

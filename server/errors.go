@@ -62,16 +62,28 @@ func failedPrecondition(reason, format string, args ...any) error {
 	return &apiError{code: codes.FailedPrecondition, msg: fmt.Sprintf(format, args...), reason: reason}
 }
 
+// resourceExhausted refuses a call over a limit of the caller's.
+func resourceExhausted(format string, args ...any) error {
+	return &apiError{code: codes.ResourceExhausted, msg: fmt.Sprintf(format, args...), reason: "RESOURCE_EXHAUSTED"}
+}
+
 // invalidArgument reports one bad field.
 func invalidArgument(field, description string) error {
 	return violations{{Field: field, Description: description}}.err()
 }
 
-// violations collects every problem of a request so the caller sees them at once.
+// violations collects the problems of a request so the caller sees them at
+// once: the first maxViolations of them, so that a request made of many bad
+// values cannot make an answer (and the work of building it) many times its
+// own size.
 type violations []*errdetails.BadRequest_FieldViolation
 
+const maxViolations = 20
+
 func (v *violations) add(field, description string) {
-	*v = append(*v, &errdetails.BadRequest_FieldViolation{Field: field, Description: description})
+	if len(*v) < maxViolations {
+		*v = append(*v, &errdetails.BadRequest_FieldViolation{Field: field, Description: description})
+	}
 }
 
 func (v violations) err() error {

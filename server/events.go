@@ -6,9 +6,11 @@ import (
 	"sync"
 	"time"
 
+	grpcauth "github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/auth"
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/bifrost/integrations/auth"
 	integrationsv1 "github.com/bifrost/integrations/gen/bifrost/integrations/v1"
 	"github.com/bifrost/integrations/store"
 )
@@ -30,6 +32,21 @@ func (h *integrationsService) WatchEvents(req *integrationsv1.WatchEventsRequest
 	if err != nil {
 		return err
 	}
+	release, err := h.s.watches.acquire(caller(ctx).KeyID)
+	if err != nil {
+		return err
+	}
+	defer release()
+	// The key is checked again before every read of the log: a key revoked
+	// or expired while its stream is open gets nothing more.
+	secret, err := grpcauth.AuthFromMD(ctx, "bearer")
+	if err != nil {
+		return fmt.Errorf("expected authorization: Bearer <api key>: %w", auth.ErrUnauthenticated)
+	}
+	stillValid := func() error {
+		_, err := auth.Authenticate(ctx, h.s.store, secret, h.s.now())
+		return err
+	}
 	head, err := h.s.store.EventHead(ctx)
 	if err != nil {
 		return err
@@ -45,14 +62,24 @@ func (h *integrationsService) WatchEvents(req *integrationsv1.WatchEventsRequest
 		return err
 	}
 	heartbeat := time.Now().Add(eventHeartbeat)
+	fromOldest := req.AfterPosition != nil && cursor == 0
 	for {
+		if err := stillValid(); err != nil {
+			return err
+		}
 		page, err := h.s.store.Events(ctx, cursor, filter, eventPageSize)
 		if err != nil {
 			return err
 		}
+		if page.Pruned > cursor && fromOldest {
+			// 0 asks for every event retained: from the oldest on.
+			cursor = page.Pruned
+			continue
+		}
 		if page.Pruned > cursor {
 			return failedPrecondition(ReasonEventsPruned, "events after position %d were deleted by retention (up to position %d); start again from a later position", cursor, page.Pruned)
 		}
+		fromOldest = false
 		for _, e := range page.Events {
 			if err := stream.Send(&integrationsv1.WatchEventsResponse{Position: e.Position, Event: eventProto(e)}); err != nil {
 				return err
@@ -77,6 +104,36 @@ func (h *integrationsService) WatchEvents(req *integrationsv1.WatchEventsRequest
 			heartbeat = time.Now().Add(eventHeartbeat)
 		}
 	}
+}
+
+// maxWatchesPerKey bounds the WatchEvents streams one API key holds open at
+// once: each reads the log whenever it moves, so a key with thousands would
+// slow every organization's reads.
+const maxWatchesPerKey = 16
+
+// watchCounts counts each key's open WatchEvents streams.
+type watchCounts struct {
+	mu    sync.Mutex
+	byKey map[string]int
+}
+
+func (w *watchCounts) acquire(keyID string) (release func(), err error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.byKey[keyID] >= maxWatchesPerKey {
+		return nil, resourceExhausted("api key %q has %d event streams open, the most it may; close one first", keyID, maxWatchesPerKey)
+	}
+	if w.byKey == nil {
+		w.byKey = map[string]int{}
+	}
+	w.byKey[keyID]++
+	return func() {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		if w.byKey[keyID]--; w.byKey[keyID] == 0 {
+			delete(w.byKey, keyID)
+		}
+	}, nil
 }
 
 // eventFilter is what req may see of the log. A key bound to one organization

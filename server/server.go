@@ -62,6 +62,7 @@ type Server struct {
 	callTimeout time.Duration // Deps.CallTimeout, defaulted
 	policies    policies
 	events      *eventHub
+	watches     watchCounts
 }
 
 // New returns a Server over d. It fails when a method of the services declares

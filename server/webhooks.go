@@ -3,18 +3,21 @@ package server
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"net/url"
 	"slices"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	adminv1 "github.com/bifrost/integrations/gen/bifrost/integrations/admin/v1"
+	"github.com/bifrost/integrations/internal/textclip"
 	"github.com/bifrost/integrations/store"
 	"github.com/bifrost/integrations/webhook"
 )
 
 func (h *adminService) CreateWebhook(ctx context.Context, req *adminv1.CreateWebhookRequest) (*adminv1.CreateWebhookResponse, error) {
 	var v violations
-	v.url("url", req.GetUrl(), true)
+	v.webhookURL("url", req.GetUrl())
 	types := v.eventTypes("event_types", req.GetEventTypes())
 	v.text("description", req.GetDescription(), maxTextLen)
 	if err := v.err(); err != nil {
@@ -31,12 +34,34 @@ func (h *adminService) CreateWebhook(ctx context.Context, req *adminv1.CreateWeb
 	return &adminv1.CreateWebhookResponse{Webhook: webhookProto(w), Secret: secret}, nil
 }
 
-// eventTypes checks a list of event types; duplicates are dropped.
+// webhookURL checks an endpoint's URL as it will be called: absolute http or
+// https, no credentials, and one Go's HTTP client will send a request to.
+func (v *violations) webhookURL(field, raw string) {
+	if raw == "" {
+		v.add(field, "is required")
+		return
+	}
+	u, err := url.Parse(raw)
+	if err == nil {
+		_, err = http.NewRequest(http.MethodPost, raw, nil)
+	}
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil || u.Fragment != "" {
+		v.add(field, "must be an absolute http or https URL without credentials or fragment")
+	}
+	v.text(field, raw, maxTextLen)
+}
+
+// eventTypes checks a list of event types; duplicates are dropped. A list
+// longer than there are types is refused whole.
 func (v *violations) eventTypes(field string, given []string) []store.EventType {
+	if len(given) > len(store.EventTypes) {
+		v.add(field, fmt.Sprintf("lists %d types; there are %d: %v", len(given), len(store.EventTypes), store.EventTypes))
+		return nil
+	}
 	var types []store.EventType
 	for i, t := range given {
 		if !slices.Contains(store.EventTypes, store.EventType(t)) {
-			v.add(fmt.Sprintf("%s[%d]", field, i), fmt.Sprintf("%q is not an event type; one of %v", t, store.EventTypes))
+			v.add(fmt.Sprintf("%s[%d]", field, i), fmt.Sprintf("%q is not an event type; one of %v", textclip.Clip(t, 64), store.EventTypes))
 			continue
 		}
 		if !slices.Contains(types, store.EventType(t)) {

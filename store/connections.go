@@ -263,12 +263,23 @@ WHERE c.name = ? ORDER BY i.name LIMIT 5`, name)
 		if len(users) > 0 {
 			return fmt.Errorf("%s is linked to integrations %q: %w", what, users, ErrInUse)
 		}
+		var orgs []string
+		if err := sqlx.SelectContext(ctx, tx, &orgs, `
+SELECT t.org_id FROM oauth_tokens t JOIN oauth_connections c ON c.id = t.connection_id WHERE c.name = ? ORDER BY t.org_id`, name); err != nil {
+			return translate(err, what)
+		}
 		res, err := tx.ExecContext(ctx, `DELETE FROM oauth_connections WHERE name = ?`, name)
 		if err != nil {
 			return translate(err, what)
 		}
 		if err := requireAffected(res, what); err != nil {
 			return err
+		}
+		// Each organization whose token went with the connection hears of it.
+		for _, org := range orgs {
+			if err := s.recordEvent(ctx, tx, Event{Type: EventTokenDisconnected, OrgID: org, Connection: name, Status: TokenDisconnected, Reason: "connection deleted"}); err != nil {
+				return err
+			}
 		}
 		return s.recordEvent(ctx, tx, Event{Type: EventConnectionDeleted, Connection: name})
 	})

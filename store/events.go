@@ -111,14 +111,13 @@ type EventPage struct {
 func (s *Store) Events(ctx context.Context, after int64, f EventFilter, limit int) (EventPage, error) {
 	var page EventPage
 	err := s.inReadTx(ctx, func(q sqlx.QueryerContext) error {
-		var g struct {
-			Events int64 `db:"events"`
-			Pruned int64 `db:"events_pruned"`
-		}
-		if err := sqlx.GetContext(ctx, q, &g, `SELECT events, events_pruned FROM generation WHERE id = 1`); err != nil {
+		// On PostgreSQL each statement reads its own snapshot: the head is read
+		// before the events (all events up to it are then in the page), the
+		// pruned position after them (a retention run that deleted some of
+		// them is then seen).
+		if err := sqlx.GetContext(ctx, q, &page.Head, `SELECT events FROM generation WHERE id = 1`); err != nil {
 			return fmt.Errorf("reading the event log's head: %w", err)
 		}
-		page.Head, page.Pruned = g.Events, g.Pruned
 		query, args := `SELECT position, id, occurred_at, type, org_id, integration, connection, status, reason FROM events WHERE position > ?`, []any{after}
 		if !f.AnyOrg {
 			if f.PlatformToo {
@@ -150,6 +149,9 @@ func (s *Store) Events(ctx context.Context, after int64, f EventFilter, limit in
 		}
 		for i := range page.Events {
 			page.Events[i].Time = page.Events[i].Time.UTC()
+		}
+		if err := sqlx.GetContext(ctx, q, &page.Pruned, `SELECT events_pruned FROM generation WHERE id = 1`); err != nil {
+			return fmt.Errorf("reading the event log's pruned position: %w", err)
 		}
 		return nil
 	})

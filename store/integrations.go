@@ -335,12 +335,23 @@ ORDER BY key`, cur.ID, cur.ID)
 // DeleteIntegration removes the integration, its schema, defaults and mappings.
 func (s *Store) DeleteIntegration(ctx context.Context, name string) error {
 	return s.inTx(ctx, func(tx writeTx) error {
+		var orgs []string
+		if err := sqlx.SelectContext(ctx, tx, &orgs, `
+SELECT m.org_id FROM mappings m JOIN integrations i ON i.id = m.integration_id WHERE i.name = ? ORDER BY m.org_id`, name); err != nil {
+			return translate(err, fmt.Sprintf("integration %q", name))
+		}
 		res, err := tx.ExecContext(ctx, `DELETE FROM integrations WHERE name = ?`, name)
 		if err != nil {
 			return translate(err, fmt.Sprintf("integration %q", name))
 		}
 		if err := requireAffected(res, fmt.Sprintf("integration %q", name)); err != nil {
 			return err
+		}
+		// Each organization whose mapping went with the integration hears of it.
+		for _, org := range orgs {
+			if err := s.recordEvent(ctx, tx, Event{Type: EventMappingDeleted, OrgID: org, Integration: name, Reason: "integration deleted"}); err != nil {
+				return err
+			}
 		}
 		return s.recordEvent(ctx, tx, Event{Type: EventIntegrationDeleted, Integration: name})
 	})

@@ -310,17 +310,24 @@ func (s *Store) Deliveries(ctx context.Context, webhookID string, page Page) ([]
 }
 
 // Redeliver makes a delivery due now again, whatever its status, keeping its
-// message (and so its webhook-id).
+// message (and so its webhook-id). While an attempt holds it, ErrInUse: that
+// attempt's outcome would overwrite the request.
 func (s *Store) Redeliver(ctx context.Context, deliveryID string) (Delivery, error) {
 	var d Delivery
 	err := s.inUntrackedTx(ctx, func(tx writeTx) error {
+		what := fmt.Sprintf("webhook delivery %s", deliveryID)
+		now := s.timestamp()
+		if err := sqlx.GetContext(ctx, tx, &d, `SELECT `+deliveryColumns+` FROM webhook_deliveries WHERE id = ?`, deliveryID); err != nil {
+			return translate(err, what)
+		}
 		res, err := tx.ExecContext(ctx, `
-UPDATE webhook_deliveries SET status = ?, next_attempt_at = ? WHERE id = ?`, string(DeliveryPending), s.timestamp(), deliveryID)
+UPDATE webhook_deliveries SET status = ?, next_attempt_at = ?
+WHERE id = ? AND (lease_until IS NULL OR lease_until < ?)`, string(DeliveryPending), now, deliveryID, now)
 		if err != nil {
 			return fmt.Errorf("redelivering %s: %w", deliveryID, err)
 		}
-		if err := requireAffected(res, fmt.Sprintf("webhook delivery %s", deliveryID)); err != nil {
-			return err
+		if n, err := res.RowsAffected(); err != nil || n != 1 {
+			return errors.Join(fmt.Errorf("%s is being attempted now; redeliver it once the attempt is recorded: %w", what, ErrInUse), err)
 		}
 		return sqlx.GetContext(ctx, tx, &d, `SELECT `+deliveryColumns+` FROM webhook_deliveries WHERE id = ?`, deliveryID)
 	})

@@ -60,7 +60,8 @@ type IntegrationsServiceClient interface {
 	// and the platform's (integrations, connections, the global token), never
 	// another organization's, nor key events. FAILED_PRECONDITION (reason
 	// EVENTS_PRUNED) when events after the position asked for were deleted by
-	// retention.
+	// retention; RESOURCE_EXHAUSTED beyond 16 open streams per key; the stream
+	// ends UNAUTHENTICATED once its key is revoked or expires.
 	WatchEvents(ctx context.Context, in *WatchEventsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchEventsResponse], error)
 }
 
@@ -174,7 +175,8 @@ type IntegrationsServiceServer interface {
 	// and the platform's (integrations, connections, the global token), never
 	// another organization's, nor key events. FAILED_PRECONDITION (reason
 	// EVENTS_PRUNED) when events after the position asked for were deleted by
-	// retention.
+	// retention; RESOURCE_EXHAUSTED beyond 16 open streams per key; the stream
+	// ends UNAUTHENTICATED once its key is revoked or expires.
 	WatchEvents(*WatchEventsRequest, grpc.ServerStreamingServer[WatchEventsResponse]) error
 	mustEmbedUnimplementedIntegrationsServiceServer()
 }

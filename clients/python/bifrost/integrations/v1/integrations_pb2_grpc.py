@@ -108,7 +108,8 @@ class IntegrationsServiceServicer(object):
         and the platform's (integrations, connections, the global token), never
         another organization's, nor key events. FAILED_PRECONDITION (reason
         EVENTS_PRUNED) when events after the position asked for were deleted by
-        retention.
+        retention; RESOURCE_EXHAUSTED beyond 16 open streams per key; the stream
+        ends UNAUTHENTICATED once its key is revoked or expires.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
