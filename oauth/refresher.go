@@ -86,8 +86,11 @@ type Options struct {
 	Ahead time.Duration
 	// Interval is how often the background refresher looks (default 5s).
 	Interval time.Duration
-	// Concurrency bounds background refreshes in flight (default 4).
-	Concurrency int
+	// Concurrency bounds background refreshes in flight (default 64), and
+	// ConnectionConcurrency those against one connection's provider
+	// (default 4).
+	Concurrency           int
+	ConnectionConcurrency int
 	// SharedForceInterval is how soon after a refresh of the global token a
 	// forced refresh of it is honoured again (default 1m). Every organization
 	// reads that token: within the interval a forced read gets the token just
@@ -111,7 +114,9 @@ type Refresher struct {
 	owner     string
 	group     singleflight.Group
 	refreshes *prometheus.CounterVec
-	exchanges exchanges
+	// readsWaited counts the reads (Ensure) that waited on a refresh.
+	readsWaited prometheus.Counter
+	exchanges   exchanges
 }
 
 // exchanges counts the refreshes between calling the provider and storing its
@@ -184,7 +189,10 @@ func New(st *store.Store, opts Options) *Refresher {
 	setDefault(&opts.Interval, 5*time.Second)
 	setDefault(&opts.SharedForceInterval, time.Minute)
 	if opts.Concurrency <= 0 {
-		opts.Concurrency = 4
+		opts.Concurrency = 64
+	}
+	if opts.ConnectionConcurrency <= 0 {
+		opts.ConnectionConcurrency = 4
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -202,8 +210,12 @@ func New(st *store.Store, opts Options) *Refresher {
 	for _, outcome := range []string{outcomeOK, ReasonRefreshFailed, ReasonNeedsReauth, outcomeError} {
 		r.refreshes.WithLabelValues(strings.ToLower(outcome))
 	}
+	r.readsWaited = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "bifrost_token_reads_waited_total",
+		Help: "Reads that waited for a refresh of the token they return (refreshed on read, or joined a refresh in flight): the background refresher was late, or the read forced a refresh.",
+	})
 	if opts.Metrics != nil {
-		opts.Metrics.MustRegister(r.refreshes)
+		opts.Metrics.MustRegister(r.refreshes, r.readsWaited)
 	}
 	return r
 }
@@ -276,6 +288,7 @@ func (r *Refresher) renew(ctx context.Context, t *store.Token, conn *store.Conne
 	if err != nil {
 		return nil, err
 	}
+	r.readsWaited.Inc()
 	refreshed, err := r.refresh(ctx, t.ID, *conn, entity, t.Version)
 	if err != nil {
 		var unmet *UnmetError

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -108,7 +109,7 @@ SELECT connection_id, org_id, refresh_token IS NOT NULL AS has_refresh, status, 
 		if tokenType == "" {
 			tokenType = "Bearer"
 		}
-		args = append(args, access, tokenType, nullTime(expires), nullTime(schedule.Token{IssuedAt: &now, ExpiresAt: expires}.NextRefresh(conn.RefreshMargin, refreshable)), now, now, now)
+		args = append(args, access, tokenType, nullTime(expires), nullTime(schedule.Token{IssuedAt: &now, ExpiresAt: expires}.NextRefresh(conn.RefreshMargin, refreshable, rand.Float64())), now, now, now)
 		scopesSQL := "scopes"
 		if len(r.Scopes) > 0 {
 			scopesSQL = "?"
@@ -192,15 +193,23 @@ func (s *Store) Failures(ctx context.Context, id string) (int, error) {
 	return n, nil
 }
 
-// DueTokens returns up to limit tokens the background refresher should renew:
-// healthy ones that enter their margin within ahead, failed ones whose backoff
-// has passed by now, none whose lease another process holds. None the provider
-// issued less than ahead ago either: a token that lives less than twice ahead
-// would be due again as soon as it was renewed, on every pass.
-func (s *Store) DueTokens(ctx context.Context, now time.Time, ahead time.Duration, limit int) ([]string, error) {
-	var ids []string
-	err := sqlx.SelectContext(ctx, s.reader(), &ids, `
-SELECT id FROM oauth_tokens
+// DueToken is a token the background refresher should renew, and the
+// connection whose provider it calls.
+type DueToken struct {
+	ID           string `db:"id"`
+	ConnectionID string `db:"connection_id"`
+}
+
+// DueTokens returns up to limit tokens the background refresher should renew,
+// soonest due first: healthy ones whose next refresh comes within ahead,
+// failed ones whose backoff has passed by now, none whose lease another
+// process holds. None the provider issued less than ahead ago either: a token
+// that lives less than twice ahead would be due again as soon as it was
+// renewed, on every pass.
+func (s *Store) DueTokens(ctx context.Context, now time.Time, ahead time.Duration, limit int) ([]DueToken, error) {
+	var due []DueToken
+	err := sqlx.SelectContext(ctx, s.reader(), &due, `
+SELECT id, connection_id FROM oauth_tokens
 WHERE next_refresh_at IS NOT NULL
   AND ((status = 'connected' AND next_refresh_at <= ?) OR (status = 'refresh_failed' AND next_refresh_at <= ?))
   AND (lease_until IS NULL OR lease_until < ?)
@@ -209,7 +218,7 @@ ORDER BY next_refresh_at LIMIT ?`, now.Add(ahead).UTC(), now.UTC(), now.UTC(), n
 	if err != nil {
 		return nil, fmt.Errorf("listing tokens due for refresh: %w", err)
 	}
-	return ids, nil
+	return due, nil
 }
 
 // ClientCredentialsToken returns the stored token of a client-credentials

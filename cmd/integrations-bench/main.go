@@ -35,6 +35,8 @@ type config struct {
 	refreshRound    time.Duration
 	providerDelay   time.Duration
 	tokenLifetime   time.Duration
+	aheadTokens     int
+	aheadDuration   time.Duration
 	postgres        string
 	cpuProfile      string
 	compareWith     string
@@ -52,6 +54,8 @@ func main() {
 	flag.DurationVar(&c.refreshRound, "refresh-round", 7500*time.Millisecond, "round length in the refresh scenario")
 	flag.DurationVar(&c.providerDelay, "provider-delay", 300*time.Millisecond, "how slowly the refresh scenario's provider answers")
 	flag.DurationVar(&c.tokenLifetime, "token-lifetime", 45*time.Second, "how long the refresh scenario's tokens live")
+	flag.IntVar(&c.aheadTokens, "ahead-tokens", 2000, "tokens of the refresh-ahead scenario, over 10 connections")
+	flag.DurationVar(&c.aheadDuration, "ahead-duration", 100*time.Second, "length of the refresh-ahead scenario (its tokens live 90s)")
 	flag.StringVar(&c.postgres, "postgres", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable", "PostgreSQL to compare SQLite with (a fresh schema is used and dropped); empty to skip")
 	flag.StringVar(&c.compareWith, "compare-with", "", "another integrationsd binary (built from other code) to measure GetIntegration on beside this one; empty to skip")
 	flag.StringVar(&c.cpuProfile, "cpuprofile", "", "write the bench's own CPU profile here (integrationsd's: run with BIFROST_PPROF=true)")
@@ -154,6 +158,10 @@ func run(ctx context.Context, c config) (bool, error) {
 	t.row(fmt.Sprintf("GetIntegration, %s tokens, %s provider", c.tokenLifetime, c.providerDelay), c.inFlight, rotating)
 	t.compare("p99 with expiring tokens vs never", rotating, fresh, p99, "<=", 2)
 	t.note(fmt.Sprintf("provider refresh calls during the scenario: %d", b.slow.Calls("refresh_token")))
+
+	if err := measureRefreshAhead(ctx, c, b, &t); err != nil {
+		return false, err
+	}
 
 	rss, err := d.peakRSS()
 	if err != nil {

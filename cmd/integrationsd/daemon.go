@@ -160,7 +160,7 @@ func start(ctx context.Context, cfg config, logger *slog.Logger, tracing trace.T
 	d.audit = audit.New(auditWriter, audit.Options{FlushInterval: cfg.auditFlush, Logger: logger})
 	d.registry = newRegistry(st, d.audit)
 	record := server.AuditWithRequestIDs(d.audit.Record)
-	d.refresher = oauth.New(st, oauth.Options{Logger: logger, Audit: record, Metrics: d.registry, LeaseTTL: cfg.refreshLease})
+	d.refresher = oauth.New(st, oauth.Options{Logger: logger, Audit: record, Metrics: d.registry, LeaseTTL: cfg.refreshLease, ConnectionConcurrency: cfg.refreshPerConn})
 	d.connect = authcode.New(st, authcode.Options{PublicURL: publicURL, Logger: logger, Audit: record})
 	d.webhooks = webhook.New(st, webhook.Options{AttemptTimeout: cfg.webhookTimeout, FirstRetry: cfg.webhookFirstRetry, Metrics: d.registry, Logger: logger})
 	srv, err := server.New(server.Deps{Store: st, Refresher: d.refresher, Audit: d.audit, Keys: keys, Connect: d.connect, Metrics: d.registry, Tracing: tracing, Logger: logger})

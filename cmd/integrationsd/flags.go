@@ -41,6 +41,7 @@ type config struct {
 	pprof             bool
 	publicURL         string
 	refreshLease      time.Duration
+	refreshPerConn    int
 	maxConns          int
 	httpMaxConns      int
 	http              httpLimits
@@ -96,6 +97,7 @@ func parseFlags(args []string, lookupEnv func(string) (string, bool), stderr io.
 	fs.DurationVar(&c.webhookFirstRetry, "webhook-first-retry", 5*time.Second, "wait after a webhook delivery's first failed attempt, doubled after each up to an hour; retries go on for 26h (BIFROST_WEBHOOK_FIRST_RETRY)")
 	fs.DurationVar(&c.auditFlush, "audit-flush", audit.DefaultFlushInterval, "longest an audit event waits to be written, which bounds what a killed process loses (a shutdown writes the queue); longer makes larger batches under load (BIFROST_AUDIT_FLUSH)")
 	fs.StringVar(&c.publicURL, "public-url", "", "base URL browsers reach the HTTP listener at, for OAuth redirect URIs (default: http(s)://<http-listen>) (BIFROST_PUBLIC_URL)")
+	fs.IntVar(&c.refreshPerConn, "refresh-concurrency", 4, "most background refreshes one replica sends one connection's provider at once (BIFROST_REFRESH_CONCURRENCY)")
 	fs.DurationVar(&c.refreshLease, "refresh-lease", oauth.DefaultLeaseTTL, fmt.Sprintf("how long a replica may hold a token's refresh, at most %s; a replica that dies holding one blocks that token this long, and the provider gets two thirds of it to answer (BIFROST_REFRESH_LEASE)", maxRefreshLease))
 	fs.IntVar(&c.maxConns, "max-connections", 1024, "most gRPC connections open at once; more wait in the listen queue until one closes (BIFROST_MAX_CONNECTIONS)")
 	fs.IntVar(&c.httpMaxConns, "http-max-connections", 256, "most HTTP connections open at once; more wait in the listen queue until one closes (BIFROST_HTTP_MAX_CONNECTIONS)")
@@ -130,6 +132,9 @@ func parseFlags(args []string, lookupEnv func(string) (string, bool), stderr io.
 	}
 	if c.auditFlush <= 0 {
 		return config{}, fmt.Errorf("--audit-flush must be positive, not %s", c.auditFlush)
+	}
+	if c.refreshPerConn <= 0 {
+		return config{}, fmt.Errorf("--refresh-concurrency must be positive, not %d", c.refreshPerConn)
 	}
 	if c.refreshLease <= 0 || c.refreshLease > maxRefreshLease {
 		return config{}, fmt.Errorf("--refresh-lease must be positive and at most %s, so that a read waiting on a dead replica's lease is answered within the %s a call may take; not %s",

@@ -49,6 +49,11 @@ type Provider struct {
 	postAuth      bool
 	arrived       int
 	issuedRefresh []string
+	// expiresWith is, per live refresh token, when the access token issued
+	// with it expires; leftAtRefresh, for each refresh, how long that access
+	// token had left when the request arrived.
+	expiresWith   map[string]time.Time
+	leftAtRefresh []time.Duration
 	// codes issued by the consent page, single-use.
 	codes map[string]*authCode
 }
@@ -72,7 +77,7 @@ func Start(lifetime time.Duration) *Provider {
 		ClientID: "test-client", ClientSecret: "test-client-secret",
 		refresh: map[string]bool{}, access: map[string]time.Time{},
 		calls: map[string]int{}, entities: map[string]int{}, refreshedAt: map[string]map[string]int{}, codes: map[string]*authCode{},
-		lifetime: lifetime, rotate: true,
+		lifetime: lifetime, rotate: true, expiresWith: map[string]time.Time{},
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /authorize", p.serveConsent)
@@ -102,6 +107,7 @@ func (p *Provider) IssueFor(lineage string) (access, refresh string) {
 	defer p.mu.Unlock()
 	access, refresh = "at-"+labelled(lineage), "rt-"+labelled(lineage)
 	p.access[access] = time.Now().Add(p.lifetime)
+	p.expiresWith[refresh] = p.access[access]
 	p.refresh[refresh] = true
 	p.issuedRefresh = append(p.issuedRefresh, refresh)
 	return access, refresh
@@ -165,6 +171,15 @@ func (p *Provider) Arrived() int {
 	return p.arrived
 }
 
+// LeftAtRefresh is, for each refresh the provider answered, how long the
+// access token issued with the refresh token presented had left when the
+// request arrived: how early (or, below zero, how late) it was renewed.
+func (p *Provider) LeftAtRefresh() []time.Duration {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]time.Duration(nil), p.leftAtRefresh...)
+}
+
 // InvalidGrants is how many requests were refused with invalid_grant.
 func (p *Provider) InvalidGrants() int { return p.Calls("invalid_grant") }
 
@@ -226,6 +241,7 @@ func (p *Provider) serveToken(w http.ResponseWriter, r *http.Request) {
 		oauthError(w, http.StatusBadRequest, "invalid_request", "")
 		return
 	}
+	arrivedAt := time.Now()
 	p.mu.Lock()
 	delay := p.delay
 	p.arrived++
@@ -269,14 +285,20 @@ func (p *Provider) serveToken(w http.ResponseWriter, r *http.Request) {
 			oauthError(w, http.StatusBadRequest, "invalid_grant", p.deadSaying)
 			return
 		}
+		if expiry, ok := p.expiresWith[rt]; ok {
+			p.leftAtRefresh = append(p.leftAtRefresh, expiry.Sub(arrivedAt))
+		}
 		resp := p.issueLocked(Lineage(rt))
+		next := rt
 		if p.rotate {
 			delete(p.refresh, rt)
-			rt := "rt-" + labelled(Lineage(rt))
-			resp["refresh_token"] = rt
-			p.refresh[rt] = true
-			p.issuedRefresh = append(p.issuedRefresh, rt)
+			delete(p.expiresWith, rt)
+			next = "rt-" + labelled(Lineage(rt))
+			resp["refresh_token"] = next
+			p.refresh[next] = true
+			p.issuedRefresh = append(p.issuedRefresh, next)
 		}
+		p.expiresWith[next] = p.access[resp["access_token"].(string)]
 		writeJSON(w, resp)
 	case "client_credentials":
 		writeJSON(w, p.issueLocked("entity:"+entity))

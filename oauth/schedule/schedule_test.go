@@ -35,7 +35,7 @@ func TestMarginIsAtMostHalfAKnownLifetime(t *testing.T) {
 	}
 }
 
-func TestNextRefreshIsExpiryLessTheMarginForRefreshableExpiringTokensOnly(t *testing.T) {
+func TestNextRefreshWithoutSpreadIsExpiryLessTheMarginForRefreshableExpiringTokensOnly(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
 		name        string
@@ -51,7 +51,7 @@ func TestNextRefreshIsExpiryLessTheMarginForRefreshableExpiringTokensOnly(t *tes
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			got := tc.token.NextRefresh(5*time.Minute, tc.refreshable)
+			got := tc.token.NextRefresh(5*time.Minute, tc.refreshable, 0)
 			if (got == nil) != (tc.want == nil) || (got != nil && !got.Equal(*tc.want)) {
 				t.Fatalf("NextRefresh = %v, want %v", got, tc.want)
 			}
@@ -70,5 +70,33 @@ func TestExpiryAssumesALifetimeOnlyForRefreshableTokensWithout(t *testing.T) {
 	}
 	if got := schedule.Expiry(at(time.Minute), true, now); got == nil || !got.Equal(*at(time.Minute)) {
 		t.Errorf("with an expiry: Expiry = %v, want it kept", got)
+	}
+}
+
+// Tokens issued together come due spread over a tenth of their lifetime
+// before their margin, never later than the margin.
+func TestNextRefreshSpreadsOverATenthOfTheLifetimeBeforeTheMargin(t *testing.T) {
+	t.Parallel()
+	hour := schedule.Token{IssuedAt: &issued, ExpiresAt: at(time.Hour)}
+	byHand := schedule.Token{ExpiresAt: at(time.Hour)}
+	for _, tc := range []struct {
+		name     string
+		token    schedule.Token
+		spread   float64
+		earliest time.Duration // before expiry
+	}{
+		{"no spread: at the margin", hour, 0, 5 * time.Minute},
+		{"half: 3 minutes earlier", hour, 0.5, 8 * time.Minute},
+		{"almost all: almost 6 minutes earlier", hour, 0.999, 5*time.Minute + time.Duration(0.999*float64(6*time.Minute))},
+		{"out of range is clamped", hour, 7, 11 * time.Minute},
+		{"unknown lifetime: a tenth of the margin", byHand, 1, 5*time.Minute + 30*time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			got := tc.token.NextRefresh(5*time.Minute, true, tc.spread)
+			if want := tc.token.ExpiresAt.Add(-tc.earliest); got == nil || !got.Equal(want) {
+				t.Fatalf("NextRefresh = %v, want %v", got, want)
+			}
+		})
 	}
 }
