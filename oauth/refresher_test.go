@@ -3,6 +3,7 @@ package oauth
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"path/filepath"
 	"strings"
@@ -281,5 +282,44 @@ func TestADrainingReplicaStartsNoRefreshAndLeavesItToAnother(t *testing.T) {
 	fresh, err := refreshers[1].Ensure(ctx, &tok, &conn, Need{})
 	if err != nil || !p.Valid(fresh.AccessToken) || p.Calls("refresh_token") != 1 {
 		t.Fatalf("the other replica: %v, %v; want it to refresh at once", fresh, err)
+	}
+}
+
+// The background refresher sends one connection's provider at most
+// ConnectionConcurrency refreshes at once, and renews every due token.
+func TestBackgroundRefreshesStayWithinTheConnectionsConcurrency(t *testing.T) {
+	t.Parallel()
+	p := oauthtest.New(t, time.Hour)
+	p.SetDelay(50 * time.Millisecond)
+	stores, refreshers := replicas(t, p, 1, Options{Interval: 20 * time.Millisecond, ConnectionConcurrency: 2})
+	st, r := stores[0], refreshers[0]
+	ctx := context.Background()
+	if _, err := st.CreateConnection(ctx, store.Connection{Name: "graph", Flow: store.FlowAuthorizationCode, RefreshMargin: schedule.DefaultMargin,
+		ClientID: p.ClientID, ClientSecret: p.ClientSecret, TokenURL: p.TokenURL()}); err != nil {
+		t.Fatal(err)
+	}
+	const tokens = 12
+	expired := time.Now().Add(-time.Minute)
+	for i := range tokens {
+		access, refresh := p.Issue()
+		if _, err := st.PutToken(ctx, store.Token{ConnectionName: "graph", OrgID: fmt.Sprintf("org-%d", i), AccessToken: access, RefreshToken: refresh, ExpiresAt: &expired}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	running, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); r.Run(running) }()
+	defer func() { stop(); <-done }()
+	// (testutil.Eventually imports this package.)
+	for deadline := time.Now().Add(10 * time.Second); p.Calls("refresh_token") < tokens; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d tokens renewed", p.Calls("refresh_token"), tokens)
+		}
+	}
+	if most := p.MostAtOnce(); most > 2 {
+		t.Fatalf("the provider answered %d refreshes at once, over the connection's 2", most)
+	}
+	if n := p.Calls("refresh_token"); n != tokens {
+		t.Fatalf("%d refreshes for %d tokens", n, tokens)
 	}
 }

@@ -54,6 +54,9 @@ type Provider struct {
 	// token had left when the request arrived.
 	expiresWith   map[string]time.Time
 	leftAtRefresh []time.Duration
+	// answering is how many requests are being answered now; mostAnswering
+	// the most there ever were at once.
+	answering, mostAnswering int
 	// codes issued by the consent page, single-use.
 	codes map[string]*authCode
 }
@@ -171,6 +174,9 @@ func (p *Provider) Arrived() int {
 	return p.arrived
 }
 
+// MostAtOnce is the most token requests the provider was answering at once.
+func (p *Provider) MostAtOnce() int { p.mu.Lock(); defer p.mu.Unlock(); return p.mostAnswering }
+
 // LeftAtRefresh is, for each refresh the provider answered, how long the
 // access token issued with the refresh token presented had left when the
 // request arrived: how early (or, below zero, how late) it was renewed.
@@ -245,7 +251,10 @@ func (p *Provider) serveToken(w http.ResponseWriter, r *http.Request) {
 	p.mu.Lock()
 	delay := p.delay
 	p.arrived++
+	p.answering++
+	p.mostAnswering = max(p.mostAnswering, p.answering)
 	p.mu.Unlock()
+	defer func() { p.mu.Lock(); p.answering--; p.mu.Unlock() }()
 	time.Sleep(delay)
 	if r.Context().Err() != nil {
 		// The client went away while we were slow: like a provider whose
