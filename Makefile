@@ -16,7 +16,7 @@ DATA_DIR ?= ./data
 GO_MODULES := . gen client
 TOOL_MODULES := tools tools/plugins
 
-.PHONY: all build generate check-generate lint test test-go test-postgres test-python webhook-verifier fuzz run bench clean
+.PHONY: all build generate check-generate lint test test-go test-postgres test-python typescript-deps webhook-verifier fuzz run bench clean
 
 all: check-generate lint test build
 
@@ -40,23 +40,34 @@ NEED_PROTOC = @command -v protoc >/dev/null && command -v grpc_python_plugin >/d
 # gen/ is buf's output plus its module's go.mod and go.sum, which are kept.
 GEN_KEPT := go.mod go.sum
 
+# The TypeScript client's packages (protoc-gen-es, which buf runs from
+# node_modules/.bin, tsc, connect-node), pinned by its package-lock.json.
+TS_CLIENT := clients/typescript
+TS_GEN := $(TS_CLIENT)/src/gen
+$(TS_CLIENT)/node_modules/.package-lock.json: $(TS_CLIENT)/package-lock.json
+	npm ci --prefix $(TS_CLIENT) --no-audit --no-fund --ignore-scripts
+
+typescript-deps: $(TS_CLIENT)/node_modules/.package-lock.json
+
 # Generates into a scratch directory first: a failed run leaves gen/ as it was.
-generate:
+generate: typescript-deps
 	$(NEED_PROTOC)
 	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
 	$(BUF) generate -o "$$tmp" && \
 	for f in $(GEN_KEPT); do cp gen/$$f "$$tmp/gen/$$f" || exit 1; done && \
 	rm -rf gen && mv "$$tmp/gen" gen && \
 	find $(PY_GEN) -name '*_pb2*' -delete && \
-	(cd "$$tmp" && find $(PY_GEN) -name '*_pb2*' -exec cp --parents {} "$(CURDIR)" \;)
+	(cd "$$tmp" && find $(PY_GEN) -name '*_pb2*' -exec cp --parents {} "$(CURDIR)" \;) && \
+	rm -rf $(TS_GEN) && mkdir -p $(dir $(TS_GEN)) && mv "$$tmp/$(TS_GEN)" $(TS_GEN)
 
 # Regenerates into a scratch copy and compares, so a stale gen/ fails without
 # touching the working tree.
-check-generate:
+check-generate: typescript-deps
 	$(NEED_PROTOC)
 	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
 	$(BUF) generate -o "$$tmp" && \
 	diff -r $(addprefix -x ,$(GEN_KEPT)) "$$tmp/gen" gen && \
+	diff -r "$$tmp/$(TS_GEN)" $(TS_GEN) && \
 	diff <(cd "$$tmp" && find $(PY_GEN) -name '*_pb2*' | sort) <(find $(PY_GEN) -name '*_pb2*' | sort) && \
 	for f in $$(cd "$$tmp" && find $(PY_GEN) -name '*_pb2*'); do diff "$$tmp/$$f" "$$f" || exit 1; done \
 	|| { echo "generated code is stale: run make generate" >&2; exit 1; }
