@@ -16,7 +16,7 @@ DATA_DIR ?= ./data
 GO_MODULES := . gen client
 TOOL_MODULES := tools tools/plugins
 
-.PHONY: all build generate check-generate lint test test-go test-postgres test-python typescript-deps webhook-verifier fuzz run bench clean
+.PHONY: all build generate check-generate lint test test-go test-postgres test-python test-typescript typescript-deps webhook-verifier fuzz run bench clean
 
 all: check-generate lint test build
 
@@ -94,7 +94,7 @@ lint:
 	{ echo "gen/go.mod requires google.golang.org/protobuf $$gen, tools/plugins/go.mod pins protoc-gen-go $$plugin" >&2; exit 1; }
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed" >&2; exit 1; }
 
-test: test-go test-postgres test-python
+test: test-go test-postgres test-python test-typescript
 
 # The adversarial tenant-isolation test (server/adversarial_test.go) runs on
 # its own, verbosely, so that it prints how many operations it tried.
@@ -135,6 +135,20 @@ test-python: build
 		echo "test-python: Debian's python3-grpcio, python3-protobuf, python3-pytest and python3-httpx are missing" >&2; exit 1; \
 	else \
 		echo "test-python: SKIPPED: install python3-grpcio python3-protobuf python3-pytest python3-httpx (see .ci/run)"; \
+	fi
+
+# The TypeScript client's tests: tsc, then node --test against a real
+# integrationsd, on Node.js 20 with the packages package-lock.json pins. Where
+# node or npm is missing they are skipped with a message, except in CI, where
+# that fails.
+test-typescript: build
+	@if command -v node >/dev/null && command -v npm >/dev/null; then \
+		$(MAKE) --no-print-directory typescript-deps && \
+		cd $(TS_CLIENT) && BIFROST_INTEGRATIONSD=$(CURDIR)/bin/integrationsd npm test; \
+	elif [ "$$CI" = "true" ]; then \
+		echo "test-typescript: node and npm are missing" >&2; exit 1; \
+	else \
+		echo "test-typescript: SKIPPED: install Node.js 20 and npm"; \
 	fi
 
 # Each fuzz target runs for FUZZTIME; `make test` runs their committed seeds.
