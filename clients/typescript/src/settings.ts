@@ -99,7 +99,16 @@ export function transport(s: Resolved): Transport {
   const key = JSON.stringify([s.address, s.tls, s.caFile, s.clientCert, s.clientKey]);
   let t = transports.get(key);
   if (t === undefined) {
-    const read = (path: string | null) => (path === null ? undefined : readFileSync(path));
+    const read = (path: string | null) => {
+      if (path === null) {
+        return undefined;
+      }
+      try {
+        return readFileSync(path);
+      } catch (err) {
+        throw new BifrostError("INVALID_ARGUMENT", `reading ${path}: ${(err as Error).message}`, { cause: err });
+      }
+    };
     t = createGrpcTransport({
       baseUrl: `${s.tls ? "https" : "http"}://${s.address}`,
       nodeOptions: s.tls ? { ca: read(s.caFile), cert: read(s.clientCert), key: read(s.clientKey) } : {},

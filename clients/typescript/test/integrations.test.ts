@@ -10,8 +10,8 @@ import {
   BifrostError,
   configure,
   integrations,
+  IntegrationsClient,
   withOrg,
-  type IntegrationsClient,
   type WatchEvent,
 } from "../src/index.js";
 import { startService, type Service } from "./service.js";
@@ -138,13 +138,29 @@ test("a worker key of org A cannot read org B: BifrostError with code PERMISSION
   assert.deepEqual(mappings?.map((m) => m.organizationId), ["org-123"]);
 });
 
-test("other failures are BifrostErrors with their code: a bad scope, an unknown key, no service", async () => {
+test("other failures are BifrostErrors with their code: a bad scope, an unknown key, no service, a timeout, a missing CA file", async () => {
   const worker = svc.client(await svc.newKey(Role.WORKER, "org-123"));
   await assert.rejects(worker.get("Microsoft_Graph", { scope: "everything" }), { name: "BifrostError", code: "INVALID_ARGUMENT" });
   await assert.rejects(svc.client("bfk_not-a-key").get("Microsoft_Graph"), { name: "BifrostError", code: "UNAUTHENTICATED" });
   const nowhere = svc.client(svc.adminKey, { address: "127.0.0.1:1" });
   await assert.rejects(nowhere.get("Microsoft_Graph"), { name: "BifrostError", code: "UNAVAILABLE" });
   await assert.rejects(worker.get("Microsoft_Graph", { timeoutMs: 0 }), { name: "BifrostError", code: "INVALID_ARGUMENT" });
+  // A listener that never answers: the call's timeoutMs runs out. Its
+  // connections are closed at the end, or the half-open one keeps the test
+  // process alive.
+  const accepted: Socket[] = [];
+  const silent = createServer((s) => void accepted.push(s));
+  await new Promise<void>((r) => silent.listen(0, "127.0.0.1", r));
+  try {
+    const { port } = silent.address() as { port: number };
+    const slow = svc.client(svc.adminKey, { address: `127.0.0.1:${port}` });
+    await assert.rejects(slow.get("Microsoft_Graph", { timeoutMs: 200 }), { name: "BifrostError", code: "DEADLINE_EXCEEDED" });
+  } finally {
+    accepted.forEach((s) => s.destroy());
+    silent.close();
+  }
+  const badCa = new IntegrationsClient({ address: svc.addr, caFile: "/nonexistent/ca.pem" });
+  await assert.rejects(badCa.get("Microsoft_Graph"), { name: "BifrostError", code: "INVALID_ARGUMENT", message: /nonexistent/ });
 });
 
 test("mappings CRUD: upsert creates and patches, getMapping and listMappings read, deleteMapping deletes once", async () => {
