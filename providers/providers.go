@@ -12,8 +12,8 @@
 package providers
 
 import (
-	_ "embed"
 	"bytes"
+	_ "embed"
 	"encoding/json"
 	"fmt"
 	"maps"
