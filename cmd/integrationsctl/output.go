@@ -39,8 +39,9 @@ proto/bifrost/integrations describe it. The shape is stable:
 Commands whose answer is a sentence in text (connect, disconnect) print the
 answer the sentence is made from: connect an Authorization (status, detail,
 tokenId, ...) or, for client_credentials, a Token; disconnect the token it
-deleted. Deletions print the (empty) answer, {}. Errors go to stderr as text,
-and the exit status is 1.
+deleted. Deletions print the (empty) answer, {}. "providers list" and
+"providers get", which call nothing, print the catalog entries in the same
+shape. Errors go to stderr as text, and the exit status is 1.
 
   integrationsctl tokens list -o json | jq -r '.tokens[] | select(.status != "CONNECTED") | .id'`
 
