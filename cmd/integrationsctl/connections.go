@@ -62,13 +62,22 @@ func (a *app) connectionsCommand() *cobra.Command {
 
 func (a *app) connectionWriteCommand(create bool) *cobra.Command {
 	var c adminv1.Connection
-	var flow, authMethod, secretFile string
+	var flow, authMethod, secretFile, provider, host string
 	var margin time.Duration
 	cmd := &cobra.Command{Use: "update NAME", Short: "Change an OAuth connection; only the flags given are changed", Args: cobra.ExactArgs(1)}
-	if create {
-		cmd.Use, cmd.Short = "create NAME", "Create an OAuth connection"
-	}
 	f := cmd.Flags()
+	if create {
+		cmd.Use, cmd.Short = "create NAME [--provider PROVIDER [--host HOST]]", "Create an OAuth connection, by hand or from the provider catalog"
+		cmd.Long = `Create an OAuth connection. With --provider, the URLs, scopes, flow, audience,
+token auth method and token parameters come from the provider catalog
+(integrationsctl providers list); each of those flags given as well replaces
+the catalog's value for its field. URLs with {host} need --host (the host of
+your own instance) unless the provider has a default one; {entity_id} stays
+for the service to fill per token. The client secret comes from
+--client-secret-file, never the command line.`
+		f.StringVar(&provider, "provider", "", "fill the connection from this provider catalog entry (integrationsctl providers list)")
+		f.StringVar(&host, "host", "", "with --provider: the host of your own instance, which fills {host} in the provider's URLs")
+	}
 	f.StringVar(&flow, "flow", "authorization_code", "authorization_code or client_credentials")
 	f.StringVar(&c.ClientId, "client-id", "", "OAuth client ID")
 	f.StringVar(&secretFile, "client-secret-file", "", "file holding the client secret, - for stdin")
@@ -81,6 +90,11 @@ func (a *app) connectionWriteCommand(create bool) *cobra.Command {
 	f.StringVar(&authMethod, "token-auth-method", "client_secret_basic", "how the client authenticates at the token endpoint: client_secret_basic or client_secret_post")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		c.Name = args[0]
+		if create {
+			if err := fromCatalog(cmd, &c, &flow, &authMethod, provider, host); err != nil {
+				return err
+			}
+		}
 		v, ok := enumValue(adminv1.Flow_value, "FLOW_", flow)
 		if !ok {
 			return fmt.Errorf("--flow must be authorization_code or client_credentials, not %q", flow)

@@ -39,8 +39,9 @@ proto/bifrost/integrations describe it. The shape is stable:
 Commands whose answer is a sentence in text (connect, disconnect) print the
 answer the sentence is made from: connect an Authorization (status, detail,
 tokenId, ...) or, for client_credentials, a Token; disconnect the token it
-deleted. Deletions print the (empty) answer, {}. Errors go to stderr as text,
-and the exit status is 1.
+deleted. Deletions print the (empty) answer, {}. "providers list" and
+"providers get", which call nothing, print the catalog entries in the same
+shape. Errors go to stderr as text, and the exit status is 1.
 
   integrationsctl tokens list -o json | jq -r '.tokens[] | select(.status != "CONNECTED") | .id'`
 
@@ -56,6 +57,20 @@ func (a *app) print(m proto.Message, header string, rows func(add func(cols ...a
 	if a.output == "json" {
 		return a.writeJSON(m)
 	}
+	return a.table(header, rows)
+}
+
+// printValue is print for an answer that is no message of the service's (the
+// provider catalog): v as JSON with -o json, else the table rows draws.
+func (a *app) printValue(v any, header string, rows func(add func(cols ...any))) error {
+	if a.output == "json" {
+		return a.encodeJSON(v)
+	}
+	return a.table(header, rows)
+}
+
+// table writes the text table that rows draws under header.
+func (a *app) table(header string, rows func(add func(cols ...any))) error {
 	tw := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, header)
 	rows(func(cols ...any) {
@@ -76,6 +91,13 @@ func (a *app) writeJSON(m proto.Message) error {
 	if err != nil {
 		return err
 	}
+	return a.encodeJSON(v)
+}
+
+// encodeJSON writes v, a value encoding/json writes in jsonShape (maps, or
+// structs whose fields are declared in the order of their JSON names), as
+// writeJSON writes a message.
+func (a *app) encodeJSON(v any) error {
 	var b bytes.Buffer
 	enc := json.NewEncoder(&b)
 	enc.SetEscapeHTML(false) // URLs keep their & as is
@@ -83,7 +105,7 @@ func (a *app) writeJSON(m proto.Message) error {
 	if err := enc.Encode(v); err != nil {
 		return err
 	}
-	_, err = a.out.Write(textsafe.EscapeJSON(b.Bytes()))
+	_, err := a.out.Write(textsafe.EscapeJSON(b.Bytes()))
 	return err
 }
 

@@ -100,6 +100,7 @@ JSON instead (see "integrationsctl help json").`,
 		a.webhooksCommand(),
 		a.connectCommand(),
 		a.disconnectCommand(),
+		a.providersCommand(),
 		jsonHelpTopic(),
 	)
 	explainArgumentErrors(root)
@@ -114,8 +115,8 @@ func envOr(lookupEnv func(string) (string, bool), name, fallback string) string 
 }
 
 func (a *app) connect() error {
-	if a.output != "text" && a.output != "json" {
-		return fmt.Errorf("--output must be text or json, not %q", a.output)
+	if err := a.checkOutput(); err != nil {
+		return err
 	}
 	key, err := a.apiKey()
 	if err != nil {
@@ -156,6 +157,14 @@ func (a *app) connect() error {
 	}
 	a.admin = adminv1.NewAdminServiceClient(a.conn)
 	a.integrations = integrationsv1.NewIntegrationsServiceClient(a.conn)
+	return nil
+}
+
+// checkOutput refuses an --output integrationsctl cannot print.
+func (a *app) checkOutput() error {
+	if a.output != "text" && a.output != "json" {
+		return fmt.Errorf("--output must be text or json, not %q", a.output)
+	}
 	return nil
 }
 

@@ -7,12 +7,13 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// offline reports whether cmd works without the service: help, completion and
-// the shell's completion requests need neither an address nor a key.
+// offline reports whether cmd works without the service: help, completion,
+// the provider catalog (shipped with integrationsctl) and the shell's
+// completion requests need neither an address nor a key.
 func offline(cmd *cobra.Command) bool {
 	for c := cmd; c != nil; c = c.Parent() {
 		switch c.Name() {
-		case "help", "completion", cobra.ShellCompRequestCmd, cobra.ShellCompNoDescRequestCmd:
+		case "help", "completion", "providers", cobra.ShellCompRequestCmd, cobra.ShellCompNoDescRequestCmd:
 			return true
 		}
 	}
