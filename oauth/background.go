@@ -18,6 +18,7 @@ func (r *Refresher) Run(ctx context.Context) {
 		slots:    make(chan struct{}, r.opts.Concurrency),
 		perConn:  map[string]chan struct{}{},
 		inFlight: map[string]bool{},
+		takenOn:  map[string]int{},
 	}
 	defer b.wg.Wait()
 	for {
@@ -41,6 +42,7 @@ type background struct {
 	mu       sync.Mutex
 	perConn  map[string]chan struct{} // connection ID -> ConnectionConcurrency slots
 	inFlight map[string]bool          // token IDs started and not yet done
+	takenOn  map[string]int           // connection ID -> its tokens in flight
 }
 
 // connectionSlots returns the slots of one connection's provider.
@@ -55,21 +57,26 @@ func (b *background) connectionSlots(connectionID string, n int) chan struct{} {
 	return s
 }
 
-// start marks a token in flight; false when it is already.
-func (b *background) start(tokenID string) bool {
+// start marks a token in flight; false when it is already, or when its
+// connection has perConn taken on.
+func (b *background) start(tokenID, connectionID string, perConn int) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.inFlight[tokenID] {
+	if b.inFlight[tokenID] || b.takenOn[connectionID] >= perConn {
 		return false
 	}
 	b.inFlight[tokenID] = true
+	b.takenOn[connectionID]++
 	return true
 }
 
-func (b *background) done(tokenID string) {
+func (b *background) done(tokenID, connectionID string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	delete(b.inFlight, tokenID)
+	if b.takenOn[connectionID]--; b.takenOn[connectionID] <= 0 {
+		delete(b.takenOn, connectionID)
+	}
 }
 
 // busyPause is the wait between passes while more tokens are due than the
@@ -77,39 +84,36 @@ func (b *background) done(tokenID string) {
 const busyPause = 50 * time.Millisecond
 
 // renewDue starts a refresh for each due token not already in flight, up to
-// 4×Concurrency taken on at once, and reports whether more may be due. A
-// token waits for a slot of its connection before it takes one of
-// Concurrency, so that one slow provider's backlog never holds the slots of
-// the others.
+// 4×Concurrency taken on at once and 2×ConnectionConcurrency per connection,
+// and reports whether more may be due. A token waits for a slot of its
+// connection before it takes one of Concurrency, and the list leaves out
+// what is taken on, so that one slow provider's backlog never holds the
+// slots, or hides the due tokens, of the others.
 func (r *Refresher) renewDue(ctx context.Context, b *background) bool {
 	b.mu.Lock()
-	taken := len(b.inFlight)
+	skip := make([]string, 0, len(b.inFlight))
+	for id := range b.inFlight {
+		skip = append(skip, id)
+	}
 	b.mu.Unlock()
 	limit := 4 * r.opts.Concurrency
-	if taken >= limit {
+	if len(skip) >= limit {
 		return true
 	}
-	// The tokens in flight are listed too, until their refresh leases them:
-	// the list reaches past them to the ones not yet taken on.
-	due, err := r.store.DueTokens(ctx, r.opts.Now(), r.opts.Ahead, limit)
+	due, err := r.store.DueTokens(ctx, r.opts.Now(), r.opts.Ahead, limit-len(skip), 2*r.opts.ConnectionConcurrency, skip)
 	if err != nil {
 		if ctx.Err() == nil {
 			r.opts.Logger.WarnContext(ctx, "listing tokens due for refresh", "error", err)
 		}
 		return false
 	}
-	started := 0
 	for _, t := range due {
-		if taken+started >= limit {
-			return true
-		}
-		if !b.start(t.ID) {
+		if !b.start(t.ID, t.ConnectionID, 2*r.opts.ConnectionConcurrency) {
 			continue
 		}
-		started++
 		conn := b.connectionSlots(t.ConnectionID, r.opts.ConnectionConcurrency)
 		b.wg.Go(func() {
-			defer b.done(t.ID)
+			defer b.done(t.ID, t.ConnectionID)
 			if !acquire(ctx, conn) {
 				return
 			}
@@ -118,14 +122,12 @@ func (r *Refresher) renewDue(ctx context.Context, b *background) bool {
 				return
 			}
 			defer func() { <-b.slots }()
-			if err := r.RenewByID(ctx, t.ID); err != nil {
+			if err := r.renewListed(ctx, t.ID, t.Version); err != nil {
 				r.opts.Logger.DebugContext(ctx, "background refresh did not renew", "token_id", t.ID, "error", err)
 			}
 		})
 	}
-	// A full list of which nothing new started is in flight already: wait
-	// for the next tick instead of listing it again at once.
-	return len(due) == limit && started > 0
+	return len(due) == limit-len(skip)
 }
 
 func acquire(ctx context.Context, slots chan struct{}) bool {
@@ -139,9 +141,19 @@ func acquire(ctx context.Context, slots chan struct{}) bool {
 
 // RenewByID refreshes one stored token now, as the background refresher does.
 func (r *Refresher) RenewByID(ctx context.Context, tokenID string) error {
+	return r.renewListed(ctx, tokenID, 0)
+}
+
+// renewListed refreshes a token the background listed at version listed, unless it
+// has been renewed since (by a read or another replica): the provider is
+// asked once per due token, however many replicas listed it.
+func (r *Refresher) renewListed(ctx context.Context, tokenID string, listed int64) error {
 	t, err := r.store.TokenWithSecrets(ctx, tokenID)
 	if err != nil {
 		return err
+	}
+	if listed > 0 && t.Version > listed {
+		return nil
 	}
 	conn, err := r.store.ConnectionByID(ctx, t.ConnectionID)
 	if err != nil {

@@ -323,3 +323,85 @@ func TestBackgroundRefreshesStayWithinTheConnectionsConcurrency(t *testing.T) {
 		t.Fatalf("%d refreshes for %d tokens", n, tokens)
 	}
 }
+
+// One slow provider's backlog of due tokens neither holds the refresher's
+// places nor hides another connection's due tokens from its list.
+func TestASlowProvidersBacklogDoesNotDelayAnotherConnection(t *testing.T) {
+	t.Parallel()
+	slow := oauthtest.New(t, time.Hour)
+	slow.SetDelay(2 * time.Second)
+	fast := oauthtest.New(t, time.Hour)
+	stores, refreshers := replicas(t, slow, 1, Options{Interval: 20 * time.Millisecond, Concurrency: 2, ConnectionConcurrency: 1})
+	st, r := stores[0], refreshers[0]
+	ctx := context.Background()
+	for _, c := range []struct {
+		name string
+		p    *oauthtest.Provider
+	}{{"slow", slow}, {"fast", fast}} {
+		if _, err := st.CreateConnection(ctx, store.Connection{Name: c.name, Flow: store.FlowAuthorizationCode, RefreshMargin: schedule.DefaultMargin,
+			ClientID: c.p.ClientID, ClientSecret: c.p.ClientSecret, TokenURL: c.p.TokenURL()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put := func(conn string, p *oauthtest.Provider, n int, expires time.Time) {
+		for i := range n {
+			access, refresh := p.Issue()
+			if _, err := st.PutToken(ctx, store.Token{ConnectionName: conn, OrgID: fmt.Sprintf("%s-%d", conn, i), AccessToken: access, RefreshToken: refresh, ExpiresAt: &expires}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	put("slow", slow, 12, time.Now().Add(-time.Minute))                         // expired: due, and listed first
+	put("fast", fast, 2, time.Now().Add(schedule.DefaultMargin+10*time.Second)) // due within Ahead, listed after them
+	running, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); r.Run(running) }()
+	defer func() { stop(); <-done }()
+	start := time.Now()
+	for fast.Calls("refresh_token") < 2 {
+		if time.Since(start) > 90*time.Second {
+			t.Fatalf("fast connection never refreshed; slow answered %d", slow.Calls("refresh_token"))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if took := time.Since(start); took > 3*time.Second {
+		t.Errorf("the fast connection's tokens waited %s behind the slow provider's backlog", took.Round(100*time.Millisecond))
+	}
+}
+
+// Replicas list the same due tokens; one whose refresh waited for a slot
+// while another replica renewed the token does not renew it again.
+func TestReplicasRenewEachDueTokenOnce(t *testing.T) {
+	t.Parallel()
+	p := oauthtest.New(t, time.Hour)
+	p.SetDelay(100 * time.Millisecond)
+	stores, refreshers := replicas(t, p, 3, Options{Interval: 20 * time.Millisecond, ConnectionConcurrency: 2})
+	st := stores[0]
+	ctx := context.Background()
+	if _, err := st.CreateConnection(ctx, store.Connection{Name: "graph", Flow: store.FlowAuthorizationCode, RefreshMargin: schedule.DefaultMargin,
+		ClientID: p.ClientID, ClientSecret: p.ClientSecret, TokenURL: p.TokenURL()}); err != nil {
+		t.Fatal(err)
+	}
+	const tokens = 30
+	soon := time.Now().Add(5*time.Minute + 10*time.Second) // due within Ahead, not yet in the margin
+	for i := range tokens {
+		access, refresh := p.Issue()
+		if _, err := st.PutToken(ctx, store.Token{ConnectionName: "graph", OrgID: fmt.Sprintf("org-%d", i), AccessToken: access, RefreshToken: refresh, ExpiresAt: &soon}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	running, stop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	for _, r := range refreshers {
+		wg.Go(func() { r.Run(running) })
+	}
+	for deadline := time.Now().Add(20 * time.Second); p.Calls("refresh_token") < tokens && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+	}
+	// A deliberate pause: a second renewal would come within it.
+	time.Sleep(time.Second)
+	stop()
+	wg.Wait()
+	if n := p.Calls("refresh_token"); n != tokens {
+		t.Errorf("%d refreshes for %d due tokens", n, tokens)
+	}
+}

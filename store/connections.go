@@ -241,7 +241,7 @@ WHERE connection_id = ? AND status = 'connected' AND next_refresh_at IS NOT NULL
 		return fmt.Errorf("listing tokens to reschedule: %w", err)
 	}
 	for _, t := range tokens {
-		next := schedule.Token{IssuedAt: timePtr(t.IssuedAt), ExpiresAt: timePtr(t.ExpiresAt)}.NextRefresh(c.RefreshMargin, true, rand.Float64())
+		next := schedule.Token{IssuedAt: timePtr(t.IssuedAt), ExpiresAt: timePtr(t.ExpiresAt)}.NextRefresh(c.RefreshMargin, true, rand.Float64(), s.timestamp())
 		if _, err := tx.ExecContext(ctx, `UPDATE oauth_tokens SET next_refresh_at = ? WHERE id = ?`, nullTime(next), t.ID); err != nil {
 			return fmt.Errorf("rescheduling token %s: %w", t.ID, err)
 		}

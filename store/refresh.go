@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -109,7 +110,7 @@ SELECT connection_id, org_id, refresh_token IS NOT NULL AS has_refresh, status, 
 		if tokenType == "" {
 			tokenType = "Bearer"
 		}
-		args = append(args, access, tokenType, nullTime(expires), nullTime(schedule.Token{IssuedAt: &now, ExpiresAt: expires}.NextRefresh(conn.RefreshMargin, refreshable, rand.Float64())), now, now, now)
+		args = append(args, access, tokenType, nullTime(expires), nullTime(schedule.Token{IssuedAt: &now, ExpiresAt: expires}.NextRefresh(conn.RefreshMargin, refreshable, rand.Float64(), now)), now, now, now)
 		scopesSQL := "scopes"
 		if len(r.Scopes) > 0 {
 			scopesSQL = "?"
@@ -193,28 +194,45 @@ func (s *Store) Failures(ctx context.Context, id string) (int, error) {
 	return n, nil
 }
 
-// DueToken is a token the background refresher should renew, and the
-// connection whose provider it calls.
+// DueToken is a token the background refresher should renew, the connection
+// whose provider it calls, and the version it was listed at.
 type DueToken struct {
 	ID           string `db:"id"`
 	ConnectionID string `db:"connection_id"`
+	Version      int64  `db:"version"`
 }
 
 // DueTokens returns up to limit tokens the background refresher should renew,
-// soonest due first: healthy ones whose next refresh comes within ahead,
-// failed ones whose backoff has passed by now, none whose lease another
-// process holds. None the provider issued less than ahead ago either: a token
-// that lives less than twice ahead would be due again as soon as it was
-// renewed, on every pass.
-func (s *Store) DueTokens(ctx context.Context, now time.Time, ahead time.Duration, limit int) ([]DueToken, error) {
+// soonest due first and at most perConnection of one connection (so that one
+// provider's backlog never hides the others' due tokens), leaving out the IDs
+// in skip (those the caller has taken on already): healthy ones whose next
+// refresh comes within ahead, failed ones whose backoff has passed by now,
+// none whose lease another process holds. None the provider issued less than
+// ahead ago either: a token that lives less than twice ahead would be due
+// again as soon as it was renewed, on every pass.
+func (s *Store) DueTokens(ctx context.Context, now time.Time, ahead time.Duration, limit, perConnection int, skip []string) ([]DueToken, error) {
+	args := []any{now.Add(ahead).UTC(), now.UTC(), now.UTC(), now.Add(-ahead).UTC()}
+	skipped := ""
+	if len(skip) > 0 {
+		skipped = ` AND id NOT IN (?` + strings.Repeat(`, ?`, len(skip)-1) + `)`
+		for _, id := range skip {
+			args = append(args, id)
+		}
+	}
+	args = append(args, perConnection, limit)
 	var due []DueToken
 	err := sqlx.SelectContext(ctx, s.reader(), &due, `
-SELECT id, connection_id FROM oauth_tokens
-WHERE next_refresh_at IS NOT NULL
-  AND ((status = 'connected' AND next_refresh_at <= ?) OR (status = 'refresh_failed' AND next_refresh_at <= ?))
-  AND (lease_until IS NULL OR lease_until < ?)
-  AND (issued_at IS NULL OR issued_at <= ?)
-ORDER BY next_refresh_at LIMIT ?`, now.Add(ahead).UTC(), now.UTC(), now.UTC(), now.Add(-ahead).UTC(), limit)
+SELECT id, connection_id, version FROM (
+    SELECT id, connection_id, version, next_refresh_at,
+           ROW_NUMBER() OVER (PARTITION BY connection_id ORDER BY next_refresh_at) AS place
+    FROM oauth_tokens
+    WHERE next_refresh_at IS NOT NULL
+      AND ((status = 'connected' AND next_refresh_at <= ?) OR (status = 'refresh_failed' AND next_refresh_at <= ?))
+      AND (lease_until IS NULL OR lease_until < ?)
+      AND (issued_at IS NULL OR issued_at <= ?)`+skipped+`
+) due
+WHERE place <= ?
+ORDER BY next_refresh_at LIMIT ?`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("listing tokens due for refresh: %w", err)
 	}

@@ -152,7 +152,7 @@ ON CONFLICT (id) DO UPDATE SET
     failures = 0, lease_owner = NULL, lease_until = NULL,
     version = oauth_tokens.version + 1, updated_at = excluded.updated_at`,
 			id, conn.ID, t.OrgID, t.EntityID, access, refresh, storable(t.TokenType), jsonText(nonNil(t.Scopes)),
-			nullTime(expires), nullTime(t.IssuedAt), string(TokenConnected), nullTime(schedule.Token{IssuedAt: t.IssuedAt, ExpiresAt: expires}.NextRefresh(conn.RefreshMargin, refreshable, rand.Float64())), now, now)
+			nullTime(expires), nullTime(t.IssuedAt), string(TokenConnected), nullTime(schedule.Token{IssuedAt: t.IssuedAt, ExpiresAt: expires}.NextRefresh(conn.RefreshMargin, refreshable, rand.Float64(), now)), now, now)
 		if err != nil {
 			return translate(err, "oauth token")
 		}

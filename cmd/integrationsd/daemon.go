@@ -12,6 +12,7 @@ import (
 	"net/http/pprof"
 	"os"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -385,11 +386,15 @@ func (d *daemon) serve(ctx context.Context) error {
 		defer close(refresherDone)
 		d.refresher.Run(refreshCtx)
 	}()
-	go audit.Prune(refreshCtx, d.store, d.cfg.auditRetention, time.Hour, d.logger)
-	go d.connect.PruneStates(refreshCtx, time.Hour)
-	go d.keys.Run(refreshCtx)
-	go d.webhooks.Run(refreshCtx)
-	go periodic.Run(refreshCtx, time.Hour, d.pruneEvents)
+	// The jobs that write to the database are waited for before it closes:
+	// a webhook attempt in flight records its outcome, a re-encryption
+	// batch commits.
+	var jobs sync.WaitGroup
+	jobs.Go(func() { audit.Prune(refreshCtx, d.store, d.cfg.auditRetention, time.Hour, d.logger) })
+	jobs.Go(func() { d.connect.PruneStates(refreshCtx, time.Hour) })
+	jobs.Go(func() { d.keys.Run(refreshCtx) })
+	jobs.Go(func() { d.webhooks.Run(refreshCtx) })
+	jobs.Go(func() { periodic.Run(refreshCtx, time.Hour, d.pruneEvents) })
 	go func() { errs <- d.grpc.Serve(d.grpcListener) }()
 	d.logger.Info(daemonlog.ServingMessage, "grpc", d.grpcListener.Addr().String(), "http", d.httpListener.Addr().String())
 	var serveErr error
@@ -402,6 +407,13 @@ func (d *daemon) serve(ctx context.Context) error {
 	deadline := time.Now().Add(d.cfg.shutdownTimeout)
 	d.health.Shutdown()
 	stopRefresher()
+	// HTTP stops taking requests with gRPC, and both get the shutdown time:
+	// an OAuth callback whose code the provider is exchanging stores its
+	// token before the database closes.
+	httpCtx, cancelHTTP := context.WithDeadline(context.Background(), deadline)
+	defer cancelHTTP()
+	httpDone := make(chan error, 1)
+	go func() { httpDone <- d.http.Shutdown(httpCtx) }()
 	stopped := make(chan struct{})
 	go func() {
 		d.grpc.GracefulStop()
@@ -410,6 +422,15 @@ func (d *daemon) serve(ctx context.Context) error {
 	if !waitUntil(stopped, deadline) {
 		d.logger.Warn("shutdown timeout: cutting remaining calls")
 		d.grpc.Stop()
+	}
+	httpErr := <-httpDone
+	if httpErr != nil {
+		_ = d.http.Close()
+	}
+	jobsDone := make(chan struct{})
+	go func() { jobs.Wait(); close(jobsDone) }()
+	if !waitUntil(jobsDone, deadline) {
+		d.logger.Warn("shutdown timeout: background jobs left unfinished")
 	}
 	// A background refresh still running would leave its lease to expire; give it
 	// the rest of the shutdown time.
@@ -425,9 +446,6 @@ func (d *daemon) serve(ctx context.Context) error {
 		d.logger.Error("shutting down", "error", err)
 	}
 	cancelDrain()
-	httpCtx, cancel := context.WithTimeout(context.Background(), time.Second)
-	defer cancel()
-	httpErr := d.http.Shutdown(httpCtx)
 	// The audit queue gets what is left of the shutdown time, and a few seconds
 	// at least: events that cannot be written by then (the database is down)
 	// are reported lost rather than keeping the process from ending.

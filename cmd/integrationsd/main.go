@@ -44,6 +44,13 @@ func main() {
 // run parses args, starts the daemon, and serves until ctx ends. ready, when not
 // nil, receives the daemon once it listens.
 func run(ctx context.Context, lookupEnv func(string) (string, bool), args []string, stderr io.Writer, ready chan<- *daemon) error {
+	// SIGHUP (the key ring file changed) is caught from the start: Go's
+	// default for it ends the process, and a replica still starting when
+	// an operator signals every replica must not die of it. One that comes
+	// while starting is handled once the daemon runs.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	cfg, err := parseFlags(args, lookupEnv, stderr)
 	if err != nil {
 		return err
@@ -64,9 +71,6 @@ func run(ctx context.Context, lookupEnv func(string) (string, bool), args []stri
 	if err != nil {
 		return err
 	}
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
 	go func() {
 		for {
 			select {

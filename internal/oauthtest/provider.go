@@ -106,10 +106,16 @@ func (p *Provider) Issue() (access, refresh string) { return p.IssueFor("") }
 // token it meets descends from (Lineage). Client-credentials tokens carry the
 // lineage "entity:" and the entity they were asked for.
 func (p *Provider) IssueFor(lineage string) (access, refresh string) {
+	return p.IssueUntil(lineage, time.Now().Add(p.lifetime))
+}
+
+// IssueUntil is IssueFor with the access token expiring at expiry, as the
+// token is then put with that expiry.
+func (p *Provider) IssueUntil(lineage string, expiry time.Time) (access, refresh string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	access, refresh = "at-"+labelled(lineage), "rt-"+labelled(lineage)
-	p.access[access] = time.Now().Add(p.lifetime)
+	p.access[access] = expiry
 	p.expiresWith[refresh] = p.access[access]
 	p.refresh[refresh] = true
 	p.issuedRefresh = append(p.issuedRefresh, refresh)
@@ -172,6 +178,20 @@ func (p *Provider) Arrived() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.arrived
+}
+
+// RefreshedLineages is how many lineages (but the empty one) have had a
+// refresh asked for.
+func (p *Provider) RefreshedLineages() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := 0
+	for lineage, byEntity := range p.refreshedAt {
+		if lineage != "" && len(byEntity) > 0 {
+			n++
+		}
+	}
+	return n
 }
 
 // MostAtOnce is the most token requests the provider was answering at once.

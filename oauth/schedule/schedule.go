@@ -55,21 +55,21 @@ func (t Token) Margin(connectionMargin time.Duration) time.Duration {
 	return max(0, min(connectionMargin, life/2))
 }
 
-// NextRefresh is when the background refresher renews t: as it enters its
-// refresh margin (the moment reads would start refreshing it), brought
-// forward by spread (in [0, 1)) of a tenth of its lifetime. Tokens issued
-// or put together would otherwise all come due at one moment (the top of the
-// hour), more than a provider answers at once; each token's spread, drawn
-// when it is stored, spreads them out. Where the lifetime is unknown, the
-// margin stands for it. Tokens that cannot be refreshed or never expire have
-// none.
-func (t Token) NextRefresh(connectionMargin time.Duration, refreshable bool, spread float64) *time.Time {
+// NextRefresh is when the background refresher renews t, stored at storedAt:
+// as it enters its refresh margin (the moment reads would start refreshing
+// it), brought forward by spread (in [0, 1)) of a tenth of its lifetime.
+// Tokens issued or put together would otherwise all come due at one moment
+// (the top of the hour), more than a provider answers at once; each token's
+// spread, drawn when it is stored, spreads them out. Where the lifetime is
+// unknown (a token put by hand), what it had left when stored stands for it.
+// Tokens that cannot be refreshed or never expire have none.
+func (t Token) NextRefresh(connectionMargin time.Duration, refreshable bool, spread float64, storedAt time.Time) *time.Time {
 	if t.ExpiresAt == nil || !refreshable {
 		return nil
 	}
 	base, known := t.Lifetime()
 	if !known {
-		base = connectionMargin
+		base = t.ExpiresAt.Sub(storedAt)
 	}
 	early := time.Duration(float64(max(base, 0)/10) * min(max(spread, 0), 1))
 	next := t.ExpiresAt.Add(-t.Margin(connectionMargin) - early)

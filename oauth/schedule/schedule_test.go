@@ -51,7 +51,7 @@ func TestNextRefreshWithoutSpreadIsExpiryLessTheMarginForRefreshableExpiringToke
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			got := tc.token.NextRefresh(5*time.Minute, tc.refreshable, 0)
+			got := tc.token.NextRefresh(5*time.Minute, tc.refreshable, 0, issued)
 			if (got == nil) != (tc.want == nil) || (got != nil && !got.Equal(*tc.want)) {
 				t.Fatalf("NextRefresh = %v, want %v", got, tc.want)
 			}
@@ -89,11 +89,11 @@ func TestNextRefreshSpreadsOverATenthOfTheLifetimeBeforeTheMargin(t *testing.T) 
 		{"half: 3 minutes earlier", hour, 0.5, 8 * time.Minute},
 		{"almost all: almost 6 minutes earlier", hour, 0.999, 5*time.Minute + time.Duration(0.999*float64(6*time.Minute))},
 		{"out of range is clamped", hour, 7, 11 * time.Minute},
-		{"unknown lifetime: a tenth of the margin", byHand, 1, 5*time.Minute + 30*time.Second},
+		{"unknown lifetime: a tenth of what was left when stored", byHand, 1, 5*time.Minute + 6*time.Minute},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			got := tc.token.NextRefresh(5*time.Minute, true, tc.spread)
+			got := tc.token.NextRefresh(5*time.Minute, true, tc.spread, issued)
 			if want := tc.token.ExpiresAt.Add(-tc.earliest); got == nil || !got.Equal(want) {
 				t.Fatalf("NextRefresh = %v, want %v", got, want)
 			}
