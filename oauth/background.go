@@ -81,7 +81,7 @@ func (b *background) done(tokenID, connectionID string) {
 
 // busyPause is the wait between passes while more tokens are due than the
 // refresher has taken on.
-const busyPause = 50 * time.Millisecond
+const busyPause = 100 * time.Millisecond
 
 // renewDue starts a refresh for each due token not already in flight, up to
 // 4×Concurrency taken on at once and 2×ConnectionConcurrency per connection,
@@ -107,7 +107,13 @@ func (r *Refresher) renewDue(ctx context.Context, b *background) bool {
 		}
 		return false
 	}
+	listed := map[string]int{}
+	more := len(due) == limit-len(skip)
 	for _, t := range due {
+		// A connection listed up to its cap may have more due.
+		if listed[t.ConnectionID]++; listed[t.ConnectionID] == 2*r.opts.ConnectionConcurrency {
+			more = true
+		}
 		if !b.start(t.ID, t.ConnectionID, 2*r.opts.ConnectionConcurrency) {
 			continue
 		}
@@ -127,7 +133,7 @@ func (r *Refresher) renewDue(ctx context.Context, b *background) bool {
 			}
 		})
 	}
-	return len(due) == limit-len(skip)
+	return more
 }
 
 func acquire(ctx context.Context, slots chan struct{}) bool {

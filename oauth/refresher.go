@@ -179,9 +179,6 @@ func (r *Refresher) Drain(ctx context.Context) error {
 // New returns a Refresher whose leases are owned by a fresh random ID.
 func New(st *store.Store, opts Options) *Refresher {
 	setDefault(&opts.LeaseTTL, DefaultLeaseTTL)
-	if opts.HTTPClient == nil {
-		opts.HTTPClient = &http.Client{}
-	}
 	setDefault(&opts.PollInterval, 50*time.Millisecond)
 	setDefault(&opts.BackoffBase, 30*time.Second)
 	setDefault(&opts.BackoffMax, time.Hour)
@@ -193,6 +190,15 @@ func New(st *store.Store, opts Options) *Refresher {
 	}
 	if opts.ConnectionConcurrency <= 0 {
 		opts.ConnectionConcurrency = 4
+	}
+	if opts.HTTPClient == nil {
+		// Many connections share a provider's host: keep as many idle
+		// connections to it as refreshes may run at once, instead of
+		// net/http's two, so that a burst of refreshes reuses them rather
+		// than opening (and discarding) one per refresh.
+		transport := http.DefaultTransport.(*http.Transport).Clone()
+		transport.MaxIdleConnsPerHost = opts.Concurrency
+		opts.HTTPClient = &http.Client{Transport: transport}
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
