@@ -39,7 +39,7 @@ func TestAlternateWarmsUpEveryOpAndReversesEveryOtherRound(t *testing.T) {
 			return nil
 		}}
 	}
-	totals := alternate(context.Background(), 4, 1, 8*time.Millisecond, ops...)
+	totals := alternate(context.Background(), 4, 1, 40*time.Millisecond, ops...)
 
 	var order []int
 	for _, s := range segments {
