@@ -160,6 +160,29 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// launchReplica starts the integrationsd process binary with its data in
+// dir/name, its JSON log in dir/name.log and args, on ports it picks itself,
+// until the test ends; it does not wait for it to serve
+// (daemonlog.WaitServing on the log does). It returns the process and the
+// log's path.
+func launchReplica(t *testing.T, binary, dir, name string, args ...string) (*exec.Cmd, string) {
+	t.Helper()
+	logPath := filepath.Join(dir, name+".log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logFile.Close()
+	cmd := exec.Command(binary, append([]string{"--data-dir", filepath.Join(dir, name),
+		"--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0", "--log-format", "json"}, args...)...)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	return cmd, logPath
+}
+
 // startReplicas starts n integrationsd processes on the database db with one
 // key ring, each with extra flags, and waits until every one serves. It
 // returns them in start order with the first admin key, which the first of
@@ -181,28 +204,11 @@ func startReplicas(t *testing.T, db string, n int, extra ...string) ([]*replica,
 	if _, err := keyring.CreateFile(ringPath); err != nil {
 		t.Fatal(err)
 	}
-	launch := func(name string) (*exec.Cmd, string) {
-		logPath := filepath.Join(dir, name+".log")
-		logFile, err := os.Create(logPath)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer logFile.Close()
-		args := append([]string{"--db", db, "--keyring", ringPath, "--data-dir", filepath.Join(dir, name),
-			"--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0", "--log-format", "json"}, extra...)
-		cmd := exec.Command(binary, args...)
-		cmd.Stdout, cmd.Stderr = logFile, logFile
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-		return cmd, logPath
-	}
 	names := make([]string, n)
 	cmds, logs := make([]*exec.Cmd, n), make([]string, n)
 	for i := range names {
 		names[i] = fmt.Sprintf("r%d", i+1)
-		cmds[i], logs[i] = launch(names[i])
+		cmds[i], logs[i] = launchReplica(t, binary, dir, names[i], append([]string{"--db", db, "--keyring", ringPath}, extra...)...)
 	}
 	starting, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()

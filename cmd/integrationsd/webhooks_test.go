@@ -60,29 +60,19 @@ func TestAWebhookMessageInFlightWhenItsReplicaIsKilledIsSentAgain(t *testing.T) 
 	webhooktest.Available(t)
 	db := testutil.Database(t)
 	dir := t.TempDir()
-	binary := filepath.Join(dir, "integrationsd")
-	if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	binary, err := integrationsdBinary()
+	if err != nil {
+		t.Fatal(err)
 	}
 	ringPath := filepath.Join(dir, "keyring.json")
 	if _, err := keyring.CreateFile(ringPath); err != nil {
 		t.Fatal(err)
 	}
+	// Both processes keep their data, and their log, in one place: the second
+	// starts once the first is dead, and finds the first admin key there.
 	launch := func(name string) (*exec.Cmd, string) {
-		logPath := filepath.Join(dir, name+".log")
-		logFile, err := os.Create(logPath)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer logFile.Close()
-		cmd := exec.Command(binary, "--db", db, "--keyring", ringPath, "--data-dir", filepath.Join(dir, "data"),
-			"--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0", "--log-format", "json",
+		cmd, logPath := launchReplica(t, binary, dir, "data", "--db", db, "--keyring", ringPath,
 			"--webhook-timeout", "1s", "--webhook-first-retry", "100ms")
-		cmd.Stdout, cmd.Stderr = logFile, logFile
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		serving, err := daemonlog.WaitServing(ctx, logPath)
