@@ -12,31 +12,36 @@ import (
 	"github.com/bifrost/integrations/internal/testutil"
 )
 
-// A Watch whose replica dies reconnects to the other and resumes after the
-// last event it handled: every event once, in order, none missed.
-func TestWatchResumesOnAnotherReplicaWithoutGapOrDuplicate(t *testing.T) {
+// A Watch whose connection breaks (the network drops, a replica goes) opens
+// the stream again and resumes after the last event it handled: every event
+// once, in order, none missed, also those written while it was cut off.
+func TestWatchResumesAfterItsConnectionBreaksWithoutGapOrDuplicate(t *testing.T) {
 	t.Parallel()
-	a := testutil.Start(t)
-	seed(t, a)
-	b := testutil.StartReplica(t, a)
-	addrA, stopA := a.ServeTCP(t)
-	defer stopA()
-	addrB, stopB := b.ServeTCP(t)
-	defer stopB()
-	c, err := client.New(addrA+","+addrB, client.WithAPIKey(a.AdminKey), client.WithInsecure())
+	env := testutil.Start(t)
+	seed(t, env)
+	addr, stop := env.ServeTCP(t)
+	defer stop()
+	proxy := testutil.StartProxy(t, addr)
+	watcher, err := client.New(proxy.Addr(), client.WithAPIKey(env.AdminKey), client.WithInsecure())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	defer watcher.Close()
+	writer, err := client.New(addr, client.WithAPIKey(env.AdminKey), client.WithInsecure())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer writer.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
 	var mu sync.Mutex
 	var positions []int64
+	handled := func() int { mu.Lock(); defer mu.Unlock(); return len(positions) }
 	zero := int64(0)
 	done := make(chan error, 1)
 	go func() {
-		done <- c.Watch(ctx, client.WatchOptions{After: &zero, Types: []string{"mapping.upserted"}}, func(e client.Event) error {
+		done <- watcher.Watch(ctx, client.WatchOptions{After: &zero, Types: []string{"mapping.upserted"}}, func(e client.Event) error {
 			mu.Lock()
 			defer mu.Unlock()
 			positions = append(positions, e.Position)
@@ -44,19 +49,26 @@ func TestWatchResumesOnAnotherReplicaWithoutGapOrDuplicate(t *testing.T) {
 		})
 	}()
 	const writes = 40
-	for i := range writes {
-		if _, err := c.UpsertMapping(ctx, "HaloPSA", client.Upsert{OrgID: fmt.Sprintf("org-%d", i)}); err != nil {
-			t.Fatal(err)
-		}
-		if i == writes/2 {
-			a.Stop()
+	write := func(from, to int) {
+		for i := from; i < to; i++ {
+			if _, err := writer.UpsertMapping(ctx, "HaloPSA", client.Upsert{OrgID: fmt.Sprintf("org-%d", i)}); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
+	write(0, writes/2)
+	testutil.Eventually(t, 10*time.Second, func() error {
+		if n := handled(); n < writes/2 {
+			return fmt.Errorf("%d of %d events handled before the cut", n, writes/2)
+		}
+		return nil
+	})
+	proxy.Cut()
+	write(writes/2, writes)
+	proxy.Restore()
 	testutil.Eventually(t, 20*time.Second, func() error {
-		mu.Lock()
-		defer mu.Unlock()
-		if len(positions) < writes {
-			return fmt.Errorf("%d of %d events handled", len(positions), writes)
+		if n := handled(); n < writes {
+			return fmt.Errorf("%d of %d events handled", n, writes)
 		}
 		return nil
 	})

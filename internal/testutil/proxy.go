@@ -41,6 +41,9 @@ func StartProxy(t testing.TB, target string) *Proxy {
 	return p
 }
 
+// Addr is the proxy's address: connect here to reach target through it.
+func (p *Proxy) Addr() string { return p.listener.Addr().String() }
+
 // ProxiedDatabase returns the PostgreSQL URL dbURL with its host replaced by
 // a proxy's, and the proxy.
 func ProxiedDatabase(t testing.TB, dbURL string) (string, *Proxy) {
@@ -50,7 +53,7 @@ func ProxiedDatabase(t testing.TB, dbURL string) (string, *Proxy) {
 		t.Fatal(err)
 	}
 	p := StartProxy(t, u.Host)
-	u.Host = p.listener.Addr().String()
+	u.Host = p.Addr()
 	return u.String(), p
 }
 
