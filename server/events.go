@@ -37,11 +37,12 @@ func (h *integrationsService) WatchEvents(req *integrationsv1.WatchEventsRequest
 		return err
 	}
 	defer release()
-	// The key is checked again before every read of the log: a key revoked
-	// or expired while its stream is open gets nothing more.
+	// The key is checked again each time the stream wakes (the interceptor
+	// checked it for the first read): a key revoked or expired while its
+	// stream is open gets nothing more.
 	secret, err := grpcauth.AuthFromMD(ctx, "bearer")
 	if err != nil {
-		return fmt.Errorf("expected authorization: Bearer <api key>: %w", auth.ErrUnauthenticated)
+		return auth.Refused("expected authorization: Bearer <api key>")
 	}
 	stillValid := func() error {
 		_, err := auth.Authenticate(ctx, h.s.store, secret, h.s.now())
@@ -64,9 +65,6 @@ func (h *integrationsService) WatchEvents(req *integrationsv1.WatchEventsRequest
 	heartbeat := time.Now().Add(eventHeartbeat)
 	fromOldest := req.AfterPosition != nil && cursor == 0
 	for {
-		if err := stillValid(); err != nil {
-			return err
-		}
 		page, err := h.s.store.Events(ctx, cursor, filter, eventPageSize)
 		if err != nil {
 			return err
@@ -95,6 +93,9 @@ func (h *integrationsService) WatchEvents(req *integrationsv1.WatchEventsRequest
 			h.s.events.waitPast(ctx, cursor, wait)
 		}
 		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := stillValid(); err != nil {
 			return err
 		}
 		if !time.Now().Before(heartbeat) {
