@@ -277,12 +277,11 @@ SELECT t.org_id FROM oauth_tokens t JOIN oauth_connections c ON c.id = t.connect
 			return err
 		}
 		// Each organization whose token went with the connection hears of it.
+		events := make([]Event, 0, len(orgs)+1)
 		for _, org := range orgs {
-			if err := s.recordEvent(ctx, tx, Event{Type: EventTokenDisconnected, OrgID: org, Connection: name, Status: TokenDisconnected, Reason: "connection deleted"}); err != nil {
-				return err
-			}
+			events = append(events, Event{Type: EventTokenDisconnected, OrgID: org, Connection: name, Status: TokenDisconnected, Reason: "connection deleted"})
 		}
-		return s.recordEvent(ctx, tx, Event{Type: EventConnectionDeleted, Connection: name})
+		return s.recordEvent(ctx, tx, append(events, Event{Type: EventConnectionDeleted, Connection: name})...)
 	})
 }
 

@@ -62,23 +62,32 @@ type Event struct {
 // TokenDisconnected is the status a token.disconnected event carries.
 const TokenDisconnected = "disconnected"
 
-// recordEvent appends e to the event log in tx, and queues its webhook
-// deliveries there too. Its position is the next of generation.events: the
-// update holds the generation row until tx ends, so positions are handed out
-// in commit order, without gaps.
-func (s *Store) recordEvent(ctx context.Context, tx writeTx, e Event) error {
-	e.ID = newID()
-	e.Time = s.timestamp()
-	e.Reason = storable(e.Reason)
-	if err := sqlx.GetContext(ctx, tx, &e.Position, `UPDATE generation SET events = events + 1 WHERE id = 1 RETURNING events`); err != nil {
-		return fmt.Errorf("numbering event %s: %w", e.Type, err)
+// recordEvent appends events to the event log in tx, and queues their
+// webhook deliveries there too. Each position is the next of
+// generation.events: the update holds the generation row until tx ends, so
+// positions are handed out in commit order, without gaps.
+func (s *Store) recordEvent(ctx context.Context, tx writeTx, events ...Event) error {
+	hooks, err := s.allWebhooks(ctx, tx, false)
+	if err != nil {
+		return err
 	}
-	if _, err := tx.ExecContext(ctx, `
+	for _, e := range events {
+		e.ID = newID()
+		e.Time = s.timestamp()
+		e.Reason = storable(e.Reason)
+		if err := sqlx.GetContext(ctx, tx, &e.Position, `UPDATE generation SET events = events + 1 WHERE id = 1 RETURNING events`); err != nil {
+			return fmt.Errorf("numbering event %s: %w", e.Type, err)
+		}
+		if _, err := tx.ExecContext(ctx, `
 INSERT INTO events (position, id, occurred_at, type, org_id, integration, connection, status, reason)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, e.Position, e.ID, e.Time, string(e.Type), e.OrgID, e.Integration, e.Connection, e.Status, e.Reason); err != nil {
-		return fmt.Errorf("recording event %s: %w", e.Type, err)
+			return fmt.Errorf("recording event %s: %w", e.Type, err)
+		}
+		if err := queueDeliveries(ctx, tx, hooks, e); err != nil {
+			return err
+		}
 	}
-	return s.queueDeliveries(ctx, tx, e)
+	return nil
 }
 
 // EventFilter narrows the events read. Zero fields do not narrow.

@@ -348,12 +348,11 @@ SELECT m.org_id FROM mappings m JOIN integrations i ON i.id = m.integration_id W
 			return err
 		}
 		// Each organization whose mapping went with the integration hears of it.
+		events := make([]Event, 0, len(orgs)+1)
 		for _, org := range orgs {
-			if err := s.recordEvent(ctx, tx, Event{Type: EventMappingDeleted, OrgID: org, Integration: name, Reason: "integration deleted"}); err != nil {
-				return err
-			}
+			events = append(events, Event{Type: EventMappingDeleted, OrgID: org, Integration: name, Reason: "integration deleted"})
 		}
-		return s.recordEvent(ctx, tx, Event{Type: EventIntegrationDeleted, Integration: name})
+		return s.recordEvent(ctx, tx, append(events, Event{Type: EventIntegrationDeleted, Integration: name})...)
 	})
 }
 

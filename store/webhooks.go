@@ -159,14 +159,11 @@ type Delivery struct {
 const deliveryColumns = `id, webhook_id, message_id, event_position, event_type, payload, status, attempts,
        next_attempt_at, last_attempt_at, last_status_code, last_error, created_at`
 
-// queueDeliveries queues e for every endpoint that wants it, in e's
-// transaction.
-func (s *Store) queueDeliveries(ctx context.Context, tx writeTx, e Event) error {
-	hooks, err := s.allWebhooks(ctx, tx, false)
-	if err != nil {
-		return err
-	}
+// queueDeliveries queues e for every endpoint of hooks that wants it, in
+// e's transaction.
+func queueDeliveries(ctx context.Context, tx writeTx, hooks []Webhook, e Event) error {
 	var payload string
+	var err error
 	for _, w := range hooks {
 		if !w.wants(e.Type) {
 			continue
