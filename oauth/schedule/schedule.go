@@ -57,21 +57,29 @@ func (t Token) Margin(connectionMargin time.Duration) time.Duration {
 
 // NextRefresh is when the background refresher renews t, stored at storedAt:
 // as it enters its refresh margin (the moment reads would start refreshing
-// it), brought forward by spread (in [0, 1)) of a tenth of its lifetime.
-// Tokens issued or put together would otherwise all come due at one moment
-// (the top of the hour), more than a provider answers at once; each token's
-// spread, drawn when it is stored, spreads them out. Where the lifetime is
-// unknown (a token put by hand), what it had left when stored stands for it.
-// Tokens that cannot be refreshed or never expire have none.
+// it), brought forward by spread (in [0, 1)) of a window. Tokens issued or put
+// together would otherwise all come due at one moment (the top of the hour),
+// more than a provider answers at once; each token's spread, drawn when it is
+// stored, spreads them out. For a token the service got from the provider the
+// window is a tenth of its lifetime, so it is renewed late in its life. A
+// token put by hand, whose lifetime is unknown, gets the whole time it has
+// before its margin: tokens imported together, often expiring together, are
+// renewed at an even rate over that time instead of in a tenth of it, at the
+// cost of renewing each once earlier than it needed; after that renewal their
+// lifetimes are known. Tokens that cannot be refreshed or never expire have
+// none.
 func (t Token) NextRefresh(connectionMargin time.Duration, refreshable bool, spread float64, storedAt time.Time) *time.Time {
 	if t.ExpiresAt == nil || !refreshable {
 		return nil
 	}
-	base, known := t.Lifetime()
-	if !known {
-		base = t.ExpiresAt.Sub(storedAt)
+	margin := t.Margin(connectionMargin)
+	window, known := t.Lifetime()
+	if known {
+		window /= 10
+	} else {
+		window = t.ExpiresAt.Add(-margin).Sub(storedAt)
 	}
-	early := time.Duration(float64(max(base, 0)/10) * min(max(spread, 0), 1))
-	next := t.ExpiresAt.Add(-t.Margin(connectionMargin) - early)
+	early := time.Duration(float64(max(window, 0)) * min(max(spread, 0), 1))
+	next := t.ExpiresAt.Add(-margin - early)
 	return &next
 }

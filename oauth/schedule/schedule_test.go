@@ -74,8 +74,9 @@ func TestExpiryAssumesALifetimeOnlyForRefreshableTokensWithout(t *testing.T) {
 }
 
 // Tokens issued together come due spread over a tenth of their lifetime
-// before their margin, never later than the margin.
-func TestNextRefreshSpreadsOverATenthOfTheLifetimeBeforeTheMargin(t *testing.T) {
+// before their margin, tokens put by hand over all the time they had before
+// it; never later than the margin.
+func TestNextRefreshSpreadsOverATenthOfTheLifetimeOrAllTheTimeLeftBeforeTheMargin(t *testing.T) {
 	t.Parallel()
 	hour := schedule.Token{IssuedAt: &issued, ExpiresAt: at(time.Hour)}
 	byHand := schedule.Token{ExpiresAt: at(time.Hour)}
@@ -89,7 +90,10 @@ func TestNextRefreshSpreadsOverATenthOfTheLifetimeBeforeTheMargin(t *testing.T) 
 		{"half: 3 minutes earlier", hour, 0.5, 8 * time.Minute},
 		{"almost all: almost 6 minutes earlier", hour, 0.999, 5*time.Minute + time.Duration(0.999*float64(6*time.Minute))},
 		{"out of range is clamped", hour, 7, 11 * time.Minute},
-		{"unknown lifetime: a tenth of what was left when stored", byHand, 1, 5*time.Minute + 6*time.Minute},
+		{"unknown lifetime: half way to the margin from when stored", byHand, 0.5, 5*time.Minute + 55*time.Minute/2},
+		{"unknown lifetime: as late as the margin", byHand, 0, 5 * time.Minute},
+		{"unknown lifetime: as early as when stored", byHand, 1, time.Hour},
+		{"unknown lifetime, stored inside its margin: at the margin", schedule.Token{ExpiresAt: at(time.Minute)}, 1, 5 * time.Minute},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
