@@ -45,8 +45,6 @@ func (c *readCache) put(key string, generation int64, value any) {
 // counter picks the counter of the generation a cached read depends on.
 type counter func(Generation) int64
 
-func allWrites(g Generation) int64 { return g.All }
-
 func definitionWrites(g Generation) int64 { return g.Definitions }
 
 // readThrough returns the value cached under key while the dependsOn counter it

@@ -10,17 +10,20 @@ import (
 	"github.com/jmoiron/sqlx"
 )
 
-const generationQuery = `SELECT value, definitions FROM generation WHERE id = 1`
+const generationQuery = `SELECT value, definitions, tokens FROM generation WHERE id = 1`
 
-// Generation is the database's two write counters. Every tracked write advances
-// All; every change of a definition (an API key, connection or integration, its
-// schema or defaults) advances Definitions, by trigger (migration 00011). A
-// cached read is served while the counter it depends on has not moved since it
-// was read: what is read from definitions alone stays cached through the
-// frequent writes of mappings and tokens.
+// Generation is the database's write counters. Every tracked write advances
+// All, except a refresh that rewrites a token in place, which advances Tokens
+// (migration 00017); every change of a definition (an API key, connection or
+// integration, its schema or defaults) advances Definitions, by trigger
+// (migration 00011). A cached read is served while the counters it depends on
+// have not moved since it was read: what is read from definitions alone stays
+// cached through the frequent writes of mappings and tokens, and a resolved
+// read through the renewals of other tokens than its own.
 type Generation struct {
 	All         int64 `db:"value"`
 	Definitions int64 `db:"definitions"`
+	Tokens      int64 `db:"tokens"`
 }
 
 // errStoreClosed answers a read that arrives after Close.
@@ -102,8 +105,8 @@ func (r *generationReader) scoped(ctx context.Context) context.Context {
 }
 
 // advance leaves the rest to the next read, which sees the commit.
-func (r *generationReader) advance(ctx context.Context, tx writeTx) (func(), error) {
-	return func() {}, advanceGeneration(ctx, tx)
+func (r *generationReader) advance(ctx context.Context, tx writeTx, counter generationCounter) (func(), error) {
+	return func() {}, advanceGeneration(ctx, tx, counter)
 }
 
 // read answers a call that has read the generation already (scoped) with that

@@ -108,12 +108,13 @@ func TestGenerationReaderCloseWaitsForTheReadInFlightAndRefusesNewOnes(t *testin
 func TestLocalGenerationNeverGoesBack(t *testing.T) {
 	t.Parallel()
 	var g localGeneration
-	for _, committed := range []Generation{{5, 2}, {3, 1}, {6, 2}, {6, 2}, {4, 2}, {7, 2}} {
+	for _, committed := range []Generation{{5, 2, 9}, {3, 1, 8}, {6, 2, 9}, {6, 2, 10}, {4, 2, 7}, {7, 2, 10}} {
 		moveForward(&g.definitions, committed.Definitions)
+		moveForward(&g.tokens, committed.Tokens)
 		moveForward(&g.all, committed.All)
 	}
-	if v, _ := g.read(context.Background()); v != (Generation{All: 7, Definitions: 2}) {
-		t.Fatalf("generation after commits: %+v, want {All:7 Definitions:2}", v)
+	if v, _ := g.read(context.Background()); v != (Generation{All: 7, Definitions: 2, Tokens: 10}) {
+		t.Fatalf("generation after commits: %+v, want {All:7 Definitions:2 Tokens:10}", v)
 	}
 }
 

@@ -16,9 +16,9 @@ type generationSource interface {
 	// scoped returns a context whose reads share one reading, where that saves
 	// a query (see Store.WithGenerationScope).
 	scoped(ctx context.Context) context.Context
-	// advance moves the generation forward in tx and returns what to do once
-	// tx has committed.
-	advance(ctx context.Context, tx writeTx) (committed func(), err error)
+	// advance moves counter forward in tx and returns what to do once tx has
+	// committed.
+	advance(ctx context.Context, tx writeTx, counter generationCounter) (committed func(), err error)
 	close()
 }
 
@@ -27,17 +27,17 @@ type generationSource interface {
 // is a commit of one of that process's stores, and a counter they all advance
 // after committing answers every call without a query. The counter is only
 // advanced after the commit it stands for, so a call that sees it reads at
-// least that commit. The two counters are loaded one after the other, not as
-// a pair: each is checked only against entries tagged with the same counter.
+// least that commit. The counters are loaded one after the other, not as a
+// set: each is checked only against entries tagged with the same counter.
 type localGeneration struct {
-	all, definitions atomic.Int64
-	files            *sqliteFiles
-	file             fileID
-	users            int // stores of the process using it; guarded by files.mu
+	all, definitions, tokens atomic.Int64
+	files                    *sqliteFiles
+	file                     fileID
+	users                    int // stores of the process using it; guarded by files.mu
 }
 
 func (g *localGeneration) read(context.Context) (Generation, error) {
-	return Generation{All: g.all.Load(), Definitions: g.definitions.Load()}, nil
+	return Generation{All: g.all.Load(), Definitions: g.definitions.Load(), Tokens: g.tokens.Load()}, nil
 }
 
 func (g *localGeneration) scoped(ctx context.Context) context.Context { return ctx }
@@ -45,8 +45,8 @@ func (g *localGeneration) scoped(ctx context.Context) context.Context { return c
 // advance reads the generation tx writes back with a query of its own: an
 // UPDATE ... RETURNING made every small write a fifth slower on SQLite.
 // What it reads back includes the Definitions counter as tx's triggers left it.
-func (g *localGeneration) advance(ctx context.Context, tx writeTx) (func(), error) {
-	if err := advanceGeneration(ctx, tx); err != nil {
+func (g *localGeneration) advance(ctx context.Context, tx writeTx, counter generationCounter) (func(), error) {
+	if err := advanceGeneration(ctx, tx, counter); err != nil {
 		return nil, err
 	}
 	generation, err := readGeneration(ctx, tx)
@@ -55,6 +55,7 @@ func (g *localGeneration) advance(ctx context.Context, tx writeTx) (func(), erro
 	}
 	return func() {
 		moveForward(&g.definitions, generation.Definitions)
+		moveForward(&g.tokens, generation.Tokens)
 		moveForward(&g.all, generation.All)
 	}, nil
 }
@@ -129,6 +130,7 @@ func (f *sqliteFiles) attach(ctx context.Context, path string, query func(contex
 	g := &localGeneration{files: f, file: file, users: 1}
 	g.all.Store(generation.All)
 	g.definitions.Store(generation.Definitions)
+	g.tokens.Store(generation.Tokens)
 	f.open[file] = g
 	return &storeGeneration{localGeneration: g}, nil
 }

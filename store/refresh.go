@@ -74,7 +74,7 @@ type Refreshed struct {
 // ErrLeaseLost and nothing is written.
 func (s *Store) StoreRefreshed(ctx context.Context, id, owner string, version int64, r Refreshed) (Token, error) {
 	var out Token
-	err := s.inTx(ctx, func(tx writeTx) error {
+	err := s.inRenewalTx(ctx, func(tx writeTx) error {
 		var row struct {
 			ConnectionID string `db:"connection_id"`
 			OrgID        string `db:"org_id"`

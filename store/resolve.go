@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"github.com/jmoiron/sqlx"
 
@@ -38,17 +39,59 @@ type Resolved struct {
 //
 // Results are cached until the next tracked write anywhere (Generation.All
 // moves), so a repeated read costs no query on SQLite and a share of one read
-// of the generation on PostgreSQL. What it returns is shared with every caller
-// until then: callers must not modify it.
+// of the generation on PostgreSQL. Token renewals move Generation.Tokens
+// instead: after one, a cached result costs a query of its own token's
+// version, and is read again only if that token was the one renewed. What it
+// returns is shared with every caller until then: callers must not modify it.
 func (s *Store) Resolve(ctx context.Context, integration, orgID string) (*Resolved, error) {
-	return readThrough(ctx, s, "resolve\x00"+integration+"\x00"+orgID, allWrites, func(int64) (*Resolved, int64, error) {
-		return s.resolve(ctx, integration, orgID)
-	})
+	g, err := s.Generation(ctx)
+	if err != nil {
+		return nil, err
+	}
+	key := "resolve\x00" + integration + "\x00" + orgID
+	if v, ok := s.cache.get(key, g.All); ok {
+		cached := v.(resolvedAt)
+		if cached.resolved.Token == nil || cached.tokens == g.Tokens {
+			return cached.resolved, nil
+		}
+		version, err := s.tokenVersion(ctx, cached.resolved.Token.ID)
+		switch {
+		case err == nil && version == cached.resolved.Token.Version:
+			// Tagged with the Tokens counter read before the version, so a
+			// renewal committed in between is checked for again next time.
+			s.cache.put(key, g.All, resolvedAt{resolved: cached.resolved, tokens: g.Tokens})
+			return cached.resolved, nil
+		case err != nil && !errors.Is(err, ErrNotFound):
+			return nil, err
+		}
+	}
+	r, at, err := s.resolve(ctx, integration, orgID)
+	if err != nil {
+		return nil, err
+	}
+	s.cache.put(key, at.All, resolvedAt{resolved: r, tokens: at.Tokens})
+	return r, nil
+}
+
+// resolvedAt is a cached Resolve: the result, cached under the All counter it
+// was read at, and the Tokens counter its token was last known current at.
+type resolvedAt struct {
+	resolved *Resolved
+	tokens   int64
+}
+
+// tokenVersion is the version of the token with id: what a renewal bumps.
+func (s *Store) tokenVersion(ctx context.Context, id string) (int64, error) {
+	var version int64
+	if err := sqlx.GetContext(ctx, s.reader(), &version, `SELECT version FROM oauth_tokens WHERE id = ?`, id); err != nil {
+		return 0, translate(err, fmt.Sprintf("oauth token %s", id))
+	}
+	return version, nil
 }
 
 // resolve reads what Resolve returns from one snapshot, with the generation
 // that snapshot is at.
-func (s *Store) resolve(ctx context.Context, integration, orgID string) (_ *Resolved, generation int64, err error) {
+func (s *Store) resolve(ctx context.Context, integration, orgID string) (_ *Resolved, generation Generation, err error) {
 	r := &Resolved{}
 	err = s.inReadTx(ctx, func(tx sqlx.QueryerContext) error {
 		*r = Resolved{OrgID: orgID}
@@ -57,7 +100,7 @@ func (s *Store) resolve(ctx context.Context, integration, orgID string) (_ *Reso
 		if err != nil {
 			return err
 		}
-		generation = g.All
+		generation = g
 		if r.Integration, err = s.getIntegration(ctx, tx, integration); err != nil {
 			return err
 		}

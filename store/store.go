@@ -250,13 +250,20 @@ func (s *Store) Ping(ctx context.Context) error { return s.read.PingContext(ctx)
 // advances the generation so that every replica's caches see the change (its
 // Definitions counter is advanced by the database, when fn changes one).
 func (s *Store) inTx(ctx context.Context, fn func(tx writeTx) error) error {
-	return s.runTx(ctx, true, fn)
+	return s.runTx(ctx, counterAll, fn)
 }
 
 // inUntrackedTx is inTx for writes that change nothing a read serves (audit
 // events, refresh leases), so caches stay valid.
 func (s *Store) inUntrackedTx(ctx context.Context, fn func(tx writeTx) error) error {
-	return s.runTx(ctx, false, fn)
+	return s.runTx(ctx, "", fn)
+}
+
+// inRenewalTx is inTx for a refresh that rewrites one token in place and
+// bumps its version: it advances Generation.Tokens instead of All, so that
+// cached reads of every other token stay valid (see Resolve).
+func (s *Store) inRenewalTx(ctx context.Context, fn func(tx writeTx) error) error {
+	return s.runTx(ctx, counterTokens, fn)
 }
 
 // writeTx is what a write transaction's statements run through: prepared
@@ -272,11 +279,11 @@ type writeTx interface {
 // times (retryConflicts). So fn must be safe to run more than once: it may
 // change nothing outside tx, and must set every result it returns on every
 // run, not leave one set by a run that was rolled back.
-func (s *Store) runTx(ctx context.Context, tracked bool, fn func(tx writeTx) error) error {
-	return retryConflicts(ctx, s.retries, func() error { return s.runTxOnce(ctx, tracked, fn) })
+func (s *Store) runTx(ctx context.Context, advances generationCounter, fn func(tx writeTx) error) error {
+	return retryConflicts(ctx, s.retries, func() error { return s.runTxOnce(ctx, advances, fn) })
 }
 
-func (s *Store) runTxOnce(ctx context.Context, tracked bool, fn func(tx writeTx) error) error {
+func (s *Store) runTxOnce(ctx context.Context, advances generationCounter, fn func(tx writeTx) error) error {
 	sqlTx, err := s.write.BeginTxx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
@@ -287,8 +294,8 @@ func (s *Store) runTxOnce(ctx context.Context, tracked bool, fn func(tx writeTx)
 		return err
 	}
 	committed := func() {}
-	if tracked {
-		if committed, err = s.generations.advance(ctx, tx); err != nil {
+	if advances != "" {
+		if committed, err = s.generations.advance(ctx, tx, advances); err != nil {
 			_ = sqlTx.Rollback()
 			return err
 		}
@@ -300,9 +307,18 @@ func (s *Store) runTxOnce(ctx context.Context, tracked bool, fn func(tx writeTx)
 	return nil
 }
 
-// advanceGeneration moves the generation forward inside a write transaction.
-func advanceGeneration(ctx context.Context, tx writeTx) error {
-	if _, err := tx.ExecContext(ctx, `UPDATE generation SET value = value + 1 WHERE id = 1`); err != nil {
+// generationCounter is the column of the generation row a write transaction
+// advances; empty for none.
+type generationCounter string
+
+const (
+	counterAll    generationCounter = "value"
+	counterTokens generationCounter = "tokens"
+)
+
+// advanceGeneration moves counter forward inside a write transaction.
+func advanceGeneration(ctx context.Context, tx writeTx, counter generationCounter) error {
+	if _, err := tx.ExecContext(ctx, `UPDATE generation SET `+string(counter)+` = `+string(counter)+` + 1 WHERE id = 1`); err != nil {
 		return fmt.Errorf("advancing the generation: %w", err)
 	}
 	return nil

@@ -272,6 +272,46 @@ func TestWriteOnOneReplicaInvalidatesAnothersCache(t *testing.T) {
 	}
 }
 
+// A refresh that renews one organization's token on one replica leaves what
+// another replica resolved for other organizations cached (the same result,
+// not read again), while the renewed organization's next read has the new
+// token; any other tracked write still makes every cached result stale.
+func TestRenewalOfOneTokenLeavesOtherOrganizationsResolvedReadsCachedButNotItsOwn(t *testing.T) {
+	t.Parallel()
+	a, b, _ := seededReplicas(t)
+	ctx := context.Background()
+	exp := time.Now().Add(time.Hour)
+	put, err := a.PutToken(ctx, store.Token{ConnectionName: "graph", OrgID: "org-2", AccessToken: "access-org-2", RefreshToken: "refresh-org-2", ExpiresAt: &exp})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := b.Resolve(ctx, "Graph", "org-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if renewedBefore, err := b.Resolve(ctx, "Graph", "org-2"); err != nil || renewedBefore.Token.AccessToken != "access-org-2" {
+		t.Fatalf("org-2 before the renewal: %+v, %v", renewedBefore.Token, err)
+	}
+	if ok, err := a.AcquireLease(ctx, put.ID, "replica-a", time.Now().Add(time.Minute)); err != nil || !ok {
+		t.Fatalf("lease: %v, %v", ok, err)
+	}
+	if _, err := a.StoreRefreshed(ctx, put.ID, "replica-a", put.Version, store.Refreshed{AccessToken: "access-org-2-renewed", ExpiresAt: &exp}); err != nil {
+		t.Fatal(err)
+	}
+	if again, err := b.Resolve(ctx, "Graph", "org-1"); err != nil || again != first {
+		t.Fatalf("org-1 after org-2's renewal: read again (%p, was %p), %v; want the cached result", again, first, err)
+	}
+	if renewed, err := b.Resolve(ctx, "Graph", "org-2"); err != nil || renewed.Token.AccessToken != "access-org-2-renewed" || renewed.Token.Version != put.Version+1 {
+		t.Fatalf("org-2 after its renewal: %+v, %v; want the renewed token", renewed.Token, err)
+	}
+	if _, err := a.UpsertMapping(ctx, store.MappingUpsert{Integration: "Graph", OrgID: "org-3", EntityID: "tenant-3"}); err != nil {
+		t.Fatal(err)
+	}
+	if afterWrite, err := b.Resolve(ctx, "Graph", "org-1"); err != nil || afterWrite == first {
+		t.Fatalf("org-1 after a mapping write: %p, %v; want it read again", afterWrite, err)
+	}
+}
+
 // What is read from definitions alone (an API key, the integration a mapping
 // write checks its config against) stays cached on a replica through writes of
 // mappings and tokens on another, and is read again after a write of any
