@@ -21,7 +21,8 @@ import (
 
 const benchOrg = "org-bench"
 
-// bench holds the connection every measured call shares, and the providers.
+// bench holds the connection every measured call shares, and the providers
+// of the scenarios that use them.
 type bench struct {
 	daemon *daemon
 	cfg    config
@@ -41,19 +42,11 @@ var schema = []*adminv1.ConfigField{
 }
 
 func newBench(ctx context.Context, d *daemon, c config) (*bench, error) {
-	conn, err := grpc.NewClient(d.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	b, err := dial(ctx, d, c)
 	if err != nil {
 		return nil, err
 	}
-	b := &bench{
-		daemon: d, cfg: c, conn: conn,
-		admin:  adminv1.NewAdminServiceClient(conn),
-		api:    integrationsv1.NewIntegrationsServiceClient(conn),
-		health: healthpb.NewHealthClient(conn),
-		auth:   metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+d.adminKey),
-		fast:   oauthtest.Start(time.Hour),
-		slow:   oauthtest.Start(c.tokenLifetime),
-	}
+	b.fast, b.slow = oauthtest.Start(time.Hour), oauthtest.Start(c.tokenLifetime)
 	b.slow.SetDelay(c.providerDelay)
 	if err := b.seedBench(); err != nil {
 		b.close()
@@ -62,10 +55,28 @@ func newBench(ctx context.Context, d *daemon, c config) (*bench, error) {
 	return b, nil
 }
 
+// dial connects to d as its administrator, with nothing seeded.
+func dial(ctx context.Context, d *daemon, c config) (*bench, error) {
+	conn, err := grpc.NewClient(d.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return nil, err
+	}
+	return &bench{
+		daemon: d, cfg: c, conn: conn,
+		admin:  adminv1.NewAdminServiceClient(conn),
+		api:    integrationsv1.NewIntegrationsServiceClient(conn),
+		health: healthpb.NewHealthClient(conn),
+		auth:   metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+d.adminKey),
+	}, nil
+}
+
 func (b *bench) close() {
 	b.conn.Close()
-	b.fast.Close()
-	b.slow.Close()
+	for _, p := range []*oauthtest.Provider{b.fast, b.slow} {
+		if p != nil {
+			p.Close()
+		}
+	}
 }
 
 // seedBench creates integration Bench: a schema with a secret, defaults, a

@@ -25,21 +25,22 @@ import (
 )
 
 type config struct {
-	binary          string
-	round           time.Duration
-	rounds          int
-	inFlight        int
-	mappings        int
-	integrations    int
-	refreshDuration time.Duration
-	refreshRound    time.Duration
-	providerDelay   time.Duration
-	tokenLifetime   time.Duration
-	aheadTokens     int
-	aheadDuration   time.Duration
-	postgres        string
-	cpuProfile      string
-	compareWith     string
+	binary           string
+	round            time.Duration
+	rounds           int
+	inFlight         int
+	mappings         int
+	integrations     int
+	refreshDuration  time.Duration
+	refreshRound     time.Duration
+	providerDelay    time.Duration
+	tokenLifetime    time.Duration
+	aheadTokens      int
+	aheadLifetime    time.Duration
+	aheadConcurrency int
+	postgres         string
+	cpuProfile       string
+	compareWith      string
 }
 
 func main() {
@@ -54,8 +55,9 @@ func main() {
 	flag.DurationVar(&c.refreshRound, "refresh-round", 7500*time.Millisecond, "round length in the refresh scenario")
 	flag.DurationVar(&c.providerDelay, "provider-delay", 300*time.Millisecond, "how slowly the refresh scenario's provider answers")
 	flag.DurationVar(&c.tokenLifetime, "token-lifetime", 45*time.Second, "how long the refresh scenario's tokens live")
-	flag.IntVar(&c.aheadTokens, "ahead-tokens", 2000, "tokens of the refresh-ahead scenario, over 10 connections")
-	flag.DurationVar(&c.aheadDuration, "ahead-duration", 100*time.Second, "length of the refresh-ahead scenario (its tokens live 90s)")
+	flag.IntVar(&c.aheadTokens, "ahead-tokens", 50_000, "tokens of the refresh-ahead scenario, over 10 connections")
+	flag.DurationVar(&c.aheadLifetime, "ahead-lifetime", 5*time.Minute, "how long after seeding begins the refresh-ahead scenario's tokens expire, all together; the scenario lasts until they have entered their 30s margin")
+	flag.IntVar(&c.aheadConcurrency, "ahead-concurrency", 6, "--refresh-concurrency of the refresh-ahead scenario's integrationsd")
 	flag.StringVar(&c.postgres, "postgres", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable", "PostgreSQL to compare SQLite with (a fresh schema is used and dropped); empty to skip")
 	flag.StringVar(&c.compareWith, "compare-with", "", "another integrationsd binary (built from other code) to measure GetIntegration on beside this one; empty to skip")
 	flag.StringVar(&c.cpuProfile, "cpuprofile", "", "write the bench's own CPU profile here (integrationsd's: run with BIFROST_PPROF=true)")
@@ -159,7 +161,7 @@ func run(ctx context.Context, c config) (bool, error) {
 	t.compare("p99 with expiring tokens vs never", rotating, fresh, p99, "<=", 2)
 	t.note(fmt.Sprintf("provider refresh calls during the scenario: %d", b.slow.Calls("refresh_token")))
 
-	if err := measureRefreshAhead(ctx, c, b, &t); err != nil {
+	if err := measureRefreshAhead(ctx, c, &t); err != nil {
 		return false, err
 	}
 
