@@ -32,34 +32,48 @@ func resolvedWithEverything() *store.Resolved {
 }
 
 // A read's answer is encoded once, to the bytes its answer encodes to
-// (deterministically); another read gets its own.
+// (deterministically), with the connection's URLs filled in with the read's
+// entity; another read gets its own.
 func TestAReadsAnswerIsEncodedOnce(t *testing.T) {
 	t.Parallel()
 	r := resolvedWithEverything()
-	var wires answerWires
-	first, err := wires.of(r, everything)
+	first, err := prepared(r, everything)
 	if err != nil {
 		t.Fatal(err)
 	}
-	answer, err := integrationAnswer(r, r.Token, everything)
-	if err != nil {
-		t.Fatal(err)
-	}
+	answer := answerOf(t, r, r.Token, everything)
 	want, err := proto.MarshalOptions{Deterministic: true}.Marshal(answer)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(first, want) {
-		t.Fatalf("encoded %x, want %x", first, want)
+	if !bytes.Equal(first.wire, want) {
+		t.Fatalf("encoded %x, want %x", first.wire, want)
 	}
-	if again, _ := wires.of(r, everything); &again[0] != &first[0] {
+	if got, want := answer.GetIntegration().GetOauth().GetTokenUrl(), "https://login.example/tenant-123/token"; got != want {
+		t.Fatalf("token URL %q, want %q", got, want)
+	}
+	if again, _ := prepared(r, everything); &again.wire[0] != &first.wire[0] {
 		t.Fatal("the same read was encoded again")
 	}
 	other := resolvedWithEverything()
 	other.EntityID = "tenant-456"
-	if w, _ := wires.of(other, everything); bytes.Equal(w, first) {
+	if p, _ := prepared(other, everything); bytes.Equal(p.wire, first.wire) {
 		t.Fatal("another read got the first read's encoding")
 	}
+}
+
+// answerOf is integrationAnswer with what r prepared for view.
+func answerOf(t *testing.T, r *store.Resolved, token *store.Token, view answerView) *integrationsv1.GetIntegrationResponse {
+	t.Helper()
+	p, err := prepared(r, view)
+	if err != nil {
+		t.Fatal(err)
+	}
+	answer, err := integrationAnswer(r, token, view, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return answer
 }
 
 // A call whose token is not the read's (it was refreshed) gets that token.
@@ -68,10 +82,7 @@ func TestTheAnswerCarriesTheCallsToken(t *testing.T) {
 	r := resolvedWithEverything()
 	refreshed := *r.Token
 	refreshed.AccessToken = "refreshed-access-token"
-	answer, err := integrationAnswer(r, &refreshed, everything)
-	if err != nil {
-		t.Fatal(err)
-	}
+	answer := answerOf(t, r, &refreshed, everything)
 	if got := answer.GetIntegration().GetOauth().GetAccessToken(); got != refreshed.AccessToken {
 		t.Fatalf("access token %q, want %q", got, refreshed.AccessToken)
 	}
@@ -156,21 +167,17 @@ func TestAnswersGiveKeysBoundToOneOrganizationNoClientSecretNorSharedRefreshToke
 			r := resolvedWithEverything()
 			r.OrgID = "org-a"
 			r.Token.OrgID = tc.tokenOrg
-			answer, err := integrationAnswer(r, r.Token, tc.view)
-			if err != nil {
-				t.Fatal(err)
-			}
+			answer := answerOf(t, r, r.Token, tc.view)
 			o := answer.GetIntegration().GetOauth()
 			if (o.GetClientSecret() != "") != tc.wantClientSecret || (o.GetRefreshToken() != "") != tc.wantRefresh || o.GetAccessToken() == "" {
 				t.Fatalf("client secret %q, refresh token %q, access token %q", o.GetClientSecret(), o.GetRefreshToken(), o.GetAccessToken())
 			}
-			var wires answerWires
-			wire, err := wires.of(r, tc.view)
+			p, err := prepared(r, tc.view)
 			if err != nil {
 				t.Fatal(err)
 			}
 			want, _ := proto.MarshalOptions{Deterministic: true}.Marshal(answer)
-			if !bytes.Equal(wire, want) {
+			if !bytes.Equal(p.wire, want) {
 				t.Fatal("the encoding sent differs from the answer for this view")
 			}
 		})

@@ -95,7 +95,16 @@ func AuditWithRequestIDs(record func(context.Context, store.AuditEvent) error) f
 // auditCalls records every change, every call that returned a secret and every
 // denied call, after it ran and before its answer leaves: when the audit log
 // cannot take the event, the caller gets an error instead of the secret.
+// Keyless calls (health, reflection) are not audited.
+//
+// The handler runs below this frame, so the event is built in recordCall, not
+// here: every frame on the way to the handler is one a call's goroutine grows
+// its stack through (the garbage collector shrinks an idle worker's stack, so
+// a worker grows it again after each collection, copying every frame).
 func (s *Server) auditCalls(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	if keylessMethod(info.FullMethod) {
+		return handler(ctx, req)
+	}
 	rec := recordOf(ctx)
 	// What the caller asked for, before any validation: a denied or invalid
 	// call is recorded too, so its size is bounded here.
@@ -107,29 +116,38 @@ func (s *Server) auditCalls(ctx context.Context, req any, info *grpc.UnaryServer
 		requested = textclip.Clip(org.GetOrgId(), maxIDLen)
 	}
 	resp, err := handler(ctx, req)
+	if auditErr := s.recordCall(ctx, rec, info.FullMethod, requested, err); auditErr != nil {
+		return nil, auditErr
+	}
+	return resp, err
+}
+
+// recordCall records the event of a call that ended with err, if it is one to
+// record; an error when the audit log cannot take it.
+func (s *Server) recordCall(ctx context.Context, rec *callRecord, method, requested string, err error) error {
 	code := status.Code(err)
-	policy, declared := s.policies[info.FullMethod] // undeclared: audited as a write
+	policy, declared := s.policies[method] // undeclared: audited as a write
 	denied := code == codes.Unauthenticated || code == codes.PermissionDenied
 	if rec.secrets && !policy.returnsSecrets {
 		// The declaration is wrong, not the caller: the answer goes out
 		// audited, and the log says which method to declare.
-		s.logger.ErrorContext(ctx, "method returned secrets without declaring returns_secrets", "method", info.FullMethod)
+		s.logger.ErrorContext(ctx, "method returned secrets without declaring returns_secrets", "method", method)
 	}
 	if declared && !policy.writes && !denied && !(rec.secrets && err == nil) {
-		return resp, err
+		return nil
 	}
 	org, detail := auditedOrg(rec, requested, err == nil)
 	if rec.secrets && err == nil {
 		detail = "returned secrets"
 	}
 	if auditErr := s.audit.Record(ctx, store.AuditEvent{
-		APIKeyID: rec.caller.KeyID, Role: string(rec.caller.Role), Method: info.FullMethod, Integration: rec.integration,
+		APIKeyID: rec.caller.KeyID, Role: string(rec.caller.Role), Method: method, Integration: rec.integration,
 		OrgID: org, Outcome: code.String(), RequestID: rec.requestID, Detail: detail,
 	}); auditErr != nil {
-		s.logger.ErrorContext(ctx, "audit event not recorded; withholding the answer", "method", info.FullMethod, "error", auditErr)
-		return nil, status.Error(codes.Unavailable, "audit log unavailable, retry")
+		s.logger.ErrorContext(ctx, "audit event not recorded; withholding the answer", "method", method, "error", auditErr)
+		return status.Error(codes.Unavailable, "audit log unavailable, retry")
 	}
-	return resp, err
+	return nil
 }
 
 // auditedOrg is the organization an event is recorded under: the one the call

@@ -15,13 +15,17 @@ import (
 // google.protobuf.Struct, whose map protobuf-go walks by reflection).
 func BenchmarkGetIntegrationAnswer(b *testing.B) {
 	r := resolvedWithEverything()
-	answer, err := integrationAnswer(r, r.Token, everything)
+	p, err := prepared(r, everything)
+	if err != nil {
+		b.Fatal(err)
+	}
+	answer, err := integrationAnswer(r, r.Token, everything, p)
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Run("build", func(b *testing.B) {
 		for b.Loop() {
-			if _, err := integrationAnswer(r, r.Token, everything); err != nil {
+			if _, err := integrationAnswer(r, r.Token, everything, p); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -33,15 +37,14 @@ func BenchmarkGetIntegrationAnswer(b *testing.B) {
 			}
 		}
 	})
-	var wires answerWires
 	codec := newServerCodec()
 	b.Run("send the read's encoding", func(b *testing.B) {
 		for b.Loop() {
-			wire, err := wires.of(r, everything)
+			p, err := prepared(r, everything)
 			if err != nil {
 				b.Fatal(err)
 			}
-			if _, err := codec.Marshal(&encodedMessage{Message: answer, wire: wire}); err != nil {
+			if _, err := codec.Marshal(&encodedMessage{Message: answer, wire: p.wire}); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -2,13 +2,11 @@ package server
 
 import (
 	"context"
-	"runtime"
-	"sync"
-	"weak"
 
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/bifrost/integrations/oauth"
 	"github.com/bifrost/integrations/store"
 )
 
@@ -54,36 +52,53 @@ func sendEncoded(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler 
 	return offer, nil
 }
 
-// answerWires keeps, for each read the store caches and each view of it, the
-// encoding of its answer with the token it read, for as long as the store
-// keeps the read.
-type answerWires struct {
-	m sync.Map // answerWireKey → []byte
+// preparedAnswer is what every GetIntegration answer of one read, as one
+// view allows, shares: worked out once per read the store caches, not once
+// per call.
+type preparedAnswer struct {
+	// authorizationURL and tokenURL are the connection's, filled in with the
+	// read's entity; empty without a connection.
+	authorizationURL, tokenURL string
+	// wire is the answer with the read's token, encoded deterministically so
+	// that tests can compare it byte for byte.
+	wire []byte
 }
 
-type answerWireKey struct {
-	read weak.Pointer[store.Resolved]
-	view answerView
-}
+// preparedKey is the key of a read's preparedAnswer for a view
+// (store.Resolved.Derived): a byte, which goes into an interface without an
+// allocation.
+type preparedKey uint8
 
-// of returns the encoding of r's answer with r.Token as view allows, made
-// deterministic so that tests can compare it byte for byte.
-func (a *answerWires) of(r *store.Resolved, view answerView) ([]byte, error) {
-	key := answerWireKey{weak.Make(r), view}
-	if w, ok := a.m.Load(key); ok {
-		return w.([]byte), nil
+func preparedKeyOf(view answerView) preparedKey {
+	var k preparedKey
+	if view.clientSecret {
+		k |= 1
 	}
-	answer, err := integrationAnswer(r, r.Token, view)
+	if view.sharedRefreshTokens {
+		k |= 2
+	}
+	return k
+}
+
+// prepared returns r's preparedAnswer for view.
+func prepared(r *store.Resolved, view answerView) (*preparedAnswer, error) {
+	p, err := r.Derived(preparedKeyOf(view), func() (any, error) {
+		p := &preparedAnswer{}
+		if c := r.Connection; c != nil {
+			p.authorizationURL = oauth.FillEntity(c.AuthorizationURL, r.EntityID)
+			p.tokenURL = oauth.FillEntity(c.TokenURL, r.EntityID)
+		}
+		answer, err := integrationAnswer(r, r.Token, view, p)
+		if err != nil {
+			return nil, err
+		}
+		if p.wire, err = (proto.MarshalOptions{Deterministic: true}).Marshal(answer); err != nil {
+			return nil, err
+		}
+		return p, nil
+	})
 	if err != nil {
 		return nil, err
 	}
-	wire, err := proto.MarshalOptions{Deterministic: true}.Marshal(answer)
-	if err != nil {
-		return nil, err
-	}
-	if w, loaded := a.m.LoadOrStore(key, wire); loaded {
-		return w.([]byte), nil
-	}
-	runtime.AddCleanup(r, func(key answerWireKey) { a.m.Delete(key) }, key)
-	return wire, nil
+	return p.(*preparedAnswer), nil
 }

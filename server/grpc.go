@@ -43,7 +43,7 @@ func (s *Server) NewGRPCServer(healthServer *health.Server, opts ...grpc.ServerO
 		return status.Error(codes.Internal, "internal error")
 	})
 	needsKey := selector.MatchFunc(func(_ context.Context, c interceptors.CallMeta) bool {
-		return c.Service != healthpb.Health_ServiceDesc.ServiceName && !strings.HasPrefix(c.Service, "grpc.reflection.")
+		return !keyless(c.Service)
 	})
 	// Metrics see every call, with the code it ended with; a registry of nil
 	// counts into one nobody reads.
@@ -68,8 +68,8 @@ func (s *Server) NewGRPCServer(healthServer *health.Server, opts ...grpc.ServerO
 			requestID,
 			s.scopeGeneration,
 			s.logCalls,
-			selector.UnaryServerInterceptor(s.auditCalls, needsKey),
-			selector.UnaryServerInterceptor(grpcauth.UnaryServerInterceptor(s.authenticate), needsKey),
+			s.auditCalls,
+			s.authenticateCalls,
 			s.mapErrors,
 		),
 		grpc.ChainStreamInterceptor(
@@ -122,6 +122,34 @@ func boundDeadline(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handle
 // of the store's generation (see store.Store.WithGenerationScope).
 func (s *Server) scopeGeneration(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 	return handler(s.store.WithGenerationScope(ctx), req)
+}
+
+// keyless says whether service answers without an API key: health and
+// reflection, so that load balancers and grpcurl work without one.
+func keyless(service string) bool {
+	return service == healthpb.Health_ServiceDesc.ServiceName || strings.HasPrefix(service, "grpc.reflection.")
+}
+
+// keylessMethod is keyless for a full method name ("/package.Service/Method").
+func keylessMethod(fullMethod string) bool {
+	service, _, _ := strings.Cut(strings.TrimPrefix(fullMethod, "/"), "/")
+	return keyless(service)
+}
+
+// authenticateCalls authenticates every unary call but a keyless one. The
+// unary interceptors that skip keyless calls check for themselves rather than
+// sit behind go-grpc-middleware's selector: a selector and the auth
+// interceptor add three frames each call runs through, on a stack that
+// GetIntegration's interceptors and handler already take deep (see auditCalls).
+func (s *Server) authenticateCalls(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	if keylessMethod(info.FullMethod) {
+		return handler(ctx, req)
+	}
+	ctx, err := s.authenticate(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return handler(ctx, req)
 }
 
 // authenticate resolves the bearer key to the caller. What the caller may do

@@ -20,8 +20,7 @@ const scopeGlobal = "global"
 
 type integrationsService struct {
 	integrationsv1.UnimplementedIntegrationsServiceServer
-	s       *Server
-	answers answerWires
+	s *Server
 }
 
 func (h *integrationsService) GetIntegration(ctx context.Context, req *integrationsv1.GetIntegrationRequest) (*integrationsv1.GetIntegrationResponse, error) {
@@ -57,16 +56,16 @@ func (h *integrationsService) GetIntegration(ctx context.Context, req *integrati
 		return nil, err
 	}
 	view := viewFor(caller(ctx))
-	answer, err := integrationAnswer(r, token, view)
+	p, err := prepared(r, view)
+	if err != nil {
+		return nil, err
+	}
+	answer, err := integrationAnswer(r, token, view, p)
 	if err != nil {
 		return nil, err
 	}
 	if token == r.Token { // a refreshed token's answer is encoded as any other
-		wire, err := h.answers.of(r, view)
-		if err != nil {
-			return nil, err
-		}
-		offerEncoding(ctx, answer, wire)
+		offerEncoding(ctx, answer, p.wire)
 	}
 	if returnsSecrets(answer) {
 		notedSecrets(ctx, r.Integration.Name, asking)
@@ -92,10 +91,11 @@ func viewFor(p auth.Principal) answerView {
 }
 
 // integrationAnswer is GetIntegration's answer for r with token, as view
-// allows: a message of its own, sharing no slice or map with r, which the
-// store shares with every caller until the next write.
-func integrationAnswer(r *store.Resolved, token *store.Token, view answerView) (*integrationsv1.GetIntegrationResponse, error) {
-	data, err := integrationData(r, token, view)
+// allows, with what p prepared of it: a message of its own, sharing no
+// message, slice or map with r, which the store shares with every caller
+// until the next write, nor with any other answer.
+func integrationAnswer(r *store.Resolved, token *store.Token, view answerView, p *preparedAnswer) (*integrationsv1.GetIntegrationResponse, error) {
+	data, err := integrationData(r, token, view, p)
 	if err != nil {
 		return nil, err
 	}
@@ -268,7 +268,7 @@ func requireOrg(ctx context.Context, requested string) (string, error) {
 // integrationData is the integration as one organization (or the global scope)
 // sees it: defaults merged with the mapping's overrides, the mapped entity, and
 // the chosen token.
-func integrationData(r *store.Resolved, token *store.Token, view answerView) (*integrationsv1.IntegrationData, error) {
+func integrationData(r *store.Resolved, token *store.Token, view answerView, p *preparedAnswer) (*integrationsv1.IntegrationData, error) {
 	cfg, err := structpb.NewStruct(r.Config)
 	if err != nil {
 		return nil, fmt.Errorf("encoding config of %q: %w", r.Integration.Name, err)
@@ -284,17 +284,17 @@ func integrationData(r *store.Resolved, token *store.Token, view answerView) (*i
 		data.EntityName = m.EntityName
 	}
 	if c := r.Connection; c != nil {
-		data.Oauth = oauthCredentials(c, token, r, view)
+		data.Oauth = oauthCredentials(c, token, r, view, p)
 	}
 	return data, nil
 }
 
-func oauthCredentials(c *store.Connection, t *store.Token, r *store.Resolved, view answerView) *integrationsv1.OAuthCredentials {
+func oauthCredentials(c *store.Connection, t *store.Token, r *store.Resolved, view answerView, p *preparedAnswer) *integrationsv1.OAuthCredentials {
 	creds := &integrationsv1.OAuthCredentials{
 		ConnectionName:   c.Name,
 		ClientId:         c.ClientID,
-		AuthorizationUrl: oauth.FillEntity(c.AuthorizationURL, r.EntityID),
-		TokenUrl:         oauth.FillEntity(c.TokenURL, r.EntityID),
+		AuthorizationUrl: p.authorizationURL,
+		TokenUrl:         p.tokenURL,
 		Scopes:           slices.Clone(c.Scopes),
 		Status:           integrationsv1.ConnectionStatus_CONNECTION_STATUS_NOT_CONNECTED,
 		StatusMessage:    "no token is stored for this organization or the global scope",

@@ -79,15 +79,19 @@ func (s *Store) InsertAuditEvents(ctx context.Context, events []AuditEvent) erro
 // and latest times, and the keys filters find them by.
 func encodeAuditBatch(events []AuditEvent) (batch string, minTime, maxTime time.Time, keys map[auditKey]struct{}) {
 	keys = make(map[auditKey]struct{})
-	b := make([]byte, 0, 256*len(events))
-	b = append(b, '[')
+	// Every audited call (each GetIntegration that returns a secret) passes
+	// through here: the array is written once, into the string the row
+	// takes, rather than into a buffer grown by copying and then copied.
+	var b strings.Builder
+	b.Grow(auditBatchLen(events))
+	b.WriteByte('[')
 	minTime, maxTime = events[0].Time, events[0].Time
 	for i, e := range events {
 		if i > 0 {
-			b = append(b, ',')
+			b.WriteByte(',')
 		}
 		e = e.stored()
-		b = appendAuditEvent(b, e)
+		writeAuditEvent(&b, e)
 		if e.Time.Before(minTime) {
 			minTime = e.Time
 		}
@@ -100,7 +104,24 @@ func encodeAuditBatch(events []AuditEvent) (batch string, minTime, maxTime time.
 			}
 		}
 	}
-	return string(append(b, ']')), minTime, maxTime, keys
+	b.WriteByte(']')
+	return b.String(), minTime, maxTime, keys
+}
+
+// auditBatchLen is the length of events' JSON array when storable leaves
+// their texts as they are and none needs escaping, as nearly always; at
+// most a few bytes short otherwise.
+func auditBatchLen(events []AuditEvent) int {
+	// Per event: brackets, a comma after it, the time (no longer than its
+	// layout) in quotes after a comma, and nine texts in quotes, eight after
+	// a comma.
+	const perEvent = len("[],") + len(`,""`) + len(time.RFC3339Nano) + 9*len(`""`) + 8*len(",")
+	n := len("[]")
+	for _, e := range events {
+		n += perEvent + len(e.ID) + len(e.APIKeyID) + len(e.Role) + len(e.Method) + len(e.Integration) + len(e.OrgID) +
+			len(e.Outcome) + len(e.RequestID) + len(e.Detail)
+	}
+	return n
 }
 
 // stored is e as it is stored: every text as storable makes it.
@@ -111,43 +132,45 @@ func (e AuditEvent) stored() AuditEvent {
 	return e
 }
 
-// appendAuditEvent appends e, stored, as the JSON array the audit_events view
+// writeAuditEvent writes e, stored, as the JSON array the audit_events view
 // reads.
-func appendAuditEvent(b []byte, e AuditEvent) []byte {
-	b = append(b, '[')
-	b = appendJSONString(b, e.ID)
-	b = append(b, ',', '"')
-	b = e.Time.UTC().AppendFormat(b, time.RFC3339Nano)
-	b = append(b, '"')
+func writeAuditEvent(b *strings.Builder, e AuditEvent) {
+	b.WriteByte('[')
+	writeJSONString(b, e.ID)
+	b.WriteString(`,"`)
+	var t [len(time.RFC3339Nano)]byte
+	b.Write(e.Time.UTC().AppendFormat(t[:0], time.RFC3339Nano))
+	b.WriteByte('"')
 	for _, v := range [...]string{e.APIKeyID, e.Role, e.Method, e.Integration, e.OrgID, e.Outcome, e.RequestID, e.Detail} {
-		b = append(b, ',')
-		b = appendJSONString(b, v)
+		b.WriteByte(',')
+		writeJSONString(b, v)
 	}
-	return append(b, ']')
+	b.WriteByte(']')
 }
 
-// appendJSONString appends s, valid UTF-8 (storable), as a JSON string.
+// writeJSONString writes s, valid UTF-8 (storable), as a JSON string.
 // encoding/json would take a reflective walk and an allocation per value for
 // what is, for nearly every value, a copy between quotes.
-func appendJSONString(b []byte, s string) []byte {
+func writeJSONString(b *strings.Builder, s string) {
 	const hex = "0123456789abcdef"
-	b = append(b, '"')
+	b.WriteByte('"')
 	start := 0
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if c >= 0x20 && c != '"' && c != '\\' {
 			continue
 		}
-		b = append(b, s[start:i]...)
+		b.WriteString(s[start:i])
 		if c == '"' || c == '\\' {
-			b = append(b, '\\', c)
+			b.WriteByte('\\')
+			b.WriteByte(c)
 		} else {
-			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+			b.Write([]byte{'\\', 'u', '0', '0', hex[c>>4], hex[c&0xf]})
 		}
 		start = i + 1
 	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
+	b.WriteString(s[start:])
+	b.WriteByte('"')
 }
 
 // decodeAuditBatch returns the events of the batch numbered from first.

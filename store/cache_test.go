@@ -1,6 +1,7 @@
 package store
 
 import (
+	"errors"
 	"fmt"
 	"testing"
 )
@@ -39,5 +40,32 @@ func TestReadCacheKeepsAHotKeyThroughAFloodOfKeysReadOnce(t *testing.T) {
 	c.entries.CleanUp()
 	if n := c.entries.EstimatedSize(); n > maxCached {
 		t.Fatalf("the cache holds %d keys, over its bound %d", n, maxCached)
+	}
+}
+
+// What a caller derives from a read is worked out once for that read, under
+// its key; a failure is not kept, and another read works it out again.
+func TestDerivedIsWorkedOutOncePerReadAndKey(t *testing.T) {
+	t.Parallel()
+	type key struct{}
+	type otherKey struct{}
+	calls := 0
+	count := func() (any, error) { calls++; return calls, nil }
+	r := &Resolved{}
+	if first, _ := r.Derived(key{}, count); first != 1 {
+		t.Fatalf("first = %v, want 1", first)
+	}
+	if again, _ := r.Derived(key{}, count); again != 1 || calls != 1 {
+		t.Fatalf("again = %v after %d calls; want the first result, worked out once", again, calls)
+	}
+	failed := errors.New("failed")
+	if _, err := r.Derived(otherKey{}, func() (any, error) { return nil, failed }); !errors.Is(err, failed) {
+		t.Fatalf("error %v, want %v", err, failed)
+	}
+	if v, _ := r.Derived(otherKey{}, func() (any, error) { return "made", nil }); v != "made" {
+		t.Fatalf("after a failure, %v; want it worked out again", v)
+	}
+	if v, _ := (&Resolved{}).Derived(key{}, count); v != 2 {
+		t.Fatalf("another read got %v, want its own (2)", v)
 	}
 }

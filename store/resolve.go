@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/jmoiron/sqlx"
 
@@ -30,6 +31,26 @@ type Resolved struct {
 	// the database, not once per call served from the cache.
 	Config     map[string]any
 	SecretKeys []string
+
+	// derived is what callers worked out from this read (see Derived).
+	derived sync.Map
+}
+
+// Derived returns what derive works out from r for key, worked out once for
+// r (callers that ask at the same time may each work it out; one result is
+// kept) and kept with r for as long as the store keeps r. A caller keeps
+// under its own key type what it would otherwise work out from r on every
+// call; what derive returns is shared like r: callers must not modify it.
+func (r *Resolved) Derived(key any, derive func() (any, error)) (any, error) {
+	if v, ok := r.derived.Load(key); ok {
+		return v, nil
+	}
+	v, err := derive()
+	if err != nil {
+		return nil, err
+	}
+	v, _ = r.derived.LoadOrStore(key, v)
+	return v, nil
 }
 
 // Resolve reads the integration as orgID sees it; orgID empty is the global
@@ -92,9 +113,9 @@ func (s *Store) tokenVersion(ctx context.Context, id string) (int64, error) {
 // resolve reads what Resolve returns from one snapshot, with the generation
 // that snapshot is at.
 func (s *Store) resolve(ctx context.Context, integration, orgID string) (_ *Resolved, generation Generation, err error) {
-	r := &Resolved{}
+	var r *Resolved
 	err = s.inReadTx(ctx, func(tx sqlx.QueryerContext) error {
-		*r = Resolved{OrgID: orgID}
+		r = &Resolved{OrgID: orgID} // a retry starts from nothing
 		// The generation read in the snapshot tags what the snapshot holds.
 		g, err := readGeneration(ctx, tx)
 		if err != nil {

@@ -39,6 +39,22 @@ func Unsafe(r rune) bool {
 // Safe reports whether s is valid UTF-8 without unsafe characters, so that
 // Clean would return it as it is.
 func Safe(s string) bool {
+	// Nearly every text is ASCII (IDs, names, codes), which needs no decoding:
+	// the store checks every audit event's texts this way.
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= utf8.RuneSelf {
+			return safeRunes(s[i:])
+		}
+		if c < 0x20 || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// safeRunes is Safe for text that is not all ASCII.
+func safeRunes(s string) bool {
 	for _, r := range s {
 		if r == utf8.RuneError || Unsafe(r) {
 			return false

@@ -57,3 +57,15 @@ func TestCleanKeepsTextThatDisguisesNothing(t *testing.T) {
 		t.Errorf("Clean of invalid UTF-8 = %q", got)
 	}
 }
+
+func TestSafeReadsPastASCII(t *testing.T) {
+	t.Parallel()
+	for text, want := range map[string]bool{
+		"tenant-123": true, "Zürich": true, "tenant\x7f": false, "tenant\x1b[2J": false,
+		"tenant\xff": false, "tenant\uFFFD": false, "tenant\u202e": false, "Zürich\n": false,
+	} {
+		if got := textsafe.Safe(text); got != want {
+			t.Errorf("Safe(%q) = %v, want %v", text, got, want)
+		}
+	}
+}
