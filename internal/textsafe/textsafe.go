@@ -46,7 +46,7 @@ func Safe(s string) bool {
 		if c >= utf8.RuneSelf {
 			return safeRunes(s[i:])
 		}
-		if c < 0x20 || c == 0x7f {
+		if Unsafe(rune(c)) {
 			return false
 		}
 	}
