@@ -46,8 +46,9 @@ func (s *stats) rps() float64 {
 	return float64(s.calls) / s.elapsed.Seconds()
 }
 
-// throughput and p50 and p99 are figures a target compares.
+// throughput, p50, p99 and serverCPU are figures a target compares.
 func throughput(s *stats) float64 { return s.rps() }
+func serverCPU(s *stats) float64  { return float64(s.perCall(s.serverCPU)) }
 func p50(s *stats) float64        { return float64(s.percentile(0.5)) }
 func p99(s *stats) float64        { return float64(s.percentile(0.99)) }
 
