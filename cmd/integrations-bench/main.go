@@ -12,6 +12,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -260,9 +261,11 @@ func sideBySide(ctx context.Context, c config, first *bench, binary string, args
 	return both[0], both[1], nil
 }
 
+// ratio is a over b; NaN when b is zero (not measured: CPU time where /proc
+// cannot tell), which no target holds and every note shows as such.
 func ratio[T time.Duration | float64](a, b T) float64 {
 	if b == 0 {
-		return 0
+		return math.NaN()
 	}
 	return float64(a) / float64(b)
 }

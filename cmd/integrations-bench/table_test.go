@@ -48,3 +48,17 @@ func TestCompareDecidesOnTheWholeRunAndPrintsTheRangeOfItsRounds(t *testing.T) {
 		})
 	}
 }
+
+// A ratio whose denominator was not measured (integrationsd's CPU time reads
+// zero where /proc cannot tell, as daemon.go says) is no measurement: an
+// at-most target on it must not hold by reading 0.
+func TestAnAtMostTargetOnAnUnmeasuredFigureIsMissed(t *testing.T) {
+	t.Parallel()
+	get, check := measuredRounds(100, 100), measuredRounds(100, 100) // no CPU time measured
+	var tab table
+	tab.compare("integrationsd CPU per call, Get/Check", get, check, serverCPU, "<=", 1.35)
+	var out bytes.Buffer
+	if tab.print(&out) {
+		t.Errorf("a CPU target with no CPU time measured held:\n%s", out.String())
+	}
+}

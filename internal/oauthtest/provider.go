@@ -37,9 +37,11 @@ type Provider struct {
 	// refreshedAt counts refresh_token grants by the lineage of the refresh
 	// token presented, then by the entity it was presented for.
 	refreshedAt map[string]map[string]int
-	params      []url.Values
-	lifetime    time.Duration
-	delay       time.Duration
+	// renewed holds the lineages a refresh_token grant issued a token of.
+	renewed  map[string]bool
+	params   []url.Values
+	lifetime time.Duration
+	delay    time.Duration
 	// failures queued: each request pops one status (0 = answer normally).
 	failures []int
 	// rotate off: refresh responses carry no refresh_token (the old one stays good).
@@ -79,7 +81,7 @@ func Start(lifetime time.Duration) *Provider {
 	p := &Provider{
 		ClientID: "test-client", ClientSecret: "test-client-secret",
 		refresh: map[string]bool{}, access: map[string]time.Time{},
-		calls: map[string]int{}, entities: map[string]int{}, refreshedAt: map[string]map[string]int{}, codes: map[string]*authCode{},
+		calls: map[string]int{}, entities: map[string]int{}, refreshedAt: map[string]map[string]int{}, renewed: map[string]bool{}, codes: map[string]*authCode{},
 		lifetime: lifetime, rotate: true, expiresWith: map[string]time.Time{},
 	}
 	mux := http.NewServeMux()
@@ -181,13 +183,14 @@ func (p *Provider) Arrived() int {
 }
 
 // RefreshedLineages is how many lineages (but the empty one) have had a
-// refresh asked for.
+// refresh answered with a new token: one refused (invalid_grant) renewed
+// nothing.
 func (p *Provider) RefreshedLineages() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	n := 0
-	for lineage, byEntity := range p.refreshedAt {
-		if lineage != "" && len(byEntity) > 0 {
+	for lineage := range p.renewed {
+		if lineage != "" {
 			n++
 		}
 	}
@@ -318,6 +321,7 @@ func (p *Provider) serveToken(w http.ResponseWriter, r *http.Request) {
 			p.leftAtRefresh = append(p.leftAtRefresh, expiry.Sub(arrivedAt))
 		}
 		resp := p.issueLocked(Lineage(rt))
+		p.renewed[Lineage(rt)] = true
 		next := rt
 		if p.rotate {
 			delete(p.refresh, rt)

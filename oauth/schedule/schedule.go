@@ -79,7 +79,18 @@ func (t Token) NextRefresh(connectionMargin time.Duration, refreshable bool, spr
 	} else {
 		window = t.ExpiresAt.Add(-margin).Sub(storedAt)
 	}
-	early := time.Duration(float64(max(window, 0)) * min(max(spread, 0), 1))
-	next := t.ExpiresAt.Add(-margin - early)
+	next := t.ExpiresAt.Add(-margin).Add(-earlier(max(window, 0), spread))
 	return &next
+}
+
+// earlier is the share spread (clamped to [0, 1]) of window, never more than
+// window: float64 rounds the largest durations up, past what a Duration
+// holds. The margin and it are subtracted one at a time, since together they
+// may not fit a Duration either.
+func earlier(window time.Duration, spread float64) time.Duration {
+	f := float64(window) * min(max(spread, 0), 1)
+	if f >= float64(window) {
+		return window
+	}
+	return time.Duration(f)
 }

@@ -104,3 +104,18 @@ func TestNextRefreshSpreadsOverATenthOfTheLifetimeOrAllTheTimeLeftBeforeTheMargi
 		})
 	}
 }
+
+// A token put by hand far from its expiry (an admin's "never", 9999-12-31)
+// has more time before its margin than a time.Duration holds: whatever its
+// spread, it is due between when it was stored and its margin, never after.
+func TestNextRefreshOfAHandPutTokenFarFromExpiryIsNeverLaterThanItsMargin(t *testing.T) {
+	t.Parallel()
+	expires := time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)
+	token := schedule.Token{ExpiresAt: &expires}
+	for _, spread := range []float64{0, 0.5, 1 - 1e-9, 1 - 1e-16, 1} {
+		next := token.NextRefresh(5*time.Minute, true, spread, issued)
+		if next == nil || next.Before(issued) || next.After(expires.Add(-5*time.Minute)) {
+			t.Errorf("spread %v: due at %v, want between %v and %v", spread, next, issued, expires.Add(-5*time.Minute))
+		}
+	}
+}

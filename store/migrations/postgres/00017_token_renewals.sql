@@ -3,13 +3,15 @@
 -- its version) advances tokens instead of value, so that the renewal of one
 -- organization's token does not make every cached read of every other
 -- organization stale; a cached read checks only its own token's version when
--- tokens has moved. The counters become 64-bit: a 32-bit one runs out after
--- two billion writes, months for a busy service.
+-- tokens has moved.
+--
+-- value and definitions keep their type: replicas of the previous version,
+-- still running during a rolling deployment, have their generation query
+-- prepared, and PostgreSQL refuses a prepared statement whose result type a
+-- migration changed ("cached plan must not change result type") on every
+-- execution, so every call they serve would fail until restarted. Widening
+-- them needs a deployment that stops every older replica first.
 ALTER TABLE generation ADD COLUMN tokens BIGINT NOT NULL DEFAULT 0;
-ALTER TABLE generation ALTER COLUMN value TYPE BIGINT;
-ALTER TABLE generation ALTER COLUMN definitions TYPE BIGINT;
 
 -- +goose Down
-ALTER TABLE generation ALTER COLUMN definitions TYPE INTEGER;
-ALTER TABLE generation ALTER COLUMN value TYPE INTEGER;
 ALTER TABLE generation DROP COLUMN tokens;
