@@ -99,6 +99,10 @@ func measureRefreshAhead(ctx context.Context, c config, t *table) error {
 	if err != nil {
 		return err
 	}
+	notStored, err := b.tokensNotRenewedBy(expiry)
+	if err != nil {
+		return err
+	}
 	var lags []time.Duration
 	renewed, mostAtOnce := 0, 0
 	for _, p := range providers {
@@ -122,10 +126,36 @@ func measureRefreshAhead(ctx context.Context, c config, t *table) error {
 	t.note(fmt.Sprintf("refresh-ahead: %d tokens (%d organizations × %d connections, a provider each answering in %s) put expiring together in %s, margin %s, --refresh-concurrency %d: %d refreshes in %s; that integrationsd's peak resident memory %.0f MB",
 		tokens, orgs, aheadConnections, aheadProvider, c.aheadLifetime, aheadMargin, c.aheadConcurrency, len(lags), time.Since(seedingBegan).Round(time.Second), float64(rss)/(1<<20)))
 	t.target("refresh-ahead: tokens never renewed", float64(tokens-renewed), "<=", 0, "")
+	t.target("refresh-ahead: tokens not stored renewed and connected", float64(notStored), "<=", 0, "")
 	t.target("refresh-ahead: reads that waited on a provider", waitedAfter-waitedBefore, "<=", 0, "")
 	t.target("refresh-ahead: lag inside the margin p99 (s)", lag.Seconds(), "<=", 1, "")
 	t.target("refresh-ahead: most refreshes at once at one connection's provider", float64(mostAtOnce), "<=", float64(c.aheadConcurrency), "")
 	return nil
+}
+
+// tokensNotRenewedBy counts, through the admin API, the tokens of the
+// ahead connections that are not CONNECTED or still expire by seeded: what
+// the provider renewed but integrationsd did not keep.
+func (b *bench) tokensNotRenewedBy(seeded time.Time) (int, error) {
+	n := 0
+	for k := range aheadConnections {
+		req := &adminv1.ListTokensRequest{Connection: fmt.Sprintf("ahead-%d", k), PageSize: 1000}
+		for {
+			page, err := b.admin.ListTokens(b.auth, req)
+			if err != nil {
+				return 0, fmt.Errorf("listing the tokens of %s: %w", req.Connection, err)
+			}
+			for _, tok := range page.GetTokens() {
+				if tok.GetStatus() != adminv1.TokenStatus_TOKEN_STATUS_CONNECTED || !tok.GetExpiresAt().AsTime().After(seeded) {
+					n++
+				}
+			}
+			if req.PageToken = page.GetNextPageToken(); req.PageToken == "" {
+				break
+			}
+		}
+	}
+	return n, nil
 }
 
 // readsWaited reads bifrost_token_reads_waited_total from integrationsd's
