@@ -29,8 +29,6 @@ type fixture struct {
 	provider *oauthtest.Provider
 	admin    adminv1.AdminServiceClient
 	api      integrationsv1.IntegrationsServiceClient
-	// noRedirect is a browser stand-in that stops at each redirect.
-	noRedirect *http.Client
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -43,8 +41,7 @@ func newFixtureIssuing(t *testing.T, lifetime time.Duration) *fixture {
 	t.Helper()
 	p := oauthtest.New(t, lifetime)
 	env := testutil.Start(t, oauth.Options{HTTPClient: p.Server.Client()})
-	f := &fixture{env: env, provider: p, admin: env.Admin(t), api: env.Integrations(t, env.AdminKey),
-		noRedirect: &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+	f := &fixture{env: env, provider: p, admin: env.Admin(t), api: env.Integrations(t, env.AdminKey)}
 	ctx := context.Background()
 	if _, err := f.admin.CreateConnection(ctx, &adminv1.CreateConnectionRequest{Connection: &adminv1.Connection{
 		Name: "graph", Flow: adminv1.Flow_FLOW_AUTHORIZATION_CODE, ClientId: p.ClientID, ClientSecret: p.ClientSecret,
@@ -80,16 +77,11 @@ func (f *fixture) consent(t *testing.T, authURL *url.URL, decision string) strin
 		t.Fatalf("consent page: %v, %v", page, err)
 	}
 	page.Body.Close()
-	q := authURL.Query()
-	resp, err := f.noRedirect.PostForm(f.provider.AuthorizeURL(), url.Values{
-		"client_id": {q.Get("client_id")}, "redirect_uri": {q.Get("redirect_uri")}, "state": {q.Get("state")},
-		"code_challenge": {q.Get("code_challenge")}, "decision": {decision},
-	})
-	if err != nil || resp.StatusCode != http.StatusFound {
-		t.Fatalf("decision: %v, %v", resp, err)
+	back, err := f.provider.Decide(authURL, decision)
+	if err != nil {
+		t.Fatalf("decision: %v", err)
 	}
-	resp.Body.Close()
-	return resp.Header.Get("Location")
+	return back
 }
 
 func get(t *testing.T, rawURL string) (int, string) {

@@ -109,11 +109,11 @@ func signIn(t *testing.T, p *oauthtest.Provider, link, decision string) {
 	if err != nil || link == "" {
 		t.Fatalf("no link printed: %q", link)
 	}
-	q := u.Query()
-	resp, err := http.PostForm(p.AuthorizeURL(), url.Values{
-		"client_id": {q.Get("client_id")}, "redirect_uri": {q.Get("redirect_uri")}, "state": {q.Get("state")},
-		"code_challenge": {q.Get("code_challenge")}, "decision": {decision},
-	})
+	back, err := p.Decide(u, decision)
+	if err != nil {
+		t.Fatalf("sign-in: %v", err)
+	}
+	resp, err := http.Get(back)
 	if err != nil {
 		t.Fatalf("sign-in: %v", err)
 	}

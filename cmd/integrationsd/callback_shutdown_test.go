@@ -35,20 +35,14 @@ func TestAnOAuthCallbackInFlightAtShutdownStoresItsToken(t *testing.T) {
 		t.Fatal(err)
 	}
 	authURL, _ := url.Parse(started.GetAuthorizationUrl())
-	q := authURL.Query()
-	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	decision, err := noRedirect.PostForm(provider.AuthorizeURL(), url.Values{
-		"client_id": {q.Get("client_id")}, "redirect_uri": {q.Get("redirect_uri")}, "state": {q.Get("state")},
-		"code_challenge": {q.Get("code_challenge")}, "decision": {"approve"},
-	})
-	if err != nil || decision.StatusCode != http.StatusFound {
-		t.Fatalf("decision: %v %v", decision, err)
+	back, err := provider.Decide(authURL, "approve")
+	if err != nil {
+		t.Fatalf("decision: %v", err)
 	}
-	decision.Body.Close()
 	provider.SetDelay(2500 * time.Millisecond)
 	page := make(chan string, 1)
 	go func() {
-		resp, err := http.Get(decision.Header.Get("Location"))
+		resp, err := http.Get(back)
 		if err != nil {
 			page <- err.Error()
 			return

@@ -140,18 +140,13 @@ func TestMutualTLSGuardsTheAPIAndMetricsButNotProbesOrTheCallback(t *testing.T) 
 			t.Fatalf("redirect_uri %q is not the HTTPS listener", q.Get("redirect_uri"))
 		}
 		// The person approves at the provider, which sends the browser back.
-		noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-		decision, err := noRedirect.PostForm(provider.AuthorizeURL(), url.Values{
-			"client_id": {q.Get("client_id")}, "redirect_uri": {q.Get("redirect_uri")}, "state": {q.Get("state")},
-			"code_challenge": {q.Get("code_challenge")}, "decision": {"approve"},
-		})
-		if err != nil || decision.StatusCode != http.StatusFound {
-			t.Fatalf("decision at the provider: %v, %v", decision, err)
+		back, err := provider.Decide(authURL, "approve")
+		if err != nil {
+			t.Fatalf("decision at the provider: %v", err)
 		}
-		decision.Body.Close()
 		browser := &http.Client{Transport: &http.Transport{TLSClientConfig: withoutCert}}
 		defer browser.CloseIdleConnections()
-		resp, err := browser.Get(decision.Header.Get("Location"))
+		resp, err := browser.Get(back)
 		if err != nil {
 			t.Fatalf("the browser's way back to the callback: %v", err)
 		}

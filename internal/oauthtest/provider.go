@@ -9,6 +9,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"html/template"
 	"net/http"
 	"net/http/httptest"
@@ -391,6 +392,26 @@ func random() string {
 
 // AuthorizeURL is the consent page's address.
 func (p *Provider) AuthorizeURL() string { return p.Server.URL + "/authorize" }
+
+// Decide plays the person at the consent page of authorization (the link
+// integrationsd handed out), submitting decision ("approve" or "deny"), and
+// returns where the provider sends the browser back to, without going there.
+func (p *Provider) Decide(authorization *url.URL, decision string) (string, error) {
+	q := authorization.Query()
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := noRedirect.PostForm(p.AuthorizeURL(), url.Values{
+		"client_id": {q.Get("client_id")}, "redirect_uri": {q.Get("redirect_uri")}, "state": {q.Get("state")},
+		"code_challenge": {q.Get("code_challenge")}, "decision": {decision},
+	})
+	if err != nil {
+		return "", err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusFound {
+		return "", fmt.Errorf("the consent form answered %s, not a redirect", resp.Status)
+	}
+	return resp.Header.Get("Location"), nil
+}
 
 var consentPage = template.Must(template.New("consent").Parse(`<!doctype html>
 <title>Test provider: consent</title>
