@@ -16,6 +16,7 @@ import (
 
 	adminv1 "github.com/bifrost/integrations/gen/bifrost/integrations/admin/v1"
 	integrationsv1 "github.com/bifrost/integrations/gen/bifrost/integrations/v1"
+	"github.com/bifrost/integrations/internal/testdb"
 	"github.com/bifrost/integrations/internal/testutil"
 	"github.com/bifrost/integrations/server"
 	"github.com/bifrost/integrations/store"
@@ -240,7 +241,7 @@ func TestFirstAdminKeyIsStoredOnlyOnceItWasKept(t *testing.T) {
 		t.Fatalf("on an installation with keys: created %v, %v", created, err)
 	}
 
-	s, err := store.Open(ctx, testutil.Database(t), testutil.Keyring(t))
+	s, err := store.Open(ctx, testdb.Database(t), testutil.Keyring(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	integrationsv1 "github.com/bifrost/integrations/gen/bifrost/integrations/v1"
+	"github.com/bifrost/integrations/internal/testdb"
 	"github.com/bifrost/integrations/internal/testutil"
 	"github.com/bifrost/integrations/oauth"
 )
@@ -18,7 +19,7 @@ import (
 // A replica whose database becomes unreachable answers UNAVAILABLE, which
 // clients retry, not INTERNAL; once the database is back, it serves again.
 func TestDatabaseOutageIsUnavailableAndPasses(t *testing.T) {
-	if !testutil.IsPostgres() {
+	if !testdb.IsPostgres() {
 		t.Skip("needs BIFROST_TEST_DB=postgres (make test runs it so): a SQLite file cannot become unreachable")
 	}
 	t.Parallel()
@@ -55,7 +56,7 @@ func TestDatabaseOutageIsUnavailableAndPasses(t *testing.T) {
 // the refresh token the provider just rotated: the answer is stored once the
 // database is back, and the next refresh presents the new refresh token.
 func TestRefreshAnswerSurvivesADatabaseOutage(t *testing.T) {
-	if !testutil.IsPostgres() {
+	if !testdb.IsPostgres() {
 		t.Skip("needs BIFROST_TEST_DB=postgres (make test runs it so): a SQLite file cannot become unreachable")
 	}
 	t.Parallel()

@@ -13,6 +13,7 @@ import (
 
 	"github.com/pressly/goose/v3"
 
+	"github.com/bifrost/integrations/internal/testdb"
 	"github.com/bifrost/integrations/internal/testutil"
 	"github.com/bifrost/integrations/store"
 )
@@ -142,7 +143,7 @@ func TestAuditTextNeutralisesEveryCharacterThatDisguisesALine(t *testing.T) {
 func TestAuditEventsWrittenBeforeTheLogWasNumberedKeepTheirOrder(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	path := testutil.Database(t)
+	path := testdb.Database(t)
 	db := rawDBAtVersion(t, path, 9)
 	ids := make([]string, 5)
 	for i := range ids {
@@ -196,7 +197,7 @@ func TestAuditEventsWrittenBeforeTheLogWasNumberedKeepTheirOrder(t *testing.T) {
 // kept. Migration 00010 numbered the log, 00012 stored it in batches (the old
 // replicas' inserts then go through the audit_events view).
 func TestAuditEventsWrittenWhileTheLogIsMigratedAreKept(t *testing.T) {
-	if !testutil.IsPostgres() {
+	if !testdb.IsPostgres() {
 		t.Skip("only replicas sharing PostgreSQL write while another migrates")
 	}
 	t.Parallel()
@@ -204,7 +205,7 @@ func TestAuditEventsWrittenWhileTheLogIsMigratedAreKept(t *testing.T) {
 		t.Run(fmt.Sprint("from version ", version), func(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
-			path := testutil.Database(t)
+			path := testdb.Database(t)
 			db := rawDBAtVersion(t, path, version)
 			const insert = `INSERT INTO audit_events (id, time, method, org_id, outcome) VALUES ($1, now(), 'M', 'org-old', 'OK')`
 			open, err := db.BeginTx(ctx, nil)
@@ -317,7 +318,7 @@ func rawDBAtVersion(t testing.TB, path string, version int64) *sql.DB {
 func migrationsOn(t testing.TB, db *sql.DB) *goose.Provider {
 	t.Helper()
 	dialect, dir := goose.DialectSQLite3, "migrations/sqlite"
-	if testutil.IsPostgres() {
+	if testdb.IsPostgres() {
 		dialect, dir = goose.DialectPostgres, "migrations/postgres"
 	}
 	provider, err := goose.NewProvider(dialect, db, os.DirFS(dir))

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/bifrost/integrations/config"
+	"github.com/bifrost/integrations/internal/testdb"
 	"github.com/bifrost/integrations/internal/testutil"
 	"github.com/bifrost/integrations/store"
 )
@@ -95,7 +96,7 @@ func BenchmarkNumberingTheAuditLog(b *testing.B) {
 	keys := testutil.Keyring(b)
 	for range b.N {
 		b.StopTimer()
-		path := testutil.Database(b)
+		path := testdb.Database(b)
 		db := rawDBAtVersion(b, path, 9)
 		log := make([]store.AuditEvent, events)
 		for i := range log {

@@ -12,6 +12,7 @@ import (
 	promtest "github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/bifrost/integrations/datakeys"
+	"github.com/bifrost/integrations/internal/testdb"
 	"github.com/bifrost/integrations/internal/testutil"
 	"github.com/bifrost/integrations/keyring"
 	"github.com/bifrost/integrations/store"
@@ -36,7 +37,7 @@ func TestReencryptionSkipsAndReportsAValueThatDoesNotOpen(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
-			path := testutil.Database(t)
+			path := testdb.Database(t)
 			ring := keyring.NewRotating()
 			s := openAt(t, path, ring)
 			logs := &testutil.SyncBuffer{}

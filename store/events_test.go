@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bifrost/integrations/internal/testdb"
 	"github.com/bifrost/integrations/internal/testutil"
 	"github.com/bifrost/integrations/store"
 )
@@ -64,7 +65,7 @@ func TestEventsReadDuringRetentionNeverSkipsSilently(t *testing.T) {
 // cursor sees every position once, in order.
 func TestEventPositionsAreContiguousAcrossReplicasWritingAtOnce(t *testing.T) {
 	t.Parallel()
-	path, ring := testutil.Database(t), testutil.Keyring(t)
+	path, ring := testdb.Database(t), testutil.Keyring(t)
 	stores := []*store.Store{openAt(t, path, ring), openAt(t, path, ring), openAt(t, path, ring)}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()

@@ -7,6 +7,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/bifrost/integrations/internal/testdb"
 	"github.com/bifrost/integrations/internal/testutil"
 	"github.com/bifrost/integrations/store"
 )
@@ -16,7 +17,7 @@ import (
 // older version's 0644 files are brought to 0600.
 func TestSQLiteFilesAreReadableByTheirOwnerOnly(t *testing.T) {
 	// Not parallel: the umask is the process's.
-	if testutil.IsPostgres() {
+	if testdb.IsPostgres() {
 		t.Skip("PostgreSQL keeps no files of ours")
 	}
 	ring := testutil.Keyring(t)

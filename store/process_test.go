@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/bifrost/integrations/internal/testdb"
 	"github.com/bifrost/integrations/internal/testutil"
 	"github.com/bifrost/integrations/store"
 )
@@ -57,7 +58,7 @@ func inAnotherProcess(t *testing.T, path string, env ...string) (string, error) 
 // memory): another process cannot open it while the first has it open, is told
 // why, and can once the first has closed it.
 func TestSQLiteDatabaseBelongsToOneProcess(t *testing.T) {
-	if testutil.IsPostgres() {
+	if testdb.IsPostgres() {
 		t.Skip("SQLite only")
 	}
 	t.Parallel()
@@ -90,7 +91,7 @@ func TestSQLiteDatabaseBelongsToOneProcess(t *testing.T) {
 // without closing the database leaves only the WAL file, from which the next
 // one recovers every committed write.
 func TestSQLiteRecoversWritesOfAProcessThatDied(t *testing.T) {
-	if testutil.IsPostgres() {
+	if testdb.IsPostgres() {
 		t.Skip("SQLite only")
 	}
 	t.Parallel()

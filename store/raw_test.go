@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/bifrost/integrations/internal/testutil"
+	"github.com/bifrost/integrations/internal/testdb"
 )
 
 // rawDB opens the database behind the store's back, as an attacker with a copy
@@ -15,7 +15,7 @@ import (
 func rawDB(t testing.TB, path string) *sql.DB {
 	t.Helper()
 	driver, dsn := "sqlite3", "file:"+path+"?_busy_timeout=5000"
-	if testutil.IsPostgres() {
+	if testdb.IsPostgres() {
 		driver, dsn = "pgx", path
 	}
 	db, err := sql.Open(driver, dsn)
@@ -30,7 +30,7 @@ func rawDB(t testing.TB, path string) *sql.DB {
 // row of every table of the PostgreSQL schema as text.
 func rawDump(t *testing.T, path string) []byte {
 	t.Helper()
-	if !testutil.IsPostgres() {
+	if !testdb.IsPostgres() {
 		var dump []byte
 		for _, suffix := range []string{"", "-wal", "-shm"} {
 			b, err := os.ReadFile(path + suffix)

@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jmoiron/sqlx"
 
+	"github.com/bifrost/integrations/internal/testdb"
 	"github.com/bifrost/integrations/internal/testutil"
 	"github.com/bifrost/integrations/store"
 )
@@ -96,7 +97,7 @@ func sequence(t *testing.T, s *store.Store) int64 {
 // deadlock; PostgreSQL aborts one, which the store runs again, and both
 // commit.
 func TestDeadlockedWriteTransactionsBothCommit(t *testing.T) {
-	if !testutil.IsPostgres() {
+	if !testdb.IsPostgres() {
 		t.Skip("needs BIFROST_TEST_DB=postgres (make test runs it so): SQLite runs one write transaction at a time")
 	}
 	t.Parallel()
@@ -147,7 +148,7 @@ func TestDeadlockedWriteTransactionsBothCommit(t *testing.T) {
 // here by the connection limit of a role of the test's own, which PostgreSQL
 // enforces with the same error as max_connections.
 func TestACallWaitsForAConnectionSlotInsteadOfFailing(t *testing.T) {
-	if !testutil.IsPostgres() {
+	if !testdb.IsPostgres() {
 		t.Skip("needs BIFROST_TEST_DB=postgres (make test runs it so): SQLite has no connection slots")
 	}
 	t.Parallel()
@@ -195,7 +196,7 @@ func TestACallWaitsForAConnectionSlotInsteadOfFailing(t *testing.T) {
 // role's name.
 func openAsLimitedRole(t *testing.T) (*store.Store, *sql.DB, string) {
 	t.Helper()
-	dbURL := testutil.Database(t)
+	dbURL := testdb.Database(t)
 	migrated := openAt(t, dbURL, testutil.Keyring(t)) // migrations, as the administrator
 	migrated.Close()
 	u, err := url.Parse(dbURL)

@@ -2,15 +2,13 @@ package store
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
 	"io/fs"
-	"os"
-	"strings"
 	"testing"
 
 	"github.com/pressly/goose/v3"
+
+	"github.com/bifrost/integrations/internal/testdb"
 )
 
 // TestReplicaOfThePreviousVersionReadsTheGenerationAfterMigration17 is a
@@ -22,11 +20,11 @@ import (
 // statement ("cached plan must not change result type") on every call, until
 // it is restarted.
 func TestReplicaOfThePreviousVersionReadsTheGenerationAfterMigration17(t *testing.T) {
-	if os.Getenv("BIFROST_TEST_DB") != "postgres" {
+	if !testdb.IsPostgres() {
 		t.Skip("needs BIFROST_TEST_DB=postgres: SQLite prepares a statement again after a schema change")
 	}
 	ctx := context.Background()
-	url := freshPostgresSchema(t)
+	url := testdb.Database(t)
 	fsys, err := fs.Sub(migrations, "migrations/postgres")
 	if err != nil {
 		t.Fatal(err)
@@ -71,34 +69,4 @@ func TestReplicaOfThePreviousVersionReadsTheGenerationAfterMigration17(t *testin
 			t.Fatalf("read %d of the generation by the previous version's replica after the migrations: %v", i, err)
 		}
 	}
-}
-
-// freshPostgresSchema is testutil.Database for PostgreSQL, which this package's
-// internal tests cannot import (testutil imports the store).
-func freshPostgresSchema(t *testing.T) string {
-	t.Helper()
-	base := os.Getenv("BIFROST_TEST_POSTGRES_URL")
-	if base == "" {
-		base = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-	}
-	db, err := sql.Open("pgx", base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := make([]byte, 8)
-	_, _ = rand.Read(b)
-	schema := "test_" + hex.EncodeToString(b)
-	if _, err := db.Exec("CREATE SCHEMA " + schema); err != nil {
-		db.Close()
-		t.Skipf("PostgreSQL at %s: %v", base, err)
-	}
-	t.Cleanup(func() {
-		_, _ = db.Exec("DROP SCHEMA " + schema + " CASCADE")
-		db.Close()
-	})
-	sep := "?"
-	if strings.Contains(base, "?") {
-		sep = "&"
-	}
-	return base + sep + "search_path=" + schema
 }

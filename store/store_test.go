@@ -19,6 +19,7 @@ import (
 	"github.com/mattn/go-sqlite3"
 
 	"github.com/bifrost/integrations/config"
+	"github.com/bifrost/integrations/internal/testdb"
 	"github.com/bifrost/integrations/internal/testutil"
 	"github.com/bifrost/integrations/keyring"
 	"github.com/bifrost/integrations/store"
@@ -26,7 +27,7 @@ import (
 
 func openStore(t testing.TB) (*store.Store, string) {
 	t.Helper()
-	path := testutil.Database(t)
+	path := testdb.Database(t)
 	return openAt(t, path, testutil.Keyring(t)), path
 }
 
@@ -45,7 +46,7 @@ func openAt(t testing.TB, path string, cipher store.Cipher) *store.Store {
 // through a, and returns them with the database's path.
 func seededReplicas(t *testing.T) (a, b *store.Store, path string) {
 	t.Helper()
-	path = testutil.Database(t)
+	path = testdb.Database(t)
 	ring := testutil.Keyring(t)
 	a, b = openAt(t, path, ring), openAt(t, path, ring)
 	seed(t, a)
@@ -148,7 +149,7 @@ func TestFailedUpsertLeavesNoHalfWrittenMapping(t *testing.T) {
 // (see walPagesPerCheckpoint); the pragma is per connection, so it comes with
 // every connection the pool opens, not from the DSN.
 func TestSQLiteWritesCheckpointEveryTenThousandPages(t *testing.T) {
-	if testutil.IsPostgres() {
+	if testdb.IsPostgres() {
 		t.Skip("a SQLite setting")
 	}
 	t.Parallel()
@@ -457,10 +458,10 @@ func TestEveryChangeOfADefinitionMovesTheDefinitionsCounter(t *testing.T) {
 // all closed goes on from the stored generation.
 func TestStoresOfOneSQLiteFileShareTheirGeneration(t *testing.T) {
 	t.Parallel()
-	if testutil.IsPostgres() {
+	if testdb.IsPostgres() {
 		t.Skip("PostgreSQL replicas read the generation from the database")
 	}
-	path := testutil.Database(t)
+	path := testdb.Database(t)
 	link := filepath.Join(t.TempDir(), "link.db")
 	if err := os.Symlink(path, link); err != nil {
 		t.Fatal(err)
@@ -561,7 +562,7 @@ func TestConcurrentCreatesOfTheSameRowAllSucceed(t *testing.T) {
 // transaction created.
 func TestPutTokenRetriesAnInsertRaceItLost(t *testing.T) {
 	t.Parallel()
-	if !testutil.IsPostgres() {
+	if !testdb.IsPostgres() {
 		t.Skip("SQLite has one writer: two inserts of one row cannot interleave")
 	}
 	s, path := openStore(t)
@@ -613,7 +614,7 @@ SELECT 'competitor', id, 'org-race', '', '\x00'::bytea, 'connected', now(), now(
 
 func TestReplicasStartingTogetherOnAnEmptyDatabaseMintOneFirstKey(t *testing.T) {
 	t.Parallel()
-	path := testutil.Database(t)
+	path := testdb.Database(t)
 	ring := testutil.Keyring(t)
 	const replicas = 4
 	stores := make([]*store.Store, replicas)
@@ -708,7 +709,7 @@ func TestReadOfAValueThatDoesNotOpenIsRetriedOnceInANewSnapshot(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	cipher := &failingOpens{Cipher: testutil.Keyring(t)}
-	s := openAt(t, testutil.Database(t), cipher)
+	s := openAt(t, testdb.Database(t), cipher)
 	secrets := seed(t, s)
 	cipher.fails.Store(1)
 	r, err := s.Resolve(ctx, "Graph", "org-1")

@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/bifrost/integrations/internal/testdb"
 	"github.com/bifrost/integrations/internal/testutil"
 )
 
@@ -26,7 +27,7 @@ func TestKeysEncryptionReportsValuesThatDoNotOpenAndRetireRefusesTheirKey(t *tes
 		mustCtl(t, env, "access-"+org+"\n", "tokens", "put", "graph", "--org", org, "--access-token-file", "-", "--expires-in", "1h")
 	}
 	driver := "sqlite3"
-	if testutil.IsPostgres() {
+	if testdb.IsPostgres() {
 		driver = "pgx"
 	}
 	raw, err := sql.Open(driver, env.Path)

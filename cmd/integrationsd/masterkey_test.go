@@ -18,7 +18,7 @@ import (
 
 	adminv1 "github.com/bifrost/integrations/gen/bifrost/integrations/admin/v1"
 	integrationsv1 "github.com/bifrost/integrations/gen/bifrost/integrations/v1"
-	"github.com/bifrost/integrations/internal/testutil"
+	"github.com/bifrost/integrations/internal/testdb"
 	"github.com/bifrost/integrations/keyring"
 )
 
@@ -29,7 +29,7 @@ import (
 // the new one. No read fails.
 func TestMasterKeyRotatesAcrossReplicasUnderReadLoad(t *testing.T) {
 	t.Parallel()
-	db, base := testutil.Database(t), t.TempDir()
+	db, base := testdb.Database(t), t.TempDir()
 	ringPath := filepath.Join(base, "keyring.json")
 	if _, err := keyring.CreateFile(ringPath); err != nil {
 		t.Fatal(err)

@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	integrationsv1 "github.com/bifrost/integrations/gen/bifrost/integrations/v1"
+	"github.com/bifrost/integrations/internal/testdb"
 	"github.com/bifrost/integrations/internal/testutil"
 )
 
@@ -18,11 +19,11 @@ import (
 // still ends it with audit events waiting to be written: it reports them lost
 // instead of waiting for the database forever.
 func TestDatabaseDownMeansNotReadyAndShutdownStillEnds(t *testing.T) {
-	if !testutil.IsPostgres() {
+	if !testdb.IsPostgres() {
 		t.Skip("needs BIFROST_TEST_DB=postgres (make test runs it so): a SQLite file cannot become unreachable")
 	}
 	t.Parallel()
-	dbURL, proxy := testutil.ProxiedDatabase(t, testutil.Database(t))
+	dbURL, proxy := testutil.ProxiedDatabase(t, testdb.Database(t))
 	dir := t.TempDir()
 	d, stop := runDaemon(t, noEnv, dir, "--db", dbURL, "--shutdown-timeout", "1s")
 	conn, ctx := dialAsAdmin(t, d, dir)

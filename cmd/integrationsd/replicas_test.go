@@ -23,6 +23,7 @@ import (
 	integrationsv1 "github.com/bifrost/integrations/gen/bifrost/integrations/v1"
 	"github.com/bifrost/integrations/internal/daemonlog"
 	"github.com/bifrost/integrations/internal/oauthtest"
+	"github.com/bifrost/integrations/internal/testdb"
 	"github.com/bifrost/integrations/internal/testutil"
 	"github.com/bifrost/integrations/keyring"
 )
@@ -39,11 +40,11 @@ type replica struct {
 // PostgreSQL database against a provider that rotates refresh tokens and
 // rejects reuse.
 func TestReplicasOnPostgreSQLActAsOne(t *testing.T) {
-	if !testutil.IsPostgres() {
+	if !testdb.IsPostgres() {
 		t.Skip("needs BIFROST_TEST_DB=postgres (make test runs it so)")
 	}
 	p := oauthtest.New(t, time.Hour)
-	replicas, key := startReplicas(t, testutil.Database(t), 3, "--refresh-lease", "2s")
+	replicas, key := startReplicas(t, testdb.Database(t), 3, "--refresh-lease", "2s")
 	first := replicas[0]
 	ctx := metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer "+key)
 	admin := adminv1.NewAdminServiceClient(first.conn)

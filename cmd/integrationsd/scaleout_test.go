@@ -19,7 +19,7 @@ import (
 	adminv1 "github.com/bifrost/integrations/gen/bifrost/integrations/admin/v1"
 	integrationsv1 "github.com/bifrost/integrations/gen/bifrost/integrations/v1"
 	"github.com/bifrost/integrations/internal/oauthtest"
-	"github.com/bifrost/integrations/internal/testutil"
+	"github.com/bifrost/integrations/internal/testdb"
 )
 
 // Five replicas with default settings share one PostgreSQL with the default
@@ -30,7 +30,7 @@ import (
 // thousands of UNAVAILABLE answers from exactly this load. It is the
 // shortened form: seconds of load, not minutes.
 func TestFiveReplicasWithDefaultSettingsAnswerEveryCallUnderLoad(t *testing.T) {
-	if !testutil.IsPostgres() {
+	if !testdb.IsPostgres() {
 		t.Skip("needs BIFROST_TEST_DB=postgres (make test runs it so)")
 	}
 	const (
@@ -47,7 +47,7 @@ func TestFiveReplicasWithDefaultSettingsAnswerEveryCallUnderLoad(t *testing.T) {
 	// The replicas name themselves to PostgreSQL by an application name of
 	// this test's own, so that their connections can be counted apart from
 	// other tests' on the same server.
-	db := testutil.Database(t)
+	db := testdb.Database(t)
 	appName := "scaleout-" + fmt.Sprint(time.Now().UnixNano())
 	u, err := url.Parse(db)
 	if err != nil {
@@ -159,7 +159,7 @@ func TestFiveReplicasWithDefaultSettingsAnswerEveryCallUnderLoad(t *testing.T) {
 // most seen at once.
 func watchConnections(t *testing.T, appName string) (peak func() int) {
 	t.Helper()
-	db, err := sql.Open("pgx", testutil.PostgresURL())
+	db, err := sql.Open("pgx", testdb.PostgresURL())
 	if err != nil {
 		t.Fatal(err)
 	}

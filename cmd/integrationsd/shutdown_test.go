@@ -10,6 +10,7 @@ import (
 	adminv1 "github.com/bifrost/integrations/gen/bifrost/integrations/admin/v1"
 	integrationsv1 "github.com/bifrost/integrations/gen/bifrost/integrations/v1"
 	"github.com/bifrost/integrations/internal/oauthtest"
+	"github.com/bifrost/integrations/internal/testdb"
 	"github.com/bifrost/integrations/internal/testutil"
 )
 
@@ -21,7 +22,7 @@ import (
 func TestShutdownStoresARefreshTheProviderAnswersAfterTheSignal(t *testing.T) {
 	t.Parallel()
 	p := oauthtest.New(t, time.Hour)
-	dir, db := t.TempDir(), testutil.Database(t)
+	dir, db := t.TempDir(), testdb.Database(t)
 	d, stop := runDaemon(t, noEnv, dir, "--db", db)
 	conn, ctx := dialAsAdmin(t, d, dir)
 	admin := adminv1.NewAdminServiceClient(conn)

@@ -21,6 +21,7 @@ import (
 
 	adminv1 "github.com/bifrost/integrations/gen/bifrost/integrations/admin/v1"
 	"github.com/bifrost/integrations/internal/daemonlog"
+	"github.com/bifrost/integrations/internal/testdb"
 	"github.com/bifrost/integrations/internal/testutil"
 	"github.com/bifrost/integrations/internal/webhooktest"
 	"github.com/bifrost/integrations/keyring"
@@ -58,7 +59,7 @@ func (h *holdingReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // webhook-id, once the dead replica's lease on it runs out.
 func TestAWebhookMessageInFlightWhenItsReplicaIsKilledIsSentAgain(t *testing.T) {
 	webhooktest.Available(t)
-	db := testutil.Database(t)
+	db := testdb.Database(t)
 	dir := t.TempDir()
 	binary, err := integrationsdBinary()
 	if err != nil {

@@ -27,6 +27,7 @@ import (
 	"github.com/bifrost/integrations/datakeys"
 	adminv1 "github.com/bifrost/integrations/gen/bifrost/integrations/admin/v1"
 	integrationsv1 "github.com/bifrost/integrations/gen/bifrost/integrations/v1"
+	"github.com/bifrost/integrations/internal/testdb"
 	"github.com/bifrost/integrations/keyring"
 	"github.com/bifrost/integrations/oauth"
 	"github.com/bifrost/integrations/server"
@@ -87,7 +88,7 @@ func Keyring(t testing.TB) *keyring.Keyring {
 // (the provider's HTTP client, backoff); the background refresher is not started.
 func Start(t testing.TB, refresh ...oauth.Options) *Env {
 	t.Helper()
-	env := start(t, Database(t), Keyring(t), refresh)
+	env := start(t, testdb.Database(t), Keyring(t), refresh)
 	var err error
 	_, env.AdminKey, err = server.CreateAPIKey(context.Background(), env.Store, store.APIKey{Name: "test admin", Role: store.RoleAdmin})
 	if err != nil {

@@ -1,4 +1,7 @@
-package testutil
+// Package testdb is the database each test gets: a SQLite file or a PostgreSQL
+// schema of its own. It imports nothing of the service, so that the store's
+// own (internal) tests can use it too.
+package testdb
 
 import (
 	"context"
