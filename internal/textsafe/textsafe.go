@@ -27,7 +27,7 @@ import (
 // hyphen) are kept: they neither move nor hide text.
 func Unsafe(r rune) bool {
 	if r < utf8.RuneSelf {
-		return r < 0x20 || r == 0x7f
+		return unsafeASCII(byte(r))
 	}
 	switch {
 	case r == 0xFEFF, r >= 0xFFF9 && r <= 0xFFFB:
@@ -35,6 +35,11 @@ func Unsafe(r rune) bool {
 	}
 	return unicode.IsControl(r) || unicode.In(r, unicode.Zl, unicode.Zp, unicode.Bidi_Control)
 }
+
+// unsafeASCII is Unsafe for an ASCII character: small enough to be inlined
+// into Safe's loop, which reads every audit text and logged string a byte at
+// a time.
+func unsafeASCII(c byte) bool { return c < 0x20 || c == 0x7f }
 
 // Safe reports whether s is valid UTF-8 without unsafe characters, so that
 // Clean would return it as it is.
@@ -46,7 +51,7 @@ func Safe(s string) bool {
 		if c >= utf8.RuneSelf {
 			return safeRunes(s[i:])
 		}
-		if Unsafe(rune(c)) {
+		if unsafeASCII(c) {
 			return false
 		}
 	}
