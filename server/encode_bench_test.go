@@ -9,10 +9,11 @@ import (
 )
 
 // BenchmarkGetIntegrationAnswer is what a GetIntegration answer costs on the
-// server and the client, apart from gRPC: every call builds its answer; a call
-// with the token its read holds sends the read's encoding (encodedMessage),
-// one whose token was refreshed encodes its answer (the config is a
-// google.protobuf.Struct, whose map protobuf-go walks by reflection).
+// server and the client, apart from gRPC: a call with the token its read
+// holds returns the read's answer and sends its encoding (encodedMessage);
+// a new read, or a call whose token was refreshed, builds and encodes an
+// answer (the config is a google.protobuf.Struct, whose map protobuf-go
+// walks by reflection).
 func BenchmarkGetIntegrationAnswer(b *testing.B) {
 	r := resolvedWithEverything()
 	p, err := prepared(r, everything)

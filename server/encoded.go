@@ -6,18 +6,23 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
 
+	integrationsv1 "github.com/bifrost/integrations/gen/bifrost/integrations/v1"
 	"github.com/bifrost/integrations/oauth"
 	"github.com/bifrost/integrations/store"
 )
 
-// Encoding GetIntegration's answer costs more than the rest of a call served
-// from the cache (the config Struct's map is encoded by reflection; see
-// BenchmarkGetIntegrationAnswer and `make bench`), yet the answer changes only
-// when the database does or the call refreshes the token. So the handler
-// returns a message of its own on every call, which the interceptors see as
-// any other response, and offers the bytes it encodes to, made once per read
-// of the database; the server's codec sends those bytes instead of encoding
-// the message again.
+// Building and encoding GetIntegration's answer costs more than the rest of a
+// call served from the cache (the config Struct's map is built and encoded by
+// reflection; see BenchmarkGetIntegrationAnswer and `make bench`), yet the
+// answer changes only when the database does or the call refreshes the
+// token. So the answer is built and encoded once per read of the database and
+// view (preparedAnswer), and every call answered with the read's token
+// returns that same message, which the interceptors see as any other
+// response; the server's codec sends the bytes it was encoded to instead of
+// encoding it again. The message is shared by those calls: nothing changes a
+// response in place (an interceptor that changes one returns a new message;
+// TestGetIntegrationSendsTheMessageItReturns runs every interceptor of the
+// server), and it shares nothing with the store's read.
 
 // encodedMessage is a response with the bytes it encodes to, which the
 // server's codec sends as they are. It is still the message (a stats handler
@@ -59,8 +64,11 @@ type preparedAnswer struct {
 	// authorizationURL and tokenURL are the connection's, filled in with the
 	// read's entity; empty without a connection.
 	authorizationURL, tokenURL string
-	// wire is the answer with the read's token, encoded deterministically so
-	// that tests can compare it byte for byte.
+	// answer is the answer with the read's token, which every call answered
+	// with that token returns and nothing changes.
+	answer *integrationsv1.GetIntegrationResponse
+	// wire is answer encoded, deterministically so that tests can compare it
+	// byte for byte.
 	wire []byte
 }
 
@@ -88,11 +96,11 @@ func prepared(r *store.Resolved, view answerView) (*preparedAnswer, error) {
 			p.authorizationURL = oauth.FillEntity(c.AuthorizationURL, r.EntityID)
 			p.tokenURL = oauth.FillEntity(c.TokenURL, r.EntityID)
 		}
-		answer, err := integrationAnswer(r, r.Token, view, p)
-		if err != nil {
+		var err error
+		if p.answer, err = integrationAnswer(r, r.Token, view, p); err != nil {
 			return nil, err
 		}
-		if p.wire, err = (proto.MarshalOptions{Deterministic: true}).Marshal(answer); err != nil {
+		if p.wire, err = (proto.MarshalOptions{Deterministic: true}).Marshal(p.answer); err != nil {
 			return nil, err
 		}
 		return p, nil

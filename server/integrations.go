@@ -60,12 +60,13 @@ func (h *integrationsService) GetIntegration(ctx context.Context, req *integrati
 	if err != nil {
 		return nil, err
 	}
-	answer, err := integrationAnswer(r, token, view, p)
-	if err != nil {
-		return nil, err
-	}
-	if token == r.Token { // a refreshed token's answer is encoded as any other
+	answer := p.answer
+	if token == r.Token {
 		offerEncoding(ctx, answer, p.wire)
+	} else { // refreshed by this call: an answer of its own, encoded as any other
+		if answer, err = integrationAnswer(r, token, view, p); err != nil {
+			return nil, err
+		}
 	}
 	if returnsSecrets(answer) {
 		notedSecrets(ctx, r.Integration.Name, asking)
