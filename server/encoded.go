@@ -67,6 +67,8 @@ type preparedAnswer struct {
 	// answer is the answer with the read's token, which every call answered
 	// with that token returns and nothing changes.
 	answer *integrationsv1.GetIntegrationResponse
+	// secrets says whether answer holds a secret (returnsSecrets).
+	secrets bool
 	// wire is answer encoded, deterministically so that tests can compare it
 	// byte for byte.
 	wire []byte
@@ -100,6 +102,7 @@ func prepared(r *store.Resolved, view answerView) (*preparedAnswer, error) {
 		if p.answer, err = integrationAnswer(r, r.Token, view, p); err != nil {
 			return nil, err
 		}
+		p.secrets = returnsSecrets(p.answer)
 		if p.wire, err = (proto.MarshalOptions{Deterministic: true}).Marshal(p.answer); err != nil {
 			return nil, err
 		}

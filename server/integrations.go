@@ -60,15 +60,18 @@ func (h *integrationsService) GetIntegration(ctx context.Context, req *integrati
 	if err != nil {
 		return nil, err
 	}
-	answer := p.answer
+	// Whether the call is audited follows from what goes out, worked out when
+	// the answer was built, not from a message other calls share.
+	answer, secrets := p.answer, p.secrets
 	if token == r.Token {
 		offerEncoding(ctx, answer, p.wire)
 	} else { // refreshed by this call: an answer of its own, encoded as any other
 		if answer, err = integrationAnswer(r, token, view, p); err != nil {
 			return nil, err
 		}
+		secrets = returnsSecrets(answer)
 	}
-	if returnsSecrets(answer) {
+	if secrets {
 		notedSecrets(ctx, r.Integration.Name, asking)
 	}
 	return answer, nil
