@@ -31,10 +31,10 @@ func resolvedWithEverything() *store.Resolved {
 	}
 }
 
-// A read's answer is encoded once, to the bytes its answer encodes to
-// (deterministically), with the connection's URLs filled in with the read's
-// entity; another read gets its own.
-func TestAReadsAnswerIsEncodedOnce(t *testing.T) {
+// A read's answer is built and encoded once, to the bytes its answer encodes
+// to (deterministically), with the connection's URLs filled in with the
+// read's entity; another read gets its own.
+func TestAReadsAnswerIsBuiltAndEncodedOnce(t *testing.T) {
 	t.Parallel()
 	r := resolvedWithEverything()
 	first, err := prepared(r, everything)
@@ -52,8 +52,8 @@ func TestAReadsAnswerIsEncodedOnce(t *testing.T) {
 	if got, want := answer.GetIntegration().GetOauth().GetTokenUrl(), "https://login.example/tenant-123/token"; got != want {
 		t.Fatalf("token URL %q, want %q", got, want)
 	}
-	if again, _ := prepared(r, everything); &again.wire[0] != &first.wire[0] {
-		t.Fatal("the same read was encoded again")
+	if again, _ := prepared(r, everything); &again.wire[0] != &first.wire[0] || again.answer != first.answer {
+		t.Fatal("the same read was built or encoded again")
 	}
 	other := resolvedWithEverything()
 	other.EntityID = "tenant-456"
