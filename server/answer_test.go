@@ -62,14 +62,10 @@ func TestAReadsAnswerIsBuiltAndEncodedOnce(t *testing.T) {
 	}
 }
 
-// answerOf is integrationAnswer with what r prepared for view.
+// answerOf is integrationAnswer, failing t on an error.
 func answerOf(t *testing.T, r *store.Resolved, token *store.Token, view answerView) *integrationsv1.GetIntegrationResponse {
 	t.Helper()
-	p, err := prepared(r, view)
-	if err != nil {
-		t.Fatal(err)
-	}
-	answer, err := integrationAnswer(r, token, view, p)
+	answer, err := integrationAnswer(r, token, view)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,13 +20,10 @@ func BenchmarkGetIntegrationAnswer(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	answer, err := integrationAnswer(r, r.Token, everything, p)
-	if err != nil {
-		b.Fatal(err)
-	}
+	answer := p.answer
 	b.Run("build", func(b *testing.B) {
 		for b.Loop() {
-			if _, err := integrationAnswer(r, r.Token, everything, p); err != nil {
+			if _, err := integrationAnswer(r, r.Token, everything); err != nil {
 				b.Fatal(err)
 			}
 		}

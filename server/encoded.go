@@ -7,7 +7,6 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	integrationsv1 "github.com/bifrost/integrations/gen/bifrost/integrations/v1"
-	"github.com/bifrost/integrations/oauth"
 	"github.com/bifrost/integrations/store"
 )
 
@@ -61,9 +60,6 @@ func sendEncoded(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler 
 // view allows, shares: worked out once per read the store caches, not once
 // per call.
 type preparedAnswer struct {
-	// authorizationURL and tokenURL are the connection's, filled in with the
-	// read's entity; empty without a connection.
-	authorizationURL, tokenURL string
 	// answer is the answer with the read's token, which every call answered
 	// with that token returns and nothing changes.
 	answer *integrationsv1.GetIntegrationResponse
@@ -94,12 +90,8 @@ func preparedKeyOf(view answerView) preparedKey {
 func prepared(r *store.Resolved, view answerView) (*preparedAnswer, error) {
 	p, err := r.Derived(preparedKeyOf(view), func() (any, error) {
 		p := &preparedAnswer{}
-		if c := r.Connection; c != nil {
-			p.authorizationURL = oauth.FillEntity(c.AuthorizationURL, r.EntityID)
-			p.tokenURL = oauth.FillEntity(c.TokenURL, r.EntityID)
-		}
 		var err error
-		if p.answer, err = integrationAnswer(r, r.Token, view, p); err != nil {
+		if p.answer, err = integrationAnswer(r, r.Token, view); err != nil {
 			return nil, err
 		}
 		p.secrets = returnsSecrets(p.answer)

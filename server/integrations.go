@@ -66,7 +66,7 @@ func (h *integrationsService) GetIntegration(ctx context.Context, req *integrati
 	if token == r.Token {
 		offerEncoding(ctx, answer, p.wire)
 	} else { // refreshed by this call: an answer of its own, encoded as any other
-		if answer, err = integrationAnswer(r, token, view, p); err != nil {
+		if answer, err = integrationAnswer(r, token, view); err != nil {
 			return nil, err
 		}
 		secrets = returnsSecrets(answer)
@@ -95,11 +95,11 @@ func viewFor(p auth.Principal) answerView {
 }
 
 // integrationAnswer is GetIntegration's answer for r with token, as view
-// allows, with what p prepared of it: a message of its own, sharing no
-// message, slice or map with r, which the store shares with every caller
-// until the next write, nor with any other answer.
-func integrationAnswer(r *store.Resolved, token *store.Token, view answerView, p *preparedAnswer) (*integrationsv1.GetIntegrationResponse, error) {
-	data, err := integrationData(r, token, view, p)
+// allows: a message of its own, sharing no message, slice or map with r,
+// which the store shares with every caller until the next write, nor with any
+// other answer.
+func integrationAnswer(r *store.Resolved, token *store.Token, view answerView) (*integrationsv1.GetIntegrationResponse, error) {
+	data, err := integrationData(r, token, view)
 	if err != nil {
 		return nil, err
 	}
@@ -272,7 +272,7 @@ func requireOrg(ctx context.Context, requested string) (string, error) {
 // integrationData is the integration as one organization (or the global scope)
 // sees it: defaults merged with the mapping's overrides, the mapped entity, and
 // the chosen token.
-func integrationData(r *store.Resolved, token *store.Token, view answerView, p *preparedAnswer) (*integrationsv1.IntegrationData, error) {
+func integrationData(r *store.Resolved, token *store.Token, view answerView) (*integrationsv1.IntegrationData, error) {
 	cfg, err := structpb.NewStruct(r.Config)
 	if err != nil {
 		return nil, fmt.Errorf("encoding config of %q: %w", r.Integration.Name, err)
@@ -288,17 +288,17 @@ func integrationData(r *store.Resolved, token *store.Token, view answerView, p *
 		data.EntityName = m.EntityName
 	}
 	if c := r.Connection; c != nil {
-		data.Oauth = oauthCredentials(c, token, r, view, p)
+		data.Oauth = oauthCredentials(c, token, r, view)
 	}
 	return data, nil
 }
 
-func oauthCredentials(c *store.Connection, t *store.Token, r *store.Resolved, view answerView, p *preparedAnswer) *integrationsv1.OAuthCredentials {
+func oauthCredentials(c *store.Connection, t *store.Token, r *store.Resolved, view answerView) *integrationsv1.OAuthCredentials {
 	creds := &integrationsv1.OAuthCredentials{
 		ConnectionName:   c.Name,
 		ClientId:         c.ClientID,
-		AuthorizationUrl: p.authorizationURL,
-		TokenUrl:         p.tokenURL,
+		AuthorizationUrl: oauth.FillEntity(c.AuthorizationURL, r.EntityID),
+		TokenUrl:         oauth.FillEntity(c.TokenURL, r.EntityID),
 		Scopes:           slices.Clone(c.Scopes),
 		Status:           integrationsv1.ConnectionStatus_CONNECTION_STATUS_NOT_CONNECTED,
 		StatusMessage:    "no token is stored for this organization or the global scope",
